@@ -1,0 +1,498 @@
+/*
+ * store.h — the dispatcher's database interface (PostgreSQL via libpq).
+ *
+ * Every query the dispatcher and owcp-admin run is one function here; the
+ * SQL lives only in store.c (one static table of prepared statements) and
+ * in sql/NNN_*.sql (stored procedures). State-changing operations are one
+ * stored procedure call each: the change, its log entry, its DR-Complete
+ * outbox row and its NOTIFY commit together.
+ *
+ * Return convention (extends owcp/util.h): 0 on success, -1 on an
+ * unexpected failure (HTTP 500), STORE_UNAVAILABLE (-2) when the database
+ * cannot be reached or the connection broke (HTTP 503, safe to retry).
+ * err receives one sentence either way. A protocol outcome (404, 409, ...)
+ * is a *successful* call that sets an `int *status` / `.status` to the
+ * binding's status code.
+ *
+ * Ownership: fixed-size char arrays in out structs need no freeing; any
+ * out struct with pointer members has a matching *_free() that releases
+ * them (and tolerates a zeroed struct). Input pointers are borrowed for the
+ * duration of the call only.
+ *
+ * Time: `time_t now` parameters are UTC seconds; 0 means "the database's
+ * now()". Tests pass explicit times to move the clock.
+ *
+ * A `struct store` is one connection and is not thread-safe; share
+ * connections between threads through `struct store_pool`.
+ */
+#ifndef OWCP_DISPATCHER_STORE_H
+#define OWCP_DISPATCHER_STORE_H
+
+#include "owcp/util.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define STORE_UNAVAILABLE (-2)
+
+#define STORE_ID_MAX 65       /* transaction/client identifiers + NUL */
+#define STORE_ADDRESS_MAX 321 /* RFC 5321 path limit + NUL */
+
+struct store;
+
+/* ---- connection, pool, migrations ------------------------------------- */
+
+/* Connects and prepares every statement (statements whose procedures do not
+ * exist yet, before the first migration, are prepared after store_migrate).
+ * Returns NULL and fills err ("database unavailable: ...") on failure.
+ * Caller releases with store_close(). */
+struct store *store_open(const char *conninfo, struct owcp_error *err);
+
+/* Closes the connection and frees the handle; NULL is ignored. */
+void store_close(struct store *st);
+
+/* True when the connection is broken (a later call would fail with
+ * STORE_UNAVAILABLE); the pool uses it to reconnect. */
+bool store_is_broken(const struct store *st);
+
+/* Health check for GET /healthz: a round trip to the database. */
+int store_ping(struct store *st, struct owcp_error *err);
+
+/* Applies every sql/NNN_*.sql file of dir (NULL: the source tree's sql/
+ * directory compiled in) not yet listed in schema_migrations, in numeric
+ * order, each in its own transaction, under a session advisory lock so two
+ * concurrent migrators are safe. *applied (may be NULL) receives how many
+ * files were applied now. Idempotent. */
+int store_migrate(struct store *st, const char *dir, int *applied,
+                  struct owcp_error *err);
+
+struct store_pool;
+
+/* A thread-safe pool of at most `size` connections, opened lazily. Returns
+ * NULL on allocation failure only (the database may be down at start).
+ * Caller releases with store_pool_free() after every connection has been
+ * released. */
+struct store_pool *store_pool_new(const char *conninfo, size_t size,
+                                  struct owcp_error *err);
+
+/* Frees the pool and closes its connections; NULL is ignored. */
+void store_pool_free(struct store_pool *pool);
+
+/* Borrows a connection into *out, waiting up to wait_ms for one to be free.
+ * A broken connection is reopened transparently. Returns STORE_UNAVAILABLE
+ * when the database cannot be reached or none became free in time. The
+ * connection is owned by the pool: give it back with store_pool_release. */
+int store_pool_acquire(struct store_pool *pool, int wait_ms, struct store **out,
+                       struct owcp_error *err);
+
+/* Returns a borrowed connection (broken ones are closed, reopened on a later
+ * acquire). Any transaction left open is rolled back. */
+void store_pool_release(struct store_pool *pool, struct store *st);
+
+/* ---- authentication lookups ---------------------------------------------- */
+
+struct store_requestor {
+  int64_t id;
+  char address[STORE_ADDRESS_MAX];
+  bool active;
+  int rate_per_minute;
+  unsigned char token_hash[OWCP_SHA256_LEN];
+};
+
+/* Requestor whose token hash is `token_hash`; *found false when none (the
+ * caller still compares token_hash in constant time). */
+int store_requestor_by_token(struct store *st,
+                             const unsigned char token_hash[OWCP_SHA256_LEN],
+                             struct store_requestor *out, bool *found,
+                             struct owcp_error *err);
+
+/* Requestor by address (for TLS-client-certificate mapping and admin). */
+int store_requestor_by_address(struct store *st, const char *address,
+                               struct store_requestor *out, bool *found,
+                               struct owcp_error *err);
+
+struct store_client {
+  char id[STORE_ID_MAX];
+  int64_t account_id;
+  char account[STORE_ADDRESS_MAX];
+  bool active; /* client active and its account active */
+  unsigned char token_hash[OWCP_SHA256_LEN];
+};
+
+/* Client whose token hash is `token_hash`; *found false when none. */
+int store_client_by_token(struct store *st,
+                          const unsigned char token_hash[OWCP_SHA256_LEN],
+                          struct store_client *out, bool *found,
+                          struct owcp_error *err);
+
+/* Active client's certificate (DER) for receipt verification; *der is
+ * caller-owned (free()). *found false when the client is unknown/revoked. */
+int store_client_cert(struct store *st, const char *client_id,
+                      unsigned char **der, size_t *der_len, bool *found,
+                      struct owcp_error *err);
+
+/* ---- RD operations ---------------------------------------------------------
+ */
+
+struct store_confirm_in {
+  int64_t requestor_id;
+  const char *account; /* normalised <To> address */
+  const char *identifier;
+  const char *request_xml;
+  unsigned char request_sha256[OWCP_SHA256_LEN];
+  const char *type;
+  const char *completion; /* NULL: no DR-Complete */
+  int timeout_seconds;    /* > 0, already capped by policy */
+  time_t now;
+  bool require_registration;
+};
+
+struct store_confirm_out {
+  int status; /* 202, 403, 404, 409 or 429 */
+  char transaction[STORE_ID_MAX];
+  time_t expires;
+  int retry_after; /* seconds, with 429 */
+};
+
+/* RD-Confirm: idempotent on (requestor, identifier), rate-limited per
+ * requestor (fixed one-minute window), NOTIFY 'account:<id>'. */
+int store_confirm(struct store *st, const struct store_confirm_in *in,
+                  struct store_confirm_out *out, struct owcp_error *err);
+
+/* The outcome of a transaction, as RD-Status / RD-Final / DR-Complete
+ * report it. */
+struct store_result {
+  int status; /* 200 answered, 202 pending, 408 expired/cancelled, 404 */
+  char transaction[STORE_ID_MAX];
+  char *identifier;
+  char *response; /* "Accept" | "Reject" | "Refuse", 200 only */
+  char *reason;   /* may be NULL */
+  char **verification;
+  size_t verification_count;
+  char client[STORE_ID_MAX];
+  time_t responded;
+  time_t expires;
+  unsigned char *receipt; /* DER, byte for byte as the client sent it */
+  size_t receipt_len;
+  char *completion_uri; /* may be NULL */
+  int64_t requestor_id;
+};
+
+/* Frees the pointer members and zeroes *res. */
+void store_result_free(struct store_result *res);
+
+/* RD-Status (read only): the requestor's own transaction, else 404. An
+ * unswept pending transaction past its expiry reads as 408. */
+int store_status(struct store *st, int64_t requestor_id, const char *tx,
+                 time_t now, struct store_result *out, struct owcp_error *err);
+
+/* RD-Final: answered → 200 with the result; pending → cancelled, 408;
+ * already expired/cancelled → 408; others' transactions → 404. */
+int store_final(struct store *st, int64_t requestor_id, const char *tx,
+                time_t now, struct store_result *out, struct owcp_error *err);
+
+/* The outcome of any transaction by id (DR-Complete sender, admin). */
+int store_outcome(struct store *st, const char *tx, time_t now,
+                  struct store_result *out, struct owcp_error *err);
+
+/* RD-Register: *status 200/403/404; *ready true when the account is active
+ * and has at least one active client. */
+int store_rd_register(struct store *st, int64_t requestor_id,
+                      const char *account, int *status, bool *ready,
+                      struct owcp_error *err);
+
+/* RD-Deregister: *status 200 (also when not registered) or 404. */
+int store_rd_deregister(struct store *st, int64_t requestor_id,
+                        const char *account, int *status,
+                        struct owcp_error *err);
+
+/* ---- CD operations ---------------------------------------------------------
+ */
+
+struct store_pending {
+  char transaction[STORE_ID_MAX];
+  char from[STORE_ADDRESS_MAX];
+  char *type;
+  time_t issued;
+  time_t expires;
+  char *request_xml;
+};
+
+struct store_pending_list {
+  struct store_pending *items;
+  size_t count;
+};
+
+/* Frees the items and zeroes *list. */
+void store_pending_list_free(struct store_pending_list *list);
+
+/* CD-List: the client's account's pending, unexpired transactions, oldest
+ * first, at most max; logs transaction.listed on first delivery. An
+ * unknown/revoked client gets an empty list. */
+int store_list(struct store *st, const char *client_id, int max, time_t now,
+               struct store_pending_list *out, struct owcp_error *err);
+
+struct store_reply_in {
+  const char *transaction;
+  const char *client;
+  const char *response; /* "Accept" | "Reject" | "Refuse" */
+  const char *reason;   /* NULL unless Refuse */
+  const char *const *verification;
+  size_t verification_count;
+  const unsigned char *receipt; /* already verified by the caller */
+  size_t receipt_len;
+  time_t now;
+};
+
+/* CD-Reply: *status 200 (first valid reply), 404 (unknown or other
+ * account's), 408 (expired/cancelled), 409 (already answered). */
+int store_reply(struct store *st, const struct store_reply_in *in, int *status,
+                struct owcp_error *err);
+
+/* A client about to be stored by CD-Register; id, token hash and
+ * certificate are produced by the caller before the call. */
+struct store_new_client {
+  const char *account;
+  const char *client_id;
+  const char *description;
+  unsigned char token_hash[OWCP_SHA256_LEN];
+  const unsigned char *cert_der;
+  size_t cert_len;
+  time_t now;
+};
+
+/* CD-Register by one-time code: consumes the code (single use, unexpired,
+ * for this active account) and stores the client atomically. *status 200
+ * or 401. */
+int store_cd_register_code(struct store *st, const struct store_new_client *c,
+                           const unsigned char code_hash[OWCP_SHA256_LEN],
+                           int *status, struct owcp_error *err);
+
+/* CD-Register on an open service: creates the account (only if it never
+ * existed) and the client. *status 200 or 403 (account exists). */
+int store_cd_register_open(struct store *st, const struct store_new_client *c,
+                           int *status, struct owcp_error *err);
+
+struct store_approval_in {
+  const char *account;
+  const char *description;
+  unsigned char csr_sha256[OWCP_SHA256_LEN];
+  const char *transaction;    /* new id from owcp_random_id() */
+  const char *request_xml;    /* the "Register a new device?" request */
+  const char *system_address; /* the dispatcher's own requestor address */
+  int timeout_seconds;
+  time_t now;
+};
+
+/* CD-Register by approval, first call: out->status 202 with the new
+ * transaction, 404 (unknown/disabled account) or 403 (no active client). */
+int store_cd_approval_start(struct store *st,
+                            const struct store_approval_in *in,
+                            struct store_confirm_out *out,
+                            struct owcp_error *err);
+
+/* CD-Register by approval, repeat with `transaction`: *status 200 (approved;
+ * client stored), 202 (pending; nothing stored), 403 (rejected/refused),
+ * 408 (expired/cancelled), 409 (already issued), 404 (no such approval for
+ * this account and CSR). */
+int store_cd_approval_finish(struct store *st, const char *transaction,
+                             const unsigned char csr_sha256[OWCP_SHA256_LEN],
+                             const struct store_new_client *c, int *status,
+                             struct owcp_error *err);
+
+/* CD-Deregister / admin revoke: *status 200 or 404 (unknown or already
+ * revoked). actor is logged ("self", "admin"). */
+int store_client_revoke(struct store *st, const char *client_id,
+                        const char *actor, int *status, struct owcp_error *err);
+
+/* ---- sweeper and outbox ----------------------------------------------------
+ */
+
+/* Marks at most limit expired pending transactions (SKIP LOCKED, so
+ * several sweepers never block each other); *count gets how many. */
+int store_expire(struct store *st, int limit, time_t now, int *count,
+                 struct owcp_error *err);
+
+struct store_outbox_item {
+  int64_t id;
+  char transaction[STORE_ID_MAX];
+  char *uri;
+  char *body; /* NULL: render from store_outcome() */
+  int attempts;
+  time_t created;
+};
+
+struct store_outbox_batch {
+  struct store_outbox_item *items;
+  size_t count;
+};
+
+/* Frees the items and zeroes *batch. */
+void store_outbox_batch_free(struct store_outbox_batch *batch);
+
+/* Claims at most limit due rows (FOR UPDATE SKIP LOCKED) and leases them
+ * for lease_seconds: a sender that dies mid-send gets its rows back to the
+ * pool when the lease ends. */
+int store_outbox_claim(struct store *st, int limit, int lease_seconds,
+                       time_t now, struct store_outbox_batch *out,
+                       struct owcp_error *err);
+
+/* Marks a row delivered and logs completion.delivered. *status 200, or 404
+ * when already delivered/given up. */
+int store_outbox_delivered(struct store *st, int64_t id, time_t now,
+                           int *status, struct owcp_error *err);
+
+/* Records a failed attempt: next try after min(2^(n-1) s, 600 s) for the
+ * n-th failure; once the row is 24 h old it is given up (*gave_up, logs
+ * completion.failed). last_error must not contain secrets. */
+int store_outbox_failed(struct store *st, int64_t id, const char *last_error,
+                        time_t now, bool *gave_up, time_t *next_attempt,
+                        struct owcp_error *err);
+
+/* ---- administration --------------------------------------------------------
+ */
+
+/* *status 200 or 409 (exists). Logs account.added. */
+int store_account_add(struct store *st, const char *address, int *status,
+                      struct owcp_error *err);
+
+/* *status 200 or 404 (unknown or already disabled). Logs account.disabled. */
+int store_account_disable(struct store *st, const char *address, int *status,
+                          struct owcp_error *err);
+
+/* Stores a one-time enrollment code's hash, valid ttl_seconds. *status 200
+ * or 404 (unknown/disabled account). Logs code.issued. */
+int store_code_issue(struct store *st, const char *account,
+                     const unsigned char code_hash[OWCP_SHA256_LEN],
+                     int ttl_seconds, time_t now, int *status,
+                     struct owcp_error *err);
+
+/* *status 200 (and *id) or 409 (address exists). Logs requestor.added. */
+int store_requestor_add(struct store *st, const char *address,
+                        const unsigned char token_hash[OWCP_SHA256_LEN],
+                        int rate_per_minute, int *status, int64_t *id,
+                        struct owcp_error *err);
+
+/* *status 200 or 404. Logs requestor.disabled. */
+int store_requestor_disable(struct store *st, const char *address, int *status,
+                            struct owcp_error *err);
+
+/* One row of a listing; `fields` are the columns as text (NULL for SQL
+ * NULL), described by the listing function. */
+typedef int (*store_row_fn)(void *arg, int nfields, const char *const *names,
+                            const char *const *fields);
+
+/* Accounts (address, status, created_at, clients), calling fn per row;
+ * a non-zero return from fn stops the walk and is returned. */
+int store_account_list(struct store *st, store_row_fn fn, void *arg,
+                       struct owcp_error *err);
+
+/* Requestors (address, status, rate_per_minute, created_at). */
+int store_requestor_list(struct store *st, store_row_fn fn, void *arg,
+                         struct owcp_error *err);
+
+/* Clients (id, account, status, description, created_at, revoked_at) of
+ * one account, or all when account is NULL. */
+int store_client_list(struct store *st, const char *account, store_row_fn fn,
+                      void *arg, struct owcp_error *err);
+
+/* ---- the confirmation log -------------------------------------------------
+ */
+
+struct store_log_filter {
+  const char *account; /* each NULL: no filter */
+  const char *requestor;
+  const char *transaction;
+  const char *event;
+  time_t since; /* 0: no bound; inclusive */
+  time_t until; /* 0: no bound; exclusive */
+};
+
+/* Log entries matching the filter in seq order, calling fn per row with
+ * columns seq, at (RFC 3339 with microseconds), event, account, requestor,
+ * transaction, client, detail. */
+int store_log_query(struct store *st, const struct store_log_filter *f,
+                    store_row_fn fn, void *arg, struct owcp_error *err);
+
+/* A log entry as hashed by logchain.c. Strings are NULL for SQL NULL. */
+struct store_log_entry {
+  int64_t seq;
+  int64_t at_us; /* microseconds since the Unix epoch */
+  const char *event;
+  const char *account;
+  const char *requestor;
+  const char *transaction;
+  const char *client;
+  const char *detail;
+};
+
+/* Walk callbacks for the chain: return 0 to continue, non-zero to stop. */
+typedef int (*store_log_entry_fn)(void *arg, const struct store_log_entry *e);
+typedef int (*store_chain_fn)(void *arg, int64_t pos, const unsigned char *prev,
+                              const unsigned char *hash,
+                              const struct store_log_entry *e);
+
+/* Seal support (used by logchain.c, in this order): begins a transaction
+ * and tries the sealer's advisory lock; *locked false means another
+ * process is sealing (the transaction is then already finished). */
+int store_seal_begin(struct store *st, bool *locked, struct owcp_error *err);
+
+/* Inside the seal transaction: the last chain position and hash (pos 0 and
+ * 32 zero bytes for an empty chain). */
+int store_chain_tip(struct store *st, int64_t *pos,
+                    unsigned char hash[OWCP_SHA256_LEN],
+                    struct owcp_error *err);
+
+/* Inside the seal transaction: at most limit log entries not yet chained,
+ * in seq order. */
+int store_log_unsealed(struct store *st, int limit, store_log_entry_fn fn,
+                       void *arg, struct owcp_error *err);
+
+/* Inside the seal transaction: appends n chain rows in one statement. */
+int store_chain_append(struct store *st, size_t n, const int64_t *pos,
+                       const int64_t *seq,
+                       const unsigned char (*prev)[OWCP_SHA256_LEN],
+                       const unsigned char (*hash)[OWCP_SHA256_LEN],
+                       struct owcp_error *err);
+
+/* Commits (ok true) or rolls back the seal transaction. */
+int store_seal_end(struct store *st, bool ok, struct owcp_error *err);
+
+/* Walks log_chain joined with log in pos order (rows whose log entry is
+ * missing are reported with e == NULL). */
+int store_chain_walk(struct store *st, store_chain_fn fn, void *arg,
+                     struct owcp_error *err);
+
+/* Number of log entries without a chain row, and the lowest such seq. */
+int store_log_unchained(struct store *st, int64_t *count, int64_t *first_seq,
+                        struct owcp_error *err);
+
+/* ---- LISTEN
+ * ------------------------------------------------------------------ */
+
+struct store_listener;
+
+/* A dedicated connection that has run LISTEN owcp. Caller frees with
+ * store_listener_close(). */
+struct store_listener *store_listener_open(const char *conninfo,
+                                           struct owcp_error *err);
+
+/* Closes the connection; NULL is ignored. */
+void store_listener_close(struct store_listener *l);
+
+/* The socket to poll, e.g. to combine with other descriptors. */
+int store_listener_fd(const struct store_listener *l);
+
+/* Called once per notification with its payload ("account:<id>",
+ * "tx:<id>"). */
+typedef void (*store_notify_fn)(void *arg, const char *payload);
+
+/* Waits up to timeout_ms (poll()) and delivers every pending notification
+ * to fn; returns the number delivered (0 on timeout), or STORE_UNAVAILABLE
+ * when the connection broke (reopen with store_listener_open). */
+int store_listener_wait(struct store_listener *l, int timeout_ms,
+                        store_notify_fn fn, void *arg, struct owcp_error *err);
+
+#endif
