@@ -1,0 +1,79 @@
+/*
+ * context.h — the dispatcher process's one context struct. Everything a
+ * handler or background thread needs is reached from here; there is no
+ * other mutable global state. Nothing in it is needed by another
+ * dispatcher process: shared state lives in the database.
+ */
+#ifndef OWCP_DISPATCHER_CONTEXT_H
+#define OWCP_DISPATCHER_CONTEXT_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "owcp/request.h"
+#include "store.h"
+
+#define DISPATCHER_MAX_DOMAINS 32
+
+/* Operator-configurable policy and limits (spec §2 defaults). */
+struct dispatcher_config {
+  const char *db;             /* libpq conninfo */
+  const char *listen_host;    /* numeric address to bind */
+  unsigned short listen_port; /* 0: any free port (printed at start) */
+  const char *domains[DISPATCHER_MAX_DOMAINS];
+  size_t domain_count;
+  const char *tls_cert, *tls_key; /* both or neither */
+  bool insecure_http;             /* plain HTTP, loopback only */
+  const char *key_dir;
+  bool open;                 /* self-subscription allowed */
+  bool require_registration; /* RD-Confirm only to RD-Registered accounts */
+  unsigned threads;          /* HTTP worker threads = DB connections */
+  size_t max_body;           /* 256 KiB */
+  int max_wait;              /* seconds, 60 */
+  int default_timeout;       /* seconds, 300 */
+  int max_timeout;           /* seconds, policy cap */
+  int registration_timeout;  /* seconds an approval request waits */
+  unsigned max_connections;  /* simultaneous HTTP connections */
+  const char *ready_file;    /* written with the base URL once serving */
+};
+
+/* The keys the dispatcher holds (created on first use, see keys.h). */
+struct dispatcher_keys {
+  EVP_PKEY *ca_key; /* client CA: issues client certificates */
+  X509 *ca_cert;
+  unsigned char *ca_der; /* DER of ca_cert, returned by CD-Register */
+  size_t ca_der_len;
+  EVP_PKEY *sign_key; /* signs DR-Complete bodies */
+  X509 *sign_cert;
+  char *pem_bundle; /* GET {base}/CA: client CA then signing cert, PEM */
+};
+
+struct notify;
+struct MHD_Daemon;
+
+struct dispatcher {
+  struct dispatcher_config cfg;
+  struct dispatcher_keys keys;
+  struct owcp_xml_validator *xml; /* shared read-only by all threads */
+  struct store_pool *pool;
+  struct notify *notify; /* long-poll waiters + LISTEN thread */
+  struct MHD_Daemon *mhd;
+  char base_url[300];        /* e.g. http://127.0.0.1:8480/owcp/0.1 */
+  char system_address[STORE_ADDRESS_MAX]; /* From of approval requests */
+  atomic_bool stopping;      /* set on SIGTERM/SIGINT */
+  atomic_long active;        /* requests in flight */
+  pthread_t sweeper_thread, outbox_thread;
+  bool sweeper_started, outbox_started;
+};
+
+/* True when domain (lowercase) is one this dispatcher serves. */
+bool dispatcher_serves_domain(const struct dispatcher *d, const char *domain);
+
+/* True when account (normalised local@domain) is in a served domain. */
+bool dispatcher_serves_account(const struct dispatcher *d, const char *account);
+
+#endif
