@@ -1,0 +1,252 @@
+/*
+ * logchain.c — implementation of logchain.h: canonical entry encoding, the
+ * sealer and the verifier of the confirmation log's hash chain.
+ */
+#include "logchain.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NULL_FIELD 0xFFFFFFFFu
+#define SEAL_BATCH_MAX 10000
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+  for (int i = 7; i >= 0; i--) {
+    p[i] = (unsigned char)(v & 0xFF);
+    v >>= 8;
+  }
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+  for (int i = 3; i >= 0; i--) {
+    p[i] = (unsigned char)(v & 0xFF);
+    v >>= 8;
+  }
+}
+
+int logchain_encode(const struct store_log_entry *e, unsigned char **out,
+                    size_t *out_len, struct owcp_error *err)
+{
+  const char *fields[6] = {e->event,       e->account, e->requestor,
+                           e->transaction, e->client,  e->detail};
+  size_t len = 16;
+  unsigned char *buf, *w;
+
+  for (int i = 0; i < 6; i++) {
+    size_t n = fields[i] ? strlen(fields[i]) : 0;
+
+    if (n >= NULL_FIELD) {
+      owcp_error_set(err, "log entry %" PRId64 " has a field over 4 GiB",
+                     e->seq);
+      return -1;
+    }
+    len += 4 + n;
+  }
+  buf = malloc(len);
+  if (buf == NULL) {
+    owcp_error_set(err, "out of memory encoding log entry %" PRId64, e->seq);
+    return -1;
+  }
+  w = buf;
+  put_u64(w, (uint64_t)e->seq);
+  put_u64(w + 8, (uint64_t)e->at_us);
+  w += 16;
+  for (int i = 0; i < 6; i++) {
+    if (fields[i] == NULL) {
+      put_u32(w, NULL_FIELD);
+      w += 4;
+      continue;
+    }
+    size_t n = strlen(fields[i]);
+
+    put_u32(w, (uint32_t)n);
+    memcpy(w + 4, fields[i], n);
+    w += 4 + n;
+  }
+  *out = buf;
+  *out_len = len;
+  return 0;
+}
+
+int logchain_hash(const unsigned char prev[OWCP_SHA256_LEN],
+                  const struct store_log_entry *e,
+                  unsigned char hash[OWCP_SHA256_LEN], struct owcp_error *err)
+{
+  unsigned char *enc, *msg;
+  size_t len;
+
+  if (logchain_encode(e, &enc, &len, err) != 0)
+    return -1;
+  msg = malloc(OWCP_SHA256_LEN + len);
+  if (msg == NULL) {
+    free(enc);
+    owcp_error_set(err, "out of memory hashing log entry %" PRId64, e->seq);
+    return -1;
+  }
+  memcpy(msg, prev, OWCP_SHA256_LEN);
+  memcpy(msg + OWCP_SHA256_LEN, enc, len);
+  owcp_sha256(msg, OWCP_SHA256_LEN + len, hash);
+  free(msg);
+  free(enc);
+  return 0;
+}
+
+/* The rows a seal pass appends, built while unsealed entries stream in. */
+struct seal_batch {
+  size_t n, cap;
+  int64_t *pos, *seq;
+  unsigned char (*prev)[OWCP_SHA256_LEN];
+  unsigned char (*hash)[OWCP_SHA256_LEN];
+  int64_t tip_pos;
+  unsigned char tip[OWCP_SHA256_LEN];
+  struct owcp_error *err;
+};
+
+static void seal_batch_free(struct seal_batch *b)
+{
+  free(b->pos);
+  free(b->seq);
+  free(b->prev);
+  free(b->hash);
+}
+
+static int seal_entry(void *arg, const struct store_log_entry *e)
+{
+  struct seal_batch *b = arg;
+  size_t i = b->n;
+
+  if (i >= b->cap)
+    return -1; /* store_log_unsealed is limited to cap rows */
+  b->pos[i] = b->tip_pos + 1;
+  b->seq[i] = e->seq;
+  memcpy(b->prev[i], b->tip, OWCP_SHA256_LEN);
+  if (logchain_hash(b->tip, e, b->hash[i], b->err) != 0)
+    return -1;
+  memcpy(b->tip, b->hash[i], OWCP_SHA256_LEN);
+  b->tip_pos++;
+  b->n++;
+  return 0;
+}
+
+int logchain_seal(struct store *st, int limit, int *sealed,
+                  struct owcp_error *err)
+{
+  struct seal_batch b = {0};
+  bool locked;
+  int rc;
+
+  if (sealed != NULL)
+    *sealed = 0;
+  if (limit <= 0 || limit > SEAL_BATCH_MAX)
+    limit = SEAL_BATCH_MAX;
+  b.cap = (size_t)limit;
+  b.err = err;
+  b.pos = calloc(b.cap, sizeof *b.pos);
+  b.seq = calloc(b.cap, sizeof *b.seq);
+  b.prev = calloc(b.cap, sizeof *b.prev);
+  b.hash = calloc(b.cap, sizeof *b.hash);
+  if (!b.pos || !b.seq || !b.prev || !b.hash) {
+    seal_batch_free(&b);
+    owcp_error_set(err, "out of memory preparing to seal the log");
+    return -1;
+  }
+  rc = store_seal_begin(st, &locked, err);
+  if (rc != 0 || !locked) {
+    seal_batch_free(&b);
+    return rc;
+  }
+  rc = store_chain_tip(st, &b.tip_pos, b.tip, err);
+  if (rc == 0)
+    rc = store_log_unsealed(st, limit, seal_entry, &b, err);
+  if (rc == 0 && b.n > 0)
+    rc = store_chain_append(
+        st, b.n, b.pos, b.seq, (const unsigned char(*)[OWCP_SHA256_LEN])b.prev,
+        (const unsigned char(*)[OWCP_SHA256_LEN])b.hash, err);
+  if (rc == 0)
+    rc = store_seal_end(st, true, err);
+  else
+    store_seal_end(st, false, NULL);
+  if (rc == 0 && sealed != NULL)
+    *sealed = (int)b.n;
+  seal_batch_free(&b);
+  return rc;
+}
+
+struct verify_state {
+  struct logchain_report *r;
+  int64_t expect_pos;
+  unsigned char prev[OWCP_SHA256_LEN];
+  struct owcp_error *err;
+};
+
+/* Records the first break and stops the walk. */
+static int broken(struct verify_state *v, int64_t pos, const char *what)
+{
+  v->r->ok = false;
+  v->r->broken_pos = pos;
+  snprintf(v->r->problem, sizeof v->r->problem,
+           "chain position %" PRId64 ": %s", pos, what);
+  return 1;
+}
+
+static int verify_row(void *arg, int64_t pos, const unsigned char *prev,
+                      const unsigned char *hash,
+                      const struct store_log_entry *e)
+{
+  struct verify_state *v = arg;
+  unsigned char want[OWCP_SHA256_LEN];
+
+  if (pos != v->expect_pos)
+    return broken(v, v->expect_pos, "position missing from the chain");
+  if (e == NULL)
+    return broken(v, pos, "its log entry is missing");
+  if (!owcp_ct_equal(prev, v->prev, OWCP_SHA256_LEN))
+    return broken(v, pos, "prev_hash does not match the previous hash");
+  if (logchain_hash(prev, e, want, v->err) != 0)
+    return -1;
+  if (!owcp_ct_equal(want, hash, OWCP_SHA256_LEN))
+    return broken(v, pos, "hash does not match the entry (entry altered)");
+  memcpy(v->prev, hash, OWCP_SHA256_LEN);
+  v->expect_pos++;
+  v->r->entries++;
+  return 0;
+}
+
+int logchain_verify(struct store *st, struct logchain_report *report,
+                    struct owcp_error *err)
+{
+  struct verify_state v = {report, 1, {0}, err};
+  int64_t unchained = 0, first = 0;
+  int sealed, rc;
+
+  memset(report, 0, sizeof *report);
+  report->ok = true;
+  /* Seal until nothing is left, so entries committed before verify began
+   * are judged; a concurrent sealer holding the lock also finishes them. */
+  do {
+    rc = logchain_seal(st, SEAL_BATCH_MAX, &sealed, err);
+  } while (rc == 0 && sealed == SEAL_BATCH_MAX);
+  if (rc != 0)
+    return rc;
+  rc = store_chain_walk(st, verify_row, &v, err);
+  if (rc < 0)
+    return rc;
+  if (!report->ok)
+    return 0;
+  rc = store_log_unchained(st, &unchained, &first, err);
+  if (rc != 0)
+    return rc;
+  if (unchained > 0) {
+    report->ok = false;
+    report->unchained_seq = first;
+    snprintf(report->problem, sizeof report->problem,
+             "%" PRId64 " log entries are not chained (first seq %" PRId64 ")",
+             unchained, first);
+  }
+  return 0;
+}
