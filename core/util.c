@@ -9,12 +9,16 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void owcp_error_set(struct owcp_error *err, const char *fmt, ...)
 {
@@ -436,4 +440,160 @@ int owcp_time_parse(const char *text, time_t *out, struct owcp_error *err)
   }
   *out = t - pt.offset_seconds;
   return 0;
+}
+
+/* The directory part of path ("." when there is none); caller frees. */
+static char *dir_of(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+
+  if (slash == NULL)
+    return strdup(".");
+  if (slash == path)
+    return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Makes the rename durable; a failure here is reported, not ignored. */
+static int fsync_dir(const char *path, struct owcp_error *err)
+{
+  char *dir = dir_of(path);
+  int fd, rc = 0;
+
+  if (dir == NULL) {
+    owcp_error_set(err, "out of memory");
+    return -1;
+  }
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) != 0) {
+    owcp_error_set(err, "cannot sync directory '%s': %s", dir, strerror(errno));
+    rc = -1;
+  }
+  if (fd >= 0)
+    close(fd);
+  free(dir);
+  return rc;
+}
+
+int owcp_file_write_atomic(const char *path, const void *data, size_t len,
+                           unsigned int mode, struct owcp_error *err)
+{
+  char *suffix = owcp_random_id(), *tmp = NULL;
+  size_t tmp_len;
+  int fd = -1;
+
+  if (suffix == NULL)
+    goto oom;
+  tmp_len = strlen(path) + 6 + strlen(suffix) + 1;
+  tmp = malloc(tmp_len);
+  if (tmp == NULL)
+    goto oom;
+  snprintf(tmp, tmp_len, "%s.tmp-%s", path, suffix);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+            (mode_t)mode);
+  if (fd < 0) {
+    owcp_error_set(err, "cannot create '%s': %s", tmp, strerror(errno));
+    goto fail;
+  }
+  if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    owcp_error_set(err, "cannot write '%s': %s", tmp, strerror(errno));
+    goto fail;
+  }
+  if (close(fd) != 0) {
+    fd = -1;
+    owcp_error_set(err, "cannot write '%s': %s", tmp, strerror(errno));
+    goto fail;
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0) {
+    owcp_error_set(err, "cannot rename '%s' to '%s': %s", tmp, path,
+                   strerror(errno));
+    goto fail;
+  }
+  free(tmp);
+  free(suffix);
+  return fsync_dir(path, err);
+oom:
+  owcp_error_set(err, "out of memory writing '%s'", path);
+  free(suffix);
+  free(tmp);
+  return -1;
+fail:
+  if (fd >= 0)
+    close(fd);
+  unlink(tmp);
+  free(tmp);
+  free(suffix);
+  return -1;
+}
+
+int owcp_file_read(const char *path, size_t max_len, unsigned char **out,
+                   size_t *out_len, struct owcp_error *err)
+{
+  unsigned char *buf = NULL;
+  size_t used = 0;
+  struct stat st;
+  int fd;
+
+  *out = NULL;
+  *out_len = 0;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    owcp_error_set(err, "cannot open '%s': %s", path, strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    owcp_error_set(err, "'%s' is not a regular file", path);
+    goto fail;
+  }
+  if ((uintmax_t)st.st_size > max_len) {
+    owcp_error_set(err, "'%s' is larger than %zu bytes", path, max_len);
+    goto fail;
+  }
+  buf = malloc(max_len + 1);
+  if (buf == NULL) {
+    owcp_error_set(err, "out of memory reading '%s'", path);
+    goto fail;
+  }
+  for (;;) {
+    ssize_t n = read(fd, buf + used, max_len + 1 - used);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      owcp_error_set(err, "cannot read '%s': %s", path, strerror(errno));
+      goto fail;
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+    if (used > max_len) {
+      owcp_error_set(err, "'%s' is larger than %zu bytes", path, max_len);
+      goto fail;
+    }
+  }
+  close(fd);
+  buf[used] = '\0';
+  *out = buf;
+  *out_len = used;
+  return 0;
+fail:
+  free(buf);
+  close(fd);
+  return -1;
 }

@@ -70,6 +70,18 @@ bool owcp_ct_equal(const void *a, const void *b, size_t len);
  * lengths (use for comparing secrets of public length, such as hashes). */
 bool owcp_ct_streq(const char *a, const char *b);
 
+/* Replaces path with len bytes of data so that a crash leaves either the
+ * old or the new file, never a partial one: writes a temporary file in the
+ * same directory (created O_EXCL with the given permission bits, e.g. 0600),
+ * fsync()s it, renames it over path and fsync()s the directory. */
+int owcp_file_write_atomic(const char *path, const void *data, size_t len,
+                           unsigned int mode, struct owcp_error *err);
+
+/* Reads the whole regular file at path (at most max_len bytes, else an
+ * error) into *out (caller frees; NUL-terminated, not counted in *out_len). */
+int owcp_file_read(const char *path, size_t max_len, unsigned char **out,
+                   size_t *out_len, struct owcp_error *err);
+
 #define OWCP_TIME_LEN 21 /* "2026-11-22T10:00:00Z" plus NUL */
 
 /* Formats t as RFC 3339 UTC with a 'Z' suffix and whole seconds. */
