@@ -1,0 +1,238 @@
+/*
+ * notify.c — long-poll waiters and the LISTEN thread that wakes them.
+ *
+ * Waiters live in a hash table keyed by their wake-up key and in one list
+ * ordered by nothing in particular that the thread scans for deadlines
+ * (every 50 ms; a deadline needs no better precision). One mutex guards
+ * both: waking is rare compared with the work a woken request does.
+ *
+ * Lost wake-ups are prevented by the arm → query → suspend order (http.h):
+ * a notification that arrives after arming sets `fired`, and
+ * notify_suspend() refuses to suspend a fired waiter.
+ */
+#include "notify.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+
+#define BUCKETS 4096
+#define KEY_MAX 96
+#define TICK_MS 50
+
+struct waiter {
+  char key[KEY_MAX];
+  struct MHD_Connection *con;
+  int64_t deadline_ms;
+  bool fired;
+  bool suspended;
+  atomic_bool expired;
+  struct waiter *bucket_next, **bucket_prev;
+  struct waiter *all_next, **all_prev;
+};
+
+struct notify {
+  char *conninfo;
+  pthread_mutex_t lock;
+  struct waiter *buckets[BUCKETS];
+  struct waiter *all;
+  pthread_t thread;
+  atomic_bool stop;
+};
+
+int64_t notify_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t bucket_of(const char *key)
+{
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+    h = (h ^ *p) * 1099511628211ULL;
+  return (size_t)(h % BUCKETS);
+}
+
+/* Resumes w if suspended; marks it fired either way. Lock held. */
+static void fire_locked(struct waiter *w)
+{
+  w->fired = true;
+  if (w->suspended) {
+    w->suspended = false;
+    MHD_resume_connection(w->con);
+  }
+}
+
+static void on_payload(void *arg, const char *payload)
+{
+  struct notify *n = arg;
+  pthread_mutex_lock(&n->lock);
+  for (struct waiter *w = n->buckets[bucket_of(payload)]; w; w = w->bucket_next)
+    if (strcmp(w->key, payload) == 0)
+      fire_locked(w);
+  pthread_mutex_unlock(&n->lock);
+}
+
+static void expire_due(struct notify *n)
+{
+  int64_t now = notify_now_ms();
+  pthread_mutex_lock(&n->lock);
+  for (struct waiter *w = n->all; w; w = w->all_next) {
+    if (now >= w->deadline_ms && !atomic_load(&w->expired)) {
+      atomic_store(&w->expired, true);
+      fire_locked(w);
+    }
+  }
+  pthread_mutex_unlock(&n->lock);
+}
+
+static void sleep_ms(int ms)
+{
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void *listen_thread(void *arg)
+{
+  struct notify *n = arg;
+  struct store_listener *l = NULL;
+  int backoff = 100;
+  while (!atomic_load(&n->stop)) {
+    struct owcp_error err = {{0}};
+    if (l == NULL) {
+      l = store_listener_open(n->conninfo, &err);
+      if (l == NULL) {
+        dlog("warning", "notify.listen", "%s", err.msg);
+        expire_due(n);
+        sleep_ms(backoff);
+        backoff = backoff < 2000 ? backoff * 2 : 2000;
+        continue;
+      }
+      backoff = 100;
+      /* Anything that happened while we were not listening is unseen:
+       * let every waiter look again. */
+      notify_wake_all(n);
+    }
+    int rc = store_listener_wait(l, TICK_MS, on_payload, n, &err);
+    if (rc == STORE_UNAVAILABLE || rc < 0) {
+      dlog("warning", "notify.listen", "%s", err.msg);
+      store_listener_close(l);
+      l = NULL;
+    }
+    expire_due(n);
+  }
+  store_listener_close(l);
+  return NULL;
+}
+
+struct notify *notify_new(const char *conninfo, struct owcp_error *err)
+{
+  struct notify *n = calloc(1, sizeof *n);
+  if (n == NULL || (n->conninfo = strdup(conninfo)) == NULL) {
+    free(n);
+    owcp_error_set(err, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&n->lock, NULL);
+  if (pthread_create(&n->thread, NULL, listen_thread, n) != 0) {
+    pthread_mutex_destroy(&n->lock);
+    free(n->conninfo);
+    free(n);
+    owcp_error_set(err, "cannot start the LISTEN thread");
+    return NULL;
+  }
+  return n;
+}
+
+void notify_wake_all(struct notify *n)
+{
+  pthread_mutex_lock(&n->lock);
+  for (struct waiter *w = n->all; w; w = w->all_next)
+    fire_locked(w);
+  pthread_mutex_unlock(&n->lock);
+}
+
+void notify_free(struct notify *n)
+{
+  if (n == NULL)
+    return;
+  notify_wake_all(n);
+  atomic_store(&n->stop, true);
+  pthread_join(n->thread, NULL);
+  pthread_mutex_destroy(&n->lock);
+  free(n->conninfo);
+  free(n);
+}
+
+struct waiter *notify_watch(struct notify *n, const char *key,
+                            struct MHD_Connection *con, int64_t deadline_ms)
+{
+  struct waiter *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return NULL;
+  snprintf(w->key, sizeof w->key, "%s", key);
+  w->con = con;
+  w->deadline_ms = deadline_ms;
+  atomic_init(&w->expired, notify_now_ms() >= deadline_ms);
+  pthread_mutex_lock(&n->lock);
+  struct waiter **b = &n->buckets[bucket_of(w->key)];
+  w->bucket_next = *b;
+  w->bucket_prev = b;
+  if (*b)
+    (*b)->bucket_prev = &w->bucket_next;
+  *b = w;
+  w->all_next = n->all;
+  w->all_prev = &n->all;
+  if (n->all)
+    n->all->all_prev = &w->all_next;
+  n->all = w;
+  pthread_mutex_unlock(&n->lock);
+  return w;
+}
+
+void notify_rearm(struct notify *n, struct waiter *w)
+{
+  pthread_mutex_lock(&n->lock);
+  w->fired = false;
+  pthread_mutex_unlock(&n->lock);
+}
+
+bool notify_suspend(struct notify *n, struct waiter *w)
+{
+  pthread_mutex_lock(&n->lock);
+  bool suspend = !w->fired && !atomic_load(&w->expired);
+  if (suspend) {
+    w->suspended = true;
+    MHD_suspend_connection(w->con);
+  }
+  pthread_mutex_unlock(&n->lock);
+  return suspend;
+}
+
+void notify_unwatch(struct notify *n, struct waiter *w)
+{
+  if (w == NULL)
+    return;
+  pthread_mutex_lock(&n->lock);
+  *w->bucket_prev = w->bucket_next;
+  if (w->bucket_next)
+    w->bucket_next->bucket_prev = w->bucket_prev;
+  *w->all_prev = w->all_next;
+  if (w->all_next)
+    w->all_next->all_prev = w->all_prev;
+  pthread_mutex_unlock(&n->lock);
+  free(w);
+}
+
+bool notify_expired(const struct waiter *w)
+{
+  return atomic_load(&w->expired);
+}
