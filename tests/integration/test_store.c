@@ -1,0 +1,710 @@
+/*
+ * test_store.c — integration tests of dispatcher/store.c, the stored
+ * procedures of sql/ and dispatcher/logchain.c against a real PostgreSQL
+ * (OWCP_TEST_DB from scripts/with-pg.sh; missing means FAIL, not skip).
+ * Every test runs in a fresh database of its own.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "logchain.h"
+#include "store.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 ((time_t)1800000000) /* a fixed clock, 2027-01-15 */
+
+struct fx {
+  char conninfo[1024];
+  struct store *st;
+  int64_t req; /* requestor access@example.com, rate 1000 */
+  char c1[40]; /* clients of alice@example.com */
+  char c2[40];
+};
+
+static int db_counter;
+
+/* Runs SQL text on a raw connection (test scaffolding and tampering). */
+static PGresult *raw(const char *conninfo, const char *sql)
+{
+  PGconn *c = PQconnectdb(conninfo);
+  PGresult *r;
+
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  r = PQexec(c, sql);
+  PQfinish(c);
+  return r;
+}
+
+static void add_client(struct fx *f, const char *account, char *id_out)
+{
+  struct owcp_error err = {{0}};
+  unsigned char code_hash[32];
+  struct store_new_client c = {0};
+  char *id = owcp_random_id();
+  char *code = owcp_random_id();
+  int status;
+
+  owcp_sha256(code, strlen(code), code_hash);
+  assert_int_equal(
+      store_code_issue(f->st, account, code_hash, 60, T0, &status, &err), 0);
+  assert_int_equal(status, 200);
+  c.account = account;
+  c.client_id = id;
+  c.description = "test phone";
+  owcp_sha256(id, strlen(id), c.token_hash);
+  c.cert_der = (const unsigned char *)"\x30\x00";
+  c.cert_len = 2;
+  c.now = T0;
+  assert_int_equal(store_cd_register_code(f->st, &c, code_hash, &status, &err),
+                   0);
+  assert_int_equal(status, 200);
+  strcpy(id_out, id);
+  free(id);
+  free(code);
+}
+
+static int setup(void **state)
+{
+  const char *base = getenv("OWCP_TEST_DB");
+  struct owcp_error err = {{0}};
+  struct fx *f = calloc(1, sizeof *f);
+  unsigned char th[32];
+  char sql[128];
+  int applied, status;
+
+  if (base == NULL || f == NULL) {
+    fprintf(stderr, "OWCP_TEST_DB is not set: run under scripts/with-pg.sh\n");
+    free(f);
+    return -1;
+  }
+  snprintf(sql, sizeof sql, "CREATE DATABASE t_store_%d", ++db_counter);
+  PQclear(raw(base, sql));
+  snprintf(f->conninfo, sizeof f->conninfo, "%s dbname=t_store_%d", base,
+           db_counter);
+  f->st = store_open(f->conninfo, &err);
+  if (f->st == NULL ||
+      store_migrate(f->st, OWCP_SQL_DIR, &applied, &err) != 0) {
+    fprintf(stderr, "setup: %s\n", err.msg);
+    return -1;
+  }
+  store_account_add(f->st, "alice@example.com", &status, &err);
+  owcp_sha256("tok", 3, th);
+  store_requestor_add(f->st, "access@example.com", th, 1000, &status, &f->req,
+                      &err);
+  add_client(f, "alice@example.com", f->c1);
+  add_client(f, "alice@example.com", f->c2);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  struct fx *f = *state;
+
+  store_close(f->st);
+  free(f);
+  return 0;
+}
+
+static struct store_confirm_out confirm(struct fx *f, const char *ident,
+                                        const char *xml, time_t now,
+                                        int timeout)
+{
+  struct owcp_error err = {{0}};
+  struct store_confirm_in in = {0};
+  struct store_confirm_out out;
+
+  in.requestor_id = f->req;
+  in.account = "alice@example.com";
+  in.identifier = ident;
+  in.request_xml = xml;
+  owcp_sha256(xml, strlen(xml), in.request_sha256);
+  in.type = "login";
+  in.completion = "https://rp.example/done";
+  in.timeout_seconds = timeout;
+  in.now = now;
+  assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
+  return out;
+}
+
+static int reply(struct store *st, const char *tx, const char *client,
+                 time_t now)
+{
+  struct owcp_error err = {{0}};
+  const char *ver[] = {"PIN", "odd \"quoted\" \\ value"};
+  struct store_reply_in in = {tx,
+                              client,
+                              "Accept",
+                              NULL,
+                              ver,
+                              2,
+                              (const unsigned char *)"\x30\x03\x02\x01\x00",
+                              5,
+                              now};
+  int status = 0;
+
+  assert_int_equal(store_reply(st, &in, &status, &err), 0);
+  return status;
+}
+
+static int64_t count(struct fx *f, const char *sql)
+{
+  PGresult *r = raw(f->conninfo, sql);
+  int64_t n;
+
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  return n;
+}
+
+static void test_migrate_idempotent(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  int applied = -1;
+
+  assert_int_equal(store_migrate(f->st, OWCP_SQL_DIR, &applied, &err), 0);
+  assert_int_equal(applied, 0);
+  assert_int_equal(count(f, "SELECT count(*) FROM schema_migrations"), 1);
+  assert_int_equal(store_ping(f->st, &err), 0);
+}
+
+static void test_confirm_outcomes(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_confirm_out a = confirm(f, "id-1", "<a/>", T0, 300);
+  struct store_confirm_out b = confirm(f, "id-1", "<a/>", T0 + 5, 300);
+  struct store_confirm_out c = confirm(f, "id-1", "<b/>", T0, 300);
+  struct store_confirm_in in = {0};
+  struct store_confirm_out out;
+  bool ready;
+  int status;
+
+  assert_int_equal(a.status, 202);
+  assert_int_equal(strlen(a.transaction), 32);
+  assert_int_equal(a.expires, T0 + 300);
+  assert_int_equal(b.status, 202);
+  assert_string_equal(a.transaction, b.transaction);
+  assert_int_equal(c.status, 409);
+
+  in.requestor_id = f->req;
+  in.account = "nobody@example.com";
+  in.identifier = "id-2";
+  in.request_xml = "<c/>";
+  in.type = "login";
+  in.timeout_seconds = 60;
+  in.now = T0;
+  assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
+  assert_int_equal(out.status, 404);
+
+  in.account = "alice@example.com";
+  in.require_registration = true;
+  assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
+  assert_int_equal(out.status, 403);
+  assert_int_equal(store_rd_register(f->st, f->req, "alice@example.com",
+                                     &status, &ready, &err),
+                   0);
+  assert_int_equal(status, 200);
+  assert_true(ready);
+  assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
+  assert_int_equal(out.status, 202);
+  assert_int_equal(store_rd_register(f->st, f->req, "zed@example.com", &status,
+                                     &ready, &err),
+                   0);
+  assert_int_equal(status, 404);
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log WHERE event = 'transaction.created'"),
+      2);
+}
+
+static void test_rate_limit(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  unsigned char th[32];
+  struct store_confirm_in in = {0};
+  struct store_confirm_out out;
+  int64_t id;
+  int status;
+  char ident[16];
+
+  owcp_sha256("slow", 4, th);
+  store_requestor_add(f->st, "slow@example.com", th, 2, &status, &id, &err);
+  assert_int_equal(status, 200);
+  in.requestor_id = id;
+  in.account = "alice@example.com";
+  in.request_xml = "<r/>";
+  in.type = "login";
+  in.timeout_seconds = 60;
+  in.now = T0 + 20; /* 40 s before the minute ends */
+  for (int i = 0; i < 3; i++) {
+    snprintf(ident, sizeof ident, "r%d", i);
+    in.identifier = ident;
+    assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
+    assert_int_equal(out.status, i < 2 ? 202 : 429);
+  }
+  assert_int_equal(out.retry_after, 40);
+  in.now = T0 + 60; /* next window */
+  in.identifier = "r9";
+  assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
+  assert_int_equal(out.status, 202);
+}
+
+static void test_list_order_and_expiry(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_pending_list l;
+  struct store_confirm_out a = confirm(f, "L1", "<1/>", T0, 10);
+  struct store_confirm_out b = confirm(f, "L2", "<2/>", T0 + 1, 300);
+  struct store_confirm_out c = confirm(f, "L3", "<3/>", T0 + 2, 300);
+
+  assert_int_equal(store_list(f->st, f->c1, 10, T0 + 5, &l, &err), 0);
+  assert_int_equal(l.count, 3);
+  assert_string_equal(l.items[0].transaction, a.transaction);
+  assert_string_equal(l.items[1].transaction, b.transaction);
+  assert_string_equal(l.items[2].transaction, c.transaction);
+  assert_string_equal(l.items[0].from, "access@example.com");
+  assert_string_equal(l.items[2].request_xml, "<3/>");
+  store_pending_list_free(&l);
+
+  /* a expired at T0+10; max 1 gives only the oldest remaining. */
+  assert_int_equal(store_list(f->st, f->c2, 1, T0 + 11, &l, &err), 0);
+  assert_int_equal(l.count, 1);
+  assert_string_equal(l.items[0].transaction, b.transaction);
+  store_pending_list_free(&l);
+  assert_int_equal(store_list(f->st, "unknownclientxxxxxxx", 10, T0, &l, &err),
+                   0);
+  assert_int_equal(l.count, 0);
+  /* Listed logged once per transaction, on first delivery only. */
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log WHERE event = 'transaction.listed'"),
+      3);
+}
+
+struct race {
+  struct fx *f;
+  const char *client;
+  const char *tx;
+  int status;
+  pthread_barrier_t *barrier;
+};
+
+static void *race_reply(void *arg)
+{
+  struct race *r = arg;
+  struct owcp_error err = {{0}};
+  struct store *st = store_open(r->f->conninfo, &err);
+
+  if (st == NULL)
+    return NULL;
+  pthread_barrier_wait(r->barrier);
+  r->status = reply(st, r->tx, r->client, T0 + 1);
+  store_close(st);
+  return NULL;
+}
+
+static void test_reply_first_wins(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_confirm_out a = confirm(f, "R1", "<1/>", T0, 300);
+  struct store_result res;
+  pthread_barrier_t barrier;
+  struct race r[2] = {{f, f->c1, a.transaction, 0, &barrier},
+                      {f, f->c2, a.transaction, 0, &barrier}};
+  pthread_t th[2];
+
+  pthread_barrier_init(&barrier, NULL, 2);
+  for (int i = 0; i < 2; i++)
+    pthread_create(&th[i], NULL, race_reply, &r[i]);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&barrier);
+  assert_true((r[0].status == 200 && r[1].status == 409) ||
+              (r[0].status == 409 && r[1].status == 200));
+
+  assert_int_equal(
+      store_status(f->st, f->req, a.transaction, T0 + 2, &res, &err), 0);
+  assert_int_equal(res.status, 200);
+  assert_string_equal(res.response, "Accept");
+  assert_string_equal(res.identifier, "R1");
+  assert_int_equal(res.verification_count, 2);
+  assert_string_equal(res.verification[1], "odd \"quoted\" \\ value");
+  assert_int_equal(res.receipt_len, 5);
+  assert_memory_equal(res.receipt, "\x30\x03\x02\x01\x00", 5);
+  store_result_free(&res);
+  /* RD-Final on an answered transaction returns the result. */
+  assert_int_equal(
+      store_final(f->st, f->req, a.transaction, T0 + 3, &res, &err), 0);
+  assert_int_equal(res.status, 200);
+  store_result_free(&res);
+  /* Another requestor sees 404. */
+  assert_int_equal(
+      store_status(f->st, f->req + 99, a.transaction, T0, &res, &err), 0);
+  assert_int_equal(res.status, 404);
+  store_result_free(&res);
+  assert_int_equal(count(f, "SELECT count(*) FROM outbox"), 1);
+}
+
+static void test_408_after_expiry_and_final(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_confirm_out a = confirm(f, "E1", "<1/>", T0, 10);
+  struct store_confirm_out b = confirm(f, "E2", "<2/>", T0, 300);
+  struct store_confirm_out c = confirm(f, "E3", "<3/>", T0, 10);
+  struct store_result res;
+  int n = -1;
+
+  assert_int_equal(reply(f->st, a.transaction, f->c1, T0 + 10), 408);
+  assert_int_equal(
+      store_final(f->st, f->req, b.transaction, T0 + 1, &res, &err), 0);
+  assert_int_equal(res.status, 408);
+  store_result_free(&res);
+  assert_int_equal(reply(f->st, b.transaction, f->c1, T0 + 2), 408);
+  assert_int_equal(store_expire(f->st, 100, T0 + 11, &n, &err), 0);
+  assert_int_equal(n, 1); /* only c was still pending */
+  assert_int_equal(reply(f->st, c.transaction, f->c1, T0 + 12), 408);
+  assert_int_equal(reply(f->st, "nonexistenttransactionxxxxxxxxxx", f->c1, T0),
+                   404);
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log WHERE event = 'transaction.expired'"),
+      2);
+  assert_int_equal(count(f, "SELECT count(*) FROM log WHERE event = "
+                            "'transaction.cancelled'"),
+                   1);
+  assert_int_equal(count(f, "SELECT count(*) FROM outbox"), 3);
+}
+
+struct claimer {
+  struct fx *f;
+  int64_t ids[64];
+  int n;
+};
+
+static void *claim_all(void *arg)
+{
+  struct claimer *c = arg;
+  struct owcp_error err = {{0}};
+  struct store *st = store_open(c->f->conninfo, &err);
+  struct store_outbox_batch b;
+
+  if (st == NULL)
+    return NULL;
+  for (;;) {
+    if (store_outbox_claim(st, 1, 60, T0 + 100, &b, &err) != 0 ||
+        b.count == 0) {
+      store_outbox_batch_free(&b);
+      break;
+    }
+    c->ids[c->n++] = b.items[0].id;
+    store_outbox_batch_free(&b);
+  }
+  store_close(st);
+  return NULL;
+}
+
+static void test_outbox_skip_locked(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct claimer c[2] = {{f, {0}, 0}, {f, {0}, 0}};
+  pthread_t th[2];
+  char ident[16];
+  struct store_result res;
+
+  for (int i = 0; i < 20; i++) {
+    struct store_confirm_out o;
+
+    snprintf(ident, sizeof ident, "O%d", i);
+    o = confirm(f, ident, "<o/>", T0, 300);
+    assert_int_equal(
+        store_final(f->st, f->req, o.transaction, T0 + 1, &res, &err), 0);
+    store_result_free(&res);
+  }
+  for (int i = 0; i < 2; i++)
+    pthread_create(&th[i], NULL, claim_all, &c[i]);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  assert_int_equal(c[0].n + c[1].n, 20);
+  for (int i = 0; i < c[0].n; i++)
+    for (int j = 0; j < c[1].n; j++)
+      assert_true(c[0].ids[i] != c[1].ids[j]);
+}
+
+static void test_outbox_backoff(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_outbox_batch b;
+  struct store_result res;
+  struct store_confirm_out o = confirm(f, "B1", "<b/>", T0, 300);
+  const int want[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600};
+  bool gave_up;
+  time_t next;
+  int status;
+
+  assert_int_equal(
+      store_final(f->st, f->req, o.transaction, T0 + 1, &res, &err), 0);
+  store_result_free(&res);
+  assert_int_equal(store_outbox_claim(f->st, 10, 30, T0 + 1, &b, &err), 0);
+  assert_int_equal(b.count, 1);
+  assert_string_equal(b.items[0].uri, "https://rp.example/done");
+  assert_null(b.items[0].body);
+  /* Leased: not claimable again until the lease ends. */
+  {
+    struct store_outbox_batch again;
+
+    assert_int_equal(store_outbox_claim(f->st, 10, 30, T0 + 2, &again, &err),
+                     0);
+    assert_int_equal(again.count, 0);
+    store_outbox_batch_free(&again);
+    assert_int_equal(store_outbox_claim(f->st, 10, 30, T0 + 31, &again, &err),
+                     0);
+    assert_int_equal(again.count, 1);
+    store_outbox_batch_free(&again);
+  }
+  for (int i = 0; i < 12; i++) {
+    assert_int_equal(store_outbox_failed(f->st, b.items[0].id, "refused",
+                                         T0 + 100, &gave_up, &next, &err),
+                     0);
+    assert_false(gave_up);
+    assert_int_equal(next, T0 + 100 + want[i]);
+  }
+  assert_int_equal(store_outbox_failed(f->st, b.items[0].id, "refused",
+                                       T0 + 1 + 86400, &gave_up, &next, &err),
+                   0);
+  assert_true(gave_up);
+  assert_int_equal(
+      store_outbox_delivered(f->st, b.items[0].id, T0, &status, &err), 0);
+  assert_int_equal(status, 404);
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log WHERE event = 'completion.failed'"),
+      1);
+  store_outbox_batch_free(&b);
+}
+
+static void test_code_single_use_and_expiry(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  unsigned char code[32], old[32];
+  struct store_new_client c = {0};
+  int status;
+
+  owcp_sha256("code-1", 6, code);
+  owcp_sha256("code-2", 6, old);
+  store_code_issue(f->st, "alice@example.com", code, 60, T0, &status, &err);
+  store_code_issue(f->st, "alice@example.com", old, 60, T0, &status, &err);
+  c.account = "alice@example.com";
+  c.client_id = "client-aaaaaaaaaaaaaaaaaaa";
+  c.description = "laptop";
+  owcp_sha256("t1", 2, c.token_hash);
+  c.cert_der = (const unsigned char *)"\x30\x00";
+  c.cert_len = 2;
+  c.now = T0 + 1;
+  assert_int_equal(store_cd_register_code(f->st, &c, code, &status, &err), 0);
+  assert_int_equal(status, 200);
+  c.client_id = "client-bbbbbbbbbbbbbbbbbbb";
+  owcp_sha256("t2", 2, c.token_hash);
+  assert_int_equal(store_cd_register_code(f->st, &c, code, &status, &err), 0);
+  assert_int_equal(status, 401); /* used */
+  c.now = T0 + 61;
+  assert_int_equal(store_cd_register_code(f->st, &c, old, &status, &err), 0);
+  assert_int_equal(status, 401); /* expired */
+  c.account = "bob@example.com";
+  c.now = T0 + 1;
+  assert_int_equal(store_cd_register_code(f->st, &c, old, &status, &err), 0);
+  assert_int_equal(status, 401); /* other account */
+}
+
+static void test_approval_flow(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_approval_in in = {0};
+  struct store_confirm_out out;
+  struct store_new_client c = {0};
+  struct store_pending_list l;
+  char *tx = owcp_random_id();
+  int status;
+
+  in.account = "alice@example.com";
+  in.description = "new phone";
+  owcp_sha256("csr", 3, in.csr_sha256);
+  in.transaction = tx;
+  in.request_xml = "<Request>register?</Request>";
+  in.system_address = "dispatcher@example.com";
+  in.timeout_seconds = 300;
+  in.now = T0;
+  assert_int_equal(store_cd_approval_start(f->st, &in, &out, &err), 0);
+  assert_int_equal(out.status, 202);
+  assert_string_equal(out.transaction, tx);
+
+  c.account = "alice@example.com";
+  c.client_id = "client-newnewnewnewnewnew";
+  c.description = "new phone";
+  owcp_sha256("tn", 2, c.token_hash);
+  c.cert_der = (const unsigned char *)"\x30\x00";
+  c.cert_len = 2;
+  c.now = T0 + 1;
+  assert_int_equal(
+      store_cd_approval_finish(f->st, tx, in.csr_sha256, &c, &status, &err), 0);
+  assert_int_equal(status, 202);
+  assert_int_equal(store_list(f->st, f->c1, 10, T0 + 1, &l, &err), 0);
+  assert_int_equal(l.count, 1);
+  assert_string_equal(l.items[0].from, "dispatcher@example.com");
+  store_pending_list_free(&l);
+  assert_int_equal(reply(f->st, tx, f->c1, T0 + 2), 200);
+  assert_int_equal(
+      store_cd_approval_finish(f->st, tx, in.csr_sha256, &c, &status, &err), 0);
+  assert_int_equal(status, 200);
+  assert_int_equal(
+      store_cd_approval_finish(f->st, tx, in.csr_sha256, &c, &status, &err), 0);
+  assert_int_equal(status, 409);
+  /* A different CSR cannot ride on the approval. */
+  assert_int_equal(
+      store_cd_approval_finish(f->st, tx, c.token_hash, &c, &status, &err), 0);
+  assert_int_equal(status, 404);
+  in.account = "nobody@example.com";
+  assert_int_equal(store_cd_approval_start(f->st, &in, &out, &err), 0);
+  assert_int_equal(out.status, 404);
+  free(tx);
+}
+
+static void test_log_refuses_changes(void **state)
+{
+  struct fx *f = *state;
+  /* CASCADE: a plain TRUNCATE log is already refused by log_chain's foreign
+   * key; the trigger must stop it even when that is overridden. */
+  const char *sql[] = {
+      "UPDATE log SET detail = 'x'", "DELETE FROM log",
+      "TRUNCATE log CASCADE",        "UPDATE log_chain SET pos = pos",
+      "DELETE FROM log_chain",       "TRUNCATE log_chain"};
+  struct owcp_error err = {{0}};
+  int sealed;
+
+  assert_int_equal(logchain_seal(f->st, 0, &sealed, &err), 0);
+  assert_true(sealed > 0);
+  for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+    PGresult *r = raw(f->conninfo, sql[i]); /* as superuser postgres */
+
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    if (strstr(PQresultErrorMessage(r), "append-only") == NULL)
+      fail_msg("%s: %s", sql[i], PQresultErrorMessage(r));
+    PQclear(r);
+  }
+}
+
+static void test_chain_verify_detects_tamper(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct logchain_report rep;
+  PGresult *r;
+
+  confirm(f, "V1", "<v/>", T0, 300);
+  assert_int_equal(logchain_verify(f->st, &rep, &err), 0);
+  assert_true(rep.ok);
+  assert_true(rep.entries >= 5);
+  confirm(f, "V2", "<v/>", T0, 300); /* sealed by the next verify */
+  assert_int_equal(logchain_verify(f->st, &rep, &err), 0);
+  assert_true(rep.ok);
+  r = raw(f->conninfo, "ALTER TABLE log DISABLE TRIGGER ALL; UPDATE log SET "
+                       "detail = 'forged' WHERE seq = 3");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  assert_int_equal(logchain_verify(f->st, &rep, &err), 0);
+  assert_false(rep.ok);
+  assert_int_equal(rep.broken_pos, 3);
+}
+
+static void test_pool_reconnects(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_pool *pool = store_pool_new(f->conninfo, 1, &err);
+  struct store *a, *b;
+  PGresult *r;
+
+  assert_non_null(pool);
+  assert_int_equal(store_pool_acquire(pool, 100, &a, &err), 0);
+  /* The only connection is busy: the second acquire times out distinctly. */
+  assert_int_equal(store_pool_acquire(pool, 50, &b, &err), STORE_UNAVAILABLE);
+  assert_non_null(strstr(err.msg, "database unavailable"));
+  store_pool_release(pool, a);
+  /* Kill every other backend of this database: the pooled one breaks. */
+  r = raw(f->conninfo, "SELECT pg_terminate_backend(pid) FROM "
+                       "pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()");
+  PQclear(r);
+  assert_int_equal(store_pool_acquire(pool, 100, &a, &err), 0);
+  if (store_ping(a, &err) == STORE_UNAVAILABLE) {
+    store_pool_release(pool, a);
+    assert_int_equal(store_pool_acquire(pool, 100, &a, &err), 0);
+  }
+  assert_int_equal(store_ping(a, &err), 0);
+  store_pool_release(pool, a);
+  store_pool_free(pool);
+}
+
+static void collect(void *arg, const char *payload)
+{
+  snprintf(arg, 128, "%s", payload);
+}
+
+static void test_listener(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_listener *l = store_listener_open(f->conninfo, &err);
+  char got[128] = "";
+  int n;
+
+  assert_non_null(l);
+  assert_int_equal(store_listener_wait(l, 10, collect, got, &err), 0);
+  confirm(f, "N1", "<n/>", T0, 300);
+  n = store_listener_wait(l, 2000, collect, got, &err);
+  assert_int_equal(n, 1);
+  assert_true(strncmp(got, "account:", 8) == 0);
+  store_listener_close(l);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+      T(test_migrate_idempotent),
+      T(test_confirm_outcomes),
+      T(test_rate_limit),
+      T(test_list_order_and_expiry),
+      T(test_reply_first_wins),
+      T(test_408_after_expiry_and_final),
+      T(test_outbox_skip_locked),
+      T(test_outbox_backoff),
+      T(test_code_single_use_and_expiry),
+      T(test_approval_flow),
+      T(test_log_refuses_changes),
+      T(test_chain_verify_detects_tamper),
+      T(test_pool_reconnects),
+      T(test_listener),
+  };
+
+  if (getenv("OWCP_TEST_DB") == NULL) {
+    fprintf(stderr, "OWCP_TEST_DB is not set: run under scripts/with-pg.sh\n");
+    return 1;
+  }
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
