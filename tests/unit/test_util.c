@@ -12,8 +12,12 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "owcp/util.h"
 
@@ -373,6 +377,60 @@ static void test_time_round_trip(void **state)
   }
 }
 
+/* Number of directory entries other than . and .. */
+static int count_entries(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+      n++;
+  closedir(d);
+  return n;
+}
+
+static void test_file_write_atomic_and_read(void **state)
+{
+  char dir[] = "/tmp/owcp-test-util-XXXXXX", path[64], cmd[96];
+  unsigned char *data = NULL;
+  size_t len = 0;
+  struct owcp_error err;
+  struct stat st;
+
+  (void)state;
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/secret", dir);
+  assert_int_equal(owcp_file_write_atomic(path, "first", 5, 0600, &err), 0);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(owcp_file_write_atomic(path, "second!", 7, 0600, &err), 0);
+  assert_int_equal(owcp_file_read(path, 100, &data, &len, &err), 0);
+  assert_int_equal(len, 7);
+  assert_memory_equal(data, "second!", 7);
+  assert_int_equal(data[7], '\0');
+  free(data);
+  /* No temporary file is left behind. */
+  assert_int_equal(count_entries(dir), 1);
+  /* Size limit, directories and missing files are errors naming the path. */
+  assert_int_equal(owcp_file_read(path, 6, &data, &len, &err), -1);
+  assert_null(data);
+  assert_non_null(strstr(err.msg, "larger than 6 bytes"));
+  assert_int_equal(owcp_file_read(dir, 100, &data, &len, &err), -1);
+  assert_non_null(strstr(err.msg, "not a regular file"));
+  snprintf(path, sizeof path, "%s/missing", dir);
+  assert_int_equal(owcp_file_read(path, 100, &data, &len, &err), -1);
+  assert_non_null(strstr(err.msg, "cannot open"));
+  /* Writing into a directory that does not exist fails cleanly. */
+  snprintf(path, sizeof path, "%s/no/such/file", dir);
+  assert_int_equal(owcp_file_write_atomic(path, "x", 1, 0600, &err), -1);
+  assert_non_null(strstr(err.msg, "cannot create"));
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -391,6 +449,7 @@ int main(void)
       cmocka_unit_test(test_time_parse_valid),
       cmocka_unit_test(test_time_parse_invalid),
       cmocka_unit_test(test_time_round_trip),
+      cmocka_unit_test(test_file_write_atomic_and_read),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
