@@ -8,6 +8,9 @@
 #ifndef OWCP_DISPATCHER_WORKERS_H
 #define OWCP_DISPATCHER_WORKERS_H
 
+#include <jansson.h>
+#include <pthread.h>
+
 #include "context.h"
 
 /* Start the threads (they stop when d->stopping becomes true). */
@@ -18,9 +21,17 @@ int outbox_start(struct dispatcher *d, struct owcp_error *err);
 void sweeper_join(struct dispatcher *d);
 void outbox_join(struct dispatcher *d);
 
+/* pthread_create() with SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGPIPE
+ * blocked in the new thread (they belong to the main thread, and a peer
+ * closing its socket must yield EPIPE rather than kill the process).
+ * Shared by the background threads; fills err on failure. */
+int workers_thread_create(pthread_t *thread, void *(*start_routine)(void *),
+                          void *arg, struct owcp_error *err);
+
 /* The DR-Complete body for a final outcome: {"Operation":"DR-Complete",
  * "Status":200|408, "Text":..., + the RD-Status result fields}. New
- * reference. */
+ * reference the caller owns (json_decref); NULL when res is not final
+ * (status other than 200 or 408) or memory runs out. */
 json_t *outbox_completion_body(const struct store_result *res);
 
 #endif
