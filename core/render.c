@@ -112,13 +112,13 @@ static void line_visible(struct line *l, const char *bytes, size_t len)
   l->emitted = true;
 }
 
-/* Code points that could move the cursor, start an escape sequence or
- * reorder what the user reads. */
+/* Code points that could move the cursor, start an escape sequence, break
+ * the line or reorder what the user reads. */
 static bool is_dangerous(int cp)
 {
   return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c ||
-         cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-         (cp >= 0x2066 && cp <= 0x2069);
+         cp == 0x200e || cp == 0x200f || cp == 0x2028 || cp == 0x2029 ||
+         (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 static bool is_xml_space(int cp)

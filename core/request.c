@@ -485,15 +485,17 @@ static int build_header_attributes(struct builder *b, const xmlNode *n,
 }
 
 static int build_header_child(struct builder *b, const xmlNode *c,
-                              struct owcp_request_header *h)
+                              struct owcp_request_header *h, bool *have_summary)
 {
   char *s = NULL;
   if (is_owcp(c, "From") && h->from == NULL)
     return element_text(b, c, &h->from);
   if (is_owcp(c, "To") && h->to == NULL)
     return element_text(b, c, &h->to);
-  if (is_owcp(c, "Summary") && h->summary.spans == NULL)
+  if (is_owcp(c, "Summary") && !*have_summary) {
+    *have_summary = true;
     return build_text(b, c, &h->summary);
+  }
   if (is_owcp(c, "Verification")) {
     if (element_text(b, c, &s) != 0)
       return -1;
@@ -512,14 +514,16 @@ static int build_header(struct builder *b, const xmlNode *n,
 {
   if (build_header_attributes(b, n, h) != 0)
     return -1;
+  bool have_summary = false;
   for (const xmlNode *c = n->children; c != NULL; c = c->next) {
     if (c->type != XML_ELEMENT_NODE)
       continue;
-    if (build_header_child(b, c, h) != 0)
+    if (build_header_child(b, c, h, &have_summary) != 0)
       return -1;
   }
-  if (h->from == NULL || h->to == NULL) {
-    owcp_error_set(b->err, "XML Request line %ld: Header needs From and To",
+  if (h->from == NULL || h->to == NULL || !have_summary) {
+    owcp_error_set(b->err,
+                   "XML Request line %ld: Header needs From, To and Summary",
                    xmlGetLineNo(n));
     return -1;
   }

@@ -188,6 +188,8 @@ static void test_controls_neutralised(void **state)
                  "pay " FFFD "kcab");
   assert_summary(state, "x&#x85;y&#x7f;z", OWCP_RENDER_ANSI,
                  "x" FFFD "y" FFFD "z");
+  assert_summary(state, "1&#x2028;2&#x2066;3&#x200f;4", OWCP_RENDER_PLAIN,
+                 "1" FFFD "2" FFFD "3" FFFD "4");
 
   /* A caller-built text (not from XML) with a raw ESC, BEL, backspace and
    * a broken UTF-8 sequence. */

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -605,6 +606,57 @@ static void test_custom_limits(void **state)
   owcp_xml_validator_free(v);
 }
 
+/* ---- One validator shared by threads ---- */
+
+struct worker {
+  const struct owcp_xml_validator *v;
+  const char *good, *bad;
+  size_t good_len, bad_len;
+  int failures;
+};
+
+static void *parse_many(void *arg)
+{
+  struct worker *w = arg;
+  for (int i = 0; i < 50; i++) {
+    struct owcp_request *req = NULL;
+    struct owcp_error err = {{0}};
+    if (owcp_request_parse(w->v, w->good, w->good_len, &req, &err) !=
+            OWCP_XML_OK ||
+        strcmp(req->header.type, "Payment") != 0)
+      w->failures++;
+    owcp_request_free(req);
+    req = NULL;
+    if (owcp_request_parse(w->v, w->bad, w->bad_len, &req, &err) !=
+            OWCP_XML_INVALID ||
+        strstr(err.msg, "xs:decimal") == NULL)
+      w->failures++;
+  }
+  return NULL;
+}
+
+/* Per-call parser and validation contexts keep concurrent parses apart:
+ * each thread sees its own results and its own error sentences. */
+static void test_threads_share_validator(void **state)
+{
+  size_t good_len, bad_len;
+  char *good = load("request_draft_payment.xml", &good_len);
+  char *bad = load("request_bad_money.xml", &bad_len);
+  struct worker workers[4];
+  pthread_t threads[4];
+  for (size_t i = 0; i < 4; i++) {
+    workers[i] = (struct worker){*state, good, bad, good_len, bad_len, 0};
+    assert_int_equal(pthread_create(&threads[i], NULL, parse_many, &workers[i]),
+                     0);
+  }
+  for (size_t i = 0; i < 4; i++) {
+    assert_int_equal(pthread_join(threads[i], NULL), 0);
+    assert_int_equal(workers[i].failures, 0);
+  }
+  free(good);
+  free(bad);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -624,6 +676,7 @@ int main(void)
       cmocka_unit_test(test_size_limit),
       cmocka_unit_test(test_depth_limit),
       cmocka_unit_test(test_custom_limits),
+      cmocka_unit_test(test_threads_share_validator),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,7 +8,8 @@
  *    text is trimmed at both ends.
  *  - Hostile text cannot drive the terminal: every C0 control, DEL, C1
  *    control (U+0080..U+009F, which includes the 8-bit CSI U+009B), the
- *    bidirectional overrides and isolates (U+061C, U+200E, U+200F,
+ *    line and paragraph separators (U+2028, U+2029), the bidirectional
+ *    marks, overrides and isolates (U+061C, U+200E, U+200F,
  *    U+202A..U+202E, U+2066..U+2069), and any invalid UTF-8 sequence is
  *    replaced by U+FFFD "�". The only escape sequences in the output are the
  *    renderer's own SGR codes in OWCP_RENDER_ANSI mode.
