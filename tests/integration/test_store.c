@@ -94,6 +94,8 @@ static int setup(void **state)
   if (f->st == NULL ||
       store_migrate(f->st, OWCP_SQL_DIR, &applied, &err) != 0) {
     fprintf(stderr, "setup: %s\n", err.msg);
+    store_close(f->st);
+    free(f);
     return -1;
   }
   store_account_add(f->st, "alice@example.com", &status, &err);
@@ -612,7 +614,7 @@ static void test_chain_verify_detects_tamper(void **state)
 {
   struct fx *f = *state;
   struct owcp_error err = {{0}};
-  struct logchain_report rep;
+  struct logchain_report rep = {0};
   PGresult *r;
 
   confirm(f, "V1", "<v/>", T0, 300);
