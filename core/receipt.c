@@ -367,7 +367,13 @@ static int find_signer_cert(struct parsed_cms *p, struct owcp_error *err)
     owcp_error_set(err, "receipt does not include the signer's certificate");
     return -1;
   }
-  if (X509_check_ca(p->signer) != 0) {
+  return 0;
+}
+
+/* A CA key must not stand in for a client. */
+static int check_not_ca(X509 *signer, struct owcp_error *err)
+{
+  if (X509_check_ca(signer) != 0) {
     owcp_error_set(err, "receipt signer certificate is a CA certificate, not "
                         "a client certificate");
     return -1;
@@ -579,7 +585,8 @@ int owcp_receipt_verify(const unsigned char *der, size_t der_len, X509 *ca_cert,
   }
   if (open_receipt(der, der_len, &p, err) != 0)
     return -1;
-  if (expected_signer != NULL && same_cert(p.signer, expected_signer, err))
+  if (check_not_ca(p.signer, err) != 0 ||
+      (expected_signer != NULL && same_cert(p.signer, expected_signer, err)))
     goto out;
   store = X509_STORE_new();
   content = BIO_new(BIO_s_mem());
@@ -649,7 +656,10 @@ int owcp_receipt_verify_known_signer(const unsigned char *der, size_t der_len,
   }
   if (open_receipt(der, der_len, &p, err) != 0)
     return -1;
-  if (same_cert(p.signer, signer_cert, err) != 0)
+  /* Checked on the caller's certificate, whose extension cache is warm;
+   * the included one is byte-identical to it. */
+  if (same_cert(p.signer, signer_cert, err) != 0 ||
+      check_not_ca(signer_cert, err) != 0)
     goto out;
   /* Use the caller's parsed certificate (and its cached key) for checks. */
   CMS_SignerInfo_set1_signer_cert(p.si, signer_cert);
