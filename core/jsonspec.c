@@ -450,6 +450,8 @@ static int reject_unknown(const json_t *obj, const struct owcp_param_spec *spec,
   const char *key;
   size_t key_len;
   json_t *value;
+  /* jansson's iteration macro wants a non-const object; nothing is
+   * modified through it. */
   json_object_keylen_foreach((json_t *)obj, key, key_len, value)
   {
     (void)value;

@@ -48,9 +48,11 @@
 /* Longest account accepted (RFC 5321 path limit minus the angle brackets). */
 #define OWCP_ACCOUNT_MAX 254
 
-/* owcp_params_parse() returns this instead of -1 when the only problem is a
- * value over its length limit (string, array item, base64), so that the
- * dispatcher can answer 413 (binding §2) rather than 400. */
+/* owcp_params_parse() returns this instead of -1 when the problem is a
+ * value over its size limit (a string, an array's item count, an array
+ * item, decoded base64), so that the dispatcher can answer 413 (binding §2:
+ * an XML Request over its limit is 413) rather than 400. Callers that only
+ * test for non-zero treat it as any other failure. */
 #define OWCP_PARAMS_TOO_LARGE (-2)
 
 enum owcp_param_type {
