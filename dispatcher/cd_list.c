@@ -1,0 +1,102 @@
+/*
+ * cd_list.c — CD-List (spec §5): the confirmation requests waiting for the
+ * calling client's account, oldest first, optionally held open (long poll)
+ * until one arrives or the wait ends.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "ops.h"
+
+/* Spec §5 leaves Max's default open; 100 keeps one reply well under the
+ * body limits a client is likely to use even with large requests. */
+#define CD_LIST_MAX_DEFAULT 100
+
+const struct owcp_param_spec cd_list_params[] = {
+    OWCP_PARAM_INT("Wait", struct cd_list_in, wait, OWCP_DEFAULT(0), 0,
+                   OPS_WAIT_MAX),
+    OWCP_PARAM_INT("Max", struct cd_list_in, max,
+                   OWCP_DEFAULT(CD_LIST_MAX_DEFAULT), 1, OPS_LIST_MAX),
+    OWCP_PARAM_END};
+
+/* Wait in seconds after the operator's cap (spec §2: configurable). */
+static int effective_wait(const struct request *r)
+{
+  const struct cd_list_in *in = r->in;
+  int64_t cap = r->d->cfg.max_wait > 0 ? r->d->cfg.max_wait : 0;
+
+  return (int)(in->wait < cap ? in->wait : cap);
+}
+
+/* One Pending entry; NULL when memory ran out. */
+static json_t *pending_json(const struct store_pending *p)
+{
+  char issued[OWCP_TIME_LEN], expires[OWCP_TIME_LEN];
+
+  owcp_time_format(p->issued, issued);
+  owcp_time_format(p->expires, expires);
+  return json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s}", "Transaction",
+                   p->transaction, "From", p->from, "Type", p->type, "Issued",
+                   issued, "Expires", expires, "Request", p->request_xml);
+}
+
+/* The 200 reply for list (empty allowed). */
+static enum MHD_Result reply_list(struct request *r,
+                                  const struct store_pending_list *list)
+{
+  json_t *items = json_array();
+  json_t *fields;
+
+  for (size_t i = 0; items != NULL && i < list->count; i++) {
+    if (json_array_append_new(items, pending_json(&list->items[i])) != 0) {
+      json_decref(items);
+      items = NULL;
+    }
+  }
+  fields = items != NULL ? json_pack("{s:o}", "Pending", items) : NULL;
+  if (fields == NULL)
+    return http_reply_error(r, 500, "out of memory building the reply");
+  return http_reply(r, 200, fields);
+}
+
+/* Arms the long poll when an empty answer may be held open: a wait was
+ * asked for, an earlier arming's deadline has not passed, and the process
+ * is not shutting down (shutdown wakes every long poll to answer now).
+ * Armed before the query, so that a transaction committed between the
+ * query and the suspension still wakes us (http.h). Returns whether a
+ * waiter is armed; when none could be registered we answer at once rather
+ * than have http_longpoll_suspend() re-run us in a loop. */
+static bool arm_if_waiting(struct request *r)
+{
+  int wait = effective_wait(r);
+  char key[32];
+
+  if (wait <= 0 || atomic_load(&r->d->stopping))
+    return false;
+  /* http_longpoll_expired() is also true before the first arming. */
+  if (r->waiter != NULL && http_longpoll_expired(r))
+    return false;
+  snprintf(key, sizeof key, "account:%" PRId64, r->client.account_id);
+  http_longpoll_arm(r, key, wait);
+  return r->waiter != NULL;
+}
+
+enum MHD_Result cd_list(struct request *r)
+{
+  const struct cd_list_in *in = r->in;
+  struct store_pending_list list = {0};
+  struct owcp_error err = {{0}};
+  enum MHD_Result ret;
+  bool may_wait = arm_if_waiting(r);
+  int rc;
+
+  rc = store_list(r->st, r->client.id, (int)in->max, 0, &list, &err);
+  if (rc != 0)
+    return http_reply_store_error(r, rc, &err);
+  if (list.count == 0 && may_wait)
+    ret = http_longpoll_suspend(r);
+  else
+    ret = reply_list(r, &list);
+  store_pending_list_free(&list);
+  return ret;
+}
