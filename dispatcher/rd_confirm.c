@@ -12,6 +12,8 @@
  */
 #include "ops.h"
 
+#include "log.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -331,6 +333,10 @@ static enum MHD_Result reply_outcome(struct request *r,
                        expires);
     return fields ? http_reply(r, OWCP_INCOMPLETE, fields) : MHD_NO;
   case OWCP_TOO_MANY_REQUESTS:
+    dlog("info", "request.refused",
+         "RD-Confirm 429: requestor %s over its "
+         "rate limit",
+         r->requestor.address);
     /* http_reply turns an integer "Retry" into a Retry-After header. */
     fields = json_pack(
         "{s:s, s:i}", "Error",
