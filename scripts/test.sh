@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 JOBS=${JOBS:-$(nproc)}
-FUZZ_SECONDS=${FUZZ_SECONDS:-45}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 step() { printf '\n=== %s\n' "$*"; }
 
