@@ -205,6 +205,15 @@ static bool media_type_is(const char *header, const char *type)
   return header[n] == '\0' || header[n] == ';' || header[n] == ' ';
 }
 
+/* jansson's messages quote the input; keep control and non-ASCII octets
+ * out of our replies and logs. */
+static void printable(char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+      *s = '?';
+}
+
 static enum MHD_Result decode_body(struct request *r)
 {
   const char *ct = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
@@ -213,10 +222,12 @@ static enum MHD_Result decode_body(struct request *r)
   if (media_type_is(ct, "application/json")) {
     json_error_t jerr;
     r->params = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (r->params == NULL)
+    if (r->params == NULL) {
+      printable(jerr.text);
       return http_reply_error(r, OWCP_BAD_REQUEST,
                               "The body is not valid JSON: %s at line %d.",
                               jerr.text, jerr.line);
+    }
     if (!json_is_object(r->params))
       return http_reply_error(r, OWCP_BAD_REQUEST,
                               "The body must be a JSON object.");
@@ -225,8 +236,7 @@ static enum MHD_Result decode_body(struct request *r)
   if (media_type_is(ct, "application/owcp-multipart")) {
     if (owcp_params_from_multipart((const unsigned char *)r->body, r->body_len,
                                    &r->params, &err) != 0)
-      return http_reply_error(r, OWCP_BAD_REQUEST,
-                              "The multipart body is invalid: %s", err.msg);
+      return http_reply_error(r, OWCP_BAD_REQUEST, "%s", err.msg);
     return MHD_YES;
   }
   return http_reply_error(r, OWCP_UNSUPPORTED_MEDIA_TYPE,
