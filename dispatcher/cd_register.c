@@ -106,7 +106,7 @@ static int description_check(const char *desc, struct owcp_error *err)
       visible = true;
   }
   if (!visible) {
-    owcp_error_set(err, "parameter 'Description' must not be empty");
+    owcp_error_set(err, "parameter 'Description' must not be empty or blank");
     return -1;
   }
   return 0;
