@@ -35,6 +35,7 @@ enum stmt {
   S_REQUESTOR_BY_ADDRESS,
   S_CLIENT_BY_TOKEN,
   S_CLIENT_CERT,
+  S_TX_REQUEST,
   S_CONFIRM,
   S_STATUS,
   S_FINAL,
@@ -106,6 +107,10 @@ static const struct {
                            "a.id = c.account_id WHERE c.token_hash = $1"},
     [S_CLIENT_CERT] = {"client_cert", "SELECT cert_der FROM clients WHERE id "
                                       "= $1 AND status = 'active'"},
+    [S_TX_REQUEST] = {"tx_request",
+                      "SELECT t.request_xml FROM transactions t JOIN clients c "
+                      "ON c.account_id = t.account_id WHERE t.id = $1 AND "
+                      "c.id = $2 AND c.status = 'active'"},
     [S_CONFIRM] = {"confirm",
                    "SELECT o_status, o_transaction, " EPOCH(
                        "o_expires") ", o_retry_after FROM owcp_confirm($1, "
@@ -1014,6 +1019,32 @@ int store_client_cert(struct store *st, const char *client_id,
   if (PQntuples(res) == 1) {
     *found = true;
     rc = get_bytea(res, 0, 0, der, der_len, err);
+  }
+  PQclear(res);
+  return rc;
+}
+
+int store_tx_request(struct store *st, const char *client_id, const char *tx,
+                     char **xml, size_t *len, int *status,
+                     struct owcp_error *err)
+{
+  struct params p = {0};
+  PGresult *res;
+
+  p_text(&p, tx);
+  p_text(&p, client_id);
+  *xml = NULL;
+  *len = 0;
+  *status = 404;
+  int rc = run(st, S_TX_REQUEST, &p, &res, err);
+  if (rc != 0)
+    return rc;
+  if (PQntuples(res) == 1) {
+    rc = get_dup(res, 0, 0, xml, err);
+    if (rc == 0 && *xml != NULL) {
+      *len = strlen(*xml);
+      *status = 200;
+    }
   }
   PQclear(res);
   return rc;

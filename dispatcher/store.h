@@ -133,6 +133,16 @@ int store_client_cert(struct store *st, const char *client_id,
                       unsigned char **der, size_t *der_len, bool *found,
                       struct owcp_error *err);
 
+/* The XML Request of transaction tx when it is addressed to the account of
+ * the active client client_id, whatever its state: *status 200 and *xml
+ * (caller frees; NUL-terminated) and *len; *status 404 when the transaction
+ * is unknown or belongs to another account. CD-Reply compares receipts
+ * with it byte for byte. */
+#define STORE_HAS_TX_REQUEST 1
+int store_tx_request(struct store *st, const char *client_id, const char *tx,
+                     char **xml, size_t *len, int *status,
+                     struct owcp_error *err);
+
 /* ---- RD operations ---------------------------------------------------------
  */
 
