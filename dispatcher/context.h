@@ -62,10 +62,10 @@ struct dispatcher {
   struct store_pool *pool;
   struct notify *notify; /* long-poll waiters + LISTEN thread */
   struct MHD_Daemon *mhd;
-  char base_url[300];        /* e.g. http://127.0.0.1:8480/owcp/0.1 */
+  char base_url[300]; /* e.g. http://127.0.0.1:8480/owcp/0.1 */
   char system_address[STORE_ADDRESS_MAX]; /* From of approval requests */
-  atomic_bool stopping;      /* set on SIGTERM/SIGINT */
-  atomic_long active;        /* requests in flight */
+  atomic_bool stopping;                   /* set on SIGTERM/SIGINT */
+  atomic_long active;                     /* requests in flight */
   pthread_t sweeper_thread, outbox_thread;
   bool sweeper_started, outbox_started;
 };

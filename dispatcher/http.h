@@ -30,12 +30,12 @@ enum http_auth { HTTP_AUTH_NONE, HTTP_AUTH_REQUESTOR, HTTP_AUTH_CLIENT };
 
 /* One row of the route table (routes.c). */
 struct route {
-  const char *method;    /* "POST" or "GET" */
-  const char *path;      /* "/owcp/0.1/RD-Confirm" */
-  enum http_auth auth;   /* who may call it */
-  http_handler handle;   /* the operation */
+  const char *method;                   /* "POST" or "GET" */
+  const char *path;                     /* "/owcp/0.1/RD-Confirm" */
+  enum http_auth auth;                  /* who may call it */
+  http_handler handle;                  /* the operation */
   const struct owcp_param_spec *params; /* NULL for GET routes */
-  size_t in_size;        /* sizeof the struct params fill */
+  size_t in_size;                       /* sizeof the struct params fill */
 };
 
 /* The route table and its length (routes.c). */
@@ -52,11 +52,11 @@ struct request {
   char *body; /* raw body, NUL-terminated */
   size_t body_len;
   bool body_too_large;
-  bool started;        /* the handler has run at least once */
+  bool started; /* the handler has run at least once */
   bool replied;
-  json_t *params;      /* the decoded parameter object */
-  void *in;            /* the operation's parameter struct (route->params) */
-  struct store *st;    /* borrowed for the duration of one handler call */
+  json_t *params;   /* the decoded parameter object */
+  void *in;         /* the operation's parameter struct (route->params) */
+  struct store *st; /* borrowed for the duration of one handler call */
   struct store_requestor requestor; /* HTTP_AUTH_REQUESTOR */
   struct store_client client;       /* HTTP_AUTH_CLIENT */
   struct waiter *waiter;            /* long poll, see notify.h */
@@ -71,9 +71,8 @@ enum MHD_Result http_reply(struct request *r, int status, json_t *fields);
 
 /* Replies with status and an Error sentence (printf-style) naming the
  * offending field; logged at info level without secrets. */
-enum MHD_Result http_reply_error(struct request *r, int status,
-                                 const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+enum MHD_Result http_reply_error(struct request *r, int status, const char *fmt,
+                                 ...) __attribute__((format(printf, 3, 4)));
 
 /* Maps a store failure (-1 → 500, STORE_UNAVAILABLE → 503) to a reply,
  * logging err's sentence. */

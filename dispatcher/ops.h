@@ -13,15 +13,15 @@
 #include "http.h"
 
 /* Upper bounds accepted on the wire; policy (config) may clamp lower. */
-#define OPS_ID_MAX 64            /* transaction/client identifiers */
-#define OPS_TIMEOUT_MAX 86400    /* RD-Confirm Timeout, seconds */
-#define OPS_WAIT_MAX 3600        /* Wait, seconds (clamped to cfg.max_wait) */
-#define OPS_LIST_MAX 1000        /* CD-List Max */
-#define OPS_COMPLETION_MAX 2048  /* Completion URI */
-#define OPS_DESCRIPTION_MAX 256  /* CD-Register Description */
-#define OPS_CSR_MAX 4096         /* CD-Register CSR, DER octets */
-#define OPS_CODE_MAX 128         /* enrollment code */
-#define OPS_REASON_MAX 256       /* CD-Reply Reason */
+#define OPS_ID_MAX 64           /* transaction/client identifiers */
+#define OPS_TIMEOUT_MAX 86400   /* RD-Confirm Timeout, seconds */
+#define OPS_WAIT_MAX 3600       /* Wait, seconds (clamped to cfg.max_wait) */
+#define OPS_LIST_MAX 1000       /* CD-List Max */
+#define OPS_COMPLETION_MAX 2048 /* Completion URI */
+#define OPS_DESCRIPTION_MAX 256 /* CD-Register Description */
+#define OPS_CSR_MAX 4096        /* CD-Register CSR, DER octets */
+#define OPS_CODE_MAX 128        /* enrollment code */
+#define OPS_REASON_MAX 256      /* CD-Reply Reason */
 #define OPS_RECEIPT_MAX (256 * 1024)
 
 struct rd_confirm_in {
