@@ -652,6 +652,9 @@ BEGIN
     JOIN accounts a ON a.id = da.account_id
    WHERE da.transaction_id = p_tx AND a.address = p_account
      AND da.csr_sha256 = p_csr_sha256
+     -- the client is stored with the description the user approved, or not
+     -- at all: a repeat may not swap in another one
+     AND da.description = p_description
    FOR UPDATE OF da, t;
   IF NOT FOUND THEN
     RETURN 404;
