@@ -1,0 +1,211 @@
+/*
+ * itest.h — the end-to-end test harness: a fresh PostgreSQL database per
+ * test program, real owcp-admin and owcp-dispatcher processes (fork/exec
+ * of the built binaries), real HTTP through libcurl, and a test client
+ * that enrols with a P-256 key and signs receipts exactly as spec §6 says.
+ *
+ * The harness is for cmocka test programs: functions whose failure makes
+ * the rest of a test meaningless (starting a process, running an admin
+ * command, enrolling a client) fail the current cmocka test with a message
+ * that says what went wrong instead of returning an error. HTTP helpers
+ * never fail the test for a non-2xx status: they return what the server
+ * said, and ITEST_EXPECT() fails loudly with the response body.
+ * The HTTP helpers (itest_post*, itest_get) are safe to call from several
+ * threads at once; they report transport failures as status 0.
+ *
+ * Ownership: struct itest_http and struct itest_client own their members
+ * and are released with itest_http_free() / itest_client_free(); functions
+ * returning char * hand over a malloc()ed string the caller free()s.
+ */
+#ifndef OWCP_ITEST_H
+#define OWCP_ITEST_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* One dispatcher test environment: its database, temporary directory and
+ * (at most one running) dispatcher process. */
+struct itest_env {
+  char name[64];           /* test program name, part of the db name */
+  char dbname[96];         /* the fresh database created for this program */
+  char conninfo[PATH_MAX]; /* libpq conninfo of dbname */
+  char tmpdir[512];        /* mkdtemp: key dir, ready file, receipts */
+  char keydir[PATH_MAX];
+  pid_t pid;      /* running dispatcher, or 0 */
+  char base[256]; /* "http://127.0.0.1:PORT/owcp/0.1" */
+  char root[256]; /* "http://127.0.0.1:PORT" */
+};
+
+/* Creates the database (CREATE DATABASE through libpq on OWCP_TEST_DB),
+ * migrates it with owcp-admin and makes the temporary directory. Fails
+ * the current test when anything is missing. */
+void itest_env_init(struct itest_env *e, const char *name);
+
+/* Stops a running dispatcher (SIGKILL), drops the database and removes
+ * the temporary directory. */
+void itest_env_fini(struct itest_env *e);
+
+/* Starts owcp-dispatcher on 127.0.0.1:0 with --insecure-http, the env's
+ * key dir, --domain example.com and the NULL-terminated extra arguments
+ * (may be NULL), and waits (bounded) for its ready file. */
+void itest_start(struct itest_env *e, const char *const *extra);
+
+/* SIGTERM, waits, and asserts a clean exit with status 0. */
+void itest_stop(struct itest_env *e);
+
+/* SIGKILL and reap (a crash, as far as the database can tell). */
+void itest_kill(struct itest_env *e);
+
+/* Runs owcp-admin --db <env> with the NULL-terminated args; returns its
+ * standard output (caller frees) and its exit status in *status. */
+char *itest_admin(struct itest_env *e, int *status, const char *const *args);
+
+/* owcp-admin account add; fails the test unless it exits 0. */
+void itest_account_add(struct itest_env *e, const char *address);
+
+/* owcp-admin requestor add [--rate N] (rate 0: default); returns the bearer
+ * token it printed (caller frees). */
+char *itest_requestor_add(struct itest_env *e, const char *address, int rate);
+
+/* owcp-admin code issue ACCOUNT [--ttl S] (ttl 0: default); returns the
+ * one-time enrollment code (caller frees). */
+char *itest_code_issue(struct itest_env *e, const char *account, int ttl);
+
+/* owcp-admin client revoke ID; fails the test unless it exits 0. */
+void itest_client_revoke(struct itest_env *e, const char *client_id);
+
+/* Runs one SQL query returning a single integer (e.g. SELECT count(*))
+ * on the env's database; fails the test on any error. */
+long long itest_sql_count(struct itest_env *e, const char *sql);
+
+/* As itest_sql_count with one text parameter ($1). */
+long long itest_sql_count1(struct itest_env *e, const char *sql,
+                           const char *param);
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+/* One HTTP response. json is the parsed body when it was a JSON object. */
+struct itest_http {
+  long status; /* HTTP status; 0 when the request could not be made */
+  char *body;  /* raw body, NUL-terminated */
+  size_t body_len;
+  json_t *json;
+  double seconds; /* wall time of the request */
+};
+
+/* Releases the members and zeroes *h. */
+void itest_http_free(struct itest_http *h);
+
+/* POST {base}/{op} with Content-Type application/json and the serialised
+ * params (borrowed); token may be NULL (no Authorization header). */
+void itest_post(const struct itest_env *e, const char *op, const char *token,
+                const json_t *params, struct itest_http *out);
+
+/* POST {base}/{op} with an arbitrary body and Content-Type (NULL: none). */
+void itest_post_raw(const struct itest_env *e, const char *op,
+                    const char *token, const char *content_type,
+                    const void *body, size_t len, struct itest_http *out);
+
+/* POST {base}/{op} as application/owcp-multipart: params first, then the
+ * XML Request as an application/xml segment (when xml is not NULL). */
+void itest_post_multipart(const struct itest_env *e, const char *op,
+                          const char *token, const json_t *params,
+                          const char *xml, struct itest_http *out);
+
+/* GET {root}{path}, e.g. "/healthz" or "/owcp/0.1/CA". */
+void itest_get(const struct itest_env *e, const char *path,
+               struct itest_http *out);
+
+/* Fails the current test (at file:line) unless h->status == status,
+ * printing the response body. */
+void itest_expect_status(const struct itest_http *h, long status,
+                         const char *file, int line);
+#define ITEST_EXPECT(h, status)                                                \
+  itest_expect_status(&(h), (status), __FILE__, __LINE__)
+
+/* The string member `name` of the response, or NULL. Borrowed from h. */
+const char *itest_str(const struct itest_http *h, const char *name);
+
+/* Fails the test unless the response's Error sentence contains needle. */
+void itest_expect_error_mentions(const struct itest_http *h, const char *needle,
+                                 const char *file, int line);
+#define ITEST_EXPECT_ERROR(h, needle)                                          \
+  itest_expect_error_mentions(&(h), (needle), __FILE__, __LINE__)
+
+/* ---- protocol helpers --------------------------------------------------- */
+
+/* A schema-valid XML Request from `from` to `to` with the given identifier;
+ * with_pin adds <Verification>PIN</Verification>; pad adds that many
+ * characters of body text (to build oversized requests). Caller frees. */
+char *itest_request_xml(const char *from, const char *to,
+                        const char *identifier, bool with_pin, size_t pad);
+
+/* RD-Confirm of xml (timeout 0: none sent); returns the response. */
+void itest_confirm(const struct itest_env *e, const char *token,
+                   const char *xml, int timeout, struct itest_http *out);
+
+/* RD-Confirm expecting 202; returns the Transaction (caller frees). */
+char *itest_confirm_ok(const struct itest_env *e, const char *token,
+                       const char *xml, int timeout);
+
+/* A test client: its key pair, CSR and, once registered, its identity. */
+struct itest_client {
+  char account[256];
+  EVP_PKEY *key;
+  unsigned char *csr;
+  size_t csr_len;
+  char *id;    /* Client */
+  char *token; /* bearer token */
+  X509 *cert;
+  X509 *ca;
+};
+
+/* Generates the key pair and CSR for a client of account. */
+void itest_client_init(struct itest_client *c, const char *account);
+
+/* Releases everything the client holds and zeroes it. */
+void itest_client_free(struct itest_client *c);
+
+/* CD-Register parameters for c (new reference); code and transaction may
+ * be NULL. */
+json_t *itest_register_params(const struct itest_client *c, const char *code,
+                              const char *transaction);
+
+/* Takes Client, Token, Certificate and CA from a 200 CD-Register reply
+ * into c; fails the test when any is missing or malformed. */
+void itest_client_adopt(struct itest_client *c, const struct itest_http *h);
+
+/* Issues a code with owcp-admin and registers c with it (expects 200). */
+void itest_client_enrol(struct itest_env *e, struct itest_client *c);
+
+/* Builds and signs the receipt (spec §6) for tx: Transaction, Account,
+ * Client, Response, Verification (["PIN"] unless Refuse), the exact
+ * request XML, Signed now, and Reason for Refuse. Returns base64 DER
+ * (caller frees). */
+char *itest_receipt_b64(const struct itest_client *c, const char *tx,
+                        const char *response, const char *reason,
+                        const char *request_xml);
+
+/* CD-Reply with a correctly built receipt; returns the response. */
+void itest_reply(const struct itest_env *e, const struct itest_client *c,
+                 const char *tx, const char *response, const char *reason,
+                 const char *request_xml, struct itest_http *out);
+
+/* CD-List (wait < 0: no Wait sent); returns the response. */
+void itest_list(const struct itest_env *e, const struct itest_client *c,
+                int wait, struct itest_http *out);
+
+/* From a 200 CD-List response: the Pending entry for tx, or NULL.
+ * Borrowed from h. */
+const json_t *itest_pending_find(const struct itest_http *h, const char *tx);
+
+/* Seconds on a monotonic clock. */
+double itest_now(void);
+
+#endif
