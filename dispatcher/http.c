@@ -308,9 +308,11 @@ static enum MHD_Result authenticate(struct request *r)
 static enum MHD_Result process(struct request *r)
 {
   struct owcp_error err = {{0}};
-  int rc = store_pool_acquire(r->d->pool, STORE_WAIT_MS, &r->st, &err);
-  if (rc != 0)
-    return http_reply_store_error(r, rc, &err);
+  if (r->route->needs_db) {
+    int rc = store_pool_acquire(r->d->pool, STORE_WAIT_MS, &r->st, &err);
+    if (rc != 0)
+      return http_reply_store_error(r, rc, &err);
+  }
 
   enum MHD_Result ret = MHD_YES;
   if (!r->started) {
@@ -325,7 +327,8 @@ static enum MHD_Result process(struct request *r)
   }
   if (ret == MHD_YES && !r->replied)
     ret = r->route->handle(r);
-  store_pool_release(r->d->pool, r->st);
+  if (r->st != NULL)
+    store_pool_release(r->d->pool, r->st);
   r->st = NULL;
   return ret;
 }

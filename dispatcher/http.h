@@ -36,6 +36,7 @@ struct route {
   http_handler handle;                  /* the operation */
   const struct owcp_param_spec *params; /* NULL for GET routes */
   size_t in_size;                       /* sizeof the struct params fill */
+  bool needs_db; /* borrow a database connection for the handler */
 };
 
 /* The route table and its length (routes.c). */

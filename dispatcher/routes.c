@@ -8,7 +8,8 @@
 #define OP(name, auth_, fn, T)                                                 \
   {                                                                            \
     .method = "POST", .path = "/owcp/0.1/" name, .auth = (auth_),              \
-    .handle = fn, .params = fn##_params, .in_size = sizeof(struct T)           \
+    .handle = fn, .params = fn##_params, .in_size = sizeof(struct T),          \
+    .needs_db = true                                                           \
   }
 
 const struct route http_routes[] = {
@@ -28,7 +29,8 @@ const struct route http_routes[] = {
     {.method = "GET",
      .path = "/healthz",
      .auth = HTTP_AUTH_NONE,
-     .handle = healthz},
+     .handle = healthz,
+     .needs_db = true},
 };
 
 const size_t http_route_count = sizeof http_routes / sizeof http_routes[0];
