@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "itest.h"
 
@@ -271,36 +272,53 @@ static void test_closed_service_self_subscription(void **state)
   itest_client_free(&c);
 }
 
+/* Four quick confirms from a requestor added with --rate 3: three 202,
+ * then 429 with Retry. The limit uses a fixed one-minute window, so a run
+ * that straddles a minute boundary is repeated once with a new requestor
+ * (it cannot straddle two boundaries within a few seconds). */
 static void test_rate_limit(void **state)
 {
   struct fx *f = *state;
-  char *token = itest_requestor_add(&f->env, "rated@example.com", 3);
   struct itest_http h;
 
-  for (int i = 0; i < 4; i++) {
-    char id[64];
-    snprintf(id, sizeof id, "urn:itest:auth:rate-%d", i);
-    char *xml = itest_request_xml("rated@example.com", "alice@example.com", id,
-                                  true, 0);
-    itest_confirm(&f->env, token, xml, 0, &h);
-    if (i < 3) {
-      ITEST_EXPECT(h, 202);
-    } else {
-      ITEST_EXPECT(h, 429);
-      json_t *retry = json_object_get(h.json, "Retry");
-      assert_true(json_is_integer(retry));
-      assert_true(json_integer_value(retry) >= 1 &&
-                  json_integer_value(retry) <= 60);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    char who[64];
+    snprintf(who, sizeof who, "rated%d@example.com", attempt);
+    char *token = itest_requestor_add(&f->env, who, 3);
+    time_t minute = time(NULL) / 60;
+    long statuses[4];
+    for (int i = 0; i < 4; i++) {
+      char id[64];
+      snprintf(id, sizeof id, "urn:itest:auth:rate-%d-%d", attempt, i);
+      char *xml = itest_request_xml(who, "alice@example.com", id, true, 0);
+      itest_confirm(&f->env, token, xml, 0, &h);
+      statuses[i] = h.status;
+      if (i == 3 && h.status == 429) {
+        json_t *retry = json_object_get(h.json, "Retry");
+        assert_true(json_is_integer(retry));
+        assert_true(json_integer_value(retry) >= 1 &&
+                    json_integer_value(retry) <= 60);
+      } else if (h.status != 202 && h.status != 429) {
+        ITEST_EXPECT(h, 202);
+      }
+      itest_http_free(&h);
+      free(xml);
     }
-    itest_http_free(&h);
-    free(xml);
+    free(token);
+    if (time(NULL) / 60 != minute && statuses[3] != 429)
+      continue; /* crossed a window boundary: inconclusive, once more */
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(statuses[i], 202);
+    assert_int_equal(statuses[3], 429);
+    assert_int_equal(itest_sql_count1(&f->env,
+                                      "SELECT count(*) FROM transactions t "
+                                      "JOIN requestors r ON r.id = "
+                                      "t.requestor_id WHERE r.address = $1",
+                                      who),
+                     3);
+    return;
   }
-  assert_int_equal(itest_sql_count(&f->env,
-                                   "SELECT count(*) FROM transactions t JOIN "
-                                   "requestors r ON r.id = t.requestor_id "
-                                   "WHERE r.address = 'rated@example.com'"),
-                   3);
-  free(token);
+  fail_msg("rate limit runs crossed a minute boundary twice");
 }
 
 static void test_require_registration(void **state)
