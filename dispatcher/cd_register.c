@@ -462,15 +462,15 @@ static enum MHD_Result approval_unavailable(const struct reg *g, int status)
 
   if (r->d->cfg.open)
     return create_client(g, create_open, open_refused);
-  if (status == 404)
-    return http_reply_error(r, 404,
-                            "parameter 'Account': account '%s' is "
-                            "unknown or disabled",
-                            g->in->account);
+  /* Closed service (spec §3: 403). Unknown accounts and accounts without a
+   * client get the same answer, so the reply does not reveal which
+   * accounts exist. */
+  (void)status;
   return http_reply_error(r, 403,
-                          "account '%s' has no registered client to approve "
-                          "a new device; an enrollment code (parameter "
-                          "'Code') is required",
+                          "this service is closed: account '%s' can only "
+                          "register a client with an enrollment code "
+                          "(parameter 'Code') or an existing client's "
+                          "approval",
                           g->in->account);
 }
 
