@@ -88,4 +88,9 @@ int owcp_base_list_single(const char *base, bool allow_insecure_http,
 /* Frees the strings and zeroes *l. */
 void owcp_base_list_free(struct owcp_base_list *l);
 
+/* True when host (as curl_url returns it: a name, a dotted IPv4 address or
+ * a bracketed IPv6 address) is loopback: 127.0.0.0/8, [::1] or
+ * "localhost". The one place deciding where plain http may go. */
+bool owcp_host_is_loopback(const char *host);
+
 #endif
