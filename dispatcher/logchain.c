@@ -137,6 +137,7 @@ int logchain_seal(struct store *st, int limit, int *sealed,
                   struct owcp_error *err)
 {
   struct seal_batch b = {0};
+  char xmin[STORE_XID_LEN];
   bool locked;
   int rc;
 
@@ -161,12 +162,19 @@ int logchain_seal(struct store *st, int limit, int *sealed,
     return rc;
   }
   rc = store_chain_tip(st, &b.tip_pos, b.tip, err);
+  /* xmin is read before the entries: every transaction below it had
+   * finished, so the entries read next include all of theirs. */
+  if (rc == 0)
+    rc = store_seal_xmin(st, xmin, err);
   if (rc == 0)
     rc = store_log_unsealed(st, limit, seal_entry, &b, err);
   if (rc == 0 && b.n > 0)
     rc = store_chain_append(
         st, b.n, b.pos, b.seq, (const unsigned char(*)[OWCP_SHA256_LEN])b.prev,
         (const unsigned char(*)[OWCP_SHA256_LEN])b.hash, err);
+  /* A pass cut short by the limit may have left entries below xmin. */
+  if (rc == 0 && b.n < b.cap)
+    rc = store_seal_advance(st, xmin, err);
   if (rc == 0)
     rc = store_seal_end(st, true, err);
   else

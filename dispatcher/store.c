@@ -63,6 +63,8 @@ enum stmt {
   S_CLIENT_LIST,
   S_LOG_QUERY,
   S_SEAL_LOCK,
+  S_SEAL_XMIN,
+  S_SEAL_ADVANCE,
   S_CHAIN_TIP,
   S_LOG_UNSEALED,
   S_CHAIN_APPEND,
@@ -204,12 +206,20 @@ static const struct {
                      "SELECT pg_try_advisory_xact_lock(" SEAL_LOCK ")"},
     [S_CHAIN_TIP] = {"chain_tip", "SELECT pos, hash FROM log_chain ORDER BY "
                                   "pos DESC LIMIT 1"},
+    /* Ordered by the (xid, seq) index so that the scan starts at the
+     * horizon whatever the planner thinks of the subquery's value. */
     [S_LOG_UNSEALED] = {"log_unsealed",
                         "SELECT l.seq, (extract(epoch from l.at) * "
                         "1000000)::bigint, l.event, l.account, l.requestor, "
                         "l.transaction, l.client, l.detail FROM log l WHERE "
+                        "l.xid >= (SELECT xid FROM log_seal_horizon) AND "
                         "NOT EXISTS (SELECT 1 FROM log_chain c WHERE c.seq = "
-                        "l.seq) ORDER BY l.seq LIMIT $1"},
+                        "l.seq) ORDER BY l.xid, l.seq LIMIT $1"},
+    [S_SEAL_XMIN] = {"seal_xmin", "SELECT pg_snapshot_xmin("
+                                  "pg_current_snapshot())::text"},
+    [S_SEAL_ADVANCE] = {"seal_advance",
+                        "UPDATE log_seal_horizon SET xid = greatest(xid, "
+                        "$1::xid8)"},
     [S_CHAIN_APPEND] = {"chain_append",
                         "INSERT INTO log_chain (pos, seq, prev_hash, hash) "
                         "SELECT p, s, decode(ph, 'hex'), decode(h, 'hex') "
@@ -1726,6 +1736,40 @@ int store_seal_begin(struct store *st, bool *locked, struct owcp_error *err)
   if (!*locked)
     return exec_sql(st, "ROLLBACK", "seal", err);
   return 0;
+}
+
+int store_seal_xmin(struct store *st, char xmin[STORE_XID_LEN],
+                    struct owcp_error *err)
+{
+  PGresult *res;
+  int rc = run_row(st, S_SEAL_XMIN, NULL, &res, err);
+  const char *v;
+
+  if (rc != 0)
+    return rc;
+  v = get(res, 0, 0);
+  if (v == NULL || strlen(v) >= STORE_XID_LEN) {
+    PQclear(res);
+    owcp_error_set(err, "the database returned no snapshot xmin");
+    return -1;
+  }
+  memcpy(xmin, v, strlen(v) + 1);
+  PQclear(res);
+  return 0;
+}
+
+int store_seal_advance(struct store *st, const char *xmin,
+                       struct owcp_error *err)
+{
+  struct params p = {0};
+
+  PGresult *res;
+  int rc;
+
+  p_text(&p, xmin);
+  rc = run(st, S_SEAL_ADVANCE, &p, &res, err);
+  PQclear(res);
+  return rc;
 }
 
 int store_seal_end(struct store *st, bool ok, struct owcp_error *err)

@@ -455,8 +455,18 @@ int store_chain_tip(struct store *st, int64_t *pos,
                     unsigned char hash[OWCP_SHA256_LEN],
                     struct owcp_error *err);
 
-/* Inside the seal transaction: at most limit log entries not yet chained,
- * in seq order. */
+/* Room for a PostgreSQL xid8 as text (at most 20 digits). */
+#define STORE_XID_LEN 24
+
+/* Inside the seal transaction, before store_log_unsealed: the xmin of the
+ * current snapshot (every transaction with a lower id has finished), as
+ * text, to pass to store_seal_advance once everything visible is sealed. */
+int store_seal_xmin(struct store *st, char xmin[STORE_XID_LEN],
+                    struct owcp_error *err);
+
+/* Inside the seal transaction: at most limit log entries not yet chained
+ * from transactions at or above the seal horizon (sql/002_seal_horizon.sql),
+ * in (transaction id, seq) order. */
 int store_log_unsealed(struct store *st, int limit, store_log_entry_fn fn,
                        void *arg, struct owcp_error *err);
 
@@ -465,6 +475,11 @@ int store_chain_append(struct store *st, size_t n, const int64_t *pos,
                        const int64_t *seq,
                        const unsigned char (*prev)[OWCP_SHA256_LEN],
                        const unsigned char (*hash)[OWCP_SHA256_LEN],
+                       struct owcp_error *err);
+
+/* Inside the seal transaction, after a pass that sealed every entry it
+ * could see: moves the horizon up to xmin (from store_seal_xmin). */
+int store_seal_advance(struct store *st, const char *xmin,
                        struct owcp_error *err);
 
 /* Commits (ok true) or rolls back the seal transaction. */

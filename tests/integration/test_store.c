@@ -16,6 +16,9 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+
+#include <ctype.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +172,25 @@ static int64_t count(struct fx *f, const char *sql)
   return n;
 }
 
+/* The numbered migrations shipped in sql/ (NNN_name.sql). */
+static long long count_migration_files(void)
+{
+  DIR *d = opendir(OWCP_SQL_DIR);
+  struct dirent *de;
+  long long n = 0;
+
+  assert_non_null(d);
+  while ((de = readdir(d)) != NULL) {
+    size_t len = strlen(de->d_name);
+
+    if (len > 8 && isdigit((unsigned char)de->d_name[0]) &&
+        strcmp(de->d_name + len - 4, ".sql") == 0)
+      n++;
+  }
+  closedir(d);
+  return n;
+}
+
 static void test_migrate_idempotent(void **state)
 {
   struct fx *f = *state;
@@ -177,7 +199,8 @@ static void test_migrate_idempotent(void **state)
 
   assert_int_equal(store_migrate(f->st, OWCP_SQL_DIR, &applied, &err), 0);
   assert_int_equal(applied, 0);
-  assert_int_equal(count(f, "SELECT count(*) FROM schema_migrations"), 1);
+  assert_int_equal(count(f, "SELECT count(*) FROM schema_migrations"),
+                   count_migration_files());
   assert_int_equal(store_ping(f->st, &err), 0);
 }
 
@@ -633,6 +656,51 @@ static void test_chain_verify_detects_tamper(void **state)
   assert_int_equal(rep.broken_pos, 3);
 }
 
+/* An entry whose transaction commits after later entries were sealed (its
+ * seq is lower than theirs) must still be sealed: the horizon may not move
+ * past a transaction that was in progress. */
+static void test_seal_late_commit(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct logchain_report rep = {0};
+  PGconn *late = PQconnectdb(f->conninfo);
+  PGresult *r;
+  int sealed;
+
+  assert_int_equal(PQstatus(late), CONNECTION_OK);
+  r = PQexec(late, "BEGIN; INSERT INTO log (event, detail) VALUES "
+                   "('test.late', 'committed last')");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  confirm(f, "L1", "<l/>", T0, 300); /* entries with higher seq, committed */
+  assert_int_equal(logchain_seal(f->st, 0, &sealed, &err), 0);
+  assert_true(sealed > 0);
+  r = PQexec(late, "COMMIT");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  PQfinish(late);
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log l WHERE NOT EXISTS (SELECT 1 FROM "
+               "log_chain c WHERE c.seq = l.seq)"),
+      1);
+  assert_int_equal(logchain_seal(f->st, 0, &sealed, &err), 0);
+  assert_int_equal(sealed, 1);
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log l WHERE NOT EXISTS (SELECT 1 FROM "
+               "log_chain c WHERE c.seq = l.seq)"),
+      0);
+  /* With nothing in progress the horizon has moved past every entry, so
+   * the next pass does not look at them again. */
+  assert_int_equal(logchain_seal(f->st, 0, &sealed, &err), 0);
+  assert_int_equal(sealed, 0);
+  assert_int_equal(count(f, "SELECT count(*) FROM log WHERE xid >= (SELECT "
+                            "xid FROM log_seal_horizon)"),
+                   0);
+  assert_int_equal(logchain_verify(f->st, &rep, &err), 0);
+  assert_true(rep.ok);
+}
+
 static void test_pool_reconnects(void **state)
 {
   struct fx *f = *state;
@@ -700,6 +768,7 @@ int main(void)
       T(test_approval_flow),
       T(test_log_refuses_changes),
       T(test_chain_verify_detects_tamper),
+      T(test_seal_late_commit),
       T(test_pool_reconnects),
       T(test_listener),
   };
