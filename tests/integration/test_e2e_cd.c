@@ -144,6 +144,10 @@ static char *approval_request(struct fx *f, const char *tx)
     fail_msg("approval %s not in CD-List: %s", tx, h.body);
   char *xml = strdup(json_string_value(json_object_get(item, "Request")));
   assert_non_null(xml);
+  /* One name for the kind of request: CD-List's Type and the XML's type. */
+  assert_string_equal(json_string_value(json_object_get(item, "Type")),
+                      "Registration");
+  assert_non_null(strstr(xml, "type=\"Registration\""));
   itest_http_free(&h);
   return xml;
 }
