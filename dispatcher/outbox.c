@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ struct outbox {
   struct dispatcher *d;
   CURL *curl;
   bool plain_http_now; /* the current URL is http: loopback only */
+  bool refused_now;    /* open_socket refused the current URL's address */
   bool failing;        /* database unreachable: log once */
 };
 
@@ -131,17 +133,52 @@ static bool is_loopback(const struct sockaddr *sa)
   return false;
 }
 
-/* Refuses, at connect time, a plain-http connection to anything but
- * loopback, whatever name the URI used. */
+/* Addresses a Completion URI may never reach, whatever the scheme:
+ * link-local (169.254/16 holds cloud metadata services, fe80::/10),
+ * unspecified, multicast and broadcast. */
+static bool is_forbidden(const struct sockaddr *sa)
+{
+  if (sa->sa_family == AF_INET) {
+    uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+
+    return (a >> 16) == 0xA9FE || (a >> 24) == 0 || (a >> 28) == 0xE ||
+           a == 0xFFFFFFFFu;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+      struct sockaddr_in v4 = {.sin_family = AF_INET};
+
+      memcpy(&v4.sin_addr, &a->s6_addr[12], 4);
+      return is_forbidden((const struct sockaddr *)&v4) ||
+             is_loopback((const struct sockaddr *)&v4);
+    }
+    return IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
+           IN6_IS_ADDR_MULTICAST(a);
+  }
+  return true;
+}
+
+/* Checks, at connect time (whatever name the URI used, after DNS), where a
+ * completion may go: plain http only to loopback (--insecure-http); https
+ * never to the forbidden ranges, nor to loopback unless --insecure-http, so
+ * a requestor cannot make the dispatcher POST to services on its own host.
+ * Private (RFC 1918 / ULA) addresses stay allowed: requestors commonly sit
+ * on internal networks. Decision recorded in docs/protocol-decisions.md. */
 static curl_socket_t open_socket(void *arg, curlsocktype purpose,
                                  struct curl_sockaddr *a)
 {
-  const struct outbox *ob = arg;
+  struct outbox *ob = arg;
+  bool loopback = is_loopback(&a->addr);
 
   if (purpose != CURLSOCKTYPE_IPCXN)
     return CURL_SOCKET_BAD;
-  if (ob->plain_http_now && !is_loopback(&a->addr))
+  if ((ob->plain_http_now && !loopback) || is_forbidden(&a->addr) ||
+      (loopback && !ob->d->cfg.insecure_http)) {
+    ob->refused_now = true;
     return CURL_SOCKET_BAD;
+  }
   return socket(a->family, a->socktype, a->protocol);
 }
 
@@ -193,6 +230,7 @@ static int post(struct outbox *ob, const char *uri, const char *body,
   long code = 0;
 
   ob->plain_http_now = strncmp(uri, "http:", 5) == 0;
+  ob->refused_now = false;
   next = curl_slist_append(h, "Content-Type: application/json");
   if (next != NULL) {
     h = next;
@@ -224,6 +262,13 @@ static int post(struct outbox *ob, const char *uri, const char *body,
   curl_easy_setopt(ob->curl, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt(ob->curl, CURLOPT_POSTFIELDS, NULL);
   curl_slist_free_all(h);
+  if (rc != CURLE_OK && ob->refused_now) {
+    snprintf(why, why_size,
+             "delivery refused: the Completion host resolves to an address "
+             "completions may not reach (link-local, unspecified, multicast, "
+             "or loopback/non-loopback against the http policy)");
+    return -1;
+  }
   if (rc != CURLE_OK) {
     snprintf(why, why_size, "delivery failed: %s", curl_easy_strerror(rc));
     return -1;

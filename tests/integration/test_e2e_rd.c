@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "itest.h"
@@ -385,6 +386,55 @@ static void test_ca_and_healthz(void **state)
   itest_http_free(&h);
 }
 
+/* A Completion URI aimed at link-local (cloud metadata) or unspecified
+ * addresses is accepted as a URI but never connected to: every attempt
+ * fails at connect time and nothing is delivered. */
+static void test_completion_forbidden_addresses(void **state)
+{
+  struct fx *f = *state;
+  const char *uris[] = {"https://169.254.169.254/latest/meta-data",
+                        "https://0.0.0.0:8443/owcp"};
+
+  for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
+    char id[64];
+    struct itest_http h;
+
+    snprintf(id, sizeof id, "urn:itest:rd:forbidden-completion-%zu", i);
+    char *xml = xml_for(id);
+    json_t *p = json_pack("{s:s, s:s}", "Request", xml, "Completion", uris[i]);
+    itest_post(&f->env, "RD-Confirm", f->token, p, &h);
+    json_decref(p);
+    ITEST_EXPECT(h, 202);
+    char *tx = strdup(itest_str(&h, "Transaction"));
+    itest_http_free(&h);
+    rd_op(f, "RD-Final", tx, &h); /* queues the outcome for delivery */
+    ITEST_EXPECT(h, 408);
+    itest_http_free(&h);
+
+    double deadline = itest_now() + 20;
+    long long failed = 0;
+    while (failed == 0 && itest_now() < deadline) {
+      failed = itest_sql_count1(&f->env,
+                                "SELECT count(*) FROM outbox WHERE "
+                                "transaction_id = $1 AND attempts >= 1 AND "
+                                "last_error LIKE 'delivery refused:%'",
+                                tx);
+      if (failed == 0)
+        usleep(100 * 1000);
+    }
+    if (failed != 1)
+      fail_msg("no refused delivery attempt to %s within 20 s", uris[i]);
+    assert_int_equal(itest_sql_count1(&f->env,
+                                      "SELECT count(*) FROM outbox WHERE "
+                                      "transaction_id = $1 AND delivered_at "
+                                      "IS NOT NULL",
+                                      tx),
+                     0);
+    free(tx);
+    free(xml);
+  }
+}
+
 static void test_restart_keeps_state(void **state)
 {
   struct fx *f = *state;
@@ -432,6 +482,7 @@ int main(void)
       cmocka_unit_test(test_unknown_recipient),
       cmocka_unit_test(test_register_deregister),
       cmocka_unit_test(test_ca_and_healthz),
+      cmocka_unit_test(test_completion_forbidden_addresses),
       cmocka_unit_test(test_restart_keeps_state),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
