@@ -151,6 +151,26 @@ json_t *http_result_fields(const struct store_result *res)
   return o;
 }
 
+enum MHD_Result http_reply_tx_result(struct request *r,
+                                     const struct store_result *res)
+{
+  json_t *fields;
+
+  switch (res->status) {
+  case OWCP_OK:
+    fields = http_result_fields(res);
+    return fields ? http_reply(r, OWCP_OK, fields) : MHD_NO;
+  case OWCP_NOT_FOUND:
+    return http_reply_error(r, OWCP_NOT_FOUND,
+                            "Parameter 'Transaction' names no transaction of "
+                            "this requestor.");
+  default:
+    return http_reply_error(r, OWCP_INTERNAL_ERROR,
+                            "Internal error: unexpected store status %d.",
+                            res->status);
+  }
+}
+
 /* ---- long polls ---------------------------------------------------------- */
 
 void http_longpoll_arm(struct request *r, const char *key, int wait_seconds)

@@ -90,6 +90,12 @@ enum MHD_Result http_reply_raw(struct request *r, int status,
  * Client, Responded, Receipt). New reference. */
 json_t *http_result_fields(const struct store_result *res);
 
+/* The reply RD-Status and RD-Final share for a transaction's outcome:
+ * 200 with the result fields when answered, 404 when the requestor has no
+ * such transaction, 500 for any status the caller did not handle itself. */
+enum MHD_Result http_reply_tx_result(struct request *r,
+                                     const struct store_result *res);
+
 /* Long polls. A handler that wants to wait for `key` ("account:<id>" or
  * "tx:<id>") calls http_longpoll_arm() BEFORE querying (so a notification
  * between the query and the suspension is not lost), queries, and when

@@ -85,11 +85,6 @@ enum MHD_Result rd_status(struct request *r)
     return http_reply_store_error(r, rc, &err);
 
   switch (res.status) {
-  case OWCP_OK: {
-    json_t *fields = http_result_fields(&res);
-    ret = fields ? http_reply(r, OWCP_OK, fields) : MHD_NO;
-    break;
-  }
   case OWCP_INCOMPLETE:
     ret = waiting ? http_longpoll_suspend(r)
                   : reply_unanswered(r, OWCP_INCOMPLETE, &res);
@@ -97,15 +92,8 @@ enum MHD_Result rd_status(struct request *r)
   case OWCP_TIMEOUT:
     ret = reply_unanswered(r, OWCP_TIMEOUT, &res);
     break;
-  case OWCP_NOT_FOUND:
-    ret = http_reply_error(r, OWCP_NOT_FOUND,
-                           "Parameter 'Transaction' names no transaction of "
-                           "this requestor.");
-    break;
   default:
-    ret = http_reply_error(r, OWCP_INTERNAL_ERROR,
-                           "Internal error: unexpected store status %d.",
-                           res.status);
+    ret = http_reply_tx_result(r, &res);
     break;
   }
   store_result_free(&res);
