@@ -1,0 +1,782 @@
+/*
+ * owcp-client — the OWCP terminal client: registers this device for an
+ * account, lists and shows pending confirmation requests rendered as the
+ * user must see them, and answers them with a signed receipt; `watch`
+ * does so interactively as requests arrive.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "owcp/client.h"
+
+enum exit_status {
+  EXIT_OK = 0,
+  EXIT_FAIL = 1,
+  EXIT_USAGE = 2,
+  EXIT_BAD_PIN = 3,
+  EXIT_LOCKED = 4,
+  EXIT_REFUSED = 5,
+};
+
+#define PIN_MAX 256
+#define PIN_MIN 4
+#define WATCH_WAIT_S 30
+
+static const char usage_text[] =
+    "usage: owcp-client [options] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  register ACCOUNT [--code CODE | --approval] [--pin | --pin-file F]\n"
+    "      register this device for ACCOUNT: with an enrollment code, by\n"
+    "      approval from a device already registered (waits for it), or,\n"
+    "      without either, by open self-subscription when the service allows\n"
+    "      it. With --pin the device key is encrypted under a PIN (asked\n"
+    "      twice); without it, requests that need PIN verification are\n"
+    "      refused (\"Unknown Verification Type\").\n"
+    "  list [--wait S]        pending requests (long-poll up to S seconds)\n"
+    "  show TX                a pending request, rendered\n"
+    "  reply TX accept|reject answer a pending request (asks the PIN)\n"
+    "  watch                  wait for requests, show each, ask a/r and the\n"
+    "                         PIN, reply, keep waiting; q or end of input\n"
+    "                         quits\n"
+    "  accounts               the accounts registered on this device\n"
+    "  deregister             remove this device's registration\n"
+    "\n"
+    "options:\n"
+    "  --state-dir DIR        state (default $XDG_CONFIG_HOME/owcp-client or\n"
+    "                         ~/.config/owcp-client; must be mode 0700)\n"
+    "  --dispatcher URL       dispatcher base, e.g. https://h/owcp/0.1\n"
+    "                         (default: the one used at registration, else\n"
+    "                         DNS discovery)\n"
+    "  --dns HOST:PORT        DNS server for discovery\n"
+    "  --ca-file FILE         extra TLS trust anchors (PEM)\n"
+    "  --insecure-http        allow http:// on loopback (tests only)\n"
+    "  --account ACCOUNT      which account, when several are registered\n"
+    "  --description TEXT     device name shown to your other devices\n"
+    "  --max-pin-failures N   wrong PINs before the key is locked (default 5)\n"
+    "  --timeout S            how long register waits for an approval\n"
+    "  --pin-file FILE        read the PIN from FILE (mode 0600 or stricter)\n"
+    "                         instead of asking on the terminal\n"
+    "  --help                 this text\n"
+    "\n"
+    "exit status: 0 success, 1 failure, 2 usage error, 3 wrong PIN,\n"
+    "4 key locked after too many wrong PINs, 5 the request was refused\n"
+    "because it needs a verification method this device cannot perform.\n";
+
+struct opts {
+  struct owcp_client_config cfg;
+  const char *account;
+  const char *code;
+  const char *description;
+  const char *pin_file;
+  bool approval;
+  bool pin;
+  unsigned max_failures;
+  int timeout_s;
+  int wait_s;
+};
+
+static int parse_number(const char *text, long max, const char *what, long *out)
+{
+  char *end = NULL;
+  long v;
+
+  errno = 0;
+  v = strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < 0 || v > max) {
+    fprintf(stderr, "owcp-client: %s must be a number 0..%ld\n", what, max);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Parses options anywhere on the line; the rest stays in argv[optind..]. */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+  static const struct option longs[] = {
+      {"state-dir", required_argument, NULL, 'S'},
+      {"dispatcher", required_argument, NULL, 'D'},
+      {"dns", required_argument, NULL, 'N'},
+      {"ca-file", required_argument, NULL, 'C'},
+      {"insecure-http", no_argument, NULL, 'I'},
+      {"account", required_argument, NULL, 'a'},
+      {"code", required_argument, NULL, 'c'},
+      {"approval", no_argument, NULL, 'A'},
+      {"pin", no_argument, NULL, 'p'},
+      {"pin-file", required_argument, NULL, 'P'},
+      {"description", required_argument, NULL, 'd'},
+      {"max-pin-failures", required_argument, NULL, 'm'},
+      {"timeout", required_argument, NULL, 't'},
+      {"wait", required_argument, NULL, 'w'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  long n;
+  int ch;
+
+  while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    switch (ch) {
+    case 'S':
+      o->cfg.state_dir = optarg;
+      break;
+    case 'D':
+      o->cfg.dispatcher = optarg;
+      break;
+    case 'N':
+      o->cfg.dns_servers = optarg;
+      break;
+    case 'C':
+      o->cfg.ca_file = optarg;
+      break;
+    case 'I':
+      o->cfg.allow_insecure_http = true;
+      break;
+    case 'a':
+      o->account = optarg;
+      break;
+    case 'c':
+      o->code = optarg;
+      break;
+    case 'A':
+      o->approval = true;
+      break;
+    case 'p':
+      o->pin = true;
+      break;
+    case 'P':
+      o->pin_file = optarg;
+      break;
+    case 'd':
+      o->description = optarg;
+      break;
+    case 'm':
+      if (parse_number(optarg, 1000, "--max-pin-failures", &n) != 0 || n == 0)
+        return -1;
+      o->max_failures = (unsigned)n;
+      break;
+    case 't':
+      if (parse_number(optarg, 86400, "--timeout", &n) != 0)
+        return -1;
+      o->timeout_s = (int)n;
+      break;
+    case 'w':
+      if (parse_number(optarg, 3600, "--wait", &n) != 0)
+        return -1;
+      o->wait_s = (int)n;
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      exit(EXIT_OK);
+    default:
+      return -1;
+    }
+  }
+  if (o->code != NULL && o->approval) {
+    fprintf(stderr, "owcp-client: --code and --approval exclude each other\n");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- PIN input ---------------------------------------------------------- */
+
+static void chomp(char *s)
+{
+  size_t n = strlen(s);
+
+  while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+    s[--n] = '\0';
+}
+
+/* Wipes a PIN buffer (volatile so the compiler keeps the stores). */
+static void wipe(char *buf, size_t len)
+{
+  volatile char *p = buf;
+
+  while (len-- > 0)
+    *p++ = '\0';
+}
+
+/* The PIN from a file only its owner can read (first line). */
+static int pin_from_file(const char *path, char *pin, size_t size)
+{
+  struct stat st;
+  FILE *f = fopen(path, "re");
+
+  if (f == NULL) {
+    fprintf(stderr, "owcp-client: cannot open PIN file '%s': %s\n", path,
+            strerror(errno));
+    return -1;
+  }
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+      (st.st_mode & 077) != 0) {
+    fprintf(stderr,
+            "owcp-client: PIN file '%s' must be a regular file that group "
+            "and others cannot access (chmod 600 %s)\n",
+            path, path);
+    fclose(f);
+    return -1;
+  }
+  if (fgets(pin, (int)size, f) == NULL) {
+    fprintf(stderr, "owcp-client: PIN file '%s' is empty\n", path);
+    fclose(f);
+    return -1;
+  }
+  fclose(f);
+  chomp(pin);
+  return 0;
+}
+
+/* Reads one line from fd byte by byte so that nothing after the newline is
+ * consumed (the terminal may already hold the next answer). */
+static int read_line_fd(int fd, char *buf, size_t size)
+{
+  size_t n = 0;
+
+  for (;;) {
+    char ch;
+    ssize_t r = read(fd, &ch, 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return n > 0 ? 0 : -1;
+    if (ch == '\n')
+      break;
+    if (n + 1 < size)
+      buf[n++] = ch;
+  }
+  buf[n] = '\0';
+  chomp(buf);
+  return 0;
+}
+
+/* Asks for a PIN on the terminal (stdin when it is one, else /dev/tty)
+ * with echo off. */
+static int pin_from_tty(const char *prompt, char *pin, size_t size)
+{
+  int fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
+  bool opened = false;
+  struct termios old, quiet;
+  int rc;
+
+  if (fd < 0) {
+    fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    opened = fd >= 0;
+  }
+  if (fd < 0 || tcgetattr(fd, &old) != 0) {
+    fprintf(stderr, "owcp-client: no terminal to ask the PIN on; use "
+                    "--pin-file\n");
+    if (opened)
+      close(fd);
+    return -1;
+  }
+  quiet = old;
+  quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+  quiet.c_lflag |= ICANON;
+  fputs(prompt, stderr);
+  fflush(stderr);
+  if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+    fprintf(stderr, "\nowcp-client: cannot turn off echo: %s\n",
+            strerror(errno));
+    if (opened)
+      close(fd);
+    return -1;
+  }
+  rc = read_line_fd(fd, pin, size);
+  tcsetattr(fd, TCSAFLUSH, &old);
+  fputc('\n', stderr);
+  if (opened)
+    close(fd);
+  if (rc != 0)
+    fprintf(stderr, "owcp-client: no PIN entered\n");
+  return rc;
+}
+
+static int get_pin(const struct opts *o, const char *prompt, char *pin,
+                   size_t size)
+{
+  return o->pin_file != NULL ? pin_from_file(o->pin_file, pin, size)
+                             : pin_from_tty(prompt, pin, size);
+}
+
+/* A new PIN: from the file, or asked twice on the terminal. */
+static int new_pin(const struct opts *o, char *pin, size_t size)
+{
+  char again[PIN_MAX];
+  int rc = get_pin(o, "New PIN: ", pin, size);
+
+  if (rc == 0 && strlen(pin) < PIN_MIN) {
+    fprintf(stderr, "owcp-client: the PIN must have at least %d characters\n",
+            PIN_MIN);
+    rc = -1;
+  }
+  if (rc == 0 && o->pin_file == NULL) {
+    rc = pin_from_tty("Repeat PIN: ", again, sizeof again);
+    if (rc == 0 && strcmp(pin, again) != 0) {
+      fprintf(stderr, "owcp-client: the PINs differ\n");
+      rc = -1;
+    }
+    wipe(again, sizeof again);
+  }
+  return rc;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int fail(const struct owcp_error *err, int status)
+{
+  fprintf(stderr, "owcp-client: %s\n", err->msg);
+  return status;
+}
+
+/* Maps a library result to an exit status, printing the error. */
+static int lib_status(int rc, const struct owcp_error *err)
+{
+  if (rc == 0)
+    return EXIT_OK;
+  if (rc == OWCP_CLIENT_BAD_PIN)
+    return fail(err, EXIT_BAD_PIN);
+  if (rc == OWCP_CLIENT_LOCKED)
+    return fail(err, EXIT_LOCKED);
+  return fail(err, EXIT_FAIL);
+}
+
+static void announce_pending(const char *tx, void *arg)
+{
+  const char *account = arg;
+
+  fprintf(stderr,
+          "Waiting for approval: confirm \"Register a new device\" on another "
+          "device of %s (transaction %s)...\n",
+          account, tx);
+}
+
+static int cmd_register(struct owcp_client *c, const struct opts *o,
+                        const char *account)
+{
+  char pin[PIN_MAX] = "";
+  char host[256] = "";
+  char desc[300];
+  struct owcp_error err = {{0}};
+  bool with_pin = o->pin || o->pin_file != NULL;
+
+  if (with_pin && new_pin(o, pin, sizeof pin) != 0) {
+    wipe(pin, sizeof pin);
+    return EXIT_FAIL;
+  }
+  if (o->description == NULL) {
+    if (gethostname(host, sizeof host - 1) != 0)
+      strcpy(host, "unknown host");
+    snprintf(desc, sizeof desc, "owcp-client on %s", host);
+  }
+  struct owcp_register_params p = {
+      .account = account,
+      .description = o->description != NULL ? o->description : desc,
+      .code = o->code,
+      .pin = with_pin ? pin : NULL,
+      .max_pin_failures = o->max_failures,
+      .approval_timeout_s = o->timeout_s,
+      .on_pending = announce_pending,
+      .arg = (void *)account,
+  };
+  int rc = owcp_client_register(c, &p, &err);
+  wipe(pin, sizeof pin);
+  if (rc != 0)
+    return fail(&err, EXIT_FAIL);
+  printf("Registered this device for %s%s.\n", account,
+         with_pin ? " (key protected by your PIN)" : "");
+  return EXIT_OK;
+}
+
+/* The account to act on: --account, else the only registered one. */
+static int pick_account(struct owcp_client *c, const struct opts *o, char *out,
+                        size_t size)
+{
+  struct owcp_error err = {{0}};
+  char **names = NULL;
+  size_t n = 0;
+  int rc = -1;
+
+  if (o->account != NULL) {
+    snprintf(out, size, "%s", o->account);
+    return 0;
+  }
+  if (owcp_client_accounts(c, &names, &n, &err) != 0) {
+    fprintf(stderr, "owcp-client: %s\n", err.msg);
+    return -1;
+  }
+  if (n == 1) {
+    snprintf(out, size, "%s", names[0]);
+    rc = 0;
+  } else if (n == 0) {
+    fprintf(stderr, "owcp-client: no account is registered on this device "
+                    "(owcp-client register ACCOUNT ...)\n");
+  } else {
+    fprintf(stderr, "owcp-client: several accounts are registered; pass "
+                    "--account (owcp-client accounts lists them)\n");
+  }
+  owcp_client_accounts_free(names, n);
+  return rc;
+}
+
+static int cmd_accounts(struct owcp_client *c)
+{
+  struct owcp_error err = {{0}};
+  char **names = NULL;
+  size_t n = 0;
+
+  if (owcp_client_accounts(c, &names, &n, &err) != 0)
+    return fail(&err, EXIT_FAIL);
+  for (size_t i = 0; i < n; i++)
+    printf("%s%s\n", names[i],
+           owcp_client_account_has_pin(c, names[i]) ? " (PIN)" : "");
+  owcp_client_accounts_free(names, n);
+  return EXIT_OK;
+}
+
+static enum owcp_render_mode out_mode(void)
+{
+  return isatty(STDOUT_FILENO) ? OWCP_RENDER_ANSI : OWCP_RENDER_PLAIN;
+}
+
+static int cmd_list(struct owcp_client *c, const struct opts *o,
+                    const char *account)
+{
+  struct owcp_pending_list l;
+  struct owcp_error err = {{0}};
+
+  if (owcp_client_list(c, account, o->wait_s, &l, &err) != 0)
+    return fail(&err, EXIT_FAIL);
+  if (l.count == 0)
+    printf("No pending requests for %s.\n", account);
+  for (size_t i = 0; i < l.count; i++) {
+    const struct owcp_pending *p = &l.items[i];
+    struct owcp_view v;
+    const char *summary = "(request not valid)";
+    char *line;
+
+    if (owcp_client_view(c, account, p, OWCP_RENDER_PLAIN, &v, &err) == 0) {
+      line = strstr(v.text, "Summary: ");
+      if (line != NULL) {
+        line += strlen("Summary: ");
+        line[strcspn(line, "\n")] = '\0';
+        summary = line;
+      }
+    }
+    printf("%s  from %s  expires %s\n    %s\n", p->transaction, p->from,
+           p->expires, summary);
+    owcp_view_clear(&v);
+  }
+  owcp_pending_list_free(&l);
+  return EXIT_OK;
+}
+
+/* Prints a pending request as the user must see it before answering. */
+static void print_request(const struct owcp_pending *p,
+                          const struct owcp_view *v)
+{
+  printf("\n=== Request %s (expires %s) ===\n%s", p->transaction, p->expires,
+         v->text);
+  if (v->unsupported != NULL)
+    printf("\nThis request asks for verification \"%s\", which this device "
+           "cannot perform: it can only be refused (%s).\n",
+           v->unsupported, OWCP_CLIENT_UNKNOWN_VERIFICATION);
+  fflush(stdout);
+}
+
+/* CD-List and the entry for tx (which *l owns), or NULL with a message. */
+static const struct owcp_pending *fetch(struct owcp_client *c,
+                                        const char *account, const char *tx,
+                                        struct owcp_pending_list *l)
+{
+  struct owcp_error err = {{0}};
+  const struct owcp_pending *p;
+
+  if (owcp_client_list(c, account, 0, l, &err) != 0) {
+    fprintf(stderr, "owcp-client: %s\n", err.msg);
+    return NULL;
+  }
+  p = owcp_pending_find(l, tx);
+  if (p == NULL)
+    fprintf(stderr,
+            "owcp-client: no pending request %s for %s (answered, expired or "
+            "never addressed to it)\n",
+            tx, account);
+  return p;
+}
+
+static int cmd_show(struct owcp_client *c, const char *account, const char *tx)
+{
+  struct owcp_pending_list l = {0};
+  struct owcp_error err = {{0}};
+  struct owcp_view v;
+  int status = EXIT_FAIL;
+  const struct owcp_pending *p = fetch(c, account, tx, &l);
+
+  if (p != NULL) {
+    if (owcp_client_view(c, account, p, out_mode(), &v, &err) == 0) {
+      print_request(p, &v);
+      owcp_view_clear(&v);
+      status = EXIT_OK;
+    } else {
+      status = fail(&err, EXIT_FAIL);
+    }
+  }
+  owcp_pending_list_free(&l);
+  return status;
+}
+
+/* Asks the PIN when needed and replies; prints what was sent. */
+static int answer(struct owcp_client *c, const struct opts *o,
+                  const char *account, const struct owcp_pending *p,
+                  const struct owcp_view *v, enum owcp_answer a)
+{
+  char pin[PIN_MAX] = "";
+  struct owcp_error err = {{0}};
+  enum owcp_answer sent = a;
+  int rc;
+
+  if (v->needs_pin && get_pin(o, "PIN: ", pin, sizeof pin) != 0)
+    return EXIT_FAIL;
+  rc = owcp_client_reply(c, account, p, a, v->needs_pin ? pin : NULL, &sent,
+                         &err);
+  wipe(pin, sizeof pin);
+  if (rc != 0)
+    return lib_status(rc, &err);
+  if (sent == OWCP_ANSWER_REFUSE) {
+    printf("Sent Refuse (%s) for %s.\n", OWCP_CLIENT_UNKNOWN_VERIFICATION,
+           p->transaction);
+    return EXIT_REFUSED;
+  }
+  printf("Sent %s for %s.\n", owcp_answer_name(sent), p->transaction);
+  return EXIT_OK;
+}
+
+static int cmd_reply(struct owcp_client *c, const struct opts *o,
+                     const char *account, const char *tx, const char *what)
+{
+  struct owcp_pending_list l = {0};
+  struct owcp_error err = {{0}};
+  struct owcp_view v;
+  enum owcp_answer a;
+  int status = EXIT_FAIL;
+
+  if (strcmp(what, "accept") == 0) {
+    a = OWCP_ANSWER_ACCEPT;
+  } else if (strcmp(what, "reject") == 0) {
+    a = OWCP_ANSWER_REJECT;
+  } else {
+    fprintf(stderr, "owcp-client: reply takes accept or reject, not '%s'\n",
+            what);
+    return EXIT_USAGE;
+  }
+  const struct owcp_pending *p = fetch(c, account, tx, &l);
+  if (p != NULL) {
+    if (owcp_client_view(c, account, p, OWCP_RENDER_PLAIN, &v, &err) == 0) {
+      status = answer(c, o, account, p, &v, a);
+      owcp_view_clear(&v);
+    } else {
+      status = fail(&err, EXIT_FAIL);
+    }
+  }
+  owcp_pending_list_free(&l);
+  return status;
+}
+
+/* Asks accept/reject/skip/quit on stdin: 'a', 'r', 's', or 'q' (also EOF). */
+static char ask_choice(void)
+{
+  char line[64];
+
+  for (;;) {
+    printf("Accept or Reject? [a/r, s to skip, q to quit] ");
+    fflush(stdout);
+    if (read_line_fd(STDIN_FILENO, line, sizeof line) != 0)
+      return 'q';
+    if (strcmp(line, "a") == 0 || strcmp(line, "r") == 0 ||
+        strcmp(line, "s") == 0 || strcmp(line, "q") == 0)
+      return line[0];
+  }
+}
+
+/* Handles one request in watch; returns false when the user quits. A wrong
+ * PIN is asked again (each attempt counts towards the lockout). */
+static bool watch_one(struct owcp_client *c, const struct opts *o,
+                      const char *account, const struct owcp_pending *p)
+{
+  struct owcp_error err = {{0}};
+  struct owcp_view v;
+  char choice;
+  int status;
+
+  if (owcp_client_view(c, account, p, out_mode(), &v, &err) != 0) {
+    fprintf(stderr, "owcp-client: %s\n", err.msg);
+    return true;
+  }
+  print_request(p, &v);
+  choice = ask_choice();
+  if (choice == 'a' || choice == 'r') {
+    do {
+      status = answer(c, o, account, p, &v,
+                      choice == 'a' ? OWCP_ANSWER_ACCEPT : OWCP_ANSWER_REJECT);
+    } while (status == EXIT_BAD_PIN && o->pin_file == NULL);
+  }
+  owcp_view_clear(&v);
+  return choice != 'q';
+}
+
+static bool seen_before(char **seen, size_t n, const char *tx)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(seen[i], tx) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* Remembers tx so that a skipped request is not asked again. */
+static int remember(char ***seen, size_t *n, const char *tx)
+{
+  char **grown = realloc(*seen, (*n + 1) * sizeof *grown);
+
+  if (grown == NULL)
+    return -1;
+  *seen = grown;
+  if ((grown[*n] = strdup(tx)) == NULL)
+    return -1;
+  (*n)++;
+  return 0;
+}
+
+static int cmd_watch(struct owcp_client *c, const struct opts *o,
+                     const char *account)
+{
+  char **seen = NULL;
+  size_t nseen = 0;
+  bool go = true;
+  int status = EXIT_OK;
+  int wait_s = o->wait_s > 0 ? o->wait_s : WATCH_WAIT_S;
+
+  printf("Watching %s for confirmation requests (Ctrl-C stops).\n", account);
+  fflush(stdout);
+  while (go) {
+    struct owcp_pending_list l;
+    struct owcp_error err = {{0}};
+    bool asked = false;
+
+    if (owcp_client_list(c, account, wait_s, &l, &err) != 0) {
+      status = fail(&err, EXIT_FAIL);
+      break;
+    }
+    for (size_t i = 0; i < l.count && go; i++) {
+      const struct owcp_pending *p = &l.items[i];
+      if (seen_before(seen, nseen, p->transaction))
+        continue;
+      asked = true;
+      if (remember(&seen, &nseen, p->transaction) != 0) {
+        fprintf(stderr, "owcp-client: out of memory\n");
+        go = false;
+        status = EXIT_FAIL;
+        break;
+      }
+      go = watch_one(c, o, account, p);
+    }
+    owcp_pending_list_free(&l);
+    /* Everything listed was seen already: CD-List answers at once while it
+     * is non-empty, so pause instead of spinning. */
+    if (go && !asked)
+      sleep(1);
+  }
+  for (size_t i = 0; i < nseen; i++)
+    free(seen[i]);
+  free(seen);
+  return status;
+}
+
+static int cmd_deregister(struct owcp_client *c, const char *account)
+{
+  struct owcp_error err = {{0}};
+
+  if (owcp_client_deregister(c, account, &err) != 0)
+    return fail(&err, EXIT_FAIL);
+  printf("Deregistered this device from %s.\n", account);
+  return EXIT_OK;
+}
+
+/* Runs the command in args[0..n). */
+static int run(struct owcp_client *c, const struct opts *o, char **args,
+               size_t n)
+{
+  const char *cmd = args[0];
+  char account[320];
+
+  if (strcmp(cmd, "register") == 0) {
+    if (n != 2) {
+      fputs("usage: owcp-client register ACCOUNT [--code CODE | --approval] "
+            "[--pin | --pin-file F]\n",
+            stderr);
+      return EXIT_USAGE;
+    }
+    return cmd_register(c, o, args[1]);
+  }
+  if (strcmp(cmd, "accounts") == 0)
+    return cmd_accounts(c);
+  if (strcmp(cmd, "list") != 0 && strcmp(cmd, "show") != 0 &&
+      strcmp(cmd, "reply") != 0 && strcmp(cmd, "watch") != 0 &&
+      strcmp(cmd, "deregister") != 0) {
+    fprintf(stderr, "owcp-client: unknown command '%s' (see --help)\n", cmd);
+    return EXIT_USAGE;
+  }
+  size_t want = strcmp(cmd, "show") == 0    ? 2
+                : strcmp(cmd, "reply") == 0 ? 3
+                                            : 1;
+  if (n != want) {
+    fprintf(stderr,
+            "owcp-client: wrong number of arguments for '%s' (see "
+            "--help)\n",
+            cmd);
+    return EXIT_USAGE;
+  }
+  if (pick_account(c, o, account, sizeof account) != 0)
+    return EXIT_FAIL;
+  if (strcmp(cmd, "list") == 0)
+    return cmd_list(c, o, account);
+  if (strcmp(cmd, "show") == 0)
+    return cmd_show(c, account, args[1]);
+  if (strcmp(cmd, "reply") == 0)
+    return cmd_reply(c, o, account, args[1], args[2]);
+  if (strcmp(cmd, "watch") == 0)
+    return cmd_watch(c, o, account);
+  return cmd_deregister(c, account);
+}
+
+int main(int argc, char **argv)
+{
+  struct opts o = {0};
+  struct owcp_client *c = NULL;
+  struct owcp_error err = {{0}};
+  int status;
+
+  if (parse_opts(argc, argv, &o) != 0)
+    return EXIT_USAGE;
+  if (optind >= argc) {
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+  }
+  /* A dispatcher that goes away mid-request must not kill us silently. */
+  signal(SIGPIPE, SIG_IGN);
+  if (owcp_client_open(&o.cfg, &c, &err) != 0)
+    return fail(&err, EXIT_FAIL);
+  status = run(c, &o, &argv[optind], (size_t)(argc - optind));
+  owcp_client_close(c);
+  return status;
+}
