@@ -1,0 +1,221 @@
+/*
+ * verify.c — why a requestor may believe an answer (spec §§4, 6): the
+ * client's CMS receipt must verify under the dispatcher's client CA and
+ * cover exactly the request that was sent, for this transaction, account,
+ * client and response, with every requested verification method
+ * performed; a DR-Complete body must carry the dispatcher's signature.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "owcp/jsonspec.h"
+#include "owcp/keys.h"
+#include "owcp/receipt.h"
+
+static enum owcp_rq_response response_of(const char *s)
+{
+  if (strcmp(s, "Accept") == 0)
+    return OWCP_RQ_ACCEPT;
+  if (strcmp(s, "Reject") == 0)
+    return OWCP_RQ_REJECT;
+  if (strcmp(s, "Refuse") == 0)
+    return OWCP_RQ_REFUSE;
+  return OWCP_RQ_NO_RESPONSE;
+}
+
+/* Spec §6: for Accept and Reject the client performed every method the
+ * request named, so each must be listed in the signed receipt. */
+static int check_methods(const struct owcp_receipt *r,
+                         const struct owcp_request *req, struct owcp_error *err)
+{
+  if (strcmp(r->response, "Refuse") == 0)
+    return 0;
+  for (size_t i = 0; i < req->header.verification_count; i++) {
+    const char *m = req->header.verification[i];
+    bool found = false;
+    for (size_t j = 0; j < r->verification_count && !found; j++)
+      found = strcmp(r->verification[j], m) == 0;
+    if (!found) {
+      owcp_error_set(err,
+                     "the request asked for verification '%s' but the "
+                     "receipt does not list it",
+                     m);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The receipt's Account must be the request's <To> (as an account). */
+static int check_account(const struct owcp_receipt *r,
+                         const struct owcp_request *req, struct owcp_error *err)
+{
+  char *to = NULL, *acct = NULL;
+  int rc = -1;
+
+  if (owcp_account_normalize(req->header.to, strlen(req->header.to), &to,
+                             NULL) != 0 ||
+      owcp_account_normalize(r->account, strlen(r->account), &acct, NULL) !=
+          0 ||
+      strcmp(to, acct) != 0)
+    owcp_error_set(err,
+                   "the receipt's Account '%s' is not the request's "
+                   "<To> '%s'",
+                   r->account, req->header.to);
+  else
+    rc = 0;
+  free(to);
+  free(acct);
+  return rc;
+}
+
+/* Copies the signed content into out's answer fields. */
+static int fill_answer(const struct owcp_receipt *r, struct owcp_rq_result *out)
+{
+  out->response = response_of(r->response);
+  if ((r->reason != NULL && (out->reason = strdup(r->reason)) == NULL) ||
+      (out->client = strdup(r->client)) == NULL ||
+      (out->account = strdup(r->account)) == NULL ||
+      (out->signed_at = strdup(r->signed_at)) == NULL)
+    return -1;
+  if (out->transaction == NULL &&
+      (out->transaction = strdup(r->transaction)) == NULL)
+    return -1;
+  if (r->verification_count > 0) {
+    out->verification = calloc(r->verification_count, sizeof(char *));
+    if (out->verification == NULL)
+      return -1;
+    for (size_t i = 0; i < r->verification_count; i++) {
+      out->verification[i] = strdup(r->verification[i]);
+      if (out->verification[i] == NULL)
+        return -1;
+      out->verification_count = i + 1;
+    }
+  }
+  return 0;
+}
+
+/* Everything but the CMS signature: the content against what was sent and
+ * what the caller expects (NULL expectations are skipped). */
+static int check_content(const struct owcp_receipt *r,
+                         const struct owcp_request *req, const char *xml,
+                         size_t xml_len, const char *tx, const char *client,
+                         const char *response, struct owcp_error *err)
+{
+  if (owcp_receipt_matches(
+          r, tx ? tx : r->transaction, r->account, client ? client : r->client,
+          response ? response : r->response, xml, xml_len, err) != 0)
+    return -1;
+  return check_account(r, req, err) != 0 || check_methods(r, req, err) != 0 ? -1
+                                                                            : 0;
+}
+
+int rq_verify_result(X509 *ca, const struct owcp_xml_validator *v,
+                     const char *xml, size_t xml_len, const json_t *reported,
+                     struct owcp_rq_result *out, struct owcp_error *err)
+{
+  const char *tx = json_string_value(json_object_get(reported, "Transaction"));
+  const char *client = json_string_value(json_object_get(reported, "Client"));
+  const char *resp = json_string_value(json_object_get(reported, "Response"));
+  struct owcp_receipt *r = NULL;
+  struct owcp_request *req = NULL;
+  int rc = -1;
+
+  if (tx == NULL || client == NULL || resp == NULL) {
+    owcp_error_set(err, "the answer lacks Transaction, Client or Response");
+    return -1;
+  }
+  if (owcp_receipt_verify(out->receipt, out->receipt_len, ca, NULL, &r, err) !=
+      0)
+    return -1;
+  if (owcp_request_parse(v, xml, xml_len, &req, err) != OWCP_XML_OK)
+    goto done;
+  if (check_content(r, req, xml, xml_len, tx, client, resp, err) != 0)
+    goto done;
+  if (rq_dup_member(reported, "Responded", &out->responded) != 0 ||
+      fill_answer(r, out) != 0) {
+    owcp_error_set(err, "out of memory");
+    goto done;
+  }
+  rc = 0;
+done:
+  owcp_request_free(req);
+  owcp_receipt_free(r);
+  return rc;
+}
+
+int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
+                           const char *client_ca_pem, const char *request_xml,
+                           size_t xml_len, const char *transaction,
+                           const char *client, const char *response,
+                           struct owcp_rq_result *out, struct owcp_error *err)
+{
+  struct owcp_xml_validator *v = NULL;
+  struct owcp_receipt *r = NULL;
+  struct owcp_request *req = NULL;
+  X509 *ca = NULL;
+  int rc = -1;
+
+  if (out != NULL)
+    memset(out, 0, sizeof *out);
+  if (der == NULL || client_ca_pem == NULL) {
+    owcp_error_set(err, "a receipt and a client CA are required");
+    return -1;
+  }
+  ca = owcp_cert_from_pem(client_ca_pem, strlen(client_ca_pem), err);
+  if (ca == NULL || owcp_receipt_verify(der, der_len, ca, NULL, &r, err) != 0)
+    goto done;
+  if (request_xml != NULL) {
+    v = owcp_xml_validator_new(NULL, err);
+    if (v == NULL ||
+        owcp_request_parse(v, request_xml, xml_len, &req, err) != OWCP_XML_OK ||
+        check_content(r, req, request_xml, xml_len, transaction, client,
+                      response, err) != 0)
+      goto done;
+  } else if (owcp_receipt_matches(r, transaction ? transaction : r->transaction,
+                                  r->account, client ? client : r->client,
+                                  response ? response : r->response, r->request,
+                                  r->request_len, err) != 0) {
+    goto done;
+  }
+  if (out != NULL) {
+    if (fill_answer(r, out) != 0) {
+      owcp_rq_result_free(out);
+      owcp_error_set(err, "out of memory");
+      goto done;
+    }
+    out->status = OWCP_RQ_OK;
+  }
+  rc = 0;
+done:
+  owcp_request_free(req);
+  owcp_xml_validator_free(v);
+  owcp_receipt_free(r);
+  X509_free(ca);
+  return rc;
+}
+
+int owcp_rq_verify_completion(const char *signature_header, const void *body,
+                              size_t body_len, const char *dispatcher_cert_pem,
+                              struct owcp_error *err)
+{
+  X509 *cert;
+  int rc;
+
+  if (signature_header == NULL) {
+    owcp_error_set(err, "no OWCP-Signature header");
+    return -1;
+  }
+  if (dispatcher_cert_pem == NULL) {
+    owcp_error_set(err, "no dispatcher certificate to verify against");
+    return -1;
+  }
+  cert =
+      owcp_cert_from_pem(dispatcher_cert_pem, strlen(dispatcher_cert_pem), err);
+  if (cert == NULL)
+    return -1;
+  rc = owcp_sig_header_verify(signature_header, body, body_len, cert, err);
+  X509_free(cert);
+  return rc;
+}
