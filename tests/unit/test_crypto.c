@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "owcp/crypto.h"
 
 /* --- helpers ------------------------------------------------------------ */
@@ -34,8 +35,7 @@ static int setup(void **state)
 
   if (f == NULL)
     return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/owcp-test-crypto-XXXXXX");
-  if (mkdtemp(f->dir) == NULL) {
+  if (testutil_tmpdir_make(f->dir, sizeof f->dir, "crypto") != 0) {
     free(f);
     return -1;
   }
@@ -46,10 +46,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct fixture *f = *state;
-  char cmd[128];
-
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0)
+  if (testutil_tmpdir_remove(f->dir) != 0)
     return -1;
   free(f);
   return 0;
@@ -59,38 +56,6 @@ static void path_in(const struct fixture *f, const char *name, char *out,
                     size_t size)
 {
   snprintf(out, size, "%s/%s", f->dir, name);
-}
-
-/* Runs a shell command (built only from our own temp paths); returns its
- * exit status. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-  char cmd[2048];
-  va_list ap;
-  int rc;
-
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-  FILE *fp = fopen(path, "wb");
-
-  assert_non_null(fp);
-  assert_int_equal(fwrite(data, 1, len, fp), len);
-  assert_int_equal(fclose(fp), 0);
-}
-
-static void assert_err_contains(const struct owcp_error *err,
-                                const char *needle)
-{
-  if (strstr(err->msg, needle) == NULL)
-    fail_msg("error '%s' lacks '%s'", err->msg, needle);
 }
 
 /* First occurrence of the NUL-terminated needle in buf, or NULL. */
@@ -139,11 +104,11 @@ static void test_key_p256_check(void **state)
   p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
   assert_non_null(p384);
   assert_int_equal(owcp_key_check_p256(p384, &err), -1);
-  assert_err_contains(&err, "secp384r1");
+  testutil_assert_err_contains(&err, "secp384r1");
   rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
   assert_non_null(rsa);
   assert_int_equal(owcp_key_check_p256(rsa, &err), -1);
-  assert_err_contains(&err, "RSA");
+  testutil_assert_err_contains(&err, "RSA");
   assert_int_equal(owcp_key_check_p256(NULL, &err), -1);
   assert_int_equal(ERR_peek_error(), 0);
   EVP_PKEY_free(key);
@@ -171,10 +136,11 @@ static void test_key_pem_file_is_0600_and_round_trips(void **state)
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0600);
   /* The real tool reads it as an EC P-256 key. */
-  assert_int_equal(run("openssl pkey -in '%s' -noout -text 2>/dev/null | "
-                       "grep -q 'NIST CURVE: P-256'",
-                       path),
-                   0);
+  assert_int_equal(
+      testutil_run("openssl pkey -in '%s' -noout -text 2>/dev/null | "
+                   "grep -q 'NIST CURVE: P-256'",
+                   path),
+      0);
   EVP_PKEY_free(key);
   EVP_PKEY_free(back);
 }
@@ -190,11 +156,11 @@ static void test_key_load_refuses_bad_files(void **state)
 
   path_in(f, "missing.pem", path, sizeof path);
   assert_null(owcp_key_load_pem(path, &err));
-  assert_err_contains(&err, "cannot open");
+  testutil_assert_err_contains(&err, "cannot open");
   path_in(f, "garbage.pem", path, sizeof path);
-  write_file(path, "not a key\n", 10);
+  testutil_write_file(path, "not a key\n", 10);
   assert_null(owcp_key_load_pem(path, &err));
-  assert_err_contains(&err, "holds no unencrypted PEM private key");
+  testutil_assert_err_contains(&err, "holds no unencrypted PEM private key");
   /* A P-384 key file is refused with the curve named. */
   path_in(f, "p384.pem", path, sizeof path);
   fp = fopen(path, "w");
@@ -205,7 +171,7 @@ static void test_key_load_refuses_bad_files(void **state)
   BIO_free(bio);
   fclose(fp);
   assert_null(owcp_key_load_pem(path, &err));
-  assert_err_contains(&err, "secp384r1");
+  testutil_assert_err_contains(&err, "secp384r1");
   assert_int_equal(ERR_peek_error(), 0);
   EVP_PKEY_free(p384);
 }
@@ -235,24 +201,26 @@ static void test_key_encrypted_right_and_wrong_pin(void **state)
     assert_int_equal(owcp_key_load_encrypted(path, pin, &back, &err),
                      OWCP_ERR_BAD_PIN);
     assert_null(back);
-    assert_err_contains(&err, "wrong PIN");
+    testutil_assert_err_contains(&err, "wrong PIN");
   }
   assert_int_equal(owcp_key_load_encrypted(path, "", &back, &err), -1);
   /* The unencrypted loader does not prompt and does not accept it. */
   assert_null(owcp_key_load_pem(path, &err));
   /* It is standard PKCS#8 with scrypt: the openssl tool decrypts it. */
-  assert_int_equal(run("openssl pkcs8 -in '%s' -passin pass:4711 -out "
-                       "'%s.plain' 2>/dev/null",
-                       path, path),
+  assert_int_equal(testutil_run("openssl pkcs8 -in '%s' -passin pass:4711 -out "
+                                "'%s.plain' 2>/dev/null",
+                                path, path),
                    0);
-  assert_int_equal(run("openssl asn1parse -in '%s' 2>/dev/null | grep -q "
-                       ":scrypt$",
-                       path),
-                   0);
-  assert_int_equal(run("openssl asn1parse -in '%s' 2>/dev/null | grep -q "
-                       ":aes-256-cbc$",
-                       path),
-                   0);
+  assert_int_equal(
+      testutil_run("openssl asn1parse -in '%s' 2>/dev/null | grep -q "
+                   ":scrypt$",
+                   path),
+      0);
+  assert_int_equal(
+      testutil_run("openssl asn1parse -in '%s' 2>/dev/null | grep -q "
+                   ":aes-256-cbc$",
+                   path),
+      0);
   assert_int_equal(ERR_peek_error(), 0);
   EVP_PKEY_free(key);
 }
@@ -266,9 +234,9 @@ static void test_key_encrypted_malformed_is_not_bad_pin(void **state)
 
   (void)state;
   assert_int_equal(owcp_key_decrypt_pem("junk", 4, "1234", &back, &err), -1);
-  assert_err_contains(&err, "not a PEM ENCRYPTED PRIVATE KEY");
+  testutil_assert_err_contains(&err, "not a PEM ENCRYPTED PRIVATE KEY");
   assert_null(owcp_key_encrypt_pem(key, "", &err));
-  assert_err_contains(&err, "PIN must not be empty");
+  testutil_assert_err_contains(&err, "PIN must not be empty");
   pem = owcp_key_encrypt_pem(key, "secret-pin", &err);
   assert_non_null(pem);
   assert_non_null(strstr(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----"));
@@ -293,11 +261,12 @@ static void test_key_encrypted_by_openssl_tool_loads(void **state)
 
   path_in(f, "tool.pem", plain, sizeof plain);
   path_in(f, "tool-enc.pem", enc, sizeof enc);
-  assert_int_equal(run("openssl ecparam -name prime256v1 -genkey -noout -out "
-                       "'%s' && openssl pkcs8 -topk8 -scrypt -in '%s' -out "
-                       "'%s' -passout pass:2468 2>/dev/null",
-                       plain, plain, enc),
-                   0);
+  assert_int_equal(
+      testutil_run("openssl ecparam -name prime256v1 -genkey -noout -out "
+                   "'%s' && openssl pkcs8 -topk8 -scrypt -in '%s' -out "
+                   "'%s' -passout pass:2468 2>/dev/null",
+                   plain, plain, enc),
+      0);
   assert_int_equal(owcp_key_load_encrypted(enc, "2468", &back, &err), 0);
   EVP_PKEY_free(back);
   assert_int_equal(owcp_key_load_encrypted(enc, "2469", &back, &err),
@@ -370,7 +339,7 @@ static void test_ca_profile(void **state)
                             &(time_t){time(NULL) + 3650L * 86400}) > 0);
   assert_int_equal(owcp_cert_verify_chain(ca.cert, ca.cert, &err), 0);
   assert_null(owcp_ca_new(ca.key, "", &err));
-  assert_err_contains(&err, "common name");
+  testutil_assert_err_contains(&err, "common name");
   free_ca(&ca);
 }
 
@@ -386,7 +355,7 @@ static void test_ca_issue_client_and_chain(void **state)
   (void)state;
   assert_int_equal(owcp_cert_verify_chain(c1, ca.cert, &err), 0);
   assert_int_equal(owcp_cert_verify_chain(c1, other.cert, &err), -1);
-  assert_err_contains(&err, "does not chain to the CA");
+  testutil_assert_err_contains(&err, "does not chain to the CA");
   assert_int_equal(X509_check_ca(c1), 0);
   assert_int_equal(X509_get_key_usage(c1),
                    KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION);
@@ -424,27 +393,27 @@ static void test_ca_issue_refuses_bad_input(void **state)
   (void)state;
   assert_null(owcp_ca_issue_client(ca.cert, other.key, client, "c",
                                    "a@example.com", 30, &err));
-  assert_err_contains(&err, "CA key does not match");
+  testutil_assert_err_contains(&err, "CA key does not match");
   assert_null(owcp_ca_issue_client(ca.cert, ca.key, client, "c",
                                    "a@example.com", 0, &err));
-  assert_err_contains(&err, "validity");
+  testutil_assert_err_contains(&err, "validity");
   assert_null(owcp_ca_issue_client(ca.cert, ca.key, client, "c",
                                    "a@example.com", 100000, &err));
-  assert_err_contains(&err, "validity");
+  testutil_assert_err_contains(&err, "validity");
   assert_null(owcp_ca_issue_client(ca.cert, ca.key, client, "c", "no-at-sign",
                                    30, &err));
-  assert_err_contains(&err, "local@domain");
+  testutil_assert_err_contains(&err, "local@domain");
   assert_null(owcp_ca_issue_client(ca.cert, ca.key, client, "c",
                                    "a b@example.com", 30, &err));
-  assert_err_contains(&err, "offset 1");
+  testutil_assert_err_contains(&err, "offset 1");
   assert_null(owcp_ca_issue_client(
       ca.cert, ca.key, client,
       "an-identifier-that-is-much-longer-than-sixty-four-characters-long-x",
       "a@example.com", 30, &err));
-  assert_err_contains(&err, "common name");
+  testutil_assert_err_contains(&err, "common name");
   assert_null(owcp_ca_issue_client(ca.cert, ca.key, rsa, "c", "a@example.com",
                                    30, &err));
-  assert_err_contains(&err, "RSA");
+  testutil_assert_err_contains(&err, "RSA");
   assert_int_equal(ERR_peek_error(), 0);
   EVP_PKEY_free(rsa);
   EVP_PKEY_free(client);
@@ -494,9 +463,9 @@ static void test_cert_der_pem_files(void **state)
   memcpy(bad, der, len);
   bad[len] = 0;
   assert_null(owcp_cert_from_der(bad, len + 1, &err));
-  assert_err_contains(&err, "1 trailing bytes");
+  testutil_assert_err_contains(&err, "1 trailing bytes");
   assert_null(owcp_cert_from_der(bad, len - 1, &err));
-  assert_err_contains(&err, "not valid DER");
+  testutil_assert_err_contains(&err, "not valid DER");
   free(bad);
   /* Fingerprint = SHA-256 of the DER. */
   assert_int_equal(owcp_cert_fingerprint(ca.cert, fp, &err), 0);
@@ -525,7 +494,7 @@ static void test_cert_der_pem_files(void **state)
   assert_int_equal(X509_cmp(back, ca.cert), 0);
   X509_free(back);
   assert_null(owcp_cert_from_pem("junk", 4, &err));
-  assert_err_contains(&err, "no PEM CERTIFICATE");
+  testutil_assert_err_contains(&err, "no PEM CERTIFICATE");
   assert_int_equal(ERR_peek_error(), 0);
   free(der);
   free_ca(&ca);
@@ -544,13 +513,15 @@ static void test_client_cert_verifies_with_openssl_tool(void **state)
   path_in(f, "v-client.pem", cert_path, sizeof cert_path);
   assert_int_equal(owcp_cert_save_pem(ca_path, ca.cert, &err), 0);
   assert_int_equal(owcp_cert_save_pem(cert_path, cert, &err), 0);
-  assert_int_equal(run("openssl verify -CAfile '%s' '%s' >/dev/null 2>&1",
-                       ca_path, cert_path),
-                   0);
-  assert_int_equal(run("openssl x509 -in '%s' -noout -ext subjectAltName "
-                       "2>/dev/null | grep -q 'email:bob@example.org'",
-                       cert_path),
-                   0);
+  assert_int_equal(
+      testutil_run("openssl verify -CAfile '%s' '%s' >/dev/null 2>&1", ca_path,
+                   cert_path),
+      0);
+  assert_int_equal(
+      testutil_run("openssl x509 -in '%s' -noout -ext subjectAltName "
+                   "2>/dev/null | grep -q 'email:bob@example.org'",
+                   cert_path),
+      0);
   X509_free(cert);
   EVP_PKEY_free(client);
   free_ca(&ca);
@@ -593,7 +564,7 @@ static void test_csr_refuses_tampering_and_garbage(void **state)
   memcpy(copy, der, len);
   copy[len - 1] ^= 0x01;
   assert_null(owcp_csr_verify(copy, len, &err));
-  assert_err_contains(&err, "self-signature does not verify");
+  testutil_assert_err_contains(&err, "self-signature does not verify");
   /* Changing the subject invalidates the signature too. */
   memcpy(copy, der, len);
   {
@@ -603,16 +574,16 @@ static void test_csr_refuses_tampering_and_garbage(void **state)
     p[0] = 'x';
   }
   assert_null(owcp_csr_verify(copy, len, &err));
-  assert_err_contains(&err, "self-signature does not verify");
+  testutil_assert_err_contains(&err, "self-signature does not verify");
   memcpy(copy, der, len);
   copy[len] = 0;
   assert_null(owcp_csr_verify(copy, len + 1, &err));
-  assert_err_contains(&err, "trailing");
+  testutil_assert_err_contains(&err, "trailing");
   assert_null(owcp_csr_verify(copy, len / 2, &err));
-  assert_err_contains(&err, "not a DER PKCS#10");
+  testutil_assert_err_contains(&err, "not a DER PKCS#10");
   assert_null(owcp_csr_verify((const unsigned char *)"\x30\x00", 2, &err));
   assert_null(owcp_csr_verify(NULL, 0, &err));
-  assert_err_contains(&err, "empty");
+  testutil_assert_err_contains(&err, "empty");
   assert_int_equal(ERR_peek_error(), 0);
   free(copy);
   free(der);
@@ -656,15 +627,15 @@ static void test_csr_refuses_rsa_other_curves_and_sha1(void **state)
   (void)state;
   raw_csr(rsa, EVP_sha256(), &der, &len);
   assert_null(owcp_csr_verify(der, len, &err));
-  assert_err_contains(&err, "CSR public key refused: key type is RSA");
+  testutil_assert_err_contains(&err, "CSR public key refused: key type is RSA");
   free(der);
   raw_csr(p384, EVP_sha256(), &der, &len);
   assert_null(owcp_csr_verify(der, len, &err));
-  assert_err_contains(&err, "secp384r1");
+  testutil_assert_err_contains(&err, "secp384r1");
   free(der);
   raw_csr(p256, EVP_sha1(), &der, &len);
   assert_null(owcp_csr_verify(der, len, &err));
-  assert_err_contains(&err, "ecdsa-with-SHA1");
+  testutil_assert_err_contains(&err, "ecdsa-with-SHA1");
   free(der);
   assert_int_equal(ERR_peek_error(), 0);
   EVP_PKEY_free(rsa);
@@ -683,11 +654,12 @@ static void test_csr_from_openssl_tool_is_accepted(void **state)
 
   path_in(f, "csr-key.pem", key_path, sizeof key_path);
   path_in(f, "req.der", csr_path, sizeof csr_path);
-  assert_int_equal(run("openssl ecparam -name prime256v1 -genkey -noout -out "
-                       "'%s' && openssl req -new -key '%s' -subj /CN=x "
-                       "-outform DER -out '%s' 2>/dev/null",
-                       key_path, key_path, csr_path),
-                   0);
+  assert_int_equal(
+      testutil_run("openssl ecparam -name prime256v1 -genkey -noout -out "
+                   "'%s' && openssl req -new -key '%s' -subj /CN=x "
+                   "-outform DER -out '%s' 2>/dev/null",
+                   key_path, key_path, csr_path),
+      0);
   assert_int_equal(owcp_file_read(csr_path, 65536, &der, &len, &err), 0);
   pub = owcp_csr_verify(der, len, &err);
   if (pub == NULL)
@@ -701,11 +673,12 @@ static void test_csr_from_openssl_tool_is_accepted(void **state)
   /* And the tool accepts ours. */
   key = new_key();
   assert_int_equal(owcp_csr_new(key, "ours", &der, &len, &err), 0);
-  write_file(csr_path, der, len);
-  assert_int_equal(run("openssl req -inform DER -in '%s' -verify -noout "
-                       ">/dev/null 2>&1",
-                       csr_path),
-                   0);
+  testutil_write_file(csr_path, der, len);
+  assert_int_equal(
+      testutil_run("openssl req -inform DER -in '%s' -verify -noout "
+                   ">/dev/null 2>&1",
+                   csr_path),
+      0);
   free(der);
   EVP_PKEY_free(key);
 }
@@ -774,14 +747,15 @@ static void test_sig_header_round_trip(void **state)
   /* One byte less of body. */
   assert_int_equal(
       owcp_sig_header_verify(header, body, strlen(body) - 1, s.cert, &err), -1);
-  assert_err_contains(&err, "does not verify");
+  testutil_assert_err_contains(&err, "does not verify");
   /* Another dispatcher's certificate: keyid mismatch. */
   assert_int_equal(
       owcp_sig_header_verify(header, body, strlen(body), other.cert, &err), -1);
-  assert_err_contains(&err, "does not name the dispatcher certificate");
+  testutil_assert_err_contains(&err,
+                               "does not name the dispatcher certificate");
   /* Key that does not match the certificate. */
   assert_null(owcp_sig_header_make(other.key, s.cert, body, 3, &err));
-  assert_err_contains(&err, "does not match");
+  testutil_assert_err_contains(&err, "does not match");
   assert_int_equal(ERR_peek_error(), 0);
   free(header);
   free_signer(&s);
@@ -850,7 +824,7 @@ static void test_sig_header_interop_with_openssl_dgst(void **state)
   path_in(f, "sig.der", sig_path, sizeof sig_path);
   path_in(f, "pub.pem", pub_path, sizeof pub_path);
   path_in(f, "disp-key.pem", key_path, sizeof key_path);
-  write_file(body_path, body, strlen(body));
+  testutil_write_file(body_path, body, strlen(body));
   fp_pub = fopen(pub_path, "w");
   assert_non_null(fp_pub);
   assert_int_equal(PEM_write_PUBKEY(fp_pub, s.key), 1);
@@ -861,18 +835,20 @@ static void test_sig_header_interop_with_openssl_dgst(void **state)
   assert_int_equal(owcp_base64_decode(header + 75, strlen(header + 75), &sig,
                                       &sig_len, &err),
                    0);
-  write_file(sig_path, sig, sig_len);
+  testutil_write_file(sig_path, sig, sig_len);
   free(sig);
-  assert_int_equal(run("openssl dgst -sha256 -verify '%s' -signature '%s' "
-                       "'%s' >/dev/null 2>&1",
-                       pub_path, sig_path, body_path),
-                   0);
+  assert_int_equal(
+      testutil_run("openssl dgst -sha256 -verify '%s' -signature '%s' "
+                   "'%s' >/dev/null 2>&1",
+                   pub_path, sig_path, body_path),
+      0);
   /* openssl dgst's signature verifies with ours. */
   assert_int_equal(owcp_key_save_pem(key_path, s.key, &err), 0);
-  assert_int_equal(run("openssl dgst -sha256 -sign '%s' -out '%s' '%s' "
-                       "2>/dev/null",
-                       key_path, sig_path, body_path),
-                   0);
+  assert_int_equal(
+      testutil_run("openssl dgst -sha256 -sign '%s' -out '%s' '%s' "
+                   "2>/dev/null",
+                   key_path, sig_path, body_path),
+      0);
   assert_int_equal(owcp_file_read(sig_path, 1024, &sig, &sig_len, &err), 0);
   b64 = owcp_base64_encode(sig, sig_len);
   assert_non_null(b64);

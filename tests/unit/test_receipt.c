@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "testutil.h"
 #include "owcp/crypto.h"
 
 /* --- fixture ------------------------------------------------------------ */
@@ -75,8 +76,7 @@ static int setup(void **state)
 
   if (f == NULL)
     return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/owcp-test-receipt-XXXXXX");
-  if (mkdtemp(f->dir) == NULL) {
+  if (testutil_tmpdir_make(f->dir, sizeof f->dir, "receipt") != 0) {
     free(f);
     return -1;
   }
@@ -92,10 +92,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct fixture *f = *state;
-  char cmd[128];
-
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0)
+  if (testutil_tmpdir_remove(f->dir) != 0)
     return -1;
   free_party(&f->ca);
   free_party(&f->other_ca);
@@ -126,36 +123,6 @@ static struct owcp_receipt sample(void)
   r.request_len = strlen(xml);
   r.signed_at = "2026-11-22T10:00:00Z";
   return r;
-}
-
-static void assert_err_contains(const struct owcp_error *err,
-                                const char *needle)
-{
-  if (strstr(err->msg, needle) == NULL)
-    fail_msg("error '%s' lacks '%s'", err->msg, needle);
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-  char cmd[2048];
-  va_list ap;
-  int rc;
-
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-  FILE *fp = fopen(path, "wb");
-
-  assert_non_null(fp);
-  assert_int_equal(fwrite(data, 1, len, fp), len);
-  assert_int_equal(fclose(fp), 0);
 }
 
 static void create(const struct fixture *f, const struct owcp_receipt *r,
@@ -302,40 +269,41 @@ static void test_content_refuses_invalid_fields(void **state)
   r = sample();
   r.response = "Maybe";
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Response' must be Accept, Reject or Refuse");
+  testutil_assert_err_contains(&err,
+                               "'Response' must be Accept, Reject or Refuse");
   r = sample();
   r.response = "Refuse";
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Reason' is required for Refuse");
+  testutil_assert_err_contains(&err, "'Reason' is required for Refuse");
   r = sample();
   r.reason = "why";
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Reason' is allowed only for Refuse");
+  testutil_assert_err_contains(&err, "'Reason' is allowed only for Refuse");
   r = sample();
   r.transaction = "";
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Transaction'");
+  testutil_assert_err_contains(&err, "'Transaction'");
   r = sample();
   r.account = NULL;
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Account'");
+  testutil_assert_err_contains(&err, "'Account'");
   r = sample();
   r.signed_at = "yesterday";
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Signed'");
+  testutil_assert_err_contains(&err, "'Signed'");
   r = sample();
   r.verification = bad_ver;
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Verification' item 0");
+  testutil_assert_err_contains(&err, "'Verification' item 0");
   r = sample();
   r.request = "a\0b";
   r.request_len = 3;
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Request'");
+  testutil_assert_err_contains(&err, "'Request'");
   r = sample();
   r.client = "\xff\xfe";
   assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
-  assert_err_contains(&err, "'Client' is not valid UTF-8");
+  testutil_assert_err_contains(&err, "'Client' is not valid UTF-8");
   assert_null(json);
 }
 
@@ -427,7 +395,7 @@ static void test_create_refuses_mismatched_key(void **state)
   assert_int_equal(
       owcp_receipt_create(&r, f->client.cert, f->client2.key, &der, &len, &err),
       -1);
-  assert_err_contains(&err, "does not match its certificate");
+  testutil_assert_err_contains(&err, "does not match its certificate");
   assert_null(der);
   assert_int_equal(ERR_peek_error(), 0);
 }
@@ -475,7 +443,7 @@ static void test_wrong_ca_refused(void **state)
   create(f, &r, &der, &len);
   assert_int_equal(
       owcp_receipt_verify(der, len, f->other_ca.cert, NULL, &back, &err), -1);
-  assert_err_contains(&err, "does not verify against the client CA");
+  testutil_assert_err_contains(&err, "does not verify against the client CA");
   assert_null(back);
   assert_int_equal(ERR_peek_error(), 0);
   free(der);
@@ -498,11 +466,11 @@ static void test_unexpected_signer_refused(void **state)
   assert_int_equal(
       owcp_receipt_verify(der, len, f->ca.cert, f->client2.cert, &back, &err),
       -1);
-  assert_err_contains(&err, "not the expected client certificate");
+  testutil_assert_err_contains(&err, "not the expected client certificate");
   assert_int_equal(
       owcp_receipt_verify_known_signer(der, len, f->client2.cert, &back, &err),
       -1);
-  assert_err_contains(&err, "not the expected client certificate");
+  testutil_assert_err_contains(&err, "not the expected client certificate");
   /* Same key, same names, re-issued certificate: not byte-identical. */
   {
     struct owcp_error e2;
@@ -513,7 +481,7 @@ static void test_unexpected_signer_refused(void **state)
     assert_non_null(reissued);
     assert_int_equal(
         owcp_receipt_verify(der, len, f->ca.cert, reissued, &back, &err), -1);
-    assert_err_contains(&err, "not the expected client certificate");
+    testutil_assert_err_contains(&err, "not the expected client certificate");
     assert_int_equal(
         owcp_receipt_verify_known_signer(der, len, reissued, &back, &err), -1);
     X509_free(reissued);
@@ -700,30 +668,30 @@ static void test_matches_each_field(void **state)
   assert_int_equal(owcp_receipt_matches(&r, "T-0002", "alice@example.com",
                                         "client-1", "Accept", xml, n, &err),
                    -1);
-  assert_err_contains(&err, "'Transaction'");
+  testutil_assert_err_contains(&err, "'Transaction'");
   assert_int_equal(owcp_receipt_matches(&r, "T-0001", "Alice@example.com",
                                         "client-1", "Accept", xml, n, &err),
                    -1);
-  assert_err_contains(&err, "'Account'");
+  testutil_assert_err_contains(&err, "'Account'");
   assert_int_equal(owcp_receipt_matches(&r, "T-0001", "alice@example.com",
                                         "client-2", "Accept", xml, n, &err),
                    -1);
-  assert_err_contains(&err, "'Client'");
+  testutil_assert_err_contains(&err, "'Client'");
   assert_int_equal(owcp_receipt_matches(&r, "T-0001", "alice@example.com",
                                         "client-1", "Reject", xml, n, &err),
                    -1);
-  assert_err_contains(&err, "'Response'");
+  testutil_assert_err_contains(&err, "'Response'");
   /* Request: one byte changed, one byte shorter, one byte longer. */
   memcpy(other, xml, sizeof xml);
   other[n - 3] ^= 0x20;
   assert_int_equal(owcp_receipt_matches(&r, "T-0001", "alice@example.com",
                                         "client-1", "Accept", other, n, &err),
                    -1);
-  assert_err_contains(&err, "'Request'");
+  testutil_assert_err_contains(&err, "'Request'");
   assert_int_equal(owcp_receipt_matches(&r, "T-0001", "alice@example.com",
                                         "client-1", "Accept", xml, n - 1, &err),
                    -1);
-  assert_err_contains(&err, "'Request'");
+  testutil_assert_err_contains(&err, "'Request'");
   assert_int_equal(owcp_receipt_matches(&r, "T-0001", "alice@example.com",
                                         "client-1", "Accept", xml, n + 1, &err),
                    -1);
@@ -751,21 +719,23 @@ static void test_openssl_cms_verifies_ours(void **state)
   snprintf(out_path, sizeof out_path, "%s/out.json", f->dir);
   assert_int_equal(owcp_cert_save_pem(ca_path, f->ca.cert, &err), 0);
   create(f, &r, &der, &len);
-  write_file(r_path, der, len);
-  assert_int_equal(run("openssl cms -verify -inform DER -in '%s' -CAfile '%s' "
-                       "-purpose any -out '%s' 2>/dev/null",
-                       r_path, ca_path, out_path),
-                   0);
+  testutil_write_file(r_path, der, len);
+  assert_int_equal(
+      testutil_run("openssl cms -verify -inform DER -in '%s' -CAfile '%s' "
+                   "-purpose any -out '%s' 2>/dev/null",
+                   r_path, ca_path, out_path),
+      0);
   assert_int_equal(owcp_file_read(out_path, 1 << 20, &out, &out_len, &err), 0);
   assert_int_equal(owcp_receipt_content(&r, &json, &json_len, &err), 0);
   assert_int_equal(out_len, json_len);
   assert_memory_equal(out, json, json_len);
   /* And the tool refuses it under another CA. */
   assert_int_equal(owcp_cert_save_pem(ca_path, f->other_ca.cert, &err), 0);
-  assert_int_not_equal(run("openssl cms -verify -inform DER -in '%s' -CAfile "
-                           "'%s' -purpose any -out /dev/null 2>/dev/null",
-                           r_path, ca_path),
-                       0);
+  assert_int_not_equal(
+      testutil_run("openssl cms -verify -inform DER -in '%s' -CAfile "
+                   "'%s' -purpose any -out /dev/null 2>/dev/null",
+                   r_path, ca_path),
+      0);
   free(json);
   free(out);
   free(der);
@@ -788,12 +758,13 @@ static void test_we_verify_openssl_cms_sign(void **state)
   assert_int_equal(owcp_cert_save_pem(cert_path, f->client.cert, &err), 0);
   assert_int_equal(owcp_key_save_pem(key_path, f->client.key, &err), 0);
   assert_int_equal(owcp_receipt_content(&r, &json, &json_len, &err), 0);
-  write_file(in_path, json, json_len);
-  assert_int_equal(run("openssl cms -sign -binary -nodetach -outform DER -md "
-                       "sha256 -signer '%s' -inkey '%s' -in '%s' -out '%s' "
-                       "2>/dev/null",
-                       cert_path, key_path, in_path, r_path),
-                   0);
+  testutil_write_file(in_path, json, json_len);
+  assert_int_equal(
+      testutil_run("openssl cms -sign -binary -nodetach -outform DER -md "
+                   "sha256 -signer '%s' -inkey '%s' -in '%s' -out '%s' "
+                   "2>/dev/null",
+                   cert_path, key_path, in_path, r_path),
+      0);
   assert_int_equal(owcp_file_read(r_path, 1 << 20, &der, &len, &err), 0);
   if (owcp_receipt_verify(der, len, f->ca.cert, f->client.cert, &back, &err))
     fail_msg("openssl-made receipt refused: %s", err.msg);
