@@ -157,6 +157,7 @@ static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
   }
   c.body = up->body;
   c.body_len = up->len;
+  c.signature = sig;
   if (seen_has(r, c.transaction)) {
     *text = "already handled\n";
     code = MHD_HTTP_OK;

@@ -313,6 +313,9 @@ struct owcp_completion {
   const char *identifier;
   int status;       /* 200 answered, 408 expired or cancelled */
   const char *body; /* the exact signed JSON body */
+  /* its verified OWCP-Signature header value (keep it with body as proof
+   * of delivery) */
+  const char *signature;
   size_t body_len;
   /* For status 200, the answer as the dispatcher reported it. The
    * signature proves it came from the dispatcher; to check the client's
