@@ -96,9 +96,8 @@ static int locked_entry(const char *dir, const char *account,
   return 0;
 }
 
-/* Counts one more attempt and, when that reaches the limit, erases the key
- * so the account stays locked whatever happens to the counter later. The
- * state is saved before the caller tries the PIN. */
+/* Counts one more attempt and saves it before the PIN is tried, so that
+ * killing the process during the (slow) scrypt cannot dodge the count. */
 static int count_attempt(const char *dir, struct owcp_state *st,
                          struct owcp_account_state *a, struct owcp_error *err)
 {
@@ -106,6 +105,8 @@ static int count_attempt(const char *dir, struct owcp_state *st,
   return owcp_state_save(dir, st, err);
 }
 
+/* Erases the encrypted key, so the account stays locked whatever happens
+ * to the counter later (only re-registration helps). */
 static int lock_out(const char *dir, struct owcp_state *st,
                     struct owcp_account_state *a, struct owcp_error *err)
 {

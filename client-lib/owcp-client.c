@@ -259,6 +259,34 @@ static int read_line_fd(int fd, char *buf, size_t size)
   return 0;
 }
 
+/* Reads a secret typed on a raw terminal: Enter ends it, Backspace edits,
+ * Ctrl-C or Ctrl-D cancel. Bytes typed after Enter stay unread. */
+static int read_secret(int fd, char *buf, size_t size)
+{
+  size_t n = 0;
+
+  for (;;) {
+    unsigned char ch;
+    ssize_t r = read(fd, &ch, 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0 || ch == 0x03 || ch == 0x04) {
+      wipe(buf, size);
+      return -1;
+    }
+    if (ch == '\n' || ch == '\r')
+      break;
+    if (ch == 0x7f || ch == 0x08) {
+      if (n > 0)
+        buf[--n] = '\0';
+    } else if (n + 1 < size) {
+      buf[n++] = (char)ch;
+    }
+  }
+  buf[n] = '\0';
+  return 0;
+}
+
 /* Asks for a PIN on the terminal (stdin when it is one, else /dev/tty)
  * with echo off. */
 static int pin_from_tty(const char *prompt, char *pin, size_t size)
@@ -279,25 +307,31 @@ static int pin_from_tty(const char *prompt, char *pin, size_t size)
       close(fd);
     return -1;
   }
+  /* Byte-at-a-time without echo or signals: Ctrl-C then cancels through
+   * read_secret, so the terminal is always restored (no signal handler,
+   * no global state). */
   quiet = old;
-  quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-  quiet.c_lflag |= ICANON;
-  fputs(prompt, stderr);
-  fflush(stderr);
-  if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+  quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | ISIG);
+  quiet.c_cc[VMIN] = 1;
+  quiet.c_cc[VTIME] = 0;
+  /* Echo goes off before the prompt appears, so nothing typed in answer
+   * to the prompt can be echoed. */
+  if (tcsetattr(fd, TCSANOW, &quiet) != 0) {
     fprintf(stderr, "\nowcp-client: cannot turn off echo: %s\n",
             strerror(errno));
     if (opened)
       close(fd);
     return -1;
   }
-  rc = read_line_fd(fd, pin, size);
-  tcsetattr(fd, TCSAFLUSH, &old);
+  fputs(prompt, stderr);
+  fflush(stderr);
+  rc = read_secret(fd, pin, size);
+  tcsetattr(fd, TCSADRAIN, &old);
   fputc('\n', stderr);
   if (opened)
     close(fd);
   if (rc != 0)
-    fprintf(stderr, "owcp-client: no PIN entered\n");
+    fprintf(stderr, "owcp-client: no PIN entered (cancelled)\n");
   return rc;
 }
 

@@ -4,6 +4,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -314,6 +315,25 @@ static json_t *account_to_json(const struct owcp_account_state *a)
       (json_int_t)a->failures, "MaxFailures", (json_int_t)a->max_failures);
 }
 
+/* A writer killed between write and rename leaves STATE_FILE.tmp-*
+ * behind (owcp_file_write_atomic's temporary names). Only a lock holder
+ * calls this, so no live write can be mid-way. Best effort: a leftover is
+ * harmless, only untidy. */
+static void remove_stale_temps(const char *dir)
+{
+  static const char prefix[] = STATE_FILE ".tmp-";
+  DIR *d = opendir(dir);
+  const struct dirent *e;
+
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, prefix, sizeof prefix - 1) == 0)
+      (void)unlinkat(dirfd(d), e->d_name, 0);
+  }
+  closedir(d);
+}
+
 int owcp_state_save(const char *dir, const struct owcp_state *st,
                     struct owcp_error *err)
 {
@@ -344,6 +364,8 @@ int owcp_state_save(const char *dir, const struct owcp_state *st,
   }
   int rc = owcp_file_write_atomic(path, text, strlen(text), 0600, err);
   free_secret(text);
+  if (rc == 0)
+    remove_stale_temps(dir);
   return rc;
 }
 

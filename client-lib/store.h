@@ -68,7 +68,9 @@ void owcp_state_unlock(int fd);
 int owcp_state_load(const char *dir, struct owcp_state **out,
                     struct owcp_error *err);
 
-/* Writes st to DIR/state.json atomically with mode 0600. */
+/* Writes st to DIR/state.json atomically with mode 0600. The caller holds
+ * the lock (owcp_state_lock): temporary files left by writers that died
+ * before their rename are removed afterwards. */
 int owcp_state_save(const char *dir, const struct owcp_state *st,
                     struct owcp_error *err);
 

@@ -390,6 +390,8 @@ static void test_stray_temp_file_ignored(void **state)
   assert_int_equal(owcp_state_load(f->dir, &st, &err), 0);
   assert_string_equal(owcp_state_find(st, ACCOUNT)->key_pem, "new-pem");
   owcp_state_free(st);
+  /* The next save (under the lock) tidies the leftover away. */
+  assert_int_equal(access(path, F_OK), -1);
 }
 
 /* A child rewrites a large state in a loop and is killed at arbitrary
