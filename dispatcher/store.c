@@ -1296,47 +1296,75 @@ void store_pending_list_free(struct store_pending_list *list)
   list->count = 0;
 }
 
-int store_list(struct store *st, const char *client_id, int max, time_t now,
-               struct store_pending_list *out, struct owcp_error *err)
-{
-  struct params p = {0};
-  PGresult *res;
-  int rc, n;
+/* Fills one array element from row i; strings are copied into the item. */
+typedef int (*item_fill_fn)(const PGresult *res, int i, void *item,
+                            struct owcp_error *err);
 
-  out->items = NULL;
-  out->count = 0;
-  p_text(&p, client_id);
-  p_int(&p, max);
-  p_time(&p, now);
-  rc = run(st, S_LIST, &p, &res, err);
+/* Runs a statement and turns its rows into a calloc()ed array of items of
+ * item_size bytes, filled by fill. On success *items (caller frees with
+ * the list's own free function) holds *count items; on failure, the
+ * *count items filled so far are left for that free function too. */
+static int run_array(struct store *st, enum stmt s, const struct params *p,
+                     size_t item_size, item_fill_fn fill, void **items,
+                     size_t *count, struct owcp_error *err)
+{
+  PGresult *res;
+  int rc = run(st, s, p, &res, err);
+  int n;
+
+  *items = NULL;
+  *count = 0;
   if (rc != 0)
     return rc;
   n = PQntuples(res);
   if (n > 0) {
-    out->items = calloc((size_t)n, sizeof *out->items);
-    if (out->items == NULL) {
+    *items = calloc((size_t)n, item_size);
+    if (*items == NULL) {
       PQclear(res);
-      owcp_error_set(err, "out of memory listing %d transactions", n);
+      owcp_error_set(err, "out of memory reading %d rows of %s", n,
+                     statements[s].name);
       return -1;
     }
   }
-  for (int i = 0; i < n; i++) {
-    struct store_pending *it = &out->items[i];
-
-    out->count = (size_t)i + 1;
-    it->issued = (time_t)get_int(res, i, 3);
-    it->expires = (time_t)get_int(res, i, 4);
-    if (get_fixed(res, i, 0, it->transaction, sizeof it->transaction, err) ||
-        get_fixed(res, i, 1, it->from, sizeof it->from, err) ||
-        get_dup(res, i, 2, &it->type, err) ||
-        get_dup(res, i, 5, &it->request_xml, err)) {
-      PQclear(res);
-      store_pending_list_free(out);
-      return -1;
-    }
+  for (int i = 0; i < n && rc == 0; i++) {
+    *count = (size_t)i + 1;
+    rc = fill(res, i, (char *)*items + (size_t)i * item_size, err);
   }
   PQclear(res);
+  return rc;
+}
+
+static int pending_fill(const PGresult *res, int i, void *item,
+                        struct owcp_error *err)
+{
+  struct store_pending *it = item;
+
+  it->issued = (time_t)get_int(res, i, 3);
+  it->expires = (time_t)get_int(res, i, 4);
+  if (get_fixed(res, i, 0, it->transaction, sizeof it->transaction, err) ||
+      get_fixed(res, i, 1, it->from, sizeof it->from, err) ||
+      get_dup(res, i, 2, &it->type, err) ||
+      get_dup(res, i, 5, &it->request_xml, err))
+    return -1;
   return 0;
+}
+
+int store_list(struct store *st, const char *client_id, int max, time_t now,
+               struct store_pending_list *out, struct owcp_error *err)
+{
+  struct params p = {0};
+  void *items;
+  int rc;
+
+  p_text(&p, client_id);
+  p_int(&p, max);
+  p_time(&p, now);
+  rc = run_array(st, S_LIST, &p, sizeof *out->items, pending_fill, &items,
+                 &out->count, err);
+  out->items = items;
+  if (rc != 0)
+    store_pending_list_free(out);
+  return rc;
 }
 
 /* A PostgreSQL text[] literal: every element double-quoted with " and \
@@ -1508,48 +1536,37 @@ void store_outbox_batch_free(struct store_outbox_batch *batch)
   batch->count = 0;
 }
 
+static int outbox_fill(const PGresult *res, int i, void *item,
+                       struct owcp_error *err)
+{
+  struct store_outbox_item *it = item;
+
+  it->id = get_int(res, i, 0);
+  it->attempts = (int)get_int(res, i, 4);
+  it->created = (time_t)get_int(res, i, 5);
+  if (get_fixed(res, i, 1, it->transaction, sizeof it->transaction, err) ||
+      get_dup(res, i, 2, &it->uri, err) || get_dup(res, i, 3, &it->body, err))
+    return -1;
+  return 0;
+}
+
 int store_outbox_claim(struct store *st, int limit, int lease_seconds,
                        time_t now, struct store_outbox_batch *out,
                        struct owcp_error *err)
 {
   struct params p = {0};
-  PGresult *res;
-  int rc, n;
+  void *items;
+  int rc;
 
-  out->items = NULL;
-  out->count = 0;
   p_int(&p, limit);
   p_int(&p, lease_seconds);
   p_time(&p, now);
-  rc = run(st, S_OUTBOX_CLAIM, &p, &res, err);
+  rc = run_array(st, S_OUTBOX_CLAIM, &p, sizeof *out->items, outbox_fill,
+                 &items, &out->count, err);
+  out->items = items;
   if (rc != 0)
-    return rc;
-  n = PQntuples(res);
-  if (n > 0) {
-    out->items = calloc((size_t)n, sizeof *out->items);
-    if (out->items == NULL) {
-      PQclear(res);
-      owcp_error_set(err, "out of memory claiming %d outbox rows", n);
-      return -1;
-    }
-  }
-  for (int i = 0; i < n; i++) {
-    struct store_outbox_item *it = &out->items[i];
-
-    out->count = (size_t)i + 1;
-    it->id = get_int(res, i, 0);
-    it->attempts = (int)get_int(res, i, 4);
-    it->created = (time_t)get_int(res, i, 5);
-    if (get_fixed(res, i, 1, it->transaction, sizeof it->transaction, err) ||
-        get_dup(res, i, 2, &it->uri, err) ||
-        get_dup(res, i, 3, &it->body, err)) {
-      PQclear(res);
-      store_outbox_batch_free(out);
-      return -1;
-    }
-  }
-  PQclear(res);
-  return 0;
+    store_outbox_batch_free(out);
+  return rc;
 }
 
 int store_outbox_delivered(struct store *st, int64_t id, time_t now,
