@@ -1,6 +1,6 @@
 # libowcp-requestor and owcp-request: the XML builder's unit test, end-to-end
 # tests against real dispatcher processes (tests/integration/itest.h) and the
-# CLI's exit statuses and --json output.
+# CLI's exit statuses and --json output (test_requestor_cli.c).
 
 # The builder needs no network code, so its unit test builds even while
 # owcp_core_net does not exist yet.
@@ -15,24 +15,22 @@ add_test(NAME test_request_build COMMAND test_request_build)
 set_tests_properties(test_request_build PROPERTIES LABELS unit)
 
 if(TARGET owcp-requestor AND TARGET owcp_itest)
-  foreach(theme ops receiver)
+  # ops: the library's RD operations; receiver: DR-Complete into the
+  # embedded receiver; cli: owcp-request's exit statuses and --json (driven
+  # from C because answering a request needs the harness's signing client).
+  foreach(theme ops receiver cli)
     set(name test_requestor_${theme})
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
       add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
       target_link_libraries(${name} PRIVATE owcp-requestor owcp_itest
                             PkgConfig::CURL)
+      target_compile_definitions(${name} PRIVATE
+        OWCP_REQUEST_BIN="$<TARGET_FILE:owcp-request>")
+      add_dependencies(${name} owcp-request)
       add_test(NAME ${name}
                COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-pg.sh
                        $<TARGET_FILE:${name}>)
       set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT 300)
     endif()
   endforeach()
-
-  add_test(NAME test_request_cli
-           COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-pg.sh
-                   ${CMAKE_CURRENT_SOURCE_DIR}/test_request_cli.sh
-                   $<TARGET_FILE:owcp-request> $<TARGET_FILE:owcp-dispatcher>
-                   $<TARGET_FILE:owcp-admin>)
-  set_tests_properties(test_request_cli PROPERTIES LABELS integration
-                       TIMEOUT 300)
 endif()

@@ -385,7 +385,7 @@ static void test_replay_and_forgeries(void **state)
 
 /* The callback fails twice: the receiver answers 500 each time, the
  * dispatcher retries with backoff, and the third attempt is handled. */
-static void test_callback_failure_retried_then_deduplicated(void **state)
+static void test_callback_failure_retried(void **state)
 {
   struct fx *f = *state;
   struct owcp_error err = {{0}};
@@ -456,7 +456,7 @@ int main(void)
       cmocka_unit_test(test_completion_delivered_once),
       cmocka_unit_test(test_cancel_outcome_delivered),
       cmocka_unit_test(test_replay_and_forgeries),
-      cmocka_unit_test(test_callback_failure_retried_then_deduplicated),
+      cmocka_unit_test(test_callback_failure_retried),
       cmocka_unit_test(test_wrong_method_path_and_type),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

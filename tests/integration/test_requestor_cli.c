@@ -1,0 +1,529 @@
+/*
+ * test_requestor_cli.c — owcp-request as a shell script sees it: every exit
+ * status (0 accepted, 1 rejected, 2 timed out/cancelled, 3 refused, 4
+ * usage, 5 service/network/verification error, 6 pending) and the --json
+ * object on stdout, against a real dispatcher whose test client plays the
+ * user (driven from C because answering needs a client key to sign
+ * receipts).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "itest.h"
+#include "owcp/util.h"
+
+#ifndef OWCP_REQUEST_BIN
+#error "OWCP_REQUEST_BIN must name the built owcp-request"
+#endif
+
+struct fx {
+  struct itest_env env;
+  char *token;
+  char token_file[PATH_MAX];
+  char ca_file[PATH_MAX];
+  struct itest_client alice;
+};
+
+/* A running owcp-request: its pid and the read end of its stdout. */
+struct run {
+  pid_t pid;
+  int out;
+};
+
+static void write_file(const char *path, const char *text, unsigned mode)
+{
+  struct owcp_error err = {{0}};
+
+  if (owcp_file_write_atomic(path, text, strlen(text), mode, &err) != 0)
+    fail_msg("%s", err.msg);
+}
+
+static int setup(void **state)
+{
+  struct fx *f = calloc(1, sizeof *f);
+  struct itest_http h;
+
+  assert_non_null(f);
+  *state = f;
+  itest_env_init(&f->env, "rqcli");
+  itest_account_add(&f->env, "alice@example.com");
+  f->token = itest_requestor_add(&f->env, "access@example.com", 1000);
+  snprintf(f->token_file, sizeof f->token_file, "%s/token", f->env.tmpdir);
+  write_file(f->token_file, f->token, 0600);
+  itest_start(&f->env, NULL);
+  itest_client_init(&f->alice, "alice@example.com");
+  itest_client_enrol(&f->env, &f->alice);
+  itest_get(&f->env, "/owcp/0.1/CA", &h);
+  ITEST_EXPECT(h, 200);
+  snprintf(f->ca_file, sizeof f->ca_file, "%s/ca.pem", f->env.tmpdir);
+  write_file(f->ca_file, h.body, 0644);
+  itest_http_free(&h);
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  struct fx *f = *state;
+
+  if (f->env.pid > 0)
+    itest_stop(&f->env);
+  itest_client_free(&f->alice);
+  free(f->token);
+  itest_env_fini(&f->env);
+  free(f);
+  return 0;
+}
+
+/* Starts owcp-request with `cmd`, the connection options (unless
+ * `bare`) and the NULL-terminated extra arguments. */
+static struct run start(struct fx *f, bool bare, const char *cmd,
+                        const char *const *extra)
+{
+  const char *argv[64];
+  size_t n = 0;
+  int fds[2];
+  struct run r;
+
+  argv[n++] = OWCP_REQUEST_BIN;
+  if (cmd != NULL)
+    argv[n++] = cmd;
+  if (!bare) {
+    const char *conn[] = {
+        "--from",       "access@example.com", "--token-file",    f->token_file,
+        "--dispatcher", f->env.base,          "--insecure-http", "--json"};
+    for (size_t i = 0; i < sizeof conn / sizeof conn[0]; i++)
+      argv[n++] = conn[i];
+  }
+  for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+    assert_true(n < 62);
+    argv[n++] = extra[i];
+  }
+  argv[n] = NULL;
+  assert_int_equal(pipe(fds), 0);
+  r.pid = fork();
+  assert_true(r.pid >= 0);
+  if (r.pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  r.out = fds[0];
+  return r;
+}
+
+/* Waits for the process; returns its exit status and stdout (caller
+ * frees). */
+static int finish(struct run r, char **out)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  char chunk[4096];
+  ssize_t got;
+  int ws;
+
+  while ((got = read(r.out, chunk, sizeof chunk)) > 0) {
+    char *grown = realloc(buf, len + (size_t)got + 1);
+    assert_non_null(grown);
+    buf = grown;
+    memcpy(buf + len, chunk, (size_t)got);
+    len += (size_t)got;
+    buf[len] = '\0';
+  }
+  close(r.out);
+  assert_int_equal(waitpid(r.pid, &ws, 0), r.pid);
+  assert_true(WIFEXITED(ws));
+  *out = buf != NULL ? buf : strdup("");
+  return WEXITSTATUS(ws);
+}
+
+static int run(struct fx *f, bool bare, const char *cmd,
+               const char *const *extra, char **out)
+{
+  return finish(start(f, bare, cmd, extra), out);
+}
+
+/* stdout must be exactly one JSON object (and a newline). */
+static json_t *parse_json(const char *out)
+{
+  json_error_t e;
+  json_t *j = json_loads(out, 0, &e);
+
+  if (!json_is_object(j))
+    fail_msg("stdout is not one JSON object (%s): %s", e.text, out);
+  return j;
+}
+
+static const char *jstr(const json_t *j, const char *k)
+{
+  return json_string_value(json_object_get(j, k));
+}
+
+/* Plays the user: answers the pending request from access@example.com
+ * whose identifier attribute is `id`. */
+static void answer(struct fx *f, const char *id, const char *response,
+                   const char *reason)
+{
+  double until = itest_now() + 30;
+  char needle[128];
+
+  snprintf(needle, sizeof needle, "identifier=\"%s\"", id);
+  while (itest_now() < until) {
+    struct itest_http h;
+    const json_t *item;
+    size_t i;
+    bool done = false;
+
+    itest_list(&f->env, &f->alice, 2, &h);
+    json_array_foreach(json_object_get(h.json, "Pending"), i, item)
+    {
+      const char *xml = jstr(item, "Request");
+      if (xml != NULL && strstr(xml, needle) != NULL) {
+        struct itest_http r;
+        itest_reply(&f->env, &f->alice, jstr(item, "Transaction"), response,
+                    reason, xml, &r);
+        ITEST_EXPECT(r, 200);
+        itest_http_free(&r);
+        done = true;
+      }
+    }
+    itest_http_free(&h);
+    if (done)
+      return;
+  }
+  fail_msg("request %s never appeared in CD-List", id);
+}
+
+/* confirm --wait while the user answers; checks exit status and JSON. */
+static json_t *confirm_answered(struct fx *f, const char *id,
+                                const char *response, const char *reason,
+                                int expect_exit, const char *receipt_out,
+                                const char *request_out)
+{
+  const char *extra[] = {"--to",
+                         "alice@example.com",
+                         "--summary",
+                         "Connect laptop #234?",
+                         "--pin",
+                         "--wait",
+                         "--identifier",
+                         id,
+                         "--receipt-out",
+                         receipt_out,
+                         "--request-out",
+                         request_out,
+                         NULL};
+  struct run r = start(f, false, "confirm", extra);
+  char *out;
+  json_t *j;
+
+  answer(f, id, response, reason);
+  assert_int_equal(finish(r, &out), expect_exit);
+  j = parse_json(out);
+  free(out);
+  assert_string_equal(jstr(j, "Result"), "OK");
+  assert_string_equal(jstr(j, "Response"), response);
+  assert_string_equal(jstr(j, "Identifier"), id);
+  assert_string_equal(jstr(j, "Client"), f->alice.id);
+  assert_int_equal(json_integer_value(json_object_get(j, "Exit")), expect_exit);
+  return j;
+}
+
+static void tmp_path(struct fx *f, char *buf, size_t size, const char *name)
+{
+  snprintf(buf, size, "%s/%s", f->env.tmpdir, name);
+}
+
+static void test_accept_exit_0_and_verify(void **state)
+{
+  struct fx *f = *state;
+  char receipt[PATH_MAX], request[PATH_MAX], other[PATH_MAX];
+  char *out;
+  json_t *j = NULL;
+
+  tmp_path(f, receipt, sizeof receipt, "accept.der");
+  tmp_path(f, request, sizeof request, "accept.xml");
+  j = confirm_answered(f, "urn:cli:accept", "Accept", NULL, 0, receipt,
+                       request);
+  const json_t *ver = json_object_get(j, "Verification");
+  assert_int_equal(json_array_size(ver), 1);
+  assert_string_equal(json_string_value(json_array_get(ver, 0)), "PIN");
+  char *tx = strdup(jstr(j, "Transaction"));
+  json_decref(j);
+
+  /* verify: offline, against the CA bundle and the XML that was sent. */
+  const char *v1[] = {"--receipt", receipt, "--client-ca",   f->ca_file,
+                      "--request", request, "--transaction", tx,
+                      "--json",    NULL};
+  assert_int_equal(run(f, true, "verify", v1, &out), 0);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Response"), "Accept");
+  assert_string_equal(jstr(j, "Account"), "alice@example.com");
+  json_decref(j);
+  free(out);
+
+  /* ...and a different request is a verification failure (5). */
+  tmp_path(f, other, sizeof other, "other.xml");
+  char *xml = itest_request_xml("access@example.com", "alice@example.com",
+                                "urn:cli:other", true, 0);
+  write_file(other, xml, 0644);
+  free(xml);
+  const char *v2[] = {"--receipt", receipt, "--client-ca", f->ca_file,
+                      "--request", other,   "--json",      NULL};
+  assert_int_equal(run(f, true, "verify", v2, &out), 5);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "VERIFY_FAILED");
+  assert_non_null(strstr(jstr(j, "Error"), "Request"));
+  json_decref(j);
+  free(out);
+
+  /* status of the answered transaction with the saved XML: 0 again. */
+  const char *s1[] = {"--transaction", tx, "--request", request, NULL};
+  assert_int_equal(run(f, false, "status", s1, &out), 0);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Response"), "Accept");
+  json_decref(j);
+  free(out);
+  /* ...but checked against other XML it is never an Accept. */
+  const char *s2[] = {"--transaction", tx, "--request", other, NULL};
+  assert_int_equal(run(f, false, "status", s2, &out), 5);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "VERIFY_FAILED");
+  assert_null(json_object_get(j, "Response"));
+  json_decref(j);
+  free(out);
+  free(tx);
+}
+
+static void test_reject_exit_1(void **state)
+{
+  struct fx *f = *state;
+  char receipt[PATH_MAX], request[PATH_MAX];
+
+  tmp_path(f, receipt, sizeof receipt, "reject.der");
+  tmp_path(f, request, sizeof request, "reject.xml");
+  json_decref(confirm_answered(f, "urn:cli:reject", "Reject", NULL, 1, receipt,
+                               request));
+}
+
+static void test_refuse_exit_3(void **state)
+{
+  struct fx *f = *state;
+  char receipt[PATH_MAX], request[PATH_MAX];
+  json_t *j;
+
+  tmp_path(f, receipt, sizeof receipt, "refuse.der");
+  tmp_path(f, request, sizeof request, "refuse.xml");
+  j = confirm_answered(f, "urn:cli:refuse", "Refuse",
+                       "Unknown Verification Type", 3, receipt, request);
+  assert_string_equal(jstr(j, "Reason"), "Unknown Verification Type");
+  json_decref(j);
+}
+
+static void test_timeout_exit_2(void **state)
+{
+  struct fx *f = *state;
+  const char *extra[] = {"--to",      "alice@example.com",
+                         "--summary", "Expire me",
+                         "--timeout", "1",
+                         "--wait",    NULL};
+  char *out;
+  json_t *j;
+
+  assert_int_equal(run(f, false, "confirm", extra, &out), 2);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "TIMEOUT");
+  assert_int_equal(json_integer_value(json_object_get(j, "HTTPStatus")), 408);
+  json_decref(j);
+  free(out);
+}
+
+static void test_pending_6_then_final_cancel_2(void **state)
+{
+  struct fx *f = *state;
+  char request[PATH_MAX];
+  char *out, *tx;
+  json_t *j;
+
+  tmp_path(f, request, sizeof request, "pending.xml");
+  const char *c[] = {"--to",
+                     "alice@example.com",
+                     "--summary",
+                     "Pay <Money>?",
+                     "--money",
+                     "usd:9825.00",
+                     "--type",
+                     "Payment",
+                     "--request-out",
+                     request,
+                     NULL};
+  assert_int_equal(run(f, false, "confirm", c, &out), 6);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "PENDING");
+  assert_non_null(jstr(j, "Expires"));
+  tx = strdup(jstr(j, "Transaction"));
+  json_decref(j);
+  free(out);
+
+  const char *s[] = {"--transaction", tx, "--request", request, NULL};
+  assert_int_equal(run(f, false, "status", s, &out), 6);
+  free(out);
+  assert_int_equal(run(f, false, "final", s, &out), 2);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "TIMEOUT");
+  json_decref(j);
+  free(out);
+  free(tx);
+}
+
+static void test_register_deregister_exit_0(void **state)
+{
+  struct fx *f = *state;
+  const char *to[] = {"--to", "alice@example.com", NULL};
+  const char *nobody[] = {"--to", "nobody@example.com", NULL};
+  char *out;
+  json_t *j;
+
+  assert_int_equal(run(f, false, "register", to, &out), 0);
+  j = parse_json(out);
+  assert_true(json_is_true(json_object_get(j, "Ready")));
+  json_decref(j);
+  free(out);
+  assert_int_equal(run(f, false, "deregister", to, &out), 0);
+  free(out);
+  assert_int_equal(run(f, false, "register", nobody, &out), 5);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "NOT_FOUND");
+  assert_int_equal(json_integer_value(json_object_get(j, "HTTPStatus")), 404);
+  assert_non_null(jstr(j, "ServerError"));
+  json_decref(j);
+  free(out);
+}
+
+static void test_usage_exit_4(void **state)
+{
+  struct fx *f = *state;
+  char open_token[PATH_MAX];
+  char *out;
+
+  assert_int_equal(run(f, true, NULL, NULL, &out), 4);
+  free(out);
+  assert_int_equal(run(f, true, "frobnicate", NULL, &out), 4);
+  free(out);
+  const char *bad_opt[] = {"--no-such-option", NULL};
+  assert_int_equal(run(f, false, "confirm", bad_opt, &out), 4);
+  free(out);
+  const char *no_summary[] = {"--to", "alice@example.com", NULL};
+  assert_int_equal(run(f, false, "confirm", no_summary, &out), 4);
+  free(out);
+  const char *bad_money[] = {"--to",    "alice@example.com", "--summary", "x",
+                             "--money", "9825.00",           NULL};
+  assert_int_equal(run(f, false, "confirm", bad_money, &out), 4);
+  json_t *j = parse_json(out);
+  assert_non_null(strstr(jstr(j, "Error"), "--money"));
+  json_decref(j);
+  free(out);
+  const char *ctl[] = {"--to", "alice@example.com", "--summary", "a\x1b[2Jb",
+                       NULL};
+  assert_int_equal(run(f, false, "confirm", ctl, &out), 4);
+  free(out);
+
+  /* A token file others can read is refused, naming the fix. */
+  tmp_path(f, open_token, sizeof open_token, "token-open");
+  write_file(open_token, f->token, 0644);
+  const char *open_args[] = {"--from",
+                             "access@example.com",
+                             "--token-file",
+                             open_token,
+                             "--dispatcher",
+                             f->env.base,
+                             "--insecure-http",
+                             "--json",
+                             "--to",
+                             "alice@example.com",
+                             NULL};
+  assert_int_equal(run(f, true, "register", open_args, &out), 4);
+  j = parse_json(out);
+  assert_non_null(strstr(jstr(j, "Error"), "chmod 600"));
+  json_decref(j);
+  free(out);
+
+  const char *help[] = {"--help", NULL};
+  assert_int_equal(run(f, true, "confirm", help, &out), 0);
+  assert_non_null(strstr(out, "Exit status"));
+  assert_non_null(strstr(out, "3  refused by the client"));
+  free(out);
+}
+
+static void test_service_errors_exit_5(void **state)
+{
+  struct fx *f = *state;
+  char bad_token[PATH_MAX];
+  char *out;
+  json_t *j;
+
+  tmp_path(f, bad_token, sizeof bad_token, "token-bad");
+  write_file(bad_token, "wrong-token", 0600);
+  const char *args401[] = {"--from",
+                           "access@example.com",
+                           "--token-file",
+                           bad_token,
+                           "--dispatcher",
+                           f->env.base,
+                           "--insecure-http",
+                           "--json",
+                           "--to",
+                           "alice@example.com",
+                           NULL};
+  assert_int_equal(run(f, true, "register", args401, &out), 5);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "NOT_AUTHENTICATED");
+  json_decref(j);
+  free(out);
+
+  const char *down[] = {"--from",
+                        "access@example.com",
+                        "--token-file",
+                        f->token_file,
+                        "--dispatcher",
+                        "http://127.0.0.1:1/owcp/0.1",
+                        "--insecure-http",
+                        "--json",
+                        "--to",
+                        "alice@example.com",
+                        NULL};
+  assert_int_equal(run(f, true, "register", down, &out), 5);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "NETWORK_ERROR");
+  json_decref(j);
+  free(out);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_accept_exit_0_and_verify),
+      cmocka_unit_test(test_reject_exit_1),
+      cmocka_unit_test(test_refuse_exit_3),
+      cmocka_unit_test(test_timeout_exit_2),
+      cmocka_unit_test(test_pending_6_then_final_cancel_2),
+      cmocka_unit_test(test_register_deregister_exit_0),
+      cmocka_unit_test(test_usage_exit_4),
+      cmocka_unit_test(test_service_errors_exit_5),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
