@@ -26,7 +26,8 @@
 
 #define DEFAULT_APPROVAL_TIMEOUT_S 600
 #define DEFAULT_POLL_MS 1000
-/* Largest long-poll this client asks for (spec §2 default cap). */
+/* Longest long poll this client asks for; the dispatcher caps it further
+ * (spec §2: 60 s by default). */
 #define MAX_WAIT_S 3600
 
 /* The keystore's codes pass through owcp_client_reply unchanged. */

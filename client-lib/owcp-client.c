@@ -64,6 +64,7 @@ static const char usage_text[] =
     "  --description TEXT     device name shown to your other devices\n"
     "  --max-pin-failures N   wrong PINs before the key is locked (default 5)\n"
     "  --timeout S            how long register waits for an approval\n"
+    "  --wait S               long poll of list and watch (watch: 30)\n"
     "  --pin-file FILE        read the PIN from FILE (mode 0600 or stricter)\n"
     "                         instead of asking on the terminal\n"
     "  --help                 this text\n"
