@@ -44,7 +44,6 @@
  * before another process may claim the row again. */
 #define OUTBOX_LEASE_MARGIN_MS (OUTBOX_TOTAL_TIMEOUT_MS + 10000L)
 #define OUTBOX_IDLE_MS 200
-#define OUTBOX_SLICE_MS 50
 #define OUTBOX_ACQUIRE_WAIT_MS 500
 /* How long a finished send may wait for the database to record it before
  * the row is left to its lease (and sent again: at least once). */
@@ -78,26 +77,6 @@ json_t *outbox_completion_body(const struct store_result *res)
     return NULL;
   }
   return o;
-}
-
-static long long now_ms(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_unless_stopping(struct dispatcher *d, int ms)
-{
-  while (ms > 0 && !atomic_load(&d->stopping)) {
-    int slice = ms < OUTBOX_SLICE_MS ? ms : OUTBOX_SLICE_MS;
-    struct timespec ts = {0, (long)slice * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-      ;
-    ms -= slice;
-  }
 }
 
 /* The response body is not used: the HTTP status is the acknowledgement. */
@@ -347,7 +326,7 @@ static void record(struct outbox *ob, const struct store_outbox_item *item,
     int status = 0;
 
     if (i > 0)
-      sleep_unless_stopping(ob->d, OUTBOX_IDLE_MS);
+      workers_sleep_unless_stopping(ob->d, OUTBOX_IDLE_MS);
     rc = store_pool_acquire(ob->d->pool, OUTBOX_ACQUIRE_WAIT_MS, &st, &err);
     if (rc != 0)
       continue;
@@ -426,9 +405,10 @@ static int run_batch(struct outbox *ob, struct owcp_error *err)
   store_pool_release(ob->d->pool, st); /* never held across HTTP */
   if (rc != 0)
     return rc;
-  deadline = now_ms() + OUTBOX_LEASE_S * 1000LL - OUTBOX_LEASE_MARGIN_MS;
+  deadline =
+      workers_now_ms() + OUTBOX_LEASE_S * 1000LL - OUTBOX_LEASE_MARGIN_MS;
   for (size_t i = 0; i < batch.count && !atomic_load(&ob->d->stopping); i++) {
-    if (now_ms() > deadline) {
+    if (workers_now_ms() > deadline) {
       dlog("warn", "outbox.lease",
            "%zu claimed completions left for their lease to return",
            batch.count - i);
@@ -455,7 +435,7 @@ static void *outbox_main(void *arg)
       dlog("info", "outbox.recovered", "outbox working again");
     ob->failing = n < 0;
     if (n < OUTBOX_BATCH) /* a full batch: more may be due at once */
-      sleep_unless_stopping(ob->d, OUTBOX_IDLE_MS);
+      workers_sleep_unless_stopping(ob->d, OUTBOX_IDLE_MS);
   }
   curl_easy_cleanup(ob->curl);
   free(ob);

@@ -6,6 +6,8 @@
  * advisory lock, SKIP LOCKED expiry), so running many is safe and running
  * none only delays sealing and expiry. A database outage is logged once and
  * retried on the next tick: the thread never exits before shutdown.
+ * Also home of the small helpers both background threads share
+ * (workers.h).
  */
 #include "workers.h"
 
@@ -33,7 +35,7 @@ struct sweeper_state {
   bool failing; /* last tick failed: log recovery, not every failure */
 };
 
-static long long now_ms(void)
+long long workers_now_ms(void)
 {
   struct timespec ts;
 
@@ -41,8 +43,7 @@ static long long now_ms(void)
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sleeps about ms in short slices so that shutdown is noticed promptly. */
-static void sleep_unless_stopping(struct dispatcher *d, int ms)
+void workers_sleep_unless_stopping(struct dispatcher *d, int ms)
 {
   while (ms > 0 && !atomic_load(&d->stopping)) {
     int slice = ms < SWEEP_SLICE_MS ? ms : SWEEP_SLICE_MS;
@@ -95,10 +96,10 @@ static int tick(struct sweeper_state *s, struct owcp_error *err)
   if (rc != 0)
     return rc;
   rc = seal(s, st, err);
-  if (rc == 0 && now_ms() >= s->next_expire_ms) {
+  if (rc == 0 && workers_now_ms() >= s->next_expire_ms) {
     rc = expire(s, st, err);
     if (rc == 0)
-      s->next_expire_ms = now_ms() + SWEEP_EXPIRE_EVERY_MS;
+      s->next_expire_ms = workers_now_ms() + SWEEP_EXPIRE_EVERY_MS;
   }
   store_pool_release(s->d->pool, st);
   return rc;
@@ -118,7 +119,7 @@ static void *sweeper_main(void *arg)
     else if (rc == 0 && s.failing)
       dlog("info", "sweeper.recovered", "sweeper working again");
     s.failing = rc != 0;
-    sleep_unless_stopping(s.d, SWEEP_TICK_MS);
+    workers_sleep_unless_stopping(s.d, SWEEP_TICK_MS);
   }
   return NULL;
 }

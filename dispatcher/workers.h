@@ -28,6 +28,13 @@ void outbox_join(struct dispatcher *d);
 int workers_thread_create(pthread_t *thread, void *(*start_routine)(void *),
                           void *arg, struct owcp_error *err);
 
+/* Milliseconds on the monotonic clock. */
+long long workers_now_ms(void);
+
+/* Sleeps about ms in 50 ms slices so that shutdown (d->stopping) is
+ * noticed promptly. */
+void workers_sleep_unless_stopping(struct dispatcher *d, int ms);
+
 /* The DR-Complete body for a final outcome: {"Operation":"DR-Complete",
  * "Status":200|408, "Text":..., + the RD-Status result fields}. New
  * reference the caller owns (json_decref); NULL when res is not final
