@@ -374,11 +374,12 @@ owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
     }
     if ((s == OWCP_RQ_NETWORK_ERROR || s == OWCP_RQ_UNAVAILABLE) &&
         !long_expired(expires)) {
+      /* Pause (never past the deadline), then poll again. */
+      int pause = next_wait(deadline);
+      struct timespec ts = {pause < RQ_RETRY_PAUSE_S ? pause : RQ_RETRY_PAUSE_S,
+                            0};
       owcp_rq_result_free(&poll);
-      if (next_wait(deadline) > RQ_RETRY_PAUSE_S || deadline == 0) {
-        struct timespec ts = {RQ_RETRY_PAUSE_S, 0};
-        nanosleep(&ts, NULL);
-      }
+      nanosleep(&ts, NULL);
       continue;
     }
     owcp_rq_result_free(out);

@@ -29,6 +29,9 @@
 #define RECEIVER_DEFAULT_MAX_BODY (1024u * 1024u)
 #define RECEIVER_DEFAULT_DEDUP 4096u
 #define RECEIVER_CONN_TIMEOUT_S 30u
+/* A dispatcher sends one completion at a time per process; a cap keeps a
+ * flood of idle connections from exhausting descriptors. */
+#define RECEIVER_MAX_CONNECTIONS 64u
 
 struct owcp_rq_receiver {
   struct MHD_Daemon *daemon;
@@ -278,6 +281,7 @@ static int start_daemon(struct owcp_rq_receiver *r,
       flags, cfg->port, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
       MHD_OPTION_CONNECTION_TIMEOUT, RECEIVER_CONN_TIMEOUT_S,
+      MHD_OPTION_CONNECTION_LIMIT, RECEIVER_MAX_CONNECTIONS,
       tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert_pem,
       MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key_pem, MHD_OPTION_END);
   if (r->daemon == NULL) {
