@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/cms.h>
+#include <openssl/err.h>
+
 #include "internal.h"
+#include "owcp/ca.h"
 #include "owcp/jsonspec.h"
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
@@ -67,6 +71,74 @@ static int check_account(const struct owcp_receipt *r,
     rc = 0;
   free(to);
   free(acct);
+  return rc;
+}
+
+/* The certificate that signed the (already verified) CMS receipt; the
+ * caller frees it. */
+static X509 *signer_cert(const unsigned char *der, size_t len,
+                         struct owcp_error *err)
+{
+  const unsigned char *p = der;
+  CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+  STACK_OF(CMS_SignerInfo) *sis = cms ? CMS_get0_SignerInfos(cms) : NULL;
+  STACK_OF(X509) *certs = cms ? CMS_get1_certs(cms) : NULL;
+  X509 *found = NULL;
+
+  if (sis != NULL && sk_CMS_SignerInfo_num(sis) == 1 && certs != NULL) {
+    CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, 0);
+    for (int i = 0; i < sk_X509_num(certs) && found == NULL; i++)
+      if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(certs, i)) == 0)
+        found = X509_dup(sk_X509_value(certs, i));
+  }
+  if (found == NULL)
+    owcp_error_set_ssl(err, "the receipt's signer certificate is missing");
+  ERR_clear_error();
+  sk_X509_pop_free(certs, X509_free);
+  CMS_ContentInfo_free(cms);
+  return found;
+}
+
+/* The CA binds a client certificate to its account (rfc822Name) and client
+ * (CN); the receipt's Account and Client must be those, so a client of one
+ * account cannot sign for another even if a dispatcher let it through. */
+static int check_signer_identity(const unsigned char *der, size_t len,
+                                 const struct owcp_receipt *r,
+                                 struct owcp_error *err)
+{
+  char account[OWCP_ACCOUNT_MAX + 1], cn[256];
+  char *a = NULL, *b = NULL;
+  X509 *cert = signer_cert(der, len, err);
+  int rc = -1;
+
+  if (cert == NULL)
+    return -1;
+  if (owcp_cert_get_account(cert, account, sizeof account, err) != 0)
+    goto done;
+  if (owcp_account_normalize(account, strlen(account), &a, NULL) != 0 ||
+      owcp_account_normalize(r->account, strlen(r->account), &b, NULL) != 0 ||
+      strcmp(a, b) != 0) {
+    owcp_error_set(err,
+                   "the receipt claims Account '%s' but was signed by a "
+                   "certificate of '%s'",
+                   r->account, account);
+    goto done;
+  }
+  if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                sizeof cn) < 0 ||
+      strcmp(cn, r->client) != 0) {
+    ERR_clear_error();
+    owcp_error_set(err,
+                   "the receipt claims Client '%s' but its signer "
+                   "certificate names another client",
+                   r->client);
+    goto done;
+  }
+  rc = 0;
+done:
+  free(a);
+  free(b);
+  X509_free(cert);
   return rc;
 }
 
@@ -129,6 +201,8 @@ int rq_verify_result(X509 *ca, const struct owcp_xml_validator *v,
   if (owcp_receipt_verify(out->receipt, out->receipt_len, ca, NULL, &r, err) !=
       0)
     return -1;
+  if (check_signer_identity(out->receipt, out->receipt_len, r, err) != 0)
+    goto done;
   if (owcp_request_parse(v, xml, xml_len, &req, err) != OWCP_XML_OK)
     goto done;
   if (check_content(r, req, xml, xml_len, tx, client, resp, err) != 0)
@@ -164,7 +238,8 @@ int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
     return -1;
   }
   ca = owcp_cert_from_pem(client_ca_pem, strlen(client_ca_pem), err);
-  if (ca == NULL || owcp_receipt_verify(der, der_len, ca, NULL, &r, err) != 0)
+  if (ca == NULL || owcp_receipt_verify(der, der_len, ca, NULL, &r, err) != 0 ||
+      check_signer_identity(der, der_len, r, err) != 0)
     goto done;
   if (request_xml != NULL) {
     v = owcp_xml_validator_new(NULL, err);

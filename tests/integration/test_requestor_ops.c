@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "itest.h"
+#include "owcp/receipt.h"
 #include "owcp/requestor.h"
 
 struct fx {
@@ -59,6 +60,7 @@ static int setup(void **state)
   itest_env_init(&f->env, "rqops");
   itest_account_add(&f->env, "alice@example.com");
   itest_account_add(&f->env, "carol@example.com");
+  itest_account_add(&f->env, "bob@example.com");
   f->token = itest_requestor_add(&f->env, "access@example.com", 1000);
   snprintf(f->token_file, sizeof f->token_file, "%s/token", f->env.tmpdir);
   if (owcp_file_write_atomic(f->token_file, f->token, strlen(f->token), 0600,
@@ -199,6 +201,65 @@ static void test_accept_verified(void **state)
   free(disp);
   free(tx);
   free(xml);
+}
+
+/* A receipt is believed only for the account and client its signer
+ * certificate names, whatever its content claims. */
+static void test_signer_identity_checked(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct itest_client bob;
+  struct owcp_receipt claim = {0};
+  unsigned char *der = NULL;
+  size_t der_len = 0, len;
+  char *ca = NULL;
+  char *xml = build(f, "urn:rq:identity", true, &len);
+  char *methods[] = {"PIN"};
+
+  itest_client_init(&bob, "bob@example.com");
+  itest_client_enrol(&f->env, &bob);
+  assert_int_equal(owcp_requestor_ca(f->rq, &ca, NULL, &err), 0);
+  claim.transaction = "tx-identity";
+  claim.account = "alice@example.com"; /* bob's client claims alice */
+  claim.client = bob.id;
+  claim.response = "Accept";
+  claim.verification = methods;
+  claim.verification_count = 1;
+  claim.request = xml;
+  claim.request_len = len;
+  assert_int_equal(
+      owcp_receipt_create(&claim, bob.cert, bob.key, &der, &der_len, &err), 0);
+  assert_int_equal(owcp_rq_verify_receipt(der, der_len, ca, xml, len, NULL,
+                                          NULL, NULL, NULL, &err),
+                   -1);
+  assert_non_null(strstr(err.msg, "claims Account 'alice@example.com'"));
+  free(der);
+
+  claim.account = "bob@example.com";
+  claim.client = f->alice.id; /* right account, another client's id */
+  assert_int_equal(
+      owcp_receipt_create(&claim, bob.cert, bob.key, &der, &der_len, &err), 0);
+  assert_int_equal(owcp_rq_verify_receipt(der, der_len, ca, NULL, 0, NULL, NULL,
+                                          NULL, NULL, &err),
+                   -1);
+  assert_non_null(strstr(err.msg, "claims Client"));
+  free(der);
+
+  claim.client = bob.id; /* consistent, but not for this request's <To> */
+  assert_int_equal(
+      owcp_receipt_create(&claim, bob.cert, bob.key, &der, &der_len, &err), 0);
+  assert_int_equal(owcp_rq_verify_receipt(der, der_len, ca, NULL, 0, NULL, NULL,
+                                          NULL, NULL, &err),
+                   0);
+  assert_int_equal(owcp_rq_verify_receipt(der, der_len, ca, xml, len, NULL,
+                                          NULL, NULL, NULL, &err),
+                   -1);
+  assert_non_null(strstr(err.msg, "<To>"));
+  free(der);
+  free(ca);
+  free(xml);
+  itest_client_free(&bob);
 }
 
 static void test_wrong_pinned_ca_refused(void **state)
@@ -541,6 +602,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accept_verified),
+      cmocka_unit_test(test_signer_identity_checked),
       cmocka_unit_test(test_wrong_pinned_ca_refused),
       cmocka_unit_test(test_wait_accept),
       cmocka_unit_test(test_wait_reject),

@@ -284,7 +284,8 @@ owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
 
 /* Verifies a DER receipt on its own: CMS signature, signer certificate
  * chaining to client_ca_pem (the first certificate of that PEM text is the
- * client CA), content well-formed. When request_xml is not NULL the
+ * client CA), content well-formed, its Account and Client equal to the
+ * account (rfc822Name) and client (CN) its signer certificate names. When request_xml is not NULL the
  * receipt must cover exactly those bytes; transaction, client and response
  * (each may be NULL to skip) must match too. On success, when out is not
  * NULL, it receives the receipt's content: response, verification, client,
