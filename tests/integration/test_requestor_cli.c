@@ -4,7 +4,8 @@
  * usage, 5 service/network/verification error, 6 pending) and the --json
  * object on stdout, against a real dispatcher whose test client plays the
  * user (driven from C because answering needs a client key to sign
- * receipts).
+ * receipts); and discovery through a real DNS server (dnsmasq on a free
+ * loopback port): SRV failover past a dead dispatcher, NXDOMAIN as exit 5.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,10 +14,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -513,6 +518,160 @@ static void test_service_errors_exit_5(void **state)
   free(out);
 }
 
+/* ---- discovery through a real DNS server (dnsmasq) ---------------------- */
+
+#define DNSMASQ "/usr/sbin/dnsmasq"
+
+/* A port free for both UDP and TCP on 127.0.0.1 (dnsmasq needs both). */
+static int free_port(void)
+{
+  for (int attempt = 0; attempt < 50; attempt++) {
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof a;
+    int t = socket(AF_INET, SOCK_STREAM, 0), u, ok;
+
+    assert_true(t >= 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(t, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(t, (struct sockaddr *)&a, &alen), 0);
+    u = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(u >= 0);
+    ok = bind(u, (struct sockaddr *)&a, sizeof a) == 0;
+    close(u);
+    close(t);
+    if (ok)
+      return ntohs(a.sin_port);
+  }
+  fail_msg("no free port found");
+  return -1;
+}
+
+/* Starts dnsmasq authoritative for example.com with the given records on a
+ * free port; returns its pid and writes "127.0.0.1:PORT" to servers. */
+static pid_t dns_start(char *servers, size_t size, const char *const *records)
+{
+  int port = free_port();
+  char port_arg[32];
+  const char *argv[32] = {DNSMASQ,
+                          "--keep-in-foreground",
+                          "--conf-file=/dev/null",
+                          "--no-resolv",
+                          "--no-hosts",
+                          "--listen-address=127.0.0.1",
+                          "--bind-interfaces",
+                          "--pid-file",
+                          "--local=/example.com/",
+                          "--log-facility=/dev/null",
+                          port_arg};
+  size_t argc = 11;
+  pid_t pid;
+
+  snprintf(port_arg, sizeof port_arg, "--port=%d", port);
+  snprintf(servers, size, "127.0.0.1:%d", port);
+  for (size_t i = 0; records[i] != NULL; i++)
+    argv[argc++] = records[i];
+  argv[argc] = NULL;
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, STDOUT_FILENO);
+      dup2(devnull, STDERR_FILENO);
+    }
+    execv(DNSMASQ, (char *const *)argv);
+    _exit(127);
+  }
+  for (int i = 0; i < 100; i++) {
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    int sock = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = connect(sock, (struct sockaddr *)&a, sizeof a) == 0;
+    close(sock);
+    if (ok)
+      return pid;
+    usleep(50000);
+  }
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+  fail_msg("dnsmasq did not start listening on port %d", port);
+  return -1;
+}
+
+/* With no --dispatcher the CLI finds the service by DNS: SRV records for
+ * _owcp._tcp.example.com, the first (priority 0) at a closed port, the
+ * second at the test dispatcher; the CLI fails over and succeeds. */
+static void test_dns_discovery_and_failover(void **state)
+{
+  struct fx *f = *state;
+  char servers[64], dead[128], live[128], *out;
+  const char *port = strrchr(f->env.root, ':') + 1;
+  int dead_port = free_port();
+  json_t *j;
+
+  snprintf(dead, sizeof dead,
+           "--srv-host=_owcp._tcp.example.com,127.0.0.1,%d,0,1", dead_port);
+  snprintf(live, sizeof live,
+           "--srv-host=_owcp._tcp.example.com,127.0.0.1,%s,1,1", port);
+  const char *records[] = {
+      dead, live,
+      "--txt-record=_owcp._tcp.example.com,v=0.1 binding=json path=/owcp/0.1",
+      NULL};
+  pid_t dns = dns_start(servers, sizeof servers, records);
+  const char *args[] = {"--from",
+                        "access@example.com",
+                        "--token-file",
+                        f->token_file,
+                        "--dns",
+                        servers,
+                        "--insecure-http",
+                        "--json",
+                        "--to",
+                        "alice@example.com",
+                        NULL};
+  int code = run(f, true, "register", args, &out);
+  kill(dns, SIGTERM);
+  waitpid(dns, NULL, 0);
+  if (code != 0)
+    fail_msg("register through DNS exited %d: %s", code, out);
+  j = parse_json(out);
+  assert_true(json_is_true(json_object_get(j, "Ready")));
+  json_decref(j);
+  free(out);
+}
+
+/* A service domain with no OWCP records and no manual dispatcher is a
+ * clear network error (5) naming the domain. */
+static void test_dns_nxdomain_exit_5(void **state)
+{
+  struct fx *f = *state;
+  char servers[64], *out;
+  const char *records[] = {"--local=/nowhere.test/", NULL};
+  pid_t dns = dns_start(servers, sizeof servers, records);
+  const char *args[] = {"--from",
+                        "access@nowhere.test",
+                        "--token-file",
+                        f->token_file,
+                        "--dns",
+                        servers,
+                        "--insecure-http",
+                        "--json",
+                        "--to",
+                        "alice@example.com",
+                        NULL};
+  int code = run(f, true, "register", args, &out);
+  kill(dns, SIGTERM);
+  waitpid(dns, NULL, 0);
+  assert_int_equal(code, 5);
+  json_t *j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "NETWORK_ERROR");
+  assert_non_null(strstr(jstr(j, "Error"), "nowhere.test"));
+  json_decref(j);
+  free(out);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -524,6 +683,8 @@ int main(void)
       cmocka_unit_test(test_register_deregister_exit_0),
       cmocka_unit_test(test_usage_exit_4),
       cmocka_unit_test(test_service_errors_exit_5),
+      cmocka_unit_test(test_dns_discovery_and_failover),
+      cmocka_unit_test(test_dns_nxdomain_exit_5),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -173,12 +173,14 @@ struct owcp_requestor_config {
   const char *token_file;
   /* The OWCP service to discover (spec §7); NULL: the domain of account. */
   const char *service_domain;
-  /* Manual {base}, e.g. "https://owcp.example.com/owcp/0.1": used when DNS
-   * has no OWCP records, or alone when dns_servers is NULL and
-   * use_dns is false. */
+  /* Manual {base}, e.g. "https://owcp.example.com/owcp/0.1". With
+   * use_dns false and dns_servers NULL it is used alone (no DNS at all);
+   * otherwise it is the fallback when DNS has no OWCP records (spec §7
+   * step 3). NULL: DNS only. */
   const char *dispatcher;
-  bool use_dns;            /* discover by DNS first (default off when a
-                              dispatcher is given, see owcp_requestor_new) */
+  /* Discover by DNS (spec §7) even though `dispatcher` is set. DNS is
+   * always used when `dispatcher` is NULL or dns_servers is set. */
+  bool use_dns;
   const char *dns_servers; /* c-ares servers, "127.0.0.1:5353"; NULL: system */
   const char *ca_file;     /* extra TLS trust anchors (PEM); NULL: system */
   /* The GET {base}/CA bundle to pin (PEM text: the client CA, optionally
@@ -285,12 +287,12 @@ owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
 /* Verifies a DER receipt on its own: CMS signature, signer certificate
  * chaining to client_ca_pem (the first certificate of that PEM text is the
  * client CA), content well-formed, its Account and Client equal to the
- * account (rfc822Name) and client (CN) its signer certificate names. When request_xml is not NULL the
- * receipt must cover exactly those bytes; transaction, client and response
- * (each may be NULL to skip) must match too. On success, when out is not
- * NULL, it receives the receipt's content: response, verification, client,
- * account, signed_at, transaction, reason (status OWCP_RQ_OK). Returns 0,
- * or -1 with the first failed check named. */
+ * account (rfc822Name) and client (CN) its signer certificate names. When
+ * request_xml is not NULL the receipt must cover exactly those bytes;
+ * transaction, client and response (each may be NULL to skip) must match too.
+ * On success, when out is not NULL, it receives the receipt's content:
+ * response, verification, client, account, signed_at, transaction, reason
+ * (status OWCP_RQ_OK). Returns 0, or -1 with the first failed check named. */
 int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
                            const char *client_ca_pem, const char *request_xml,
                            size_t xml_len, const char *transaction,
