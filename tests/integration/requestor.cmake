@@ -25,8 +25,9 @@ if(TARGET owcp-requestor AND TARGET owcp_itest)
       target_link_libraries(${name} PRIVATE owcp-requestor owcp_itest
                             PkgConfig::CURL)
       target_compile_definitions(${name} PRIVATE
-        OWCP_REQUEST_BIN="$<TARGET_FILE:owcp-request>")
-      add_dependencies(${name} owcp-request)
+        OWCP_REQUEST_BIN="$<TARGET_FILE:owcp-request>"
+        OWCP_VPN_GATE_BIN="$<TARGET_FILE:vpn_gate>")
+      add_dependencies(${name} owcp-request vpn_gate)
       add_test(NAME ${name}
                COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-pg.sh
                        $<TARGET_FILE:${name}>)

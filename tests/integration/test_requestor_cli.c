@@ -32,6 +32,9 @@
 #ifndef OWCP_REQUEST_BIN
 #error "OWCP_REQUEST_BIN must name the built owcp-request"
 #endif
+#ifndef OWCP_VPN_GATE_BIN
+#error "OWCP_VPN_GATE_BIN must name the built vpn_gate example"
+#endif
 
 struct fx {
   struct itest_env env;
@@ -180,13 +183,11 @@ static const char *jstr(const json_t *j, const char *k)
 
 /* Plays the user: answers the pending request from access@example.com
  * whose identifier attribute is `id`. */
-static void answer(struct fx *f, const char *id, const char *response,
-                   const char *reason)
+static void answer_matching(struct fx *f, const char *needle,
+                            const char *response, const char *reason)
 {
   double until = itest_now() + 30;
-  char needle[128];
 
-  snprintf(needle, sizeof needle, "identifier=\"%s\"", id);
   while (itest_now() < until) {
     struct itest_http h;
     const json_t *item;
@@ -210,7 +211,17 @@ static void answer(struct fx *f, const char *id, const char *response,
     if (done)
       return;
   }
-  fail_msg("request %s never appeared in CD-List", id);
+  fail_msg("no request with %s appeared in CD-List", needle);
+}
+
+/* Answers the request whose identifier attribute is `id`. */
+static void answer(struct fx *f, const char *id, const char *response,
+                   const char *reason)
+{
+  char needle[128];
+
+  snprintf(needle, sizeof needle, "identifier=\"%s\"", id);
+  answer_matching(f, needle, response, reason);
 }
 
 /* confirm --wait while the user answers; checks exit status and JSON. */
@@ -518,6 +529,41 @@ static void test_service_errors_exit_5(void **state)
   free(out);
 }
 
+/* The VPN example: exit 0 only on a verified Accept. */
+static void run_vpn_gate(struct fx *f, const char *response, int expect)
+{
+  const char *argv[] = {OWCP_VPN_GATE_BIN,   f->env.base,       f->token_file,
+                        "alice@example.com", "--insecure-http", NULL};
+  struct run r;
+  int fds[2];
+  char *out;
+
+  assert_int_equal(pipe(fds), 0);
+  r.pid = fork();
+  assert_true(r.pid >= 0);
+  if (r.pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  r.out = fds[0];
+  answer_matching(f, "Connect laptop #234 to the corporate network?", response,
+                  NULL);
+  assert_int_equal(finish(r, &out), expect);
+  assert_non_null(
+      strstr(out, expect == 0 ? "connection allowed" : "connection denied"));
+  free(out);
+}
+
+static void test_vpn_gate_example(void **state)
+{
+  run_vpn_gate(*state, "Accept", 0);
+  run_vpn_gate(*state, "Reject", 1);
+}
+
 /* ---- discovery through a real DNS server (dnsmasq) ---------------------- */
 
 #define DNSMASQ "/usr/sbin/dnsmasq"
@@ -685,6 +731,7 @@ int main(void)
       cmocka_unit_test(test_service_errors_exit_5),
       cmocka_unit_test(test_dns_discovery_and_failover),
       cmocka_unit_test(test_dns_nxdomain_exit_5),
+      cmocka_unit_test(test_vpn_gate_example),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
