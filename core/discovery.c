@@ -1193,6 +1193,10 @@ int owcp_discovery_resolve(struct owcp_discovery *d,
                            struct owcp_base_list *out, struct owcp_error *err)
 {
   memset(out, 0, sizeof(*out));
+  if (d == NULL) {
+    owcp_error_set(err, "no resolver given");
+    return -1;
+  }
   if (d->manual_only) {
     return owcp_base_list_single(d->manual_base, d->allow_insecure_http, out,
                                  err);

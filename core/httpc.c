@@ -4,6 +4,16 @@
  * made: https only, or http to a loopback host when the configuration
  * allows it, so a hostile DNS answer or configuration cannot make the
  * client send a bearer token in clear text over the network.
+ *
+ * Decisions (docs/protocol-decisions.md):
+ *  - failover moves on after any transport failure (refused URL, connect
+ *    error, TLS failure, timeout, oversized answer) and after a 503; a
+ *    POST may therefore reach two dispatchers when the first timed out
+ *    after receiving it (the operations are idempotent or answer 409);
+ *  - when some bases failed and others answered 503, the last 503 is
+ *    returned (a dispatcher did answer); -1 only when none answered;
+ *  - redirects are not followed (a 3xx is returned as the answer) and no
+ *    Accept-Encoding is sent, so the size cap is on what is allocated.
  */
 #include "owcp/httpc.h"
 
@@ -288,6 +298,8 @@ static CURLcode set_options(struct owcp_httpc *c, const char *url,
   SET(CURLOPT_SSL_VERIFYPEER, 1L);
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
   if (c->ca_file != NULL) {
+    /* Replaces libcurl's CA bundle; its built-in CA directory (Debian:
+     * /etc/ssl/certs) stays in force, so the file adds anchors. */
     SET(CURLOPT_CAINFO, c->ca_file);
   }
   SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
@@ -406,7 +418,7 @@ static int send_failover(struct owcp_httpc *c,
                          struct owcp_http_reply *out, struct owcp_error *err)
 {
   memset(out, 0, sizeof(*out));
-  if (bases == NULL || bases->n == 0) {
+  if (bases == NULL || bases->n == 0 || bases->bases == NULL) {
     owcp_error_set(err, "no dispatcher base to send %s to", rq->op);
     return -1;
   }
@@ -492,6 +504,10 @@ int owcp_httpc_post_json(struct owcp_httpc *c,
                          struct owcp_http_reply *out, struct owcp_error *err)
 {
   memset(out, 0, sizeof(*out));
+  if (c == NULL) {
+    owcp_error_set(err, "no HTTP client given");
+    return -1;
+  }
   char *text = params_dump(op, token, params, wait_s, err);
   if (text == NULL) {
     return -1;
@@ -525,6 +541,10 @@ int owcp_httpc_post_multipart(
   static const char xml_type[] = "application/xml";
   static const char receipt_type[] = "application/pkcs7-mime";
   memset(out, 0, sizeof(*out));
+  if (c == NULL) {
+    owcp_error_set(err, "no HTTP client given");
+    return -1;
+  }
   char *text = params_dump(op, token, params, wait_s, err);
   if (text == NULL) {
     return -1;
@@ -569,6 +589,10 @@ int owcp_httpc_get_ca(struct owcp_httpc *c, const struct owcp_base_list *bases,
 {
   *pem = NULL;
   *pem_len = 0;
+  if (c == NULL) {
+    owcp_error_set(err, "no HTTP client given");
+    return -1;
+  }
   struct request_spec rq = {.op = "CA"};
   struct owcp_http_reply r;
   if (send_failover(c, bases, &rq, true, &r, err) != 0) {

@@ -178,7 +178,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   return rc;
 }
 
-static void srv_start(struct srv *s, enum srv_mode mode)
+/* Starts a server; with key and cert (PEM) it speaks TLS only, with the
+ * GnuTLS priority string `priorities` (NULL: the default). */
+static void srv_start_tls(struct srv *s, enum srv_mode mode, const char *key,
+                          const char *cert, const char *priorities)
 {
   memset(s, 0, sizeof(*s));
   s->mode = mode;
@@ -190,17 +193,33 @@ static void srv_start(struct srv *s, enum srv_mode mode)
   }
   struct sockaddr_in a = {.sin_family = AF_INET};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  s->daemon = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-      NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &a,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+  if (key != NULL) {
+    s->daemon = MHD_start_daemon(
+        flags | MHD_USE_TLS, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        &a, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_HTTPS_MEM_KEY,
+        key, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_PRIORITIES,
+        priorities != NULL ? priorities : "NORMAL", MHD_OPTION_END);
+  } else {
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &a,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+  }
   assert_non_null(s->daemon);
   const union MHD_DaemonInfo *info =
       MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
   assert_non_null(info);
   s->port = info->port;
-  snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d/owcp/0.1", s->port);
+  snprintf(s->base, sizeof(s->base), "%s://127.0.0.1:%d/owcp/0.1",
+           key != NULL ? "https" : "http", s->port);
+}
+
+static void srv_start(struct srv *s, enum srv_mode mode)
+{
+  srv_start_tls(s, mode, NULL, NULL, NULL);
 }
 
 static void srv_stop(struct srv *s)
@@ -782,9 +801,139 @@ static void test_bad_arguments_send_nothing(void **state)
   srv_stop(&e);
 }
 
+/* ---- TLS --------------------------------------------------------------- */
+
+/* A self-signed P-256 certificate with the given subjectAltName, made with
+ * the openssl tool into dir; its key and certificate PEM are returned
+ * (caller frees) and the certificate's path written to cert_path. */
+static void make_cert(const char *dir, const char *name, const char *san,
+                      char **key, char **cert, char *cert_path, size_t cap)
+{
+  char key_path[600], cmd[2048];
+  snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, name);
+  snprintf(cert_path, cap, "%s/%s.pem", dir, name);
+  snprintf(cmd, sizeof(cmd),
+           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+           "-nodes -days 1 -subj /CN=owcp-test -addext subjectAltName=%s "
+           "-keyout %s -out %s 2>/dev/null",
+           san, key_path, cert_path);
+  assert_int_equal(system(cmd), 0);
+  unsigned char *k = NULL, *c = NULL;
+  size_t klen = 0, clen = 0;
+  struct owcp_error err = {{0}};
+  assert_int_equal(owcp_file_read(key_path, 65536, &k, &klen, &err), 0);
+  assert_int_equal(owcp_file_read(cert_path, 65536, &c, &clen, &err), 0);
+  *key = (char *)k;
+  *cert = (char *)c;
+}
+
+static struct owcp_httpc *tls_client(const char *ca_file)
+{
+  struct owcp_httpc_config cfg = {
+      .ca_file = ca_file, .connect_timeout_ms = 2000, .timeout_ms = 3000};
+  struct owcp_httpc *c = NULL;
+  struct owcp_error err = {{0}};
+  if (owcp_httpc_new(&cfg, &c, &err) != 0) {
+    fail_msg("owcp_httpc_new: %s", err.msg);
+  }
+  return c;
+}
+
+/* Peer and host name are verified; ca_file is what makes a private CA
+ * trusted; TLS below 1.2 is refused. */
+static void test_tls_verification(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/owcp-net-tls.XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char *good_key, *good_cert, *other_key, *other_cert;
+  char good_path[700], other_path[700];
+  make_cert(dir, "good", "IP:127.0.0.1", &good_key, &good_cert, good_path,
+            sizeof(good_path));
+  make_cert(dir, "other", "DNS:other.example", &other_key, &other_cert,
+            other_path, sizeof(other_path));
+  struct list s;
+  struct owcp_http_reply r;
+  struct owcp_error err = {{0}};
+
+  struct srv good;
+  srv_start_tls(&good, SRV_ECHO, good_key, good_cert, NULL);
+  /* Unknown issuer: refused. */
+  struct owcp_httpc *c = tls_client(NULL);
+  assert_int_equal(owcp_httpc_post_json(c, bases(&s, good.base, NULL),
+                                        "RD-Status", "tok", NULL, 0, &r, &err),
+                   -1);
+  expect_error(&err, good.base);
+  assert_int_equal(good.requests, 0);
+  owcp_httpc_free(c);
+  /* Trusted through ca_file: answered over TLS. */
+  c = tls_client(good_path);
+  assert_int_equal(owcp_httpc_post_json(c, bases(&s, good.base, NULL),
+                                        "RD-Status", "tok", NULL, 0, &r, &err),
+                   0);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.base, good.base);
+  assert_string_equal(good.auth, "Bearer tok");
+  owcp_http_reply_free(&r);
+  owcp_httpc_free(c);
+  srv_stop(&good);
+
+  /* Trusted issuer, wrong host name (certificate for other.example). */
+  struct srv other;
+  srv_start_tls(&other, SRV_ECHO, other_key, other_cert, NULL);
+  c = tls_client(other_path);
+  assert_int_equal(owcp_httpc_post_json(c, bases(&s, other.base, NULL),
+                                        "RD-Status", "tok", NULL, 0, &r, &err),
+                   -1);
+  expect_error(&err, other.base);
+  assert_int_equal(other.requests, 0);
+  owcp_httpc_free(c);
+  srv_stop(&other);
+
+  /* A server that offers only TLS 1.1 and 1.0 is refused. */
+  struct srv old;
+  srv_start_tls(&old, SRV_ECHO, good_key, good_cert,
+                "NORMAL:-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0");
+  c = tls_client(good_path);
+  assert_int_equal(owcp_httpc_post_json(c, bases(&s, old.base, NULL),
+                                        "RD-Status", "tok", NULL, 0, &r, &err),
+                   -1);
+  assert_int_equal(old.requests, 0);
+  owcp_httpc_free(c);
+  srv_stop(&old);
+
+  free(good_key);
+  free(good_cert);
+  free(other_key);
+  free(other_cert);
+  char cmd[600];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* The system OpenSSL policy (Debian: MinProtocol TLSv1.2) would refuse old
+ * TLS on its own; a permissive configuration for this process makes the
+ * TLS 1.1 check prove the client's own minimum. */
+static const char *permissive_openssl(void)
+{
+  static char path[] = "/tmp/owcp-net-openssl.XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  static const char conf[] =
+      "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\n"
+      "system_default = sys\n[sys]\nMinProtocol = TLSv1\n"
+      "CipherString = DEFAULT@SECLEVEL=0\n";
+  assert_int_equal(write(fd, conf, sizeof(conf) - 1),
+                   (ssize_t)sizeof(conf) - 1);
+  close(fd);
+  setenv("OPENSSL_CONF", path, 1);
+  return path;
+}
+
 int main(void)
 {
   signal(SIGPIPE, SIG_IGN);
+  const char *conf = permissive_openssl();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_get_ca),
       cmocka_unit_test(test_post_json_register),
@@ -793,6 +942,7 @@ int main(void)
       cmocka_unit_test(test_all_bases_down),
       cmocka_unit_test(test_http_refused_without_connecting),
       cmocka_unit_test(test_https_to_plain_port_fails),
+      cmocka_unit_test(test_tls_verification),
       cmocka_unit_test(test_oversized_response_refused),
       cmocka_unit_test(test_503_skipped),
       cmocka_unit_test(test_request_shape_and_keepalive),
@@ -800,5 +950,8 @@ int main(void)
       cmocka_unit_test(test_wait_extends_timeout),
       cmocka_unit_test(test_bad_arguments_send_nothing),
   };
-  return cmocka_run_group_tests_name("httpc", tests, fx_setup, fx_teardown);
+  int failed =
+      cmocka_run_group_tests_name("httpc", tests, fx_setup, fx_teardown);
+  unlink(conf);
+  return failed;
 }
