@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 
 #include "owcp/keys.h"
@@ -37,6 +38,9 @@ struct owcp_rq_receiver {
   struct MHD_Daemon *daemon;
   X509 *dispatcher_cert;
   char *path; /* or NULL: any */
+  /* Copies of the TLS PEMs, which libmicrohttpd only borrows; the key is
+   * wiped on stop. */
+  char *tls_cert, *tls_key;
   size_t max_body;
   owcp_completion_cb callback;
   void *callback_arg;
@@ -275,6 +279,11 @@ static int start_daemon(struct owcp_rq_receiver *r,
   }
   if (listen_addr(cfg->host, cfg->port, &ss, &flags, err) != 0)
     return -1;
+  if (tls && ((r->tls_cert = strdup(cfg->tls_cert_pem)) == NULL ||
+              (r->tls_key = strdup(cfg->tls_key_pem)) == NULL)) {
+    owcp_error_set(err, "out of memory");
+    return -1;
+  }
   if (tls)
     flags |= MHD_USE_TLS;
   r->daemon = MHD_start_daemon(
@@ -282,8 +291,8 @@ static int start_daemon(struct owcp_rq_receiver *r,
       (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
       MHD_OPTION_CONNECTION_TIMEOUT, RECEIVER_CONN_TIMEOUT_S,
       MHD_OPTION_CONNECTION_LIMIT, RECEIVER_MAX_CONNECTIONS,
-      tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert_pem,
-      MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key_pem, MHD_OPTION_END);
+      tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, r->tls_cert,
+      MHD_OPTION_HTTPS_MEM_KEY, r->tls_key, MHD_OPTION_END);
   if (r->daemon == NULL) {
     owcp_error_set(err, "cannot start the receiver on %s:%u%s",
                    cfg->host ? cfg->host : "0.0.0.0", (unsigned)cfg->port,
@@ -353,6 +362,11 @@ void owcp_rq_receiver_stop(struct owcp_rq_receiver *r)
       free(r->seen[i]);
   free(r->seen);
   free(r->path);
+  free(r->tls_cert);
+  if (r->tls_key != NULL) {
+    OPENSSL_cleanse(r->tls_key, strlen(r->tls_key));
+    free(r->tls_key);
+  }
   pthread_mutex_destroy(&r->lock);
   free(r);
 }

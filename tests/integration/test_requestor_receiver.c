@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 
 #include "itest.h"
+#include "owcp/ca.h"
 #include "owcp/keys.h"
 #include "owcp/requestor.h"
 
@@ -450,6 +451,78 @@ static void test_wrong_method_path_and_type(void **state)
   free(body);
 }
 
+/* With a certificate and key the receiver speaks only TLS: an https POST
+ * that trusts exactly that certificate reaches it (and, unsigned, is
+ * refused with 401); plain http gets no HTTP answer. */
+static void test_tls_receiver(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_receiver_config rc = {0};
+  struct owcp_error err = {{0}};
+  struct owcp_rq_receiver *rx = NULL;
+  char keypath[PATH_MAX], url[128];
+  unsigned char *key_pem = NULL;
+  size_t key_len = 0;
+  EVP_PKEY *key = owcp_key_new(&err);
+  X509 *cert;
+  char *cert_pem;
+  long status = 0;
+
+  assert_non_null(key);
+  cert = owcp_dispatcher_cert_new(key, "receiver.test", 1, &err);
+  assert_non_null(cert);
+  cert_pem = owcp_cert_to_pem(cert, &err);
+  assert_non_null(cert_pem);
+  snprintf(keypath, sizeof keypath, "%s/rx-key.pem", f->env.tmpdir);
+  assert_int_equal(owcp_key_save_pem(keypath, key, &err), 0);
+  assert_int_equal(owcp_file_read(keypath, 64 * 1024, &key_pem, &key_len, &err),
+                   0);
+  rc.host = "127.0.0.1";
+  rc.tls_cert_pem = cert_pem;
+  rc.tls_key_pem = (const char *)key_pem;
+  rc.dispatcher_cert_pem = f->disp_cert;
+  rc.callback = on_completion;
+  rc.callback_arg = &f->seen;
+  if (owcp_rq_receiver_start(&rc, &rx, &err) != 0)
+    fail_msg("TLS receiver: %s", err.msg);
+
+  CURL *c = curl_easy_init();
+  struct curl_blob ca = {cert_pem, strlen(cert_pem), CURL_BLOB_COPY};
+  assert_non_null(c);
+  snprintf(url, sizeof url, "https://127.0.0.1:%u/",
+           (unsigned)owcp_rq_receiver_port(rx));
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L); /* CN is not the IP */
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+  assert_int_equal(curl_easy_perform(c), CURLE_OK);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  assert_int_equal(status, 401);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/",
+           (unsigned)owcp_rq_receiver_port(rx));
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  status = 0;
+  curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  assert_int_equal(status, 0);
+  curl_easy_cleanup(c);
+
+  /* Half a TLS configuration is refused. */
+  owcp_rq_receiver_stop(rx);
+  rx = NULL;
+  rc.tls_key_pem = NULL;
+  assert_int_equal(owcp_rq_receiver_start(&rc, &rx, &err), -1);
+  assert_null(rx);
+  assert_non_null(strstr(err.msg, "both a certificate and a key"));
+
+  free(key_pem);
+  free(cert_pem);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -458,6 +531,7 @@ int main(void)
       cmocka_unit_test(test_replay_and_forgeries),
       cmocka_unit_test(test_callback_failure_retried),
       cmocka_unit_test(test_wrong_method_path_and_type),
+      cmocka_unit_test(test_tls_receiver),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

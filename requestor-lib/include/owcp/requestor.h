@@ -343,7 +343,11 @@ struct owcp_receiver_config {
   const char *host;    /* listen address, e.g. "127.0.0.1"; NULL: 0.0.0.0 */
   unsigned short port; /* 0: any free port (see owcp_rq_receiver_port) */
   const char *path;    /* accepted path; NULL: any */
-  const char *tls_cert_pem; /* PEM text; NULL: plain http (tests) */
+  /* TLS certificate (chain) and unencrypted private key, PEM text, both or
+   * neither; copied (the key copy is wiped on stop). The dispatcher accepts
+   * only https Completion URIs outside tests, so production receivers set
+   * these or sit behind a TLS-terminating proxy. NULL: plain http. */
+  const char *tls_cert_pem;
   const char *tls_key_pem;
   /* The dispatcher's DR-Complete certificate (the second PEM of
    * GET {base}/CA, see owcp_requestor_ca). Required. */
