@@ -340,6 +340,30 @@ static bool long_expired(const char *expires)
          time(NULL) > t + 60;
 }
 
+/* Outcomes of a poll that say "not now" rather than "no": the transaction
+ * may still be answered, so waiting goes on. */
+static bool retryable(enum owcp_rq_status s)
+{
+  return s == OWCP_RQ_NETWORK_ERROR || s == OWCP_RQ_UNAVAILABLE ||
+         s == OWCP_RQ_RATE_LIMITED;
+}
+
+/* Sleeps retry_s seconds (a 429's Retry; at least RQ_RETRY_PAUSE_S, at
+ * most RQ_WAIT_MAX) but never past the deadline. */
+static void pause_before_retry(long retry_s, time_t deadline)
+{
+  long pause = retry_s > RQ_RETRY_PAUSE_S ? retry_s : RQ_RETRY_PAUSE_S;
+  long left = next_wait(deadline);
+  struct timespec ts = {0, 0};
+
+  if (pause > RQ_WAIT_MAX)
+    pause = RQ_WAIT_MAX;
+  if (deadline != 0 && pause > left)
+    pause = left;
+  ts.tv_sec = pause;
+  nanosleep(&ts, NULL);
+}
+
 enum owcp_rq_status
 owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
                          size_t xml_len, const struct owcp_confirm_opts *opts,
@@ -372,14 +396,12 @@ owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
       owcp_rq_result_free(&poll);
       continue;
     }
-    if ((s == OWCP_RQ_NETWORK_ERROR || s == OWCP_RQ_UNAVAILABLE) &&
+    /* Without a deadline, the expiry bounds the retries. */
+    if (retryable(s) && (deadline != 0 || expires != NULL) &&
         !long_expired(expires)) {
-      /* Pause (never past the deadline), then poll again. */
-      int pause = next_wait(deadline);
-      struct timespec ts = {pause < RQ_RETRY_PAUSE_S ? pause : RQ_RETRY_PAUSE_S,
-                            0};
+      long retry = poll.retry_after;
       owcp_rq_result_free(&poll);
-      nanosleep(&ts, NULL);
+      pause_before_retry(retry, deadline);
       continue;
     }
     owcp_rq_result_free(out);

@@ -117,10 +117,32 @@ static char *confirm_ok(struct fx *f, const char *xml, size_t len, long timeout)
   return tx;
 }
 
+/* Answers tx (NULL: the pending transaction whose Request is xml). */
 static void reply(struct fx *f, const char *tx, const char *response,
                   const char *reason, const char *xml)
 {
   struct itest_http h;
+
+  if (tx == NULL) {
+    const json_t *item;
+    size_t i;
+    itest_list(&f->env, &f->alice, -1, &h);
+    ITEST_EXPECT(h, 200);
+    json_array_foreach(json_object_get(h.json, "Pending"), i, item)
+    {
+      const char *req = json_string_value(json_object_get(item, "Request"));
+      if (req != NULL && strcmp(req, xml) == 0) {
+        char *found =
+            strdup(json_string_value(json_object_get(item, "Transaction")));
+        itest_http_free(&h);
+        reply(f, found, response, reason, xml);
+        free(found);
+        return;
+      }
+    }
+    itest_http_free(&h);
+    fail_msg("the request is not pending");
+  }
 
   itest_reply(&f->env, &f->alice, tx, response, reason, xml, &h);
   ITEST_EXPECT(h, 200);
@@ -382,6 +404,68 @@ static void test_wait_refuse(void **state)
            OWCP_RQ_REFUSE);
 }
 
+struct waiter {
+  struct fx *f;
+  const char *xml;
+  size_t len;
+  enum owcp_rq_status status;
+  enum owcp_rq_response response;
+  char error[OWCP_ERROR_MAX];
+};
+
+static void *wait_thread(void *arg)
+{
+  struct waiter *w = arg;
+  struct owcp_error err = {{0}};
+  struct owcp_rq_result r;
+
+  w->status = owcp_rq_confirm_and_wait(w->f->rq, w->xml, w->len, NULL,
+                                       time(NULL) + 90, &r, &err);
+  w->response = r.response;
+  snprintf(w->error, sizeof w->error, "%s", err.msg);
+  owcp_rq_result_free(&r);
+  return NULL;
+}
+
+/* The dispatcher crashes while the requestor long-polls: the wait keeps
+ * retrying and, once a dispatcher is back on the same address, returns the
+ * verified answer. */
+static void test_wait_survives_dispatcher_restart(void **state)
+{
+  struct fx *f = *state;
+  size_t len;
+  char *xml = build(f, "urn:rq:restart", true, &len);
+  struct waiter w = {f, xml, len, OWCP_RQ_INTERNAL_ERROR, 0, ""};
+  char listen[64];
+  const char *extra[] = {"--listen", listen, NULL};
+  struct timespec ts = {2, 0};
+  pthread_t th;
+
+  snprintf(listen, sizeof listen, "127.0.0.1:%s",
+           strrchr(f->env.root, ':') + 1);
+  assert_int_equal(pthread_create(&th, NULL, wait_thread, &w), 0);
+  /* Let it submit and start polling, then kill the dispatcher. */
+  for (int i = 0; i < 100; i++) {
+    struct itest_http h;
+    bool seen;
+    itest_list(&f->env, &f->alice, -1, &h);
+    seen = strstr(h.body ? h.body : "", "urn:rq:restart") != NULL;
+    itest_http_free(&h);
+    if (seen)
+      break;
+    nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+  }
+  itest_kill(&f->env);
+  nanosleep(&ts, NULL); /* the poll fails and is retried meanwhile */
+  itest_start(&f->env, extra);
+  reply(f, NULL, "Accept", NULL, xml);
+  pthread_join(th, NULL);
+  if (w.status != OWCP_RQ_OK)
+    fail_msg("wait ended with %s: %s", owcp_rq_status_name(w.status), w.error);
+  assert_int_equal(w.response, OWCP_RQ_ACCEPT);
+  free(xml);
+}
+
 static void test_expiry_is_timeout(void **state)
 {
   struct fx *f = *state;
@@ -607,6 +691,7 @@ int main(void)
       cmocka_unit_test(test_wait_accept),
       cmocka_unit_test(test_wait_reject),
       cmocka_unit_test(test_wait_refuse),
+      cmocka_unit_test(test_wait_survives_dispatcher_restart),
       cmocka_unit_test(test_expiry_is_timeout),
       cmocka_unit_test(test_deadline_then_final_cancels),
       cmocka_unit_test(test_final_answered),

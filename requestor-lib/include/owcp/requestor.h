@@ -273,9 +273,10 @@ enum owcp_rq_status owcp_rq_deregister(struct owcp_requestor *rq,
 /* RD-Confirm, then RD-Status long polls until the transaction is answered
  * (OWCP_RQ_OK, verified), expires (OWCP_RQ_TIMEOUT) or `deadline` (absolute
  * time(), 0: none) passes (OWCP_RQ_DEADLINE; the transaction is left
- * pending — call owcp_rq_final to cancel it). A 503 or a lost connection
- * while polling is retried after a short pause until the deadline or the
- * expiry. Any other outcome is returned as it happened. */
+ * pending — call owcp_rq_final to cancel it). A 503, a 429 (after its
+ * Retry) or a lost connection while polling is retried after a pause until
+ * the deadline or the expiry. Any other outcome is returned as it
+ * happened. */
 enum owcp_rq_status
 owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
                          size_t xml_len, const struct owcp_confirm_opts *opts,
