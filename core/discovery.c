@@ -556,6 +556,8 @@ static const char *dns_status_text(int status)
     return "query type not implemented by the server (NOTIMP)";
   case ARES_EBADRESP:
     return "malformed answer";
+  case ARES_EBADNAME:
+    return "malformed answer (bad domain name)";
   default:
     return ares_strerror(status);
   }

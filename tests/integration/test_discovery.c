@@ -6,8 +6,10 @@
  * without records give NXDOMAIN. SERVFAIL comes from a tiny upstream in
  * this program that answers every query with SERVFAIL (dnsmasq passes it
  * through); an upstream at a closed port makes dnsmasq stay silent (a
- * timeout). The last test resolves URI records pointing at a down and a
- * live dispatcher and posts through the HTTP client.
+ * timeout). Answers dnsmasq would never give (TTLs with the top bit set,
+ * overlong RDLENGTH, compression loops, 70 records) come from the same
+ * in-program server queried directly. The last test resolves URI records
+ * pointing at a down and a live dispatcher and posts through the HTTP client.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,65 +152,321 @@ static void dns_stop(struct dns *d)
   }
 }
 
-/* An upstream DNS server that answers every query with SERVFAIL. */
-struct servfail {
+/* ---- a scriptable UDP DNS server -------------------------------------------
+ */
+
+/* A DNS server in this program (UDP, and TCP on the same port for answers
+ * over 512 octets, which go out truncated over UDP): answer() builds the
+ * reply to each query (0: send nothing). Used as dnsmasq's SERVFAIL upstream
+ * and, directly, as a hostile server whose answers dnsmasq would never produce.
+ */
+struct fakedns {
   int fd;
+  int tcp_fd; /* same port: answers too large for UDP go over TCP */
   int port;
   int stop_pipe[2];
   pthread_t thread;
+  size_t (*answer)(const unsigned char *q, size_t qlen, unsigned char *out,
+                   size_t cap);
+  pthread_mutex_t lock; /* guards the counters */
+  int queries[3];       /* URI, SRV, TXT queries seen */
 };
 
-static void *servfail_run(void *arg)
+/* Counts the query by type and builds the answer. */
+static size_t fakedns_reply(struct fakedns *s, const unsigned char *q, size_t n,
+                            unsigned char *out, size_t cap)
 {
-  struct servfail *s = arg;
+  /* qtype sits right after the (uncompressed) question name. */
+  size_t off = 12;
+  while (off < n && q[off] != 0) {
+    off += (size_t)q[off] + 1;
+  }
+  if (off + 3 <= n) {
+    int qtype = (q[off + 1] << 8) | q[off + 2];
+    pthread_mutex_lock(&s->lock);
+    s->queries[qtype == 256 ? 0 : qtype == 33 ? 1 : 2]++;
+    pthread_mutex_unlock(&s->lock);
+  }
+  return s->answer(q, n, out, cap);
+}
+
+static bool read_full(int fd, unsigned char *buf, size_t n)
+{
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r <= 0) {
+      return false;
+    }
+    got += (size_t)r;
+  }
+  return true;
+}
+
+/* One DNS-over-TCP exchange (RFC 1035 §4.2.2: two-octet length prefix). */
+static void fakedns_tcp(struct fakedns *s)
+{
+  int c = accept(s->tcp_fd, NULL, NULL);
+  if (c < 0) {
+    return;
+  }
+  struct timeval tv = {.tv_sec = 2};
+  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  unsigned char lenb[2], q[512], out[4098];
+  while (read_full(c, lenb, 2)) {
+    size_t n = ((size_t)lenb[0] << 8) | lenb[1];
+    if (n < 12 || n > sizeof(q) || !read_full(c, q, n)) {
+      break;
+    }
+    size_t m = fakedns_reply(s, q, n, out + 2, sizeof(out) - 2);
+    out[0] = (unsigned char)(m >> 8);
+    out[1] = (unsigned char)m;
+    if (m == 0 || write(c, out, m + 2) != (ssize_t)(m + 2)) {
+      break;
+    }
+  }
+  close(c);
+}
+
+static void *fakedns_run(void *arg)
+{
+  struct fakedns *s = arg;
   for (;;) {
-    struct pollfd p[2] = {{.fd = s->fd, .events = POLLIN},
-                          {.fd = s->stop_pipe[0], .events = POLLIN}};
-    if (poll(p, 2, -1) < 0 && errno != EINTR) {
+    struct pollfd p[3] = {{.fd = s->fd, .events = POLLIN},
+                          {.fd = s->stop_pipe[0], .events = POLLIN},
+                          {.fd = s->tcp_fd, .events = POLLIN}};
+    if (poll(p, 3, -1) < 0 && errno != EINTR) {
       return NULL;
     }
     if (p[1].revents != 0) {
       return NULL;
     }
+    if (p[2].revents != 0) {
+      fakedns_tcp(s);
+    }
     if (p[0].revents == 0) {
       continue;
     }
-    unsigned char buf[512];
+    unsigned char q[512], out[4096];
     struct sockaddr_in from;
     socklen_t len = sizeof(from);
     ssize_t n =
-        recvfrom(s->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+        recvfrom(s->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &len);
     if (n < 12) {
       continue;
     }
-    buf[2] |= 0x80;                     /* QR: a response */
-    buf[3] = (unsigned char)(0x80 | 2); /* RA, RCODE 2 = SERVFAIL */
-    memset(buf + 6, 0, 6);              /* no AN, NS, AR records */
-    (void)sendto(s->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+    size_t m = fakedns_reply(s, q, (size_t)n, out, sizeof(out));
+    if (m > 512) {
+      /* Too large for plain UDP: header and question with TC set. */
+      m = (size_t)n;
+      memcpy(out + 12, q + 12, (size_t)n - 12);
+      out[2] |= 0x02;
+      memset(out + 6, 0, 6);
+    }
+    if (m > 0) {
+      (void)sendto(s->fd, out, m, 0, (struct sockaddr *)&from, len);
+    }
   }
 }
 
-static void servfail_start(struct servfail *s)
+static void fakedns_start(struct fakedns *s,
+                          size_t (*answer)(const unsigned char *, size_t,
+                                           unsigned char *, size_t))
 {
-  s->fd = socket(AF_INET, SOCK_DGRAM, 0);
-  assert_true(s->fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
+  memset(s, 0, sizeof(*s));
+  s->answer = answer;
+  assert_int_equal(pthread_mutex_init(&s->lock, NULL), 0);
+  s->port = free_port();
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)s->port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
+  s->fd = socket(AF_INET, SOCK_DGRAM, 0);
+  s->tcp_fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(s->fd >= 0 && s->tcp_fd >= 0);
   assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &len), 0);
-  s->port = ntohs(a.sin_port);
+  assert_int_equal(bind(s->tcp_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  assert_int_equal(listen(s->tcp_fd, 4), 0);
   assert_int_equal(pipe(s->stop_pipe), 0);
-  assert_int_equal(pthread_create(&s->thread, NULL, servfail_run, s), 0);
+  assert_int_equal(pthread_create(&s->thread, NULL, fakedns_run, s), 0);
 }
 
-static void servfail_stop(struct servfail *s)
+static void fakedns_stop(struct fakedns *s)
 {
   assert_int_equal(write(s->stop_pipe[1], "x", 1), 1);
   pthread_join(s->thread, NULL);
   close(s->stop_pipe[0]);
   close(s->stop_pipe[1]);
   close(s->fd);
+  close(s->tcp_fd);
+  pthread_mutex_destroy(&s->lock);
+}
+
+static int fakedns_count(struct fakedns *s, int which)
+{
+  pthread_mutex_lock(&s->lock);
+  int n = s->queries[which];
+  pthread_mutex_unlock(&s->lock);
+  return n;
+}
+
+/* Every query: SERVFAIL. */
+static size_t servfail_answer(const unsigned char *q, size_t qlen,
+                              unsigned char *out, size_t cap)
+{
+  memcpy(out, q, qlen);
+  out[2] |= 0x80;                     /* QR: a response */
+  out[3] = (unsigned char)(0x80 | 2); /* RA, RCODE 2 = SERVFAIL */
+  memset(out + 6, 0, 6);              /* no AN, NS, AR records */
+  return qlen;
+}
+
+/* A reply under construction: header and question copied from the query,
+ * then answer records appended. */
+struct pkt {
+  unsigned char *b;
+  size_t len;
+  size_t cap;
+  unsigned ancount;
+};
+
+static void put(struct pkt *p, const void *data, size_t n)
+{
+  assert_true(p->len + n <= p->cap);
+  memcpy(p->b + p->len, data, n);
+  p->len += n;
+}
+
+static void put16(struct pkt *p, unsigned v)
+{
+  unsigned char b[2] = {(unsigned char)(v >> 8), (unsigned char)v};
+  put(p, b, 2);
+}
+
+static void put32(struct pkt *p, uint32_t v)
+{
+  put16(p, v >> 16);
+  put16(p, v & 0xffff);
+}
+
+static void put_name(struct pkt *p, const char *name)
+{
+  while (*name != '\0') {
+    const char *dot = strchr(name, '.');
+    size_t n = dot != NULL ? (size_t)(dot - name) : strlen(name);
+    unsigned char l = (unsigned char)n;
+    put(p, &l, 1);
+    put(p, name, n);
+    name += n + (dot != NULL ? 1 : 0);
+  }
+  put(p, "", 1);
+}
+
+/* An answer record owned by the question name (pointer to offset 12). */
+static void rr_begin(struct pkt *p, unsigned type, uint32_t ttl, unsigned rdlen)
+{
+  put16(p, 0xc00c);
+  put16(p, type);
+  put16(p, 1);
+  put32(p, ttl);
+  put16(p, rdlen);
+  p->ancount++;
+}
+
+static void rr_uri(struct pkt *p, uint32_t ttl, const char *target)
+{
+  rr_begin(p, 256, ttl, 4 + (unsigned)strlen(target));
+  put16(p, 1);
+  put16(p, 1);
+  put(p, target, strlen(target));
+}
+
+static void rr_srv(struct pkt *p, uint32_t ttl, unsigned prio, const char *host,
+                   unsigned port)
+{
+  struct pkt tmp = {.b = (unsigned char[300]){0}, .cap = 300};
+  put_name(&tmp, host);
+  rr_begin(p, 33, ttl, 6 + (unsigned)tmp.len);
+  put16(p, prio);
+  put16(p, 1);
+  put16(p, port);
+  put(p, tmp.b, tmp.len);
+}
+
+static void rr_txt(struct pkt *p, uint32_t ttl, const char *text, size_t len)
+{
+  rr_begin(p, 16, ttl, 1 + (unsigned)len);
+  unsigned char l = (unsigned char)len;
+  put(p, &l, 1);
+  put(p, text, len);
+}
+
+/* Hostile and edge-case zones, chosen by the label after _owcp._tcp:
+ * ttl (URI, TTL 5), negttl (URI, TTL with the top bit set), srvttl (SRV
+ * TTL 5, TXT TTL 1), many (70 SRV records), badlen (an RDLENGTH past the
+ * end), loop (an owner name that points at itself), ctrl (TXT with a
+ * control octet); anything else NXDOMAIN. */
+static size_t hostile_answer(const unsigned char *q, size_t qlen,
+                             unsigned char *out, size_t cap)
+{
+  size_t off = 12;
+  char label[64] = "";
+  int idx = 0;
+  while (off < qlen && q[off] != 0) {
+    size_t n = q[off];
+    if (idx++ == 2 && n < sizeof(label)) {
+      memcpy(label, q + off + 1, n);
+      label[n] = '\0';
+    }
+    off += n + 1;
+  }
+  if (off + 5 > qlen) {
+    return 0;
+  }
+  int qtype = (q[off + 1] << 8) | q[off + 2];
+  struct pkt p = {.b = out, .cap = cap};
+  put(&p, q, off + 5);
+  out[2] = (unsigned char)(0x84 | (q[2] & 1)); /* QR, AA, RD copied */
+  out[3] = 0x80;                               /* RA, NOERROR */
+  memset(out + 6, 0, 6);
+  if (strcmp(label, "ttl") == 0 && qtype == 256) {
+    rr_uri(&p, 5, "https://ttl.example/p");
+  } else if (strcmp(label, "negttl") == 0 && qtype == 256) {
+    rr_uri(&p, 0x80000005u, "https://negttl.example/p");
+  } else if (strcmp(label, "srvttl") == 0 && qtype == 33) {
+    rr_srv(&p, 5, 0, "s.example", 443);
+  } else if (strcmp(label, "srvttl") == 0 && qtype == 16) {
+    rr_txt(&p, 1, "v=0.1", 5);
+  } else if (strcmp(label, "many") == 0 && qtype == 33) {
+    for (int i = 0; i < 70; i++) {
+      char host[32];
+      snprintf(host, sizeof(host), "h%d.e", i);
+      rr_srv(&p, 60, (unsigned)i, host, 443);
+    }
+  } else if (strcmp(label, "badlen") == 0 && qtype == 256) {
+    rr_begin(&p, 256, 60, 200);
+    put(&p, "\0\1\0\1https://x", 13);
+  } else if (strcmp(label, "loop") == 0 && qtype == 256) {
+    size_t here = p.len;
+    put16(&p, 0xc000 | (unsigned)here);
+    put16(&p, 256);
+    put16(&p, 1);
+    put32(&p, 60);
+    put16(&p, 8);
+    put(&p, "\0\1\0\1http", 8);
+    p.ancount++;
+  } else if (strcmp(label, "ctrl") == 0 && qtype == 33) {
+    rr_srv(&p, 60, 0, "c.example", 443);
+  } else if (strcmp(label, "ctrl") == 0 && qtype == 16) {
+    rr_txt(&p, 60, "v=0.1 path=/a\x01z", 15);
+  } else if (strcmp(label, "ttl") != 0 && strcmp(label, "negttl") != 0 &&
+             strcmp(label, "srvttl") != 0 && strcmp(label, "many") != 0 &&
+             strcmp(label, "badlen") != 0 && strcmp(label, "loop") != 0 &&
+             strcmp(label, "ctrl") != 0) {
+    out[3] = 0x83; /* NXDOMAIN */
+  }
+  out[6] = (unsigned char)(p.ancount >> 8);
+  out[7] = (unsigned char)p.ancount;
+  return p.len;
 }
 
 static struct owcp_discovery *disco(const char *servers, const char *manual,
@@ -260,7 +519,7 @@ static void resolve_fails(struct owcp_discovery *d, const char *name,
 
 struct zone {
   struct dns dns;
-  struct servfail upstream;
+  struct fakedns upstream;
   int closed_port;
   char rr[16][600];
   char fwd[2][128];
@@ -270,7 +529,7 @@ static int zone_setup(void **state)
 {
   static struct zone z;
   memset(&z, 0, sizeof(z));
-  servfail_start(&z.upstream);
+  fakedns_start(&z.upstream, servfail_answer);
   z.closed_port = free_port();
   size_t k = 0;
   const char *records[40];
@@ -347,7 +606,7 @@ static int zone_teardown(void **state)
 {
   struct zone *z = *state;
   dns_stop(&z->dns);
-  servfail_stop(&z->upstream);
+  fakedns_stop(&z->upstream);
   return 0;
 }
 
@@ -829,6 +1088,66 @@ static void test_failover_through_dns(void **state)
   itest_env_fini(&env);
 }
 
+/* Answers no dnsmasq would give, straight from a hostile server. */
+static void test_hostile_answers(void **state)
+{
+  (void)state;
+  struct fakedns f;
+  fakedns_start(&f, hostile_answer);
+  char servers[64];
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d", f.port);
+  struct owcp_discovery *d = disco(servers, NULL, false, 2000);
+  struct owcp_base_list l;
+
+  /* URI TTL 5: the second resolve is served from the cache. */
+  resolve_ok(d, "ttl.test", &l);
+  assert_string_equal(l.bases[0], "https://ttl.example:443/p");
+  owcp_base_list_free(&l);
+  int uri_before = fakedns_count(&f, 0);
+  resolve_ok(d, "ttl.test", &l);
+  owcp_base_list_free(&l);
+  assert_int_equal(fakedns_count(&f, 0), uri_before);
+
+  /* A TTL with the top bit set counts as 0 (RFC 2181): never cached. */
+  resolve_ok(d, "negttl.test", &l);
+  owcp_base_list_free(&l);
+  uri_before = fakedns_count(&f, 0);
+  resolve_ok(d, "negttl.test", &l);
+  owcp_base_list_free(&l);
+  assert_int_equal(fakedns_count(&f, 0), uri_before + 1);
+
+  /* SRV TTL 5 with TXT TTL 1: the answer lives 1 s (the smaller). */
+  resolve_ok(d, "srvttl.test", &l);
+  assert_int_equal(l.source, OWCP_DISCOVERY_SRV);
+  assert_string_equal(l.bases[0], "https://s.example:443/owcp/0.1");
+  owcp_base_list_free(&l);
+  double t0 = itest_now();
+  int srv_before = fakedns_count(&f, 1);
+  resolve_ok(d, "srvttl.test", &l);
+  owcp_base_list_free(&l);
+  assert_true(itest_now() - t0 < 0.9);
+  assert_int_equal(fakedns_count(&f, 1), srv_before);
+  usleep(1300000);
+  resolve_ok(d, "srvttl.test", &l);
+  owcp_base_list_free(&l);
+  assert_int_equal(fakedns_count(&f, 1), srv_before + 1);
+
+  /* 70 SRV records: bounded to the first 64, in priority order. */
+  resolve_ok(d, "many.test", &l);
+  assert_int_equal(l.n, 64);
+  assert_string_equal(l.bases[0], "https://h0.e:443/owcp/0.1");
+  assert_string_equal(l.bases[63], "https://h63.e:443/owcp/0.1");
+  owcp_base_list_free(&l);
+
+  resolve_fails(d, "badlen.test", "URI records at _owcp._tcp.badlen.test",
+                "malformed");
+  resolve_fails(d, "loop.test", "_owcp._tcp.loop.test", "malformed");
+  resolve_fails(d, "ctrl.test", "skipped", NULL);
+  resolve_fails(d, "gone.test", "NXDOMAIN", NULL);
+  owcp_discovery_free(d);
+  fakedns_stop(&f);
+}
+
 int main(void)
 {
   /* A dispatcher or dnsmasq dying must not kill the test with SIGPIPE. */
@@ -853,6 +1172,7 @@ int main(void)
       cmocka_unit_test(test_base_list_single_validation),
       cmocka_unit_test(test_ttl_cache),
       cmocka_unit_test(test_ttl_zero_not_cached),
+      cmocka_unit_test(test_hostile_answers),
       cmocka_unit_test(test_failover_through_dns),
   };
   int failed = cmocka_run_group_tests_name(
