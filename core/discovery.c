@@ -13,9 +13,18 @@
  *    No ESRV record: defaults (path /owcp/0.1). ESRV records present but
  *    none supported: the SRV set is skipped. Supported records that name
  *    different paths: an error (ambiguous zone).
- *  - URI or SRV records that all fail validation are an error (a broken
- *    zone is noticed), not a silent fall-through to the manual base.
- *  - NXDOMAIN / NODATA are absence; every other DNS failure is an error.
+ *  - URI or SRV records that all fail validation (http to a non-loopback
+ *    host, user information, query, fragment, not a URL) are an error (a
+ *    broken zone is noticed), not a silent fall-through to the manual
+ *    base; invalid records among valid ones are dropped.
+ *  - The zone saying there is no service here (SRV target ".", or only
+ *    unsupported ESRV record sets) moves on to the manual base, like
+ *    NXDOMAIN: the manual base is the user's own explicit choice.
+ *  - NXDOMAIN / NODATA are absence; every other DNS failure (SERVFAIL,
+ *    REFUSED, FORMERR, timeout, malformed answer) is an error naming it.
+ *    c-ares runs with ARES_FLAG_NOCHECKRESP so that SERVFAIL/REFUSED are
+ *    reported as such (1.18 otherwise reports "connection refused").
+ *  - The URI, SRV and TXT queries go out together (one round trip).
  */
 #include "owcp/discovery.h"
 
@@ -147,15 +156,63 @@ bool owcp_host_is_loopback(const char *host)
   return false;
 }
 
+/* in, truncated to cap, with octets outside printable ASCII as '?': what
+ * an error sentence may quote from untrusted text. */
+static void printable_copy(const char *in, char *out, size_t cap)
+{
+  size_t o = 0;
+  for (const char *p = in; *p != '\0' && o + 1 < cap; p++) {
+    unsigned char ch = (unsigned char)*p;
+    out[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+  }
+  out[o] = '\0';
+}
+
+void owcp_base_redact(const char *base, char *out, size_t cap)
+{
+  if (cap == 0) {
+    return;
+  }
+  if (base == NULL) {
+    snprintf(out, cap, "(none)");
+    return;
+  }
+  /* The authority ends at the first '/', '?' or '#' after "://"; an '@'
+   * inside it ends the user information. */
+  const char *auth = strstr(base, "://");
+  auth = auth != NULL ? auth + 3 : base;
+  size_t auth_len = strcspn(auth, "/?#");
+  const char *at = NULL;
+  for (size_t i = 0; i < auth_len; i++) {
+    if (auth[i] == '@') {
+      at = auth + i;
+    }
+  }
+  size_t o = 0;
+  for (const char *p = base; *p != '\0' && o + 1 < cap; p++) {
+    if (at != NULL && p == auth) {
+      for (const char *m = "***"; *m != '\0' && o + 1 < cap; m++) {
+        out[o++] = *m;
+      }
+      p = at; /* continue with the '@' */
+    }
+    unsigned char ch = (unsigned char)*p;
+    out[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+  }
+  out[o] = '\0';
+}
+
 /* Checks a candidate base and writes its normalised form
  * "scheme://host:port/path" (no trailing '/') into *out (caller frees). */
 static int base_normalise(const char *base, bool allow_insecure_http,
                           char **out, struct owcp_error *err)
 {
   *out = NULL;
+  char shown[96]; /* the base as error sentences may show it */
+  owcp_base_redact(base, shown, sizeof(shown));
   CURLU *u = curl_url();
   if (u == NULL) {
-    owcp_error_set(err, "out of memory checking base '%.80s'", base);
+    owcp_error_set(err, "out of memory checking base '%s'", shown);
     return -1;
   }
   char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
@@ -166,41 +223,40 @@ static int base_normalise(const char *base, bool allow_insecure_http,
       curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
       curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
       curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
-    owcp_error_set(err, "base '%.80s' is not a valid absolute URL", base);
+    owcp_error_set(err, "base '%s' is not a valid absolute URL", shown);
     goto done;
   }
   if (curl_url_get(u, CURLUPART_USER, &extra, 0) == CURLUE_OK ||
       curl_url_get(u, CURLUPART_PASSWORD, &extra, 0) == CURLUE_OK) {
-    owcp_error_set(err, "base '%.80s' must not carry user information", base);
+    owcp_error_set(err, "base '%s' must not carry user information", shown);
     goto done;
   }
   if (curl_url_get(u, CURLUPART_QUERY, &extra, 0) == CURLUE_OK) {
-    owcp_error_set(err, "base '%.80s' must not carry a query", base);
+    owcp_error_set(err, "base '%s' must not carry a query", shown);
     goto done;
   }
   if (curl_url_get(u, CURLUPART_FRAGMENT, &extra, 0) == CURLUE_OK) {
-    owcp_error_set(err, "base '%.80s' must not carry a fragment", base);
+    owcp_error_set(err, "base '%s' must not carry a fragment", shown);
     goto done;
   }
   if (host[0] == '\0') {
-    owcp_error_set(err, "base '%.80s' has no host", base);
+    owcp_error_set(err, "base '%s' has no host", shown);
     goto done;
   }
   if (strcmp(scheme, "http") == 0) {
     if (!allow_insecure_http) {
-      owcp_error_set(err, "base '%.80s' refused: plain http (https only)",
-                     base);
+      owcp_error_set(err, "base '%s' refused: plain http (https only)", shown);
       goto done;
     }
     if (!owcp_host_is_loopback(host)) {
       owcp_error_set(err,
-                     "base '%.80s' refused: plain http is allowed only to "
+                     "base '%s' refused: plain http is allowed only to "
                      "loopback hosts",
-                     base);
+                     shown);
       goto done;
     }
   } else if (strcmp(scheme, "https") != 0) {
-    owcp_error_set(err, "base '%.80s' refused: scheme %.16s (https only)", base,
+    owcp_error_set(err, "base '%s' refused: scheme %.16s (https only)", shown,
                    scheme);
     goto done;
   }
@@ -211,7 +267,7 @@ static int base_normalise(const char *base, bool allow_insecure_http,
   size_t len = strlen(scheme) + 3 + strlen(host) + 1 + strlen(port) + plen + 1;
   *out = malloc(len);
   if (*out == NULL) {
-    owcp_error_set(err, "out of memory checking base '%.80s'", base);
+    owcp_error_set(err, "out of memory checking base '%s'", shown);
     goto done;
   }
   snprintf(*out, len, "%s://%s:%s%s", scheme, host, port, path);
@@ -343,6 +399,8 @@ static int domain_extract(const char *in, char *out, size_t cap,
     owcp_error_set(err, "no domain or account to discover");
     return -1;
   }
+  char shown[96]; /* the input as error sentences may show it */
+  printable_copy(in, shown, sizeof(shown));
   const char *at = strrchr(in, '@');
   const char *dom = at != NULL ? at + 1 : in;
   size_t len = strlen(dom);
@@ -350,7 +408,7 @@ static int domain_extract(const char *in, char *out, size_t cap,
     len--;
   }
   if (len == 0 || len > 253 || len >= cap) {
-    owcp_error_set(err, "'%.80s' has no valid domain (1-253 characters)", in);
+    owcp_error_set(err, "'%s' has no valid domain (1-253 characters)", shown);
     return -1;
   }
   size_t label = 0;
@@ -358,29 +416,29 @@ static int domain_extract(const char *in, char *out, size_t cap,
     char ch = dom[i];
     if (ch == '.') {
       if (label == 0) {
-        owcp_error_set(err, "domain of '%.80s' has an empty label", in);
+        owcp_error_set(err, "domain of '%s' has an empty label", shown);
         return -1;
       }
       label = 0;
     } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') {
       if (++label > 63) {
-        owcp_error_set(err, "domain of '%.80s' has a label over 63 characters",
-                       in);
+        owcp_error_set(err, "domain of '%s' has a label over 63 characters",
+                       shown);
         return -1;
       }
     } else {
       owcp_error_set(err,
-                     "domain of '%.80s' contains '%c' at offset %zu (letters, "
+                     "domain of '%s' contains '%c' at offset %zu (letters, "
                      "digits, '-', '_' and '.' only)",
-                     in, ch >= 0x20 && ch < 0x7f ? ch : '?',
+                     shown, ch >= 0x20 && ch < 0x7f ? ch : '?',
                      (size_t)(dom - in) + i);
       return -1;
     }
     out[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch - 'A' + 'a' : ch);
   }
   if (label == 0) {
-    owcp_error_set(err, "domain of '%.80s' has an empty label", in);
+    owcp_error_set(err, "domain of '%s' has an empty label", shown);
     return -1;
   }
   out[len] = '\0';

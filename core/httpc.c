@@ -358,7 +358,9 @@ static void reasons_add(char *reasons, size_t cap, const char *base,
   if (used + 1 >= cap) {
     return;
   }
-  snprintf(reasons + used, cap - used, "%s%s: %s", used > 0 ? "; " : "", base,
+  char shown[96];
+  owcp_base_redact(base, shown, sizeof(shown));
+  snprintf(reasons + used, cap - used, "%s%s: %s", used > 0 ? "; " : "", shown,
            why);
 }
 
@@ -442,7 +444,7 @@ static int send_failover(struct owcp_httpc *c,
       free(buf.data);
       owcp_http_reply_free(&r);
       owcp_http_reply_free(&last);
-      owcp_error_set(err, "out of memory reading the answer from %s", base);
+      owcp_error_set(err, "out of memory reading an answer");
       return -1;
     }
     if (!skip) {

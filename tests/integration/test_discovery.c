@@ -869,7 +869,7 @@ static void test_bad_names(void **state)
   resolve_fails(d, "alice@exa mple.test", "' '", "offset 9");
   resolve_fails(d, "alice@", "no valid domain", NULL);
   resolve_fails(d, "a..test", "empty label", NULL);
-  resolve_fails(d, "alice@x.test\n_owcp", "offset", NULL);
+  resolve_fails(d, "alice@x.test\n_owcp", "offset 12", "x.test?_owcp");
   char longlabel[100];
   memset(longlabel, 'a', 64);
   strcpy(longlabel + 64, ".test");
@@ -900,7 +900,7 @@ static void test_base_list_single_validation(void **state)
       {"http://[::1]:80/x", true, "http://[::1]:80/x", NULL},
       {"http://localhost:80/x", true, "http://localhost:80/x", NULL},
       {"http://128.0.0.1/x", true, NULL, "loopback"},
-      {"https://u:p@d.example/x", false, NULL, "user information"},
+      {"https://u:secretpw@d.example/x", false, NULL, "user information"},
       {"https://d.example/x?a=b", false, NULL, "query"},
       {"https://d.example/x#f", false, NULL, "fragment"},
       {"ftp://d.example/x", false, NULL, "scheme"},
@@ -930,6 +930,25 @@ static void test_base_list_single_validation(void **state)
       }
     }
   }
+  /* The password never appears in the sentence. */
+  struct owcp_base_list l;
+  struct owcp_error err = {{0}};
+  assert_int_equal(
+      owcp_base_list_single("https://u:secretpw@d.example/x", false, &l, &err),
+      -1);
+  assert_null(strstr(err.msg, "secretpw"));
+  assert_non_null(strstr(err.msg, "https://***@d.example/x"));
+
+  char shown[32];
+  owcp_base_redact("https://a:b@h.example/x@y", shown, sizeof(shown));
+  assert_string_equal(shown, "https://***@h.example/x@y");
+  owcp_base_redact("http://h/\x01\n", shown, sizeof(shown));
+  assert_string_equal(shown, "http://h/??");
+  owcp_base_redact("https://long.example/path", shown, 9);
+  assert_string_equal(shown, "https://");
+  owcp_base_redact(NULL, shown, sizeof(shown));
+  assert_string_equal(shown, "(none)");
+
   assert_true(owcp_host_is_loopback("127.255.0.1"));
   assert_true(owcp_host_is_loopback("LOCALHOST"));
   assert_false(owcp_host_is_loopback("localhost.evil.example"));

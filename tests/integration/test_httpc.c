@@ -563,13 +563,15 @@ static void test_http_refused_without_connecting(void **state)
                    -1);
   expect_error(&err, "https only");
   /* Other schemes and user information never pass. */
-  assert_int_equal(
-      owcp_httpc_post_json(
-          c, bases(&s, "ftp://127.0.0.1/owcp/0.1", "https://u:p@127.0.0.1/x"),
-          "RD-Register", f->token, p, 0, &r, &err),
-      -1);
+  assert_int_equal(owcp_httpc_post_json(c,
+                                        bases(&s, "ftp://127.0.0.1/owcp/0.1",
+                                              "https://u:pw123@127.0.0.1/x"),
+                                        "RD-Register", f->token, p, 0, &r,
+                                        &err),
+                   -1);
   expect_error(&err, "scheme ftp");
   expect_error(&err, "user information");
+  assert_null(strstr(err.msg, "pw123"));
   json_decref(p);
   owcp_httpc_free(c);
 }

@@ -93,4 +93,10 @@ void owcp_base_list_free(struct owcp_base_list *l);
  * "localhost". The one place deciding where plain http may go. */
 bool owcp_host_is_loopback(const char *host);
 
+/* Copies base into out (cap ≥ 1 bytes, truncated) for an error sentence:
+ * any user information ("user:password@") becomes "***@" and octets
+ * outside printable ASCII become '?', so neither a password nor control
+ * characters from a hostile DNS answer reach a log. */
+void owcp_base_redact(const char *base, char *out, size_t cap);
+
 #endif
