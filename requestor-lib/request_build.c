@@ -6,6 +6,7 @@
  * size) so that the caller is told which field is wrong instead of getting
  * a schema error about the serialised document.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,21 @@
  * valid; refusing it here also bounds this file's recursion. */
 #define BUILD_MAX_NESTING 28
 #define FIELD_MAX 96
+
+/* Formats the name of a nested field for error sentences ("Body item 2
+ * (Table) row 1 cell 3 span 2"). A very deep path is cut short, which only
+ * shortens a message. */
+static void field_path(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void field_path(char *dst, size_t size, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  (void)vsnprintf(dst, size, fmt, ap);
+  va_end(ap);
+}
 
 /* Non-NULL, valid UTF-8, no C0 control but tab, LF and CR (XML 1.0 cannot
  * carry them at all, not even as character references). */
@@ -159,7 +175,7 @@ static int write_span(xmlTextWriterPtr w, const struct owcp_span *sp,
                      BUILD_MAX_NESTING);
       return -1;
     }
-    snprintf(sub, sizeof sub, "%s <%s>", field, names[sp->kind]);
+    field_path(sub, sizeof sub, "%s <%s>", field, names[sp->kind]);
     if (wr(xmlTextWriterStartElement(w, (const xmlChar *)names[sp->kind]),
            err) != 0 ||
         write_text(w, &sp->children, sub, depth + 1, err) != 0)
@@ -180,7 +196,7 @@ static int write_text(xmlTextWriterPtr w, const struct owcp_text *t,
     return -1;
   }
   for (size_t i = 0; i < t->count; i++) {
-    snprintf(sub, sizeof sub, "%s span %zu", field, i + 1);
+    field_path(sub, sizeof sub, "%s span %zu", field, i + 1);
     if (write_span(w, &t->spans[i], sub, depth, err) != 0)
       return -1;
   }
@@ -260,7 +276,7 @@ static int write_table(xmlTextWriterPtr w, const struct owcp_table *t,
            err) != 0)
       return -1;
     for (size_t c = 0; c < row->cell_count; c++) {
-      snprintf(sub, sizeof sub, "%s row %zu cell %zu", field, r + 1, c + 1);
+      field_path(sub, sizeof sub, "%s row %zu cell %zu", field, r + 1, c + 1);
       if (wr(xmlTextWriterStartElement(w, BAD_CAST "TD"), err) != 0 ||
           write_text(w, &row->cells[c], sub, 0, err) != 0 ||
           wr(xmlTextWriterEndElement(w), err) != 0)
