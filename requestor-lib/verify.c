@@ -228,6 +228,7 @@ int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
   struct owcp_xml_validator *v = NULL;
   struct owcp_receipt *r = NULL;
   struct owcp_request *req = NULL;
+  struct owcp_error why = {{0}};
   X509 *ca = NULL;
   int rc = -1;
 
@@ -237,8 +238,12 @@ int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
     owcp_error_set(err, "a receipt and a client CA are required");
     return -1;
   }
-  ca = owcp_cert_from_pem(client_ca_pem, strlen(client_ca_pem), err);
-  if (ca == NULL || owcp_receipt_verify(der, der_len, ca, NULL, &r, err) != 0 ||
+  ca = owcp_cert_from_pem(client_ca_pem, strlen(client_ca_pem), &why);
+  if (ca == NULL) {
+    owcp_error_set(err, "the client CA is unusable: %s", why.msg);
+    return -1;
+  }
+  if (owcp_receipt_verify(der, der_len, ca, NULL, &r, err) != 0 ||
       check_signer_identity(der, der_len, r, err) != 0)
     goto done;
   if (request_xml != NULL) {
