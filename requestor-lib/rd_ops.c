@@ -15,6 +15,8 @@
 #define RQ_WAIT_MAX 60
 /* Pause before polling again after a 503 or a lost connection. */
 #define RQ_RETRY_PAUSE_S 1
+/* Largest Wait the protocol accepts (docs/protocol-decisions-rd.md). */
+#define RQ_WAIT_WIRE_MAX 3600
 
 static enum owcp_rq_status fail(struct owcp_rq_result *out,
                                 enum owcp_rq_status s)
@@ -260,8 +262,13 @@ enum owcp_rq_status owcp_rq_status(struct owcp_requestor *rq,
                                    int wait_s, struct owcp_rq_result *out,
                                    struct owcp_error *err)
 {
-  return result_op(rq, "RD-Status", transaction, request_xml, xml_len,
-                   wait_s < 0 ? 0 : wait_s, out, err);
+  /* The wire range of Wait is 0..3600 (the dispatcher caps it further). */
+  if (wait_s < 0)
+    wait_s = 0;
+  if (wait_s > RQ_WAIT_WIRE_MAX)
+    wait_s = RQ_WAIT_WIRE_MAX;
+  return result_op(rq, "RD-Status", transaction, request_xml, xml_len, wait_s,
+                   out, err);
 }
 
 enum owcp_rq_status owcp_rq_final(struct owcp_requestor *rq,

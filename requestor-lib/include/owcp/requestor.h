@@ -238,7 +238,8 @@ enum owcp_rq_status owcp_rq_confirm(struct owcp_requestor *rq, const char *xml,
                                     struct owcp_rq_result *out,
                                     struct owcp_error *err);
 
-/* RD-Status with Wait = wait_s (0: answer at once). OWCP_RQ_PENDING while
+/* RD-Status with Wait = wait_s (0: answer at once; above 3600, the wire
+ * maximum, 3600; the dispatcher may cap it further). OWCP_RQ_PENDING while
  * unanswered, OWCP_RQ_TIMEOUT once expired or cancelled, OWCP_RQ_OK with
  * the verified answer. The receipt is matched against request_xml (the
  * exact bytes sent); NULL: the bytes this context sent in RD-Confirm for
