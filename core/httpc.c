@@ -360,8 +360,11 @@ static void reasons_add(char *reasons, size_t cap, const char *base,
   }
   char shown[96];
   owcp_base_redact(base, shown, sizeof(shown));
-  snprintf(reasons + used, cap - used, "%s%s: %s", used > 0 ? "; " : "", shown,
-           why);
+  /* Truncation is intended: the first bases matter most. */
+  if (snprintf(reasons + used, cap - used, "%s%s: %s", used > 0 ? "; " : "",
+               shown, why) < 0) {
+    reasons[used] = '\0';
+  }
 }
 
 /* Sends rq to one base. Returns 0 with *status and *buf filled when the

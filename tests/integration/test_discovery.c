@@ -213,16 +213,17 @@ static void fakedns_tcp(struct fakedns *s)
   struct timeval tv = {.tv_sec = 2};
   setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   unsigned char lenb[2], q[512], out[4098];
-  while (read_full(c, lenb, 2)) {
+  /* One exchange per connection, then close: waiting for a second query
+   * would stall the UDP side of this single-threaded server. */
+  if (read_full(c, lenb, 2)) {
     size_t n = ((size_t)lenb[0] << 8) | lenb[1];
-    if (n < 12 || n > sizeof(q) || !read_full(c, q, n)) {
-      break;
-    }
-    size_t m = fakedns_reply(s, q, n, out + 2, sizeof(out) - 2);
-    out[0] = (unsigned char)(m >> 8);
-    out[1] = (unsigned char)m;
-    if (m == 0 || write(c, out, m + 2) != (ssize_t)(m + 2)) {
-      break;
+    if (n >= 12 && n <= sizeof(q) && read_full(c, q, n)) {
+      size_t m = fakedns_reply(s, q, n, out + 2, sizeof(out) - 2);
+      out[0] = (unsigned char)(m >> 8);
+      out[1] = (unsigned char)m;
+      if (m > 0) {
+        (void)write(c, out, m + 2);
+      }
     }
   }
   close(c);
