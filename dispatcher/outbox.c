@@ -242,10 +242,10 @@ static int post(struct outbox *ob, const char *uri, const char *body,
   curl_easy_setopt(ob->curl, CURLOPT_POSTFIELDS, NULL);
   curl_slist_free_all(h);
   if (rc != CURLE_OK && ob->refused_now) {
-    snprintf(why, why_size,
-             "delivery refused: the Completion host resolves to an address "
-             "completions may not reach (link-local, unspecified, multicast, "
-             "or loopback/non-loopback against the http policy)");
+    /* the policy is spelled out at open_socket() */
+    snprintf(why, why_size, "%s",
+             "delivery refused: the Completion host's address is not "
+             "allowed (link-local, unspecified, multicast, or loopback)");
     return -1;
   }
   if (rc != CURLE_OK) {

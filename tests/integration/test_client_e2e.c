@@ -75,7 +75,8 @@ static struct owcp_client *new_client(struct fx *f, char *dir, size_t size)
   struct owcp_client *c = NULL;
   struct owcp_error err = {{0}};
 
-  snprintf(dir, size, "%s/state-%d", f->env.tmpdir, ++f->dirs);
+  int n = snprintf(dir, size, "%s/state-%d", f->env.tmpdir, ++f->dirs);
+  assert_true(n > 0 && (size_t)n < size);
   struct owcp_client_config cfg = {
       .state_dir = dir, .dispatcher = f->env.base, .allow_insecure_http = true};
   if (owcp_client_open(&cfg, &c, &err) != 0)
