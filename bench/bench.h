@@ -27,11 +27,19 @@
 
 /* ---- options ------------------------------------------------------------ */
 
+/* One requestor identity from the token file. */
+struct bench_requestor {
+  char *address; /* the XML <From>; owned */
+  char *token;   /* bearer token; owned, cleansed when freed */
+};
+
 struct bench_opts {
-  const char *mode;        /* "flows" or "idle" */
-  const char *base;        /* e.g. http://127.0.0.1:PORT/owcp/0.1 */
-  const char *requestor;   /* requestor account, the XML <From> */
-  char *requestor_token;   /* read from --token-file (owned) */
+  const char *mode;      /* "flows" or "idle" */
+  const char *base;      /* e.g. http://127.0.0.1:PORT/owcp/0.1 */
+  const char *requestor; /* default requestor account (--requestor) */
+  struct bench_requestor *requestors; /* from --token-file; flow i uses
+                                         requestors[i % n_requestors] */
+  size_t n_requestors;
   const char *prefix;      /* accounts are PREFIX-i@DOMAIN */
   const char *domain;      /* domain the dispatcher serves */
   const char *summary;     /* write "key value" lines here (may be NULL) */

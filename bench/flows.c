@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench.h"
@@ -174,15 +175,16 @@ static char *request_xml(const struct flow *f)
       "<From>%s</From><To>%s</To><Verification>PIN</Verification>"
       "<Summary>Connect laptop #%lu to the corporate network?</Summary>"
       "</Header></Request>";
+  const char *from = f->o->requestors[f->index % f->o->n_requestors].address;
   char *xml = NULL;
   int n = 0;
 
   n = snprintf(NULL, 0, fmt, f->shared->run_tag, f->o->prefix, f->index, f->seq,
-               f->o->requestor, f->client.account, f->seq);
+               from, f->client.account, f->seq);
   if (n < 0 || (xml = malloc((size_t)n + 1)) == NULL)
     return NULL;
   snprintf(xml, (size_t)n + 1, fmt, f->shared->run_tag, f->o->prefix, f->index,
-           f->seq, f->o->requestor, f->client.account, f->seq);
+           f->seq, from, f->client.account, f->seq);
   return xml;
 }
 
@@ -503,8 +505,9 @@ static int flow_setup(struct flow *f, struct owcp_error *err)
   }
   if (bench_xfer_init(&f->list, f->client.token, f->o->wait + OP_TIMEOUT_S,
                       err) != 0 ||
-      bench_xfer_init(&f->requestor, f->o->requestor_token, OP_TIMEOUT_S,
-                      err) != 0 ||
+      bench_xfer_init(&f->requestor,
+                      f->o->requestors[f->index % f->o->n_requestors].token,
+                      OP_TIMEOUT_S, err) != 0 ||
       bench_xfer_init(&f->reply, f->client.token, OP_TIMEOUT_S, err) != 0)
     return -1;
   return 0;
@@ -586,9 +589,22 @@ static void flow_cleanup(struct flow *f)
 /* ---- report ---------------------------------------------------------------
  */
 
-/* Sums the per-thread results and prints the report. Returns 0 when no
- * operation failed, 1 otherwise. */
-static int report(const struct bench_opts *o, struct flow *fl, int n)
+/* CPU seconds this process (all threads) has used so far. */
+static double cpu_seconds(void)
+{
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Sums the per-thread results and prints the report; cpu is the CPUs the
+ * load generator itself used while the flows ran (it shares the machine
+ * with the dispatcher and the database). Returns 0 when no operation
+ * failed, 1 otherwise. */
+static int report(const struct bench_opts *o, struct flow *fl, int n,
+                  double cpu)
 {
   struct flow_samples all;
   long flows = 0, errors = 0, clamped = 0, empty = 0;
@@ -631,11 +647,12 @@ static int report(const struct bench_opts *o, struct flow *fl, int n)
   bench_samples_report(&all.flow, "whole flow", "flow", stdout, sum);
   if (empty > 0)
     printf("  long polls ended empty     %ld\n", empty);
+  printf("  owcp-bench's own CPU use   %.2f CPUs\n", cpu);
   if (sum != NULL) {
     fprintf(sum,
             "flows %ld\nflows_per_s %.2f\nerrors %ld\nwakeup_clamped %ld\n"
-            "list_empty %ld\n",
-            flows, rate, errors, clamped, empty);
+            "list_empty %ld\ncpu_per_s %.2f\n",
+            flows, rate, errors, clamped, empty, cpu);
     fclose(sum);
   }
   if (oom)
@@ -709,12 +726,14 @@ int bench_flows(const struct bench_opts *o, struct owcp_error *err)
       break;
   }
   open_gate(&shared, o, started);
+  double cpu0 = cpu_seconds(), t0 = bench_now();
   for (int i = 0; i < started; i++)
     pthread_join(fl[i].thread, NULL);
+  double cpu = (cpu_seconds() - cpu0) / (bench_now() - t0);
   if (shared.abort)
     setup_failure(fl, started, o->flows, err);
   else
-    rc = report(o, fl, started);
+    rc = report(o, fl, started, cpu);
   for (int i = 0; i < started; i++)
     flow_cleanup(&fl[i]);
   pthread_cond_destroy(&shared.cv);

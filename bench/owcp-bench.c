@@ -324,9 +324,12 @@ static const char usage[] =
     "\n"
     "  --base URL           dispatcher base, e.g. "
     "http://127.0.0.1:8480/owcp/0.1\n"
-    "  --token-file FILE    the requestor's bearer token (flows)\n"
+    "  --token-file FILE    requestor bearer tokens, one a line: TOKEN (the\n"
+    "                       --requestor account) or ADDRESS TOKEN; flow i\n"
+    "                       uses line i mod lines (flows)\n"
     "  --requestor ADDR     requestor account (bench@example.com)\n"
-    "  --prefix P           client accounts are P-i@DOMAIN (bench)\n"
+    "  --prefix P           client accounts are P-i@DOMAIN (bench; idle:\n"
+    "                       bench-idle); use a new one for each run\n"
     "  --domain D           domain the dispatcher serves (example.com)\n"
     "  --flows N            concurrent flows (32)\n"
     "  --seconds S          measured seconds (flows: 20; idle: 3600)\n"
@@ -358,27 +361,81 @@ static int num_option(const char *name, const char *text, double lo, double hi,
   return 0;
 }
 
-/* Reads the first line of path (a bearer token) into a malloc()ed string. */
-static char *read_token(const char *path, struct owcp_error *err)
+/* Frees the requestors read from the token file (tokens cleansed). */
+static void requestors_free(struct bench_opts *o)
 {
-  char line[TOKEN_MAX + 2];
+  for (size_t i = 0; i < o->n_requestors; i++) {
+    free(o->requestors[i].address);
+    if (o->requestors[i].token != NULL)
+      OPENSSL_cleanse(o->requestors[i].token, strlen(o->requestors[i].token));
+    free(o->requestors[i].token);
+  }
+  free(o->requestors);
+  o->requestors = NULL;
+  o->n_requestors = 0;
+}
+
+/* Adds one token-file line: "TOKEN" (for --requestor) or "ADDRESS TOKEN". */
+static int requestor_add(struct bench_opts *o, const char *line, size_t lineno,
+                         struct owcp_error *err)
+{
+  const char *space = strchr(line, ' ');
+  const char *token = space ? space + 1 : line;
+  struct bench_requestor *grown;
+  struct bench_requestor *r;
+
+  if (token[0] == '\0' || strchr(token, ' ') != NULL ||
+      strlen(token) > TOKEN_MAX) {
+    owcp_error_set(err,
+                   "token file line %zu is neither TOKEN nor "
+                   "ADDRESS TOKEN",
+                   lineno);
+    return -1;
+  }
+  grown = realloc(o->requestors, (o->n_requestors + 1) * sizeof *grown);
+  if (grown == NULL) {
+    owcp_error_set(err, "out of memory reading the token file");
+    return -1;
+  }
+  o->requestors = grown;
+  r = &o->requestors[o->n_requestors];
+  r->address =
+      space ? strndup(line, (size_t)(space - line)) : strdup(o->requestor);
+  r->token = strdup(token);
+  o->n_requestors++;
+  if (r->address == NULL || r->token == NULL) {
+    owcp_error_set(err, "out of memory reading the token file");
+    return -1;
+  }
+  return 0;
+}
+
+/* Reads the requestors' bearer tokens, one a line, into o->requestors. */
+static int read_tokens(const char *path, struct bench_opts *o,
+                       struct owcp_error *err)
+{
+  char line[TOKEN_MAX + 300];
+  size_t lineno = 0;
+  int rc = 0;
   FILE *f = fopen(path, "r");
-  char *token = NULL;
 
   if (f == NULL) {
     owcp_error_set(err, "cannot open token file %s: %s", path, strerror(errno));
-    return NULL;
+    return -1;
   }
-  if (fgets(line, sizeof line, f) != NULL) {
+  while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+    lineno++;
     line[strcspn(line, "\r\n")] = '\0';
-    if (line[0] != '\0' && strlen(line) <= TOKEN_MAX)
-      token = strdup(line);
+    if (line[0] != '\0')
+      rc = requestor_add(o, line, lineno, err);
   }
   fclose(f);
   OPENSSL_cleanse(line, sizeof line);
-  if (token == NULL)
-    owcp_error_set(err, "token file %s holds no token on its first line", path);
-  return token;
+  if (rc == 0 && o->n_requestors == 0) {
+    owcp_error_set(err, "token file %s holds no token", path);
+    rc = -1;
+  }
+  return rc;
 }
 
 enum {
@@ -529,6 +586,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o,
   }
   if (!seconds_set && strcmp(o->mode, "idle") == 0)
     o->seconds = 3600;
+  /* Distinct defaults, so that both modes can run against one database. */
+  if (o->prefix == NULL)
+    o->prefix = strcmp(o->mode, "idle") == 0 ? "bench-idle" : "bench";
   return 0;
 }
 
@@ -536,7 +596,6 @@ int main(int argc, char **argv)
 {
   struct bench_opts o = {
       .requestor = "bench@example.com",
-      .prefix = "bench",
       .domain = "example.com",
       .flows = 32,
       .seconds = 20,
@@ -552,16 +611,14 @@ int main(int argc, char **argv)
 
   if (rc != 0)
     return rc == 1 ? 0 : rc;
-  if (token_file != NULL) {
-    o.requestor_token = read_token(token_file, &err);
-    if (o.requestor_token == NULL) {
-      fprintf(stderr, "owcp-bench: %s\n", err.msg);
-      return 2;
-    }
+  if (token_file != NULL && read_tokens(token_file, &o, &err) != 0) {
+    fprintf(stderr, "owcp-bench: %s\n", err.msg);
+    requestors_free(&o);
+    return 2;
   }
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     fputs("owcp-bench: libcurl failed to initialise\n", stderr);
-    free(o.requestor_token);
+    requestors_free(&o);
     return 2;
   }
   if (strcmp(o.mode, "flows") == 0)
@@ -571,9 +628,6 @@ int main(int argc, char **argv)
   if (rc < 0)
     fprintf(stderr, "owcp-bench: %s\n", err.msg);
   curl_global_cleanup();
-  if (o.requestor_token != NULL) {
-    OPENSSL_cleanse(o.requestor_token, strlen(o.requestor_token));
-    free(o.requestor_token);
-  }
+  requestors_free(&o);
   return rc < 0 ? 2 : rc;
 }

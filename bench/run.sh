@@ -19,8 +19,15 @@
 #   IDLE_POLLS [10000]    idle long polls to hold
 #   IDLE_CLIENTS [100]    clients the idle polls are spread over
 #   THREADS [32]          owcp-dispatcher --threads (= its database connections)
-#   PROFILE [0]           1: perf record -g the dispatcher during the first
-#                         flows run; report in bench/last-profile.txt
+#   PROFILE [0]           1: perf record -a -g (whole machine) during the
+#                         first flows run; CPU by process, then the hottest
+#                         PostgreSQL and dispatcher symbols, in
+#                         bench/last-profile.txt
+#   DIAG [1]              1: also run the diagnostics that say what limits
+#                         the flows: flows with one requestor per flow (no
+#                         shared rate-window row), and pgbench variants
+#                         with a NOTIFY / a single hot row per commit
+#   DIAG_SECONDS [10]     duration of each diagnostic pgbench run
 #   BUILD_DIR [build-bench]
 set -euo pipefail
 
@@ -46,6 +53,8 @@ IDLE_POLLS=${IDLE_POLLS:-10000}
 IDLE_CLIENTS=${IDLE_CLIENTS:-100}
 THREADS=${THREADS:-32}
 PROFILE=${PROFILE:-0}
+DIAG=${DIAG:-1}
+DIAG_SECONDS=${DIAG_SECONDS:-10}
 
 bench=$build/bench/owcp-bench
 admin=$build/dispatcher/owcp-admin
@@ -56,12 +65,12 @@ db=$OWCP_TEST_DB
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/owcp-bench.XXXXXX")
 chmod 700 "$tmp"
-dpid="" ipid="" spid=""
+dpid="" ipid="" spid="" spid_wait=""
 cleanup() {
-  for p in $spid $ipid $dpid; do
+  for p in $spid_wait $spid $ipid $dpid; do
     kill -TERM "$p" 2>/dev/null || true
   done
-  for p in $spid $ipid $dpid; do
+  for p in $spid_wait $spid $ipid $dpid; do
     wait "$p" 2>/dev/null || true
   done
   rm -rf "$tmp"
@@ -97,9 +106,31 @@ psql_db -d pgbench -c "
 "$pgbin/pgbench" -h "$pghost" -U postgres -n -f "$root/bench/pgbench-commit.sql" \
   -c "$FLOWS" -j 2 -T "$PG_SECONDS" pgbench >"$tmp/pgbench.out" 2>&1 ||
   { cat "$tmp/pgbench.out" >&2; die "pgbench failed"; }
-tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$tmp/pgbench.out")
+pgbench_tps() { sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$1"; }
+tps=$(pgbench_tps "$tmp/pgbench.out")
 [ -n "$tps" ] || { cat "$tmp/pgbench.out" >&2; die "no tps in the pgbench output"; }
 say "pgbench durable tps: $tps"
+
+# Diagnostics: the same commit plus what the dispatcher's procedures add
+# to theirs — a NOTIFY (PostgreSQL serialises notifying commits on one
+# lock held through the WAL flush), or an update of one row every commit
+# shares (as RD-Confirm's per-requestor rate window does).
+tps_notify="-" tps_hot="-"
+if [ "$DIAG" = 1 ]; then
+  sed 's/^END;$/SELECT pg_notify('"'"'bench'"'"', '"'"'k'"'"' || :id);\nEND;/' \
+    "$root/bench/pgbench-commit.sql" >"$tmp/notify.sql"
+  sed 's/^END;$/UPDATE bench_counters SET n = n + 1 WHERE id = 0;\nEND;/' \
+    "$root/bench/pgbench-commit.sql" >"$tmp/hot.sql"
+  psql_db -d pgbench -c "INSERT INTO bench_counters VALUES (0, 0)"
+  for v in notify hot; do
+    "$pgbin/pgbench" -h "$pghost" -U postgres -n -f "$tmp/$v.sql" -c "$FLOWS" \
+      -j 2 -T "$DIAG_SECONDS" pgbench >"$tmp/pgbench-$v.out" 2>&1 ||
+      { cat "$tmp/pgbench-$v.out" >&2; die "pgbench ($v) failed"; }
+  done
+  tps_notify=$(pgbench_tps "$tmp/pgbench-notify.out")
+  tps_hot=$(pgbench_tps "$tmp/pgbench-hot.out")
+  say "pgbench with NOTIFY: $tps_notify tps; with one hot row: $tps_hot tps"
+fi
 
 # ---- 2. the dispatcher ---------------------------------------------------------
 "$admin" --db "$db" migrate >/dev/null
@@ -120,27 +151,90 @@ say "dispatcher pid $dpid at $base (fd limit $(ulimit -n))"
 xid() { psql_db -d owcp -c "SELECT txid_current()"; }
 lsn() { psql_db -d owcp -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
 
-run_flows() { # $1: account prefix, $2: summary file
+# CPU accounting, to tell "the database is the limit" from "the CPUs are":
+# prints machine busy ticks, machine total ticks, dispatcher ticks and
+# PostgreSQL ticks (postmaster and its children).
+pm=$(head -n 1 "$OWCP_PGDATA/postmaster.pid")
+proc_ticks() { awk '{ s += $14 + $15 } END { print s + 0 }' "$@" 2>/dev/null || echo 0; }
+cpu_snapshot() {
+  local pgs
+  pgs=$(for p in $pm $(ps -o pid= --ppid "$pm"); do echo "/proc/$p/stat"; done)
+  awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat |
+    tr '\n' ' '
+  echo "$(proc_ticks "/proc/$dpid/stat") $(proc_ticks $pgs)"
+}
+# "busy% dispatcher-cpus postgres-cpus" over an interval of wall seconds.
+cpu_delta() { # $1 before, $2 after, $3 wall seconds
+  awk -v a="$1" -v b="$2" -v w="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(a, x, " "); split(b, y, " ");
+    printf "%.0f%% %.2f %.2f", 100 * (y[1] - x[1]) / (y[2] - x[2]),
+      (y[3] - x[3]) / hz / w, (y[4] - x[4]) / hz / w }'
+}
+
+# What the database sessions wait on while flows run: pg_stat_activity
+# sampled every 0.2 s by one psql session; "CPU" = active, not waiting;
+# "@owcp_confirm" names the stored procedure the session is running.
+start_wait_sampler() { # $1: output file
+  printf '%s\n' "SELECT coalesce(wait_event_type, 'CPU') || '/' || coalesce(wait_event, 'running') || '@' || coalesce(substring(query FROM 'owcp_[a-z_]+'), left(query, 20)) FROM pg_stat_activity WHERE datname = 'owcp' AND state = 'active' AND pid <> pg_backend_pid();" \
+    '\watch 0.2' | psql_db -d owcp >"$1" 2>/dev/null &
+  spid_wait=$!
+}
+stop_wait_sampler() {
+  kill -TERM "$spid_wait" 2>/dev/null || true
+  wait "$spid_wait" 2>/dev/null || true
+  spid_wait=""
+}
+# The top wait events of a sample file as "event share%, ...".
+top_waits() {
+  grep '/' "$1" | tr ' ' '_' | sort | uniq -c | sort -rn | awk '
+    { n[NR] = $1; e[NR] = $2; t += $1 }
+    END { for (i = 1; i <= NR && i <= 8; i++) printf "%s%s %.0f%%", (i > 1 ? ", " : ""), e[i], 100 * n[i] / t;
+          if (t == 0) printf "none sampled" }'
+}
+
+run_flows() { # $1: account prefix, $2: summary file, $3: waits file
+  local before after
+  before=$(cpu_snapshot)
+  start_wait_sampler "$3"
   "$bench" flows --base "$base" --token-file "$tmp/token" --prefix "$1" \
     --flows "$FLOWS" --seconds "$SECONDS_FLOWS" --warmup "$WARMUP" \
-    --summary "$2" >&2
+    --summary "$2" >&2 || { local rc=$?; stop_wait_sampler; return $rc; }
+  stop_wait_sampler
+  after=$(cpu_snapshot)
+  # Includes the warm-up and enrolment: an approximation of the window.
+  echo "cpu $(cpu_delta "$before" "$after" "$(awk -v a="$SECONDS_FLOWS" -v b="$WARMUP" 'BEGIN { print a + b }')")" >>"$2"
 }
 
 say "== owcp-bench flows: $FLOWS flows, ${SECONDS_FLOWS}s after ${WARMUP}s warm-up"
 if [ "$PROFILE" = 1 ]; then
-  (sleep "$WARMUP"; perf record -F 499 -g -p "$dpid" -o "$tmp/perf.data" \
+  (sleep "$WARMUP"; perf record -F 499 -a -g -o "$tmp/perf.data" \
     -- sleep "$SECONDS_FLOWS" >/dev/null 2>&1) &
   spid=$!
 fi
 xid0=$(xid) lsn0=$(lsn)
 flows_rc=0
-run_flows bench "$tmp/flows1.sum" || flows_rc=$?
+run_flows bench "$tmp/flows1.sum" "$tmp/waits1" || flows_rc=$?
 xid1=$(xid) lsn1=$(lsn)
 if [ -n "$spid" ]; then
   wait "$spid" || true
   spid=""
-  perf report -i "$tmp/perf.data" --stdio --no-children --percent-limit 0.5 \
-    2>/dev/null | head -n 400 >"$root/bench/last-profile.txt" || true
+  {
+    echo "# perf record -a -g -F 499 during the first flows run; dispatcher pid $dpid"
+    echo "# ---- CPU by process and object (share of all samples, both CPUs)"
+    perf report -i "$tmp/perf.data" --stdio --no-children -g none \
+      --sort comm,dso --percent-limit 0.5 2>/dev/null | grep -v '^$'
+    echo "# ---- PostgreSQL: hottest symbols"
+    perf report -i "$tmp/perf.data" --stdio --no-children -g none \
+      --comm postgres --sort dso,sym --percent-limit 0.2 2>/dev/null |
+      grep -v '^$' | head -n 80
+    echo "# ---- owcp-dispatcher: hottest symbols"
+    perf report -i "$tmp/perf.data" --stdio --no-children -g none \
+      --pid "$dpid" --sort dso,sym --percent-limit 0.1 2>/dev/null |
+      grep -v '^$' | head -n 80
+    echo "# ---- owcp-dispatcher: call graphs (callers)"
+    perf report -i "$tmp/perf.data" --stdio --no-children -G \
+      --pid "$dpid" --percent-limit 2 2>/dev/null | head -n 300
+  } >"$root/bench/last-profile.txt" || true
   say "profile: bench/last-profile.txt"
 fi
 [ -s "$tmp/flows1.sum" ] || die "owcp-bench flows produced no figures"
@@ -160,7 +254,7 @@ say "idle polls held: $held_ready; dispatcher VmRSS $((rss_held / 1024)) MiB, $f
 
 say "== owcp-bench flows beside the idle polls"
 flows2_rc=0
-run_flows bench2 "$tmp/flows2.sum" || flows2_rc=$?
+run_flows bench2 "$tmp/flows2.sum" "$tmp/waits2" || flows2_rc=$?
 rss_after=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$dpid/status")
 hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$dpid/status")
 held_after=$(get "$tmp/idle.status" held)
@@ -170,6 +264,22 @@ idle_rc=0
 wait "$ipid" || idle_rc=$?
 ipid=""
 cat "$tmp/idle.out" >&2
+
+# Diagnostic: the same flows with one requestor per flow, so that no two
+# RD-Confirms share a rate-window row.
+flows3_rc=0
+if [ "$DIAG" = 1 ]; then
+  say "== diagnostic: owcp-bench flows with one requestor per flow"
+  : >"$tmp/tokens"
+  for i in $(seq 0 $((FLOWS - 1))); do
+    printf 'bench-r%d@example.com %s\n' "$i" "$("$admin" --db "$db" requestor add \
+      "bench-r$i@example.com" --rate 1000000 | tail -n 1)" >>"$tmp/tokens"
+  done
+  "$bench" flows --base "$base" --token-file "$tmp/tokens" --prefix bench3 \
+    --flows "$FLOWS" --seconds "$SECONDS_FLOWS" --warmup "$WARMUP" \
+    --summary "$tmp/flows3.sum" >&2 || flows3_rc=$?
+fi
+
 kill -TERM "$dpid"
 wait "$dpid" || true
 dpid=""
@@ -198,6 +308,8 @@ fps2=$(get "$f2" flows_per_s)
   printf '  %-44s %s\n' "ratio flows/s ÷ (tps/2) [target >= 0.8]" "$ratio  $(verdict "$ratio" 0.8 '>=')"
   printf '  %-44s %s\n' "write transactions per flow (txid delta)" "$xact_per_flow"
   printf '  %-44s %s\n' "WAL bytes per flow" "$wal_per_flow"
+  printf '  %-44s %s\n' "CPU during flows: machine busy, CPUs used" "$(awk '$1 == "cpu" { printf "%s; dispatcher %s, PostgreSQL %s", $2, $3, $4 }' "$f1"), owcp-bench $(get "$f1" cpu_per_s)"
+  printf '  %-44s %s\n' "database sessions during flows (sampled)" "$(top_waits "$tmp/waits1")"
   echo "  latency p50/p99 in ms:"
   printf '    %-42s %s\n' "RD-Confirm" "$(pct "$f1" confirm)"
   printf '    %-42s %s\n' "CD-List wake (RD-Confirm sent -> answer)" "$(pct "$f1" list_wake)"
@@ -212,7 +324,15 @@ fps2=$(get "$f2" flows_per_s)
   printf '  %-44s %s\n' "  [target <= 512 MiB]" "$(verdict "$hwm_mib" 512 '<=') (judged on VmHWM)"
   printf '  %-44s %s\n' "flows/s while idle polls are held" "$fps2  (errors $(get "$f2" errors); $(awk -v a="$fps2" -v b="$fps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "?" }') of the first run)"
   printf '  %-44s %s\n' "wake-up p50/p99 ms while idle polls held" "$(pct "$f2" wakeup)"
-  printf '  %-44s %s\n' "exit codes flows/idle/flows" "$flows_rc/$idle_rc/$flows2_rc"
+  if [ "$DIAG" = 1 ]; then
+    f3=$tmp/flows3.sum
+    echo "  diagnostics (what limits flows/s):"
+    printf '    %-42s %s\n' "pgbench tps, + pg_notify per commit" "$tps_notify"
+    printf '    %-42s %s\n' "pgbench tps, + one shared hot row" "$tps_hot"
+    printf '    %-42s %s\n' "flows/s, one requestor per flow" "$(get "$f3" flows_per_s) (errors $(get "$f3" errors); ratio $(awk -v f="$(get "$f3" flows_per_s)" -v t="$tps" 'BEGIN { printf "%.2f", f / (t / 2) }'))"
+    printf '    %-42s %s\n' "  RD-Confirm p50/p99, wake-up p50/p99" "$(pct "$f3" confirm), $(pct "$f3" wakeup)"
+  fi
+  printf '  %-44s %s\n' "exit codes flows/idle/flows/diagnostic" "$flows_rc/$idle_rc/$flows2_rc/$flows3_rc"
 } | tee "$root/bench/last-run.txt"
 
-[ "$flows_rc" = 0 ] && [ "$flows2_rc" = 0 ] && [ "$idle_rc" = 0 ]
+[ "$flows_rc" = 0 ] && [ "$flows2_rc" = 0 ] && [ "$idle_rc" = 0 ] && [ "$flows3_rc" = 0 ]
