@@ -207,8 +207,14 @@ run_flows() { # $1: account prefix, $2: summary file, $3: waits file
 
 say "== owcp-bench flows: $FLOWS flows, ${SECONDS_FLOWS}s after ${WARMUP}s warm-up"
 if [ "$PROFILE" = 1 ]; then
-  (sleep "$WARMUP"; perf record -F 499 -a -g -o "$tmp/perf.data" \
-    -- sleep "$SECONDS_FLOWS" >/dev/null 2>&1) &
+  # Whole machine without call graphs (who uses the CPUs), and the
+  # dispatcher with DWARF call graphs (its build keeps no frame pointers)
+  # for half the window (DWARF samples are large).
+  (sleep "$WARMUP"
+   perf record -F 499 -a -o "$tmp/perf.data" -- sleep "$SECONDS_FLOWS" >/dev/null 2>&1 &
+   perf record -F 499 --call-graph dwarf,16384 -p "$dpid" -o "$tmp/perf-d.data" \
+     -- sleep "$(awk -v s="$SECONDS_FLOWS" 'BEGIN { print s / 2 }')" >/dev/null 2>&1
+   wait) &
   spid=$!
 fi
 xid0=$(xid) lsn0=$(lsn)
@@ -219,7 +225,7 @@ if [ -n "$spid" ]; then
   wait "$spid" || true
   spid=""
   {
-    echo "# perf record -a -g -F 499 during the first flows run; dispatcher pid $dpid"
+    echo "# perf record -a -F 499 during the first flows run; dispatcher pid $dpid"
     echo "# ---- CPU by process and object (share of all samples, both CPUs)"
     perf report -i "$tmp/perf.data" --stdio --no-children -g none \
       --sort comm,dso --percent-limit 0.5 2>/dev/null | grep -v '^$'
@@ -227,13 +233,11 @@ if [ -n "$spid" ]; then
     perf report -i "$tmp/perf.data" --stdio --no-children -g none \
       --comm postgres --sort dso,sym --percent-limit 0.2 2>/dev/null |
       grep -v '^$' | head -n 80
-    echo "# ---- owcp-dispatcher: hottest symbols"
-    perf report -i "$tmp/perf.data" --stdio --no-children -g none \
-      --pid "$dpid" --sort dso,sym --percent-limit 0.1 2>/dev/null |
-      grep -v '^$' | head -n 80
-    echo "# ---- owcp-dispatcher: call graphs (callers)"
-    perf report -i "$tmp/perf.data" --stdio --no-children -G \
-      --pid "$dpid" --percent-limit 2 2>/dev/null | head -n 300
+    echo "# ---- owcp-dispatcher (DWARF call graphs): by object, then inclusive time"
+    perf report -i "$tmp/perf-d.data" --stdio --no-children -g none \
+      --sort dso --percent-limit 1 2>/dev/null | grep -v '^$'
+    perf report -i "$tmp/perf-d.data" --stdio --children -g none \
+      --sort sym --percent-limit 2 2>/dev/null | grep -v '^$' | head -n 120
   } >"$root/bench/last-profile.txt" || true
   say "profile: bench/last-profile.txt"
 fi
