@@ -77,7 +77,6 @@ struct bench_xfer {
   CURLcode result;
   bool active; /* added to a multi handle and not finished */
   bool done;
-  void *owner; /* whoever drives the transfer (CURLINFO_PRIVATE is this) */
   size_t index;
 };
 

@@ -297,7 +297,6 @@ static int enrol(struct idle *id, struct owcp_error *err)
                         id->o->wait + OP_TIMEOUT_S, err) != 0)
       return -1;
     id->polls[i].index = (size_t)i;
-    id->polls[i].owner = id;
   }
   return 0;
 }
