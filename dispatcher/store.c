@@ -31,6 +31,8 @@
 
 enum stmt {
   S_PING,
+  S_NOTIFY_FLUSH,
+  S_RATE_TAKE,
   S_REQUESTOR_BY_TOKEN,
   S_REQUESTOR_BY_ADDRESS,
   S_CLIENT_BY_TOKEN,
@@ -88,11 +90,18 @@ enum stmt {
                                                        2) ", now()) THEN 202 " \
                                                           "ELSE 408 END "
 
+/* notifies: the statement's procedure may queue NOTIFY payloads (with
+ * owcp.notify = 'after-commit', sql/005_commit_contention.sql); run()
+ * sends them once it has committed. */
 static const struct {
   const char *name;
   const char *sql;
+  bool notifies;
 } statements[S_COUNT] = {
     [S_PING] = {"ping", "SELECT 1"},
+    [S_NOTIFY_FLUSH] = {"notify_flush", "SELECT owcp_notify_flush()"},
+    [S_RATE_TAKE] = {"rate_take", "SELECT o_retry_after FROM owcp_rate_take("
+                                  "$1, " TS(2) ")"},
     [S_REQUESTOR_BY_TOKEN] = {"requestor_by_token",
                               "SELECT id, address, status = 'active', "
                               "rate_per_minute, token_hash FROM requestors "
@@ -117,11 +126,12 @@ static const struct {
                    "SELECT o_status, o_transaction, " EPOCH(
                        "o_expires") ", o_retry_after FROM owcp_confirm($1, "
                                     "$2, $3, $4, $5, $6, $7, $8, " TS(
-                                        9) ", $10, $11)"},
+                                        9) ", $10, $11)",
+                   true},
     [S_STATUS] = {"status", "SELECT " RESULT_COLS
                             "FROM transactions t WHERE t.id = $1 AND "
                             "t.requestor_id = $3"},
-    [S_FINAL] = {"final", "SELECT owcp_final($3, $1, " TS(2) ")"},
+    [S_FINAL] = {"final", "SELECT owcp_final($3, $1, " TS(2) ")", true},
     [S_OUTCOME] = {"outcome",
                    "SELECT " RESULT_COLS "FROM transactions t WHERE t.id = $1"},
     [S_RD_REGISTER] = {"rd_register",
@@ -135,8 +145,8 @@ static const struct {
                                                         "owcp_list($1, "
                                                         "$2, " TS(3) ")"},
     [S_REPLY] = {"reply",
-                 "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(
-                     7) ")"},
+                 "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(7) ")",
+                 true},
     [S_REGISTER_CODE] = {"register_code",
                          "SELECT owcp_cd_register_code($1, $2, $3, $4, $5, "
                          "$6, " TS(7) ")"},
@@ -150,10 +160,11 @@ static const struct {
                                                9) ")"},
     [S_APPROVAL_FINISH] = {"approval_finish",
                            "SELECT owcp_cd_approval_finish($1, $2, $3, $4, "
-                           "$5, $6, $7, " TS(8) ")"},
+                           "$5, $6, $7, " TS(8) ")",
+                           true},
     [S_CLIENT_REVOKE] = {"client_revoke",
                          "SELECT owcp_client_revoke($1, $2, now())"},
-    [S_EXPIRE] = {"expire", "SELECT owcp_expire($1, " TS(2) ")"},
+    [S_EXPIRE] = {"expire", "SELECT owcp_expire($1, " TS(2) ")", true},
     [S_OUTBOX_CLAIM] =
         {"outbox_claim",
          "SELECT o_id, o_transaction, o_uri, o_body, "
@@ -358,6 +369,21 @@ static int prepare_all(struct store *st, struct owcp_error *err)
   return 0;
 }
 
+/* Sends the NOTIFY payloads the last statement queued (it has committed:
+ * every notifying statement runs on its own). A failure is not the
+ * statement's: its change is committed; the long polls waiting for it then
+ * answer at their deadline instead of at once. */
+static void notify_flush(struct store *st)
+{
+  PGresult *res;
+
+  if (prepare_one(st, S_NOTIFY_FLUSH, NULL) != 0)
+    return;
+  res = PQexecPrepared(st->conn, statements[S_NOTIFY_FLUSH].name, 0, NULL, NULL,
+                       NULL, 0);
+  PQclear(res);
+}
+
 /* Runs a prepared statement expecting rows (or a command); *out gets the
  * result the caller PQclear()s. */
 static int run(struct store *st, enum stmt s, const struct params *p,
@@ -381,6 +407,8 @@ static int run(struct store *st, enum stmt s, const struct params *p,
     return rc;
   }
   *out = res;
+  if (statements[s].notifies)
+    notify_flush(st);
   return 0;
 }
 
@@ -536,6 +564,19 @@ static void quiet_notice(void *arg, const char *message)
 {
 }
 
+static int exec_sql(struct store *st, const char *sql, const char *what,
+                    struct owcp_error *err)
+{
+  PGresult *res = PQexec(st->conn, sql);
+  ExecStatusType status = PQresultStatus(res);
+  int rc = 0;
+
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    rc = fail(st, res, what, err);
+  PQclear(res);
+  return rc;
+}
+
 struct store *store_open(const char *conninfo, struct owcp_error *err)
 {
   struct store *st = calloc(1, sizeof *st);
@@ -560,6 +601,11 @@ struct store *store_open(const char *conninfo, struct owcp_error *err)
   }
   /* Server NOTICEs (e.g. "already exists, skipping") are not for users. */
   PQsetNoticeProcessor(st->conn, quiet_notice, NULL);
+  /* NOTIFY after COMMIT, not inside it (sql/005_commit_contention.sql). */
+  if (exec_sql(st, "SET owcp.notify = 'after-commit'", "connect", err) != 0) {
+    store_close(st);
+    return NULL;
+  }
   if (prepare_all(st, err) != 0) {
     store_close(st);
     return NULL;
@@ -590,18 +636,6 @@ int store_ping(struct store *st, struct owcp_error *err)
 }
 
 /* Runs constant SQL text (migrations' bookkeeping, BEGIN/COMMIT). */
-static int exec_sql(struct store *st, const char *sql, const char *what,
-                    struct owcp_error *err)
-{
-  PGresult *res = PQexec(st->conn, sql);
-  ExecStatusType status = PQresultStatus(res);
-  int rc = 0;
-
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-    rc = fail(st, res, what, err);
-  PQclear(res);
-  return rc;
-}
 
 /* ---- migrations ------------------------------------------------------------
  */
@@ -1063,6 +1097,26 @@ int store_tx_request(struct store *st, const char *client_id, const char *tx,
 /* ---- RD operations
  * ------------------------------------------------------------ */
 
+/* Counts one RD-Confirm attempt against the requestor's rate limit in its
+ * own short transaction (sql/005_commit_contention.sql); *retry_after > 0
+ * means over the limit. */
+static int rate_take(struct store *st, int64_t requestor_id, time_t now,
+                     int *retry_after, struct owcp_error *err)
+{
+  struct params p = {0};
+  PGresult *res;
+  int rc;
+
+  p_int(&p, requestor_id);
+  p_time(&p, now);
+  rc = run_row(st, S_RATE_TAKE, &p, &res, err);
+  if (rc != 0)
+    return rc;
+  *retry_after = (int)get_int(res, 0, 0);
+  PQclear(res);
+  return 0;
+}
+
 int store_confirm(struct store *st, const struct store_confirm_in *in,
                   struct store_confirm_out *out, struct owcp_error *err)
 {
@@ -1075,6 +1129,12 @@ int store_confirm(struct store *st, const struct store_confirm_in *in,
   if (id == NULL) {
     owcp_error_set(err, "cannot generate a transaction identifier");
     return -1;
+  }
+  rc = rate_take(st, in->requestor_id, in->now, &out->retry_after, err);
+  if (rc != 0 || out->retry_after > 0) {
+    free(id);
+    out->status = rc == 0 ? 429 : 0;
+    return rc;
   }
   p_int(&p, in->requestor_id);
   p_text(&p, in->account);

@@ -745,10 +745,25 @@ static void test_listener(void **state)
 
   assert_non_null(l);
   assert_int_equal(store_listener_wait(l, 10, collect, got, &err), 0);
-  confirm(f, "N1", "<n/>", T0, 300);
+  /* The store's connections queue payloads and send them after COMMIT
+   * (sql/005_commit_contention.sql): they still arrive. */
+  struct store_confirm_out c = confirm(f, "N1", "<n/>", T0, 300);
   n = store_listener_wait(l, 2000, collect, got, &err);
   assert_int_equal(n, 1);
   assert_true(strncmp(got, "account:", 8) == 0);
+  assert_int_equal(reply(f->st, c.transaction, f->c1, T0 + 1), 200);
+  n = store_listener_wait(l, 2000, collect, got, &err);
+  assert_int_equal(n, 1);
+  assert_true(strncmp(got, "tx:", 3) == 0);
+  assert_string_equal(got + 3, c.transaction);
+  /* A connection without owcp.notify = 'after-commit' (psql, an older
+   * dispatcher) notifies inside its own transaction. */
+  PGresult *r = raw(f->conninfo, "SELECT owcp_notify('tx:plain')");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  n = store_listener_wait(l, 2000, collect, got, &err);
+  assert_int_equal(n, 1);
+  assert_string_equal(got, "tx:plain");
   store_listener_close(l);
 }
 
