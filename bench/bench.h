@@ -77,7 +77,7 @@ struct bench_xfer {
   CURLcode result;
   bool active; /* added to a multi handle and not finished */
   bool done;
-  size_t index;
+  size_t index; /* idle: the poll this transfer is */
 };
 
 /* Creates the easy handle: keep-alive, no Expect: 100-continue, JSON
