@@ -16,6 +16,13 @@ token=$("$admin" --db "$db" requestor add access@example.com | tail -n 1)
 code=$("$admin" --db "$db" code issue alice@example.com | tail -n 1)
 base="http://127.0.0.1:$PORT/owcp/0.1"
 
+# The token goes to a 0600 file: owcp-request reads tokens only from files.
+tokenfile="$OWCP_PGHOST/requestor.token"
+(umask 077 && printf '%s\n' "$token" >"$tokenfile")
+state="$OWCP_PGHOST/client-state"
+client="build/client-lib/owcp-client --state-dir $state --dispatcher $base --insecure-http"
+request="build/requestor-lib/owcp-request --from access@example.com --token-file $tokenfile --dispatcher $base --insecure-http"
+
 cat <<EOT
 
 owcp dispatcher (demo; the database is removed when you stop it)
@@ -23,11 +30,14 @@ owcp dispatcher (demo; the database is removed when you stop it)
   health:              http://127.0.0.1:$PORT/healthz
   client CA (PEM):     $base/CA
   requestor:           access@example.com   token: $token
+                       (also in $tokenfile)
   account:             alice@example.com    enrollment code: $code
 
-  try:  curl -s -H 'Authorization: Bearer $token' -H 'Content-Type: application/json' \\
-          -d '{"Request":"<Request xmlns=\\"http://schema.comodo.com/2011/owcp/0.1\\"><Header identifier=\\"urn:demo:1\\"><From>access@example.com</From><To>alice@example.com</To><Summary>Connect laptop #234?</Summary></Header></Request>"}' \\
-          $base/RD-Confirm
+  In another terminal, the user's device (asks for a new PIN):
+    $client register alice@example.com --code $code --pin
+    $client watch
+  and in a third, the VPN asking alice (exit 0 only on a verified Accept):
+    $request confirm --to alice@example.com --summary "Connect laptop #234 to the corporate network?" --pin --wait
   admin: $admin --db '$db' --help
 Ctrl-C stops it.
 
