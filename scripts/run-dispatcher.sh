@@ -21,7 +21,7 @@ tokenfile="$OWCP_PGHOST/requestor.token"
 (umask 077 && printf '%s\n' "$token" >"$tokenfile")
 state="$OWCP_PGHOST/client-state"
 client="build/client-lib/owcp-client --state-dir $state --dispatcher $base --insecure-http"
-request="build/requestor-lib/owcp-request --from access@example.com --token-file $tokenfile --dispatcher $base --insecure-http"
+request_opts="--from access@example.com --token-file $tokenfile --dispatcher $base --insecure-http"
 
 cat <<EOT
 
@@ -37,7 +37,7 @@ owcp dispatcher (demo; the database is removed when you stop it)
     $client register alice@example.com --code $code --pin
     $client watch
   and in a third, the VPN asking alice (exit 0 only on a verified Accept):
-    $request confirm --to alice@example.com --summary "Connect laptop #234 to the corporate network?" --pin --wait
+    build/requestor-lib/owcp-request confirm $request_opts --to alice@example.com --summary "Connect laptop #234 to the corporate network?" --pin --wait
   admin: $admin --db '$db' --help
 Ctrl-C stops it.
 
