@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone on a fresh Debian 12 machine:
 # installs what is missing, checks formatting and static analysis, builds,
 # runs unit and integration tests (real PostgreSQL clusters, real processes),
-# runs the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# runs every test again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # and gives every libFuzzer target a short run.
 #
 #   scripts/test.sh            everything (what CI runs)
@@ -39,9 +39,11 @@ step "tests (unit + integration)"
 step "sanitizer build (ASan + UBSan) and tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOWCP_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
+# Every test, integration included: the dispatcher, the CLIs and the
+# libraries run instrumented inside the end-to-end tests too.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --output-on-failure -j"$JOBS" -L unit)
+  ctest --output-on-failure -j"$JOBS")
 
 step "fuzz smoke run (${FUZZ_SECONDS} s per target)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DOWCP_FUZZ=ON >/dev/null
