@@ -158,16 +158,46 @@ static int bases_for(struct owcp_client *c, const char *account,
   return owcp_discovery_resolve(c->dns, account, out, err);
 }
 
+/* s made safe for a terminal (controls, bidi and escapes neutralised,
+ * whitespace collapsed), or NULL when s is NULL or memory ran out; the
+ * caller frees. The dispatcher's words reach the user's terminal through
+ * error sentences and listings, so they never pass unfiltered. */
+static char *neutral(const char *s)
+{
+  return s != NULL ? owcp_render_string(s, NULL, NULL) : NULL;
+}
+
 /* One sentence for a reply that was not the expected status. */
 static void reply_error(const char *op, const struct owcp_http_reply *r,
                         struct owcp_error *err)
 {
-  const char *why = json_string_value(json_object_get(r->json, "Error"));
-  const char *text = json_string_value(json_object_get(r->json, "Text"));
+  char *why = neutral(json_string_value(json_object_get(r->json, "Error")));
+  char *text = neutral(json_string_value(json_object_get(r->json, "Text")));
 
   owcp_error_set(err, "%s failed with status %ld (%s)%s%s", op, r->status,
                  text != NULL ? text : "no OWCP reply", why != NULL ? ": " : "",
                  why != NULL ? why : "");
+  free(why);
+  free(text);
+}
+
+/* Transaction identifiers are opaque URL-safe text (spec §1); anything else
+ * is refused before it can be shown, stored or signed. */
+#define MAX_TRANSACTION_LEN 128
+static bool transaction_ok(const char *tx)
+{
+  size_t n = strlen(tx);
+
+  if (n == 0 || n > MAX_TRANSACTION_LEN)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)tx[i];
+    if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+          (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+          ch == '~'))
+      return false;
+  }
+  return true;
 }
 
 static int post(struct owcp_client *c, const char *account, const char *saved,
@@ -305,18 +335,42 @@ static X509 *reply_cert(const json_t *o, const char *name,
   return cert;
 }
 
+/* True when cert's subject has exactly one CN and it is client, byte for
+ * byte (the receipt names the Client; the dispatcher matches the signer's
+ * certificate to it). */
+static bool subject_is_client(X509 *cert, const char *client)
+{
+  const X509_NAME *name = X509_get_subject_name(cert);
+  int at = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+
+  if (at < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, at) >= 0)
+    return false;
+  const ASN1_STRING *cn =
+      X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, at));
+  size_t len = strlen(client);
+  return cn != NULL && (size_t)ASN1_STRING_length(cn) == len &&
+         memcmp(ASN1_STRING_get0_data(cn), client, len) == 0;
+}
+
 /* The dispatcher is trusted only as far as it proves: the certificate must
- * chain to the CA it returned, carry our key and name our account. */
+ * chain to the CA it returned, carry our key and name our account and the
+ * Client identifier it returned. */
 static int check_issued(const json_t *o, EVP_PKEY *key, const char *account,
                         struct owcp_error *err)
 {
   X509 *cert = reply_cert(o, "Certificate", err);
   X509 *ca = cert != NULL ? reply_cert(o, "CA", err) : NULL;
+  const char *client = json_string_value(json_object_get(o, "Client"));
   char named[320];
   int rc = -1;
 
   if (ca == NULL || owcp_cert_verify_chain(cert, ca, err) != 0)
     goto out;
+  if (client == NULL || !subject_is_client(cert, client)) {
+    owcp_error_set(err, "CD-Register reply: the certificate's subject does "
+                        "not name the returned 'Client'");
+    goto out;
+  }
   if (EVP_PKEY_eq(X509_get0_pubkey(cert), key) != 1) {
     owcp_error_set(err, "CD-Register reply: the certificate is not for this "
                         "device's key");
@@ -325,10 +379,12 @@ static int check_issued(const json_t *o, EVP_PKEY *key, const char *account,
   if (owcp_cert_get_account(cert, named, sizeof named, err) != 0)
     goto out;
   if (strcmp(named, account) != 0) {
+    char *safe = neutral(named);
     owcp_error_set(err,
                    "CD-Register reply: the certificate names '%s', not "
                    "'%s'",
-                   named, account);
+                   safe != NULL ? safe : "another account", account);
+    free(safe);
     goto out;
   }
   rc = 0;
@@ -417,8 +473,17 @@ static int register_exchange(struct owcp_client *c,
       break;
     const char *t =
         json_string_value(json_object_get(reply->json, "Transaction"));
-    if (t == NULL) {
-      owcp_error_set(err, "CD-Register answered 202 without 'Transaction'");
+    if (t == NULL || !transaction_ok(t)) {
+      owcp_error_set(err,
+                     "CD-Register answered 202 without a valid "
+                     "'Transaction' (1..%d URL-safe characters)",
+                     MAX_TRANSACTION_LEN);
+      rc = -1;
+      break;
+    }
+    if (tx != NULL && strcmp(tx, t) != 0) {
+      owcp_error_set(err, "CD-Register answered 202 with a different "
+                          "'Transaction' than the one being approved");
       rc = -1;
       break;
     }
@@ -593,19 +658,29 @@ static int member(const json_t *o, const char *name, bool required, char **out,
 static int pending_from_json(const json_t *o, size_t i, struct owcp_pending *p,
                              struct owcp_error *err)
 {
+  size_t tx_len = 0;
+
   if (!json_is_object(o)) {
     owcp_error_set(err, "CD-List reply: Pending[%zu] is not an object", i);
     return -1;
   }
-  return member(o, "Transaction", true, &p->transaction, NULL, i, err) ||
-                 member(o, "From", true, &p->from, NULL, i, err) ||
-                 member(o, "Type", false, &p->type, NULL, i, err) ||
-                 member(o, "Issued", true, &p->issued, NULL, i, err) ||
-                 member(o, "Expires", true, &p->expires, NULL, i, err) ||
-                 member(o, "Request", true, &p->request, &p->request_len, i,
-                        err)
-             ? -1
-             : 0;
+  if (member(o, "Transaction", true, &p->transaction, &tx_len, i, err) ||
+      member(o, "From", true, &p->from, NULL, i, err) ||
+      member(o, "Type", false, &p->type, NULL, i, err) ||
+      member(o, "Issued", true, &p->issued, NULL, i, err) ||
+      member(o, "Expires", true, &p->expires, NULL, i, err) ||
+      member(o, "Request", true, &p->request, &p->request_len, i, err))
+    return -1;
+  /* The identifier is signed into the receipt and shown to the user: an
+   * embedded NUL or a control sequence must not get that far. */
+  if (tx_len != strlen(p->transaction) || !transaction_ok(p->transaction)) {
+    owcp_error_set(err,
+                   "CD-List reply: Pending[%zu].Transaction is not 1..%d "
+                   "URL-safe characters",
+                   i, MAX_TRANSACTION_LEN);
+    return -1;
+  }
+  return 0;
 }
 
 static int pending_list_from_json(const json_t *o, struct owcp_pending_list *l,
@@ -687,8 +762,11 @@ static int parse_pending(struct owcp_client *c, const struct owcp_pending *p,
 
   if (owcp_request_parse(c->xml, p->request, p->request_len, req, &why) !=
       OWCP_XML_OK) {
+    /* The parser's sentence may quote the hostile document. */
+    char *safe = neutral(why.msg);
     owcp_error_set(err, "transaction %s: the request is not valid: %s",
-                   p->transaction, why.msg);
+                   p->transaction, safe != NULL ? safe : "(out of memory)");
+    free(safe);
     return -1;
   }
   return 0;
@@ -698,7 +776,30 @@ void owcp_view_clear(struct owcp_view *v)
 {
   free(v->text);
   free(v->unsupported);
+  free(v->transaction);
+  free(v->from);
+  free(v->expires);
+  free(v->summary);
   memset(v, 0, sizeof *v);
+}
+
+/* The one-line, terminal-safe members of a view. */
+static int view_fields(const struct owcp_request *req,
+                       const struct owcp_pending *p, const char *method,
+                       enum owcp_render_mode mode, struct owcp_view *out,
+                       struct owcp_error *err)
+{
+  out->summary = owcp_render_text(&req->header.summary, mode, NULL, err);
+  if (out->summary == NULL)
+    return -1;
+  if ((method != NULL && (out->unsupported = neutral(method)) == NULL) ||
+      (out->transaction = neutral(p->transaction)) == NULL ||
+      (out->from = neutral(p->from)) == NULL ||
+      (out->expires = neutral(p->expires)) == NULL) {
+    owcp_error_set(err, "out of memory");
+    return -1;
+  }
+  return 0;
 }
 
 int owcp_client_view(struct owcp_client *c, const char *account,
@@ -706,21 +807,17 @@ int owcp_client_view(struct owcp_client *c, const char *account,
                      struct owcp_view *out, struct owcp_error *err)
 {
   struct owcp_request *req = NULL;
-  bool pin;
   int rc = -1;
 
   memset(out, 0, sizeof *out);
   if (parse_pending(c, p, &req, err) != 0)
     return -1;
-  pin = owcp_client_account_has_pin(c, account);
-  out->needs_pin = pin;
-  const char *m = unsupported_method(req, pin);
+  out->needs_pin = owcp_client_account_has_pin(c, account);
   out->text = owcp_render_request(req, mode, err);
   if (out->text != NULL &&
-      (m == NULL || (out->unsupported = strdup(m)) != NULL))
+      view_fields(req, p, unsupported_method(req, out->needs_pin), mode, out,
+                  err) == 0)
     rc = 0;
-  else if (out->text != NULL)
-    owcp_error_set(err, "out of memory");
   owcp_request_free(req);
   if (rc != 0)
     owcp_view_clear(out);

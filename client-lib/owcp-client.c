@@ -207,34 +207,71 @@ static void wipe(char *buf, size_t len)
     *p++ = '\0';
 }
 
-/* The PIN from a file only its owner can read (first line). */
+/* Reads the first line of fd into pin (the newline and a CR before it
+ * dropped) with read(2), so no stdio buffer keeps a copy. A line that does
+ * not fit is refused rather than silently cut. */
+static int read_pin_line(int fd, const char *path, char *pin, size_t size)
+{
+  size_t n = 0;
+
+  for (;;) {
+    char ch;
+    ssize_t r = read(fd, &ch, 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      fprintf(stderr, "owcp-client: cannot read PIN file '%s': %s\n", path,
+              strerror(errno));
+      wipe(pin, size);
+      return -1;
+    }
+    if (r == 0 || ch == '\n')
+      break;
+    if (n + 1 >= size) {
+      fprintf(stderr,
+              "owcp-client: the PIN in '%s' is longer than %zu "
+              "characters\n",
+              path, size - 1);
+      wipe(pin, size);
+      return -1;
+    }
+    pin[n++] = ch;
+  }
+  pin[n] = '\0';
+  chomp(pin);
+  return 0;
+}
+
+/* The PIN from a file only its owner can read (first line). The file is
+ * opened first (never through a symbolic link) and the open descriptor is
+ * checked, so the file cannot be swapped between check and read. */
 static int pin_from_file(const char *path, char *pin, size_t size)
 {
   struct stat st;
-  FILE *f = fopen(path, "re");
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+  int rc;
 
-  if (f == NULL) {
+  if (fd < 0) {
     fprintf(stderr, "owcp-client: cannot open PIN file '%s': %s\n", path,
-            strerror(errno));
+            errno == ELOOP ? "it is a symbolic link" : strerror(errno));
     return -1;
   }
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
       (st.st_mode & 077) != 0) {
     fprintf(stderr,
-            "owcp-client: PIN file '%s' must be a regular file that group "
-            "and others cannot access (chmod 600 %s)\n",
+            "owcp-client: PIN file '%s' must be a regular file of yours that "
+            "group and others cannot access (chmod 600 %s)\n",
             path, path);
-    fclose(f);
+    close(fd);
     return -1;
   }
-  if (fgets(pin, (int)size, f) == NULL) {
+  rc = read_pin_line(fd, path, pin, size);
+  close(fd);
+  if (rc == 0 && pin[0] == '\0') {
     fprintf(stderr, "owcp-client: PIN file '%s' is empty\n", path);
-    fclose(f);
-    return -1;
+    rc = -1;
   }
-  fclose(f);
-  chomp(pin);
-  return 0;
+  return rc;
 }
 
 /* Reads one line from fd byte by byte so that nothing after the newline is
@@ -265,6 +302,7 @@ static int read_line_fd(int fd, char *buf, size_t size)
 static int read_secret(int fd, char *buf, size_t size)
 {
   size_t n = 0;
+  bool too_long = false;
 
   for (;;) {
     unsigned char ch;
@@ -282,9 +320,15 @@ static int read_secret(int fd, char *buf, size_t size)
         buf[--n] = '\0';
     } else if (n + 1 < size) {
       buf[n++] = (char)ch;
+    } else {
+      too_long = true; /* refused at Enter: a cut PIN is a different PIN */
     }
   }
   buf[n] = '\0';
+  if (too_long) {
+    wipe(buf, size);
+    return -2;
+  }
   return 0;
 }
 
@@ -327,13 +371,18 @@ static int pin_from_tty(const char *prompt, char *pin, size_t size)
   fputs(prompt, stderr);
   fflush(stderr);
   rc = read_secret(fd, pin, size);
-  tcsetattr(fd, TCSADRAIN, &old);
+  if (tcsetattr(fd, TCSADRAIN, &old) != 0)
+    fprintf(stderr, "\nowcp-client: cannot restore the terminal: %s",
+            strerror(errno));
   fputc('\n', stderr);
   if (opened)
     close(fd);
-  if (rc != 0)
+  if (rc == -2)
+    fprintf(stderr, "owcp-client: the PIN is longer than %zu characters\n",
+            size - 1);
+  else if (rc != 0)
     fprintf(stderr, "owcp-client: no PIN entered (cancelled)\n");
-  return rc;
+  return rc != 0 ? -1 : 0;
 }
 
 static int get_pin(const struct opts *o, const char *prompt, char *pin,
@@ -367,9 +416,20 @@ static int new_pin(const struct opts *o, char *pin, size_t size)
 
 /* ---- commands ----------------------------------------------------------- */
 
+/* Prints an error sentence; it may quote the dispatcher or a request, so
+ * it passes through the renderer's control-character filter first. */
+static void print_error(const char *msg)
+{
+  char *safe = owcp_render_string(msg, NULL, NULL);
+
+  fprintf(stderr, "owcp-client: %s\n",
+          safe != NULL ? safe : "(error text unavailable: out of memory)");
+  free(safe);
+}
+
 static int fail(const struct owcp_error *err, int status)
 {
-  fprintf(stderr, "owcp-client: %s\n", err->msg);
+  print_error(err->msg);
   return status;
 }
 
@@ -442,11 +502,16 @@ static int pick_account(struct owcp_client *c, const struct opts *o, char *out,
   int rc = -1;
 
   if (o->account != NULL) {
-    snprintf(out, size, "%s", o->account);
+    if (strlen(o->account) >= size) {
+      fprintf(stderr, "owcp-client: --account is longer than %zu characters\n",
+              size - 1);
+      return -1;
+    }
+    memcpy(out, o->account, strlen(o->account) + 1);
     return 0;
   }
   if (owcp_client_accounts(c, &names, &n, &err) != 0) {
-    fprintf(stderr, "owcp-client: %s\n", err.msg);
+    print_error(err.msg);
     return -1;
   }
   if (n == 1) {
@@ -496,19 +561,15 @@ static int cmd_list(struct owcp_client *c, const struct opts *o,
   for (size_t i = 0; i < l.count; i++) {
     const struct owcp_pending *p = &l.items[i];
     struct owcp_view v;
-    const char *summary = "(request not valid)";
-    char *line;
 
-    if (owcp_client_view(c, account, p, OWCP_RENDER_PLAIN, &v, &err) == 0) {
-      line = strstr(v.text, "Summary: ");
-      if (line != NULL) {
-        line += strlen("Summary: ");
-        line[strcspn(line, "\n")] = '\0';
-        summary = line;
-      }
+    /* Only the view's neutralised fields reach the terminal. */
+    if (owcp_client_view(c, account, p, OWCP_RENDER_PLAIN, &v, &err) == 0)
+      printf("%s  from %s  expires %s\n    %s\n", v.transaction, v.from,
+             v.expires, v.summary);
+    else {
+      printf("%s  (request not valid)\n", p->transaction);
+      print_error(err.msg);
     }
-    printf("%s  from %s  expires %s\n    %s\n", p->transaction, p->from,
-           p->expires, summary);
     owcp_view_clear(&v);
   }
   owcp_pending_list_free(&l);
@@ -516,10 +577,9 @@ static int cmd_list(struct owcp_client *c, const struct opts *o,
 }
 
 /* Prints a pending request as the user must see it before answering. */
-static void print_request(const struct owcp_pending *p,
-                          const struct owcp_view *v)
+static void print_request(const struct owcp_view *v)
 {
-  printf("\n=== Request %s (expires %s) ===\n%s", p->transaction, p->expires,
+  printf("\n=== Request %s (expires %s) ===\n%s", v->transaction, v->expires,
          v->text);
   if (v->unsupported != NULL)
     printf("\nThis request asks for verification \"%s\", which this device "
@@ -537,7 +597,7 @@ static const struct owcp_pending *fetch(struct owcp_client *c,
   const struct owcp_pending *p;
 
   if (owcp_client_list(c, account, 0, l, &err) != 0) {
-    fprintf(stderr, "owcp-client: %s\n", err.msg);
+    print_error(err.msg);
     return NULL;
   }
   p = owcp_pending_find(l, tx);
@@ -559,7 +619,7 @@ static int cmd_show(struct owcp_client *c, const char *account, const char *tx)
 
   if (p != NULL) {
     if (owcp_client_view(c, account, p, out_mode(), &v, &err) == 0) {
-      print_request(p, &v);
+      print_request(&v);
       owcp_view_clear(&v);
       status = EXIT_OK;
     } else {
@@ -589,10 +649,10 @@ static int answer(struct owcp_client *c, const struct opts *o,
     return lib_status(rc, &err);
   if (sent == OWCP_ANSWER_REFUSE) {
     printf("Sent Refuse (%s) for %s.\n", OWCP_CLIENT_UNKNOWN_VERIFICATION,
-           p->transaction);
+           v->transaction);
     return EXIT_REFUSED;
   }
-  printf("Sent %s for %s.\n", owcp_answer_name(sent), p->transaction);
+  printf("Sent %s for %s.\n", owcp_answer_name(sent), v->transaction);
   return EXIT_OK;
 }
 
@@ -616,7 +676,11 @@ static int cmd_reply(struct owcp_client *c, const struct opts *o,
   }
   const struct owcp_pending *p = fetch(c, account, tx, &l);
   if (p != NULL) {
-    if (owcp_client_view(c, account, p, OWCP_RENDER_PLAIN, &v, &err) == 0) {
+    /* The request is shown again right before the PIN is asked: what is
+     * signed is this fetch's bytes, which may differ from an earlier
+     * `show` if the dispatcher is not honest. */
+    if (owcp_client_view(c, account, p, out_mode(), &v, &err) == 0) {
+      print_request(&v);
       status = answer(c, o, account, p, &v, a);
       owcp_view_clear(&v);
     } else {
@@ -654,10 +718,10 @@ static bool watch_one(struct owcp_client *c, const struct opts *o,
   int status;
 
   if (owcp_client_view(c, account, p, out_mode(), &v, &err) != 0) {
-    fprintf(stderr, "owcp-client: %s\n", err.msg);
+    print_error(err.msg);
     return true;
   }
-  print_request(p, &v);
+  print_request(&v);
   choice = ask_choice();
   if (choice == 'a' || choice == 'r') {
     do {

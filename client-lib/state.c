@@ -74,13 +74,18 @@ int owcp_state_dir_prepare(const char *dir, struct owcp_error *err)
                    strerror(errno));
     return -1;
   }
-  if (stat(dir, &st) != 0) {
+  /* lstat: a symbolic link in place of the directory is refused, so the
+   * state cannot be redirected to a directory someone else chose. */
+  if (lstat(dir, &st) != 0) {
     owcp_error_set(err, "cannot inspect state directory '%s': %s", dir,
                    strerror(errno));
     return -1;
   }
   if (!S_ISDIR(st.st_mode)) {
-    owcp_error_set(err, "state directory '%s' is not a directory", dir);
+    owcp_error_set(err,
+                   "state directory '%s' is not a directory (symbolic links "
+                   "are refused)",
+                   dir);
     return -1;
   }
   return check_private(&st, dir, "state directory", err);
@@ -94,10 +99,22 @@ int owcp_state_lock(const char *dir, int *fd, struct owcp_error *err)
   if (owcp_state_dir_prepare(dir, err) != 0 ||
       join(path, sizeof path, dir, LOCK_FILE, err) != 0)
     return -1;
-  int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  struct stat sb;
+  int f = open(
+      path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+      0600);
   if (f < 0) {
     owcp_error_set(err, "cannot open lock file '%s': %s", path,
                    strerror(errno));
+    return -1;
+  }
+  if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    owcp_error_set(err, "lock file '%s' is not a regular file", path);
+    close(f);
+    return -1;
+  }
+  if (check_private(&sb, path, "lock file", err) != 0) {
+    close(f);
     return -1;
   }
   while (flock(f, LOCK_EX) != 0) {
@@ -248,11 +265,80 @@ static int state_from_json(const json_t *root, struct owcp_state *st,
   return 0;
 }
 
+/* Reads the whole of fd (at most OWCP_STATE_MAX_BYTES) into *text (caller
+ * wipes and frees). */
+static int read_all(int fd, const char *path, unsigned char **text, size_t *len,
+                    struct owcp_error *err)
+{
+  unsigned char *buf = malloc(OWCP_STATE_MAX_BYTES + 1);
+  size_t used = 0;
+
+  if (buf == NULL) {
+    owcp_error_set(err, "out of memory");
+    return -1;
+  }
+  for (;;) {
+    ssize_t n = read(fd, buf + used, OWCP_STATE_MAX_BYTES + 1 - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 || used + (size_t)n > OWCP_STATE_MAX_BYTES) {
+      owcp_error_set(err, n < 0 ? "cannot read '%s'" : "'%s' is too large",
+                     path);
+      OPENSSL_cleanse(buf, used);
+      free(buf);
+      return -1;
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+  }
+  buf[used] = '\0';
+  *text = buf;
+  *len = used;
+  return 0;
+}
+
+/* Opens path without following a symbolic link and checks the open file
+ * (regular, ours, 0600 or stricter) before reading it, so nothing can be
+ * swapped in between check and read. Returns 1 when the file does not
+ * exist. */
+static int read_private(const char *path, unsigned char **text, size_t *len,
+                        struct owcp_error *err)
+{
+  struct stat sb;
+  int fd =
+      open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+  int rc;
+
+  if (fd < 0 && errno == ENOENT)
+    return 1;
+  if (fd < 0) {
+    if (errno == ELOOP)
+      owcp_error_set(err,
+                     "state file '%s' is not a regular file (it is a "
+                     "symbolic link)",
+                     path);
+    else
+      owcp_error_set(err, "cannot open state file '%s': %s", path,
+                     strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    owcp_error_set(err, "state file '%s' is not a regular file", path);
+    rc = -1;
+  } else {
+    rc = check_private(&sb, path, "state file", err) == 0
+             ? read_all(fd, path, text, len, err)
+             : -1;
+  }
+  close(fd);
+  return rc;
+}
+
 int owcp_state_load(const char *dir, struct owcp_state **out,
                     struct owcp_error *err)
 {
   char path[PATH_MAX];
-  struct stat sb;
   unsigned char *text = NULL;
   size_t len = 0;
   json_error_t jerr;
@@ -266,22 +352,12 @@ int owcp_state_load(const char *dir, struct owcp_state **out,
     owcp_error_set(err, "out of memory");
     return -1;
   }
-  if (lstat(path, &sb) != 0) {
-    if (errno == ENOENT) {
-      *out = st;
-      return 0;
-    }
-    owcp_error_set(err, "cannot inspect '%s': %s", path, strerror(errno));
-    free(st);
-    return -1;
+  int rc = read_private(path, &text, &len, err);
+  if (rc == 1) {
+    *out = st; /* no state file yet */
+    return 0;
   }
-  if (!S_ISREG(sb.st_mode)) {
-    owcp_error_set(err, "state file '%s' is not a regular file", path);
-    free(st);
-    return -1;
-  }
-  if (check_private(&sb, path, "state file", err) != 0 ||
-      owcp_file_read(path, OWCP_STATE_MAX_BYTES, &text, &len, err) != 0) {
+  if (rc != 0) {
     free(st);
     return -1;
   }
@@ -295,7 +371,7 @@ int owcp_state_load(const char *dir, struct owcp_state **out,
     free(st);
     return -1;
   }
-  int rc = state_from_json(root, st, err);
+  rc = state_from_json(root, st, err);
   json_decref(root);
   if (rc != 0) {
     owcp_state_free(st);

@@ -29,7 +29,7 @@
 /* Default number of wrong PINs after which a key is locked. */
 #define OWCP_STORE_DEFAULT_MAX_FAILURES 5u
 /* Largest state file read (many accounts, each with two certificates). */
-#define OWCP_STATE_MAX_BYTES (4u * 1024u * 1024u)
+#define OWCP_STATE_MAX_BYTES ((size_t)4 * 1024 * 1024)
 
 /* One registered account of this device. */
 struct owcp_account_state {

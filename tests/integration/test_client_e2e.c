@@ -504,7 +504,7 @@ static char *saved_token(const char *dir, const char *account)
   assert_non_null(root);
   const json_t *list = json_object_get(root, "Accounts");
   char *token = NULL;
-  for (size_t i = 0; i < json_array_size(list); i++) {
+  for (size_t i = 0; i < json_array_size(list) && token == NULL; i++) {
     const json_t *a = json_array_get(list, i);
     if (strcmp(json_string_value(json_object_get(a, "Account")), account) == 0)
       token = strdup(json_string_value(json_object_get(a, "Token")));

@@ -431,6 +431,107 @@ static void test_kill_during_write(void **state)
   free(big);
 }
 
+/* A symbolic link in place of the state directory is refused, even one that
+ * points at a private directory of ours: the state must not be redirected. */
+static void test_refuses_symlinked_dir_and_loose_lock(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_state *st = NULL;
+  struct owcp_error err = {{0}};
+  char link[300];
+  char lock[300];
+  int fd = -1;
+
+  save_account(f->dir, ACCOUNT, "pem", true, 5);
+  snprintf(link, sizeof link, "%s.link", f->dir);
+  unlink(link);
+  assert_int_equal(symlink(f->dir, link), 0);
+  assert_int_equal(owcp_state_load(link, &st, &err), -1);
+  assert_null(st);
+  assert_non_null(strstr(err.msg, "symbolic links are refused"));
+  assert_int_equal(owcp_state_lock(link, &fd, &err), -1);
+  assert_int_equal(fd, -1);
+  unlink(link);
+
+  /* A lock file others can open would let them hold the lock (and stall
+   * every PIN attempt); it is refused like the state file. */
+  snprintf(lock, sizeof lock, "%s/state.lock", f->dir);
+  assert_int_equal(owcp_state_lock(f->dir, &fd, &err), 0);
+  owcp_state_unlock(fd);
+  assert_int_equal(chmod(lock, 0644), 0);
+  assert_int_equal(owcp_state_lock(f->dir, &fd, &err), -1);
+  assert_non_null(strstr(err.msg, "lock file"));
+  assert_non_null(strstr(err.msg, "0644"));
+  assert_int_equal(unlink(lock), 0);
+  assert_int_equal(mkfifo(lock, 0600), 0);
+  assert_int_equal(owcp_state_lock(f->dir, &fd, &err), -1);
+  assert_non_null(strstr(err.msg, "not a regular file"));
+  assert_int_equal(unlink(lock), 0);
+}
+
+/* Several processes guessing at once: every attempt is counted (the
+ * check-decrypt-update is one critical section) and the key locks at the
+ * limit; none of them can slip an extra guess past it. */
+static void test_concurrent_wrong_pins_all_counted(void **state)
+{
+  struct fx *f = *state;
+  EVP_PKEY *orig = make_pin_account(f->dir, 4);
+  pid_t kids[6];
+  int bad = 0;
+  int locked = 0;
+
+  for (size_t i = 0; i < 6; i++) {
+    kids[i] = fork();
+    assert_true(kids[i] >= 0);
+    if (kids[i] == 0) {
+      struct owcp_error err = {{0}};
+      EVP_PKEY *key = NULL;
+      int rc = owcp_keystore_unlock(f->dir, ACCOUNT, "0000", &key, &err);
+      _exit(rc == OWCP_ERR_BAD_PIN ? 10 : rc == OWCP_STORE_LOCKED ? 11 : 12);
+    }
+  }
+  for (size_t i = 0; i < 6; i++) {
+    int ws = 0;
+    assert_int_equal(waitpid(kids[i], &ws, 0), kids[i]);
+    assert_true(WIFEXITED(ws));
+    bad += WEXITSTATUS(ws) == 10;
+    locked += WEXITSTATUS(ws) == 11;
+  }
+  /* 3 wrong PINs below the limit, the 4th locks, the rest find it locked. */
+  assert_int_equal(bad, 3);
+  assert_int_equal(locked, 3);
+  assert_false(key_present(f->dir));
+  EVP_PKEY_free(orig);
+}
+
+/* Killing the process while scrypt runs does not undo the attempt: the
+ * counter was saved before the decryption started. */
+static void test_kill_during_attempt_still_counted(void **state)
+{
+  struct fx *f = *state;
+  EVP_PKEY *orig = make_pin_account(f->dir, 5);
+
+  for (int round = 0; round < 3; round++) {
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+      struct owcp_error err = {{0}};
+      EVP_PKEY *key = NULL;
+      (void)owcp_keystore_unlock(f->dir, ACCOUNT, "0000", &key, &err);
+      _exit(0);
+    }
+    /* Wait until the attempt is on disk, then kill before it can finish
+     * its bookkeeping (or after: either way it must count). */
+    for (int spin = 0; spin < 2000 && failures_of(f->dir) <= (unsigned)round;
+         spin++)
+      usleep(500);
+    kill(kid, SIGKILL);
+    assert_int_equal(waitpid(kid, NULL, 0), kid);
+    assert_int_equal(failures_of(f->dir), (unsigned)round + 1);
+  }
+  EVP_PKEY_free(orig);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -450,6 +551,12 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_stray_temp_file_ignored, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_kill_during_write, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refuses_symlinked_dir_and_loose_lock,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_wrong_pins_all_counted,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_kill_during_attempt_still_counted,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

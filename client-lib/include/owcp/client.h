@@ -160,13 +160,20 @@ void owcp_pending_list_free(struct owcp_pending_list *l);
 const struct owcp_pending *owcp_pending_find(const struct owcp_pending_list *l,
                                              const char *transaction);
 
-/* What the user must be shown and asked for one pending request. */
+/* What the user must be shown and asked for one pending request. Every
+ * string is terminal-safe (owcp_render_string / owcp_render_text rules:
+ * controls, escapes and bidi overrides neutralised): show these, never the
+ * raw members of struct owcp_pending. */
 struct owcp_view {
   char *text;     /* owcp_render_request of the exact bytes (barcodes drawn) */
   bool needs_pin; /* a reply must be signed with the PIN-protected key */
   /* The first <Verification> this account cannot perform, or NULL; when
    * set, any reply is sent as Refuse "Unknown Verification Type". */
   char *unsupported;
+  char *transaction; /* the dispatcher's transaction identifier */
+  char *from;    /* CD-List From: the requestor the dispatcher vouches for */
+  char *expires; /* CD-List Expires */
+  char *summary; /* the request's <Summary> on one line */
 };
 
 /* Validates p->request (schema and limits), renders it and works out what
