@@ -25,7 +25,7 @@ static void safe_text(const char *in, size_t len, char out[SAFE_NAME_BUF])
   size_t n = len < SAFE_NAME_MAX ? len : SAFE_NAME_MAX;
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)in[i];
-    out[i] = (ch >= 0x20 && ch <= 0x7E) ? (char)ch : '?';
+    out[i] = (char)((ch >= 0x20 && ch <= 0x7E) ? ch : '?');
   }
   if (len > SAFE_NAME_MAX) {
     memcpy(out + n, "...", 3);

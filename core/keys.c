@@ -17,7 +17,7 @@
 #include <string.h>
 
 /* Key and certificate files are small; a bigger one is not ours. */
-#define MAX_PEM_FILE (64 * 1024)
+#define MAX_PEM_FILE ((size_t)64 * 1024)
 
 /* Refuses to prompt on a terminal when a PEM turns out to be encrypted. */
 static int no_password(char *buf, int size, int rwflag, void *u)
@@ -248,7 +248,7 @@ int owcp_key_decrypt_pem(const char *pem, size_t pem_len, const char *pin,
     return -1;
   }
   if (pem_len > MAX_PEM_FILE) {
-    owcp_error_set(err, "encrypted key is larger than %d bytes", MAX_PEM_FILE);
+    owcp_error_set(err, "encrypted key is larger than %zu bytes", MAX_PEM_FILE);
     return -1;
   }
   bio = BIO_new_mem_buf(pem, (int)pem_len);
@@ -533,7 +533,7 @@ static int parse_sig_header(const char *header, char keyid[65],
     return -1;
   }
   p += sizeof prefix - 1;
-  for (i = 0; i < 2 * OWCP_SHA256_LEN; i++) {
+  for (i = 0; i < (size_t)2 * OWCP_SHA256_LEN; i++) {
     char c = p[i];
 
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {

@@ -287,7 +287,7 @@ static int parse_der(const unsigned char *der, size_t len, struct parsed_cms *p,
     return -1;
   }
   if (len > OWCP_RECEIPT_MAX_DER) {
-    owcp_error_set(err, "receipt is %zu bytes, more than the %d allowed", len,
+    owcp_error_set(err, "receipt is %zu bytes, more than the %zu allowed", len,
                    OWCP_RECEIPT_MAX_DER);
     return -1;
   }

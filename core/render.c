@@ -296,7 +296,7 @@ char *owcp_render_money(const char *currency, const char *amount,
     return NULL;
   }
   for (const char *c = currency; *c != '\0'; c++) {
-    char up = (*c >= 'a' && *c <= 'z') ? (char)(*c - 'a' + 'A') : *c;
+    char up = (char)((*c >= 'a' && *c <= 'z') ? *c - 'a' + 'A' : *c);
     out_put(&raw, &up, 1);
   }
   out_put(&raw, " ", 1);

@@ -59,7 +59,7 @@ static void clean_message(char *dst, size_t cap, const char *src)
       continue;
     }
     unsigned char c = (unsigned char)*src++;
-    dst[n++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    dst[n++] = (char)((c < 0x20 || c == 0x7f) ? ' ' : c);
   }
   while (n > 0 && dst[n - 1] == ' ')
     n--;

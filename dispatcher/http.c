@@ -570,7 +570,7 @@ void http_stop(struct dispatcher *d, int grace_ms)
   notify_wake_all(d->notify);
   for (int waited = 0; waited < grace_ms && atomic_load(&d->active) > 0;
        waited += 20) {
-    struct timespec ts = {0, 20 * 1000 * 1000};
+    struct timespec ts = {0, 20L * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   MHD_stop_daemon(d->mhd);

@@ -174,7 +174,7 @@ static void config_defaults(struct dispatcher_config *c)
 {
   memset(c, 0, sizeof *c);
   c->threads = 32;
-  c->max_body = 256 * 1024;
+  c->max_body = (size_t)256 * 1024;
   c->max_wait = 60;
   c->default_timeout = 300;
   c->max_timeout = 86400;

@@ -22,7 +22,7 @@
 #define OPS_CSR_MAX 4096        /* CD-Register CSR, DER octets */
 #define OPS_CODE_MAX 128        /* enrollment code */
 #define OPS_REASON_MAX 256      /* CD-Reply Reason */
-#define OPS_RECEIPT_MAX (256 * 1024)
+#define OPS_RECEIPT_MAX ((size_t)256 * 1024)
 
 struct rd_confirm_in {
   char *request;

@@ -98,7 +98,7 @@ static bool normalise_address(const char *in, char *out, size_t size)
 
     if (c <= ' ' || c >= 0x7F || c == '<' || c == '>')
       return false;
-    out[i] = &in[i] > at ? (char)tolower(c) : (char)c;
+    out[i] = (char)(&in[i] > at ? tolower(c) : c);
   }
   out[n] = '\0';
   return true;

@@ -8,7 +8,7 @@
 #define OP(name, auth_, fn, T)                                                 \
   {                                                                            \
     .method = "POST", .path = "/owcp/0.1/" name, .auth = (auth_),              \
-    .handle = fn, .params = fn##_params, .in_size = sizeof(struct T),          \
+    .handle = (fn), .params = fn##_params, .in_size = sizeof(struct T),        \
     .needs_db = true                                                           \
   }
 

@@ -121,7 +121,7 @@ static void test_key_pem_file_is_0600_and_round_trips(void **state)
   struct fixture *f = *state;
   struct owcp_error err;
   EVP_PKEY *key = new_key(), *back;
-  char path[128];
+  char path[128], text[128];
   struct stat st;
 
   path_in(f, "key.pem", path, sizeof path);
@@ -136,11 +136,10 @@ static void test_key_pem_file_is_0600_and_round_trips(void **state)
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0600);
   /* The real tool reads it as an EC P-256 key. */
+  path_in(f, "key.txt", text, sizeof text);
   assert_int_equal(
-      testutil_run("openssl pkey -in '%s' -noout -text 2>/dev/null | "
-                   "grep -q 'NIST CURVE: P-256'",
-                   path),
-      0);
+      testutil_openssl(text, "pkey", "-in", path, "-noout", "-text", NULL), 0);
+  testutil_assert_file_contains(text, "NIST CURVE: P-256");
   EVP_PKEY_free(key);
   EVP_PKEY_free(back);
 }
@@ -181,7 +180,7 @@ static void test_key_encrypted_right_and_wrong_pin(void **state)
   struct fixture *f = *state;
   struct owcp_error err;
   EVP_PKEY *key = new_key(), *back = NULL;
-  char path[128];
+  char path[128], plain[128], text[128];
   struct stat st;
   int i;
 
@@ -207,20 +206,14 @@ static void test_key_encrypted_right_and_wrong_pin(void **state)
   /* The unencrypted loader does not prompt and does not accept it. */
   assert_null(owcp_key_load_pem(path, &err));
   /* It is standard PKCS#8 with scrypt: the openssl tool decrypts it. */
-  assert_int_equal(testutil_run("openssl pkcs8 -in '%s' -passin pass:4711 -out "
-                                "'%s.plain' 2>/dev/null",
-                                path, path),
+  path_in(f, "enc.plain", plain, sizeof plain);
+  assert_int_equal(testutil_openssl(NULL, "pkcs8", "-in", path, "-passin",
+                                    "pass:4711", "-out", plain, NULL),
                    0);
-  assert_int_equal(
-      testutil_run("openssl asn1parse -in '%s' 2>/dev/null | grep -q "
-                   ":scrypt$",
-                   path),
-      0);
-  assert_int_equal(
-      testutil_run("openssl asn1parse -in '%s' 2>/dev/null | grep -q "
-                   ":aes-256-cbc$",
-                   path),
-      0);
+  path_in(f, "enc.asn1", text, sizeof text);
+  assert_int_equal(testutil_openssl(text, "asn1parse", "-in", path, NULL), 0);
+  testutil_assert_file_contains(text, ":scrypt\n");
+  testutil_assert_file_contains(text, ":aes-256-cbc\n");
   assert_int_equal(ERR_peek_error(), 0);
   EVP_PKEY_free(key);
 }
@@ -261,12 +254,13 @@ static void test_key_encrypted_by_openssl_tool_loads(void **state)
 
   path_in(f, "tool.pem", plain, sizeof plain);
   path_in(f, "tool-enc.pem", enc, sizeof enc);
-  assert_int_equal(
-      testutil_run("openssl ecparam -name prime256v1 -genkey -noout -out "
-                   "'%s' && openssl pkcs8 -topk8 -scrypt -in '%s' -out "
-                   "'%s' -passout pass:2468 2>/dev/null",
-                   plain, plain, enc),
-      0);
+  assert_int_equal(testutil_openssl(NULL, "ecparam", "-name", "prime256v1",
+                                    "-genkey", "-noout", "-out", plain, NULL),
+                   0);
+  assert_int_equal(testutil_openssl(NULL, "pkcs8", "-topk8", "-scrypt", "-in",
+                                    plain, "-out", enc, "-passout", "pass:2468",
+                                    NULL),
+                   0);
   assert_int_equal(owcp_key_load_encrypted(enc, "2468", &back, &err), 0);
   EVP_PKEY_free(back);
   assert_int_equal(owcp_key_load_encrypted(enc, "2469", &back, &err),
@@ -506,7 +500,7 @@ static void test_client_cert_verifies_with_openssl_tool(void **state)
   struct ca ca = make_ca("CA");
   EVP_PKEY *client = new_key();
   X509 *cert = issue(&ca, client, "client-x", "bob@example.org");
-  char ca_path[128], cert_path[128];
+  char ca_path[128], cert_path[128], text_path[128];
   struct owcp_error err;
 
   path_in(f, "v-ca.pem", ca_path, sizeof ca_path);
@@ -514,14 +508,12 @@ static void test_client_cert_verifies_with_openssl_tool(void **state)
   assert_int_equal(owcp_cert_save_pem(ca_path, ca.cert, &err), 0);
   assert_int_equal(owcp_cert_save_pem(cert_path, cert, &err), 0);
   assert_int_equal(
-      testutil_run("openssl verify -CAfile '%s' '%s' >/dev/null 2>&1", ca_path,
-                   cert_path),
-      0);
-  assert_int_equal(
-      testutil_run("openssl x509 -in '%s' -noout -ext subjectAltName "
-                   "2>/dev/null | grep -q 'email:bob@example.org'",
-                   cert_path),
-      0);
+      testutil_openssl(NULL, "verify", "-CAfile", ca_path, cert_path, NULL), 0);
+  path_in(f, "v-client.txt", text_path, sizeof text_path);
+  assert_int_equal(testutil_openssl(text_path, "x509", "-in", cert_path,
+                                    "-noout", "-ext", "subjectAltName", NULL),
+                   0);
+  testutil_assert_file_contains(text_path, "email:bob@example.org");
   X509_free(cert);
   EVP_PKEY_free(client);
   free_ca(&ca);
@@ -654,12 +646,14 @@ static void test_csr_from_openssl_tool_is_accepted(void **state)
 
   path_in(f, "csr-key.pem", key_path, sizeof key_path);
   path_in(f, "req.der", csr_path, sizeof csr_path);
-  assert_int_equal(
-      testutil_run("openssl ecparam -name prime256v1 -genkey -noout -out "
-                   "'%s' && openssl req -new -key '%s' -subj /CN=x "
-                   "-outform DER -out '%s' 2>/dev/null",
-                   key_path, key_path, csr_path),
-      0);
+  assert_int_equal(testutil_openssl(NULL, "ecparam", "-name", "prime256v1",
+                                    "-genkey", "-noout", "-out", key_path,
+                                    NULL),
+                   0);
+  assert_int_equal(testutil_openssl(NULL, "req", "-new", "-key", key_path,
+                                    "-subj", "/CN=x", "-outform", "DER", "-out",
+                                    csr_path, NULL),
+                   0);
   assert_int_equal(owcp_file_read(csr_path, 65536, &der, &len, &err), 0);
   pub = owcp_csr_verify(der, len, &err);
   if (pub == NULL)
@@ -674,11 +668,9 @@ static void test_csr_from_openssl_tool_is_accepted(void **state)
   key = new_key();
   assert_int_equal(owcp_csr_new(key, "ours", &der, &len, &err), 0);
   testutil_write_file(csr_path, der, len);
-  assert_int_equal(
-      testutil_run("openssl req -inform DER -in '%s' -verify -noout "
-                   ">/dev/null 2>&1",
-                   csr_path),
-      0);
+  assert_int_equal(testutil_openssl(NULL, "req", "-inform", "DER", "-in",
+                                    csr_path, "-verify", "-noout", NULL),
+                   0);
   free(der);
   EVP_PKEY_free(key);
 }
@@ -837,18 +829,15 @@ static void test_sig_header_interop_with_openssl_dgst(void **state)
                    0);
   testutil_write_file(sig_path, sig, sig_len);
   free(sig);
-  assert_int_equal(
-      testutil_run("openssl dgst -sha256 -verify '%s' -signature '%s' "
-                   "'%s' >/dev/null 2>&1",
-                   pub_path, sig_path, body_path),
-      0);
+  assert_int_equal(testutil_openssl(NULL, "dgst", "-sha256", "-verify",
+                                    pub_path, "-signature", sig_path, body_path,
+                                    NULL),
+                   0);
   /* openssl dgst's signature verifies with ours. */
   assert_int_equal(owcp_key_save_pem(key_path, s.key, &err), 0);
-  assert_int_equal(
-      testutil_run("openssl dgst -sha256 -sign '%s' -out '%s' '%s' "
-                   "2>/dev/null",
-                   key_path, sig_path, body_path),
-      0);
+  assert_int_equal(testutil_openssl(NULL, "dgst", "-sha256", "-sign", key_path,
+                                    "-out", sig_path, body_path, NULL),
+                   0);
   assert_int_equal(owcp_file_read(sig_path, 1024, &sig, &sig_len, &err), 0);
   b64 = owcp_base64_encode(sig, sig_len);
   assert_non_null(b64);

@@ -570,7 +570,8 @@ static void test_account_invalid(void **state)
   expect_bad_account(local, strlen(local),
                      "account local part is longer than 64 octets");
   char domain[80];
-  memcpy(domain, "a@", 2);
+  domain[0] = 'a';
+  domain[1] = '@';
   memset(domain + 2, 'b', 64);
   memcpy(domain + 66, ".com", 5);
   expect_bad_account(domain, strlen(domain),

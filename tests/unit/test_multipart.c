@@ -10,7 +10,10 @@
 
 #include "owcp/multipart.h"
 
-static const char NINETEEN[] = "nineteen octets!!!!";
+/* Data, not a C string: no terminating NUL is stored. */
+static const unsigned char NINETEEN[19] = {'n', 'i', 'n', 'e', 't', 'e', 'e',
+                                           'n', ' ', 'o', 'c', 't', 'e', 't',
+                                           's', '!', '!', '!', '!'};
 
 /* Decodes a container holding one Data segment whose length is written as
  * `lenbytes`, followed by the 19 octets, and checks it means 19. */
@@ -19,7 +22,7 @@ static void check_nineteen(const unsigned char *lenbytes, size_t n)
   unsigned char buf[32];
   buf[0] = OWCP_MP_DATA;
   memcpy(buf + 1, lenbytes, n);
-  memcpy(buf + 1 + n, NINETEEN, 19);
+  memcpy(buf + 1 + n, NINETEEN, sizeof NINETEEN);
   struct owcp_multipart mp;
   struct owcp_error err = {{0}};
   assert_int_equal(owcp_multipart_decode(buf, 1 + n + 19, &mp, &err), 0);
@@ -216,7 +219,8 @@ static void test_segment_cap(void **state)
   struct owcp_multipart mp;
   struct owcp_error err = {{0}};
   assert_int_equal(
-      owcp_multipart_decode(buf, 3 * OWCP_MP_MAX_SEGMENTS, &mp, &err), 0);
+      owcp_multipart_decode(buf, (size_t)3 * OWCP_MP_MAX_SEGMENTS, &mp, &err),
+      0);
   assert_int_equal(mp.count, OWCP_MP_MAX_SEGMENTS);
   assert_int_equal(mp.segments[63].data.ptr[0], 63);
   expect_decode_error(buf, sizeof(buf),

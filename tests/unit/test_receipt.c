@@ -413,9 +413,16 @@ static void test_tampered_content_refused(void **state)
   for (p = NULL, i = 0; i + 6 <= len; i++)
     if (memcmp(der + i, "Accept", 6) == 0)
       p = der + i;
-  assert_non_null(p);
-  memcpy(p, "Reject", 6);
-  expect_refused(f, der, len, "does not verify");
+  /* An explicit branch: cmocka's fail_msg does not return, but it is not
+   * declared noreturn, so the analyzer would follow p == NULL onwards. */
+  if (p == NULL) {
+    fail_msg("the receipt DER holds no \"Accept\"");
+  } else {
+    static const unsigned char reject[6] = {'R', 'e', 'j', 'e', 'c', 't'};
+
+    memcpy(p, reject, sizeof reject);
+    expect_refused(f, der, len, "does not verify");
+  }
   free(der);
 }
 
@@ -720,22 +727,21 @@ static void test_openssl_cms_verifies_ours(void **state)
   assert_int_equal(owcp_cert_save_pem(ca_path, f->ca.cert, &err), 0);
   create(f, &r, &der, &len);
   testutil_write_file(r_path, der, len);
-  assert_int_equal(
-      testutil_run("openssl cms -verify -inform DER -in '%s' -CAfile '%s' "
-                   "-purpose any -out '%s' 2>/dev/null",
-                   r_path, ca_path, out_path),
-      0);
+  assert_int_equal(testutil_openssl(NULL, "cms", "-verify", "-inform", "DER",
+                                    "-in", r_path, "-CAfile", ca_path,
+                                    "-purpose", "any", "-out", out_path, NULL),
+                   0);
   assert_int_equal(owcp_file_read(out_path, 1 << 20, &out, &out_len, &err), 0);
   assert_int_equal(owcp_receipt_content(&r, &json, &json_len, &err), 0);
   assert_int_equal(out_len, json_len);
   assert_memory_equal(out, json, json_len);
   /* And the tool refuses it under another CA. */
   assert_int_equal(owcp_cert_save_pem(ca_path, f->other_ca.cert, &err), 0);
-  assert_int_not_equal(
-      testutil_run("openssl cms -verify -inform DER -in '%s' -CAfile "
-                   "'%s' -purpose any -out /dev/null 2>/dev/null",
-                   r_path, ca_path),
-      0);
+  assert_int_not_equal(testutil_openssl(NULL, "cms", "-verify", "-inform",
+                                        "DER", "-in", r_path, "-CAfile",
+                                        ca_path, "-purpose", "any", "-out",
+                                        "/dev/null", NULL),
+                       0);
   free(json);
   free(out);
   free(der);
@@ -760,10 +766,9 @@ static void test_we_verify_openssl_cms_sign(void **state)
   assert_int_equal(owcp_receipt_content(&r, &json, &json_len, &err), 0);
   testutil_write_file(in_path, json, json_len);
   assert_int_equal(
-      testutil_run("openssl cms -sign -binary -nodetach -outform DER -md "
-                   "sha256 -signer '%s' -inkey '%s' -in '%s' -out '%s' "
-                   "2>/dev/null",
-                   cert_path, key_path, in_path, r_path),
+      testutil_openssl(NULL, "cms", "-sign", "-binary", "-nodetach", "-outform",
+                       "DER", "-md", "sha256", "-signer", cert_path, "-inkey",
+                       key_path, "-in", in_path, "-out", r_path, NULL),
       0);
   assert_int_equal(owcp_file_read(r_path, 1 << 20, &der, &len, &err), 0);
   if (owcp_receipt_verify(der, len, f->ca.cert, f->client.cert, &back, &err))

@@ -4,11 +4,14 @@
 #define _XOPEN_SOURCE 700 /* nftw() */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,19 +44,77 @@ int testutil_tmpdir_remove(const char *dir)
   return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int testutil_run(const char *fmt, ...)
+/* In the child: stdin and stderr from/to /dev/null, stdout to out_path
+ * (or /dev/null), then exec. Never returns. */
+static void exec_child(const char *const argv[], const char *out_path)
 {
-  char cmd[2048];
-  va_list ap;
-  int n, rc;
+  int null_fd = open("/dev/null", O_RDWR);
+  int out_fd = out_path != NULL
+                   ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
+                   : null_fd;
 
-  va_start(ap, fmt);
-  n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof cmd)
+  if (null_fd < 0 || out_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
+      dup2(out_fd, STDOUT_FILENO) < 0 || dup2(null_fd, STDERR_FILENO) < 0)
+    _exit(127);
+  /* execvp's argv is `char *const[]` for historical reasons; it does not
+   * modify the strings. */
+  execvp(argv[0], (char *const *)argv);
+  _exit(127);
+}
+
+int testutil_exec(const char *const argv[], const char *out_path)
+{
+  pid_t pid, got;
+  int status;
+
+  if (argv == NULL || argv[0] == NULL)
     return -1;
-  rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0)
+    exec_child(argv, out_path);
+  do
+    got = waitpid(pid, &status, 0);
+  while (got < 0 && errno == EINTR);
+  if (got != pid)
+    return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int testutil_openssl(const char *out_path, ...)
+{
+  const char *argv[32];
+  size_t n = 0;
+  va_list ap;
+
+  argv[n++] = "openssl";
+  va_start(ap, out_path);
+  do
+    argv[n] = va_arg(ap, const char *);
+  while (argv[n] != NULL && ++n < sizeof argv / sizeof argv[0]);
+  va_end(ap);
+  if (n == sizeof argv / sizeof argv[0])
+    return -1; /* more arguments than argv holds: a bug in the test */
+  return testutil_exec(argv, out_path);
+}
+
+void testutil_assert_file_contains(const char *path, const char *needle)
+{
+  unsigned char *data = NULL;
+  size_t len = 0;
+  struct owcp_error err;
+  bool found;
+
+  if (owcp_file_read(path, (size_t)1 << 20, &data, &len, &err) != 0) {
+    fail_msg("cannot read %s: %s", path, err.msg);
+    return; /* not reached: fail_msg jumps out of the test */
+  }
+  /* owcp_file_read terminates the data, so strstr stays inside it. */
+  found = strstr((const char *)data, needle) != NULL;
+  free(data);
+  if (!found)
+    fail_msg("%s lacks '%s'", path, needle);
 }
 
 void testutil_write_file(const char *path, const void *data, size_t len)

@@ -1,9 +1,9 @@
 /*
  * testutil.h — the scaffolding unit tests share: a private temporary
  * directory per test, running the real `openssl` command for interop
- * checks, writing fixture files, and asserting on error sentences.
- * Functions that assert fail the current cmocka test; the others return
- * a status for setup/teardown functions, which may not assert.
+ * checks (without a shell), writing fixture files, and asserting on error
+ * sentences. Functions that assert fail the current cmocka test; the others
+ * return a status for setup/teardown functions, which may not assert.
  */
 #ifndef OWCP_TESTUTIL_H
 #define OWCP_TESTUTIL_H
@@ -19,9 +19,20 @@ int testutil_tmpdir_make(char *dir, size_t size, const char *name);
 /* Removes dir and everything below it (without a shell). Returns 0 or -1. */
 int testutil_tmpdir_remove(const char *dir);
 
-/* Runs a shell command built only from the test's own temporary paths and
- * constants; returns its exit status (-1 if it did not exit normally). */
-int testutil_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Runs the program argv[0] (looked up in PATH) with the NULL-terminated
+ * argv, without a shell, so paths need no quoting. Its stdout goes to
+ * out_path (created 0600 or truncated), or to /dev/null when out_path is
+ * NULL; stdin and stderr are /dev/null. Returns its exit status, 127 if it
+ * could not be started, -1 if it could not be waited for or did not exit
+ * normally. */
+int testutil_exec(const char *const argv[], const char *out_path);
+
+/* testutil_exec of the `openssl` tool with the arguments that follow
+ * out_path, up to a terminating NULL (at most 30 of them, else -1). */
+int testutil_openssl(const char *out_path, ...) __attribute__((sentinel));
+
+/* Fails the test unless the file at path (at most 1 MiB) contains needle. */
+void testutil_assert_file_contains(const char *path, const char *needle);
 
 /* Writes len bytes of data to path (asserts on failure). */
 void testutil_write_file(const char *path, const void *data, size_t len);

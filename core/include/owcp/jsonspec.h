@@ -99,9 +99,13 @@ struct owcp_param_spec {
   .required = false, .has_present = true,                                      \
   .present_offset = OWCP_PARAM_MEMBER_(T, flag, bool)
 
-/* offsetof(T, m), refusing to compile unless m has type `ctype`. */
+/* offsetof(T, m), refusing to compile unless m has type `ctype`: the
+ * _Generic has no other association and no default, so a member of any
+ * other type leaves it without a match, which is a compile-time error.
+ * Its controlling expression is never evaluated, so the table stays a
+ * static initializer. */
 #define OWCP_PARAM_MEMBER_(T, m, ctype)                                        \
-  (offsetof(T, m) + 0 * sizeof(_Generic(((T *)0)->m, ctype : 1)))
+  _Generic(((T *)0)->m, ctype : offsetof(T, m))
 
 /* char *m: a copy of a string of at most max_len octets. */
 #define OWCP_PARAM_STRING(name_, T, m, presence, max_len_)                     \

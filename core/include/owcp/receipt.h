@@ -29,7 +29,7 @@
 #include "owcp/util.h"
 
 /* Largest receipt accepted for verification (the XML Request is ≤ 64 KiB). */
-#define OWCP_RECEIPT_MAX_DER (256 * 1024)
+#define OWCP_RECEIPT_MAX_DER ((size_t)256 * 1024)
 
 struct owcp_receipt {
   char *transaction;   /* dispatcher's transaction identifier */

@@ -46,7 +46,7 @@
 /* The XML namespace of every element of an OWCP 0.1 Request. */
 #define OWCP_XML_NAMESPACE "http://schema.comodo.com/2011/owcp/0.1"
 
-#define OWCP_XML_DEFAULT_MAX_BYTES (64u * 1024u)
+#define OWCP_XML_DEFAULT_MAX_BYTES ((size_t)64 * 1024)
 #define OWCP_XML_DEFAULT_MAX_DEPTH 32u
 #define OWCP_XML_DEFAULT_MAX_BARCODE_DIM 1024u
 
