@@ -50,7 +50,15 @@ enum owcp_rq_status rq_post(struct owcp_requestor *rq, const char *op,
 /* The client CA (pinned, or GET {base}/CA on first use); borrowed. */
 X509 *rq_client_ca(struct owcp_requestor *rq, struct owcp_error *err);
 
-/* Remembers a copy of the bytes sent for transaction (0, or -1 on OOM). */
+/* rq_memo_put's answer when the dispatcher named a transaction it had
+ * already given to different request bytes. */
+#define RQ_MEMO_CLASH (-2)
+
+/* Remembers a copy of the bytes sent for transaction: 0 (also when the same
+ * bytes are already remembered for it, as after an idempotent resubmission),
+ * RQ_MEMO_CLASH when different bytes are remembered for it (nothing
+ * changes: one transaction must never stand for two requests), or -1 on
+ * OOM. */
 int rq_memo_put(struct owcp_requestor *rq, const char *transaction,
                 const char *xml, size_t xml_len);
 
@@ -67,8 +75,9 @@ int rq_split_bundle(const char *pem, size_t len, X509 **client_ca,
 /* Verifies a result's receipt (out->receipt) against ca and the request
  * bytes (parsed with v), and fills out's answer fields from the signed
  * content. The dispatcher's reported Transaction, Client and Response (in
- * reported, borrowed) must agree with the receipt; Verification and Reason
- * are taken from the receipt, which is what the client signed. */
+ * reported, borrowed) must agree with the receipt and its Identifier with
+ * the request; Verification and Reason are taken from the receipt, which is
+ * what the client signed, and out->identifier from the request. */
 int rq_verify_result(X509 *ca, const struct owcp_xml_validator *v,
                      const char *xml, size_t xml_len, const json_t *reported,
                      struct owcp_rq_result *out, struct owcp_error *err);

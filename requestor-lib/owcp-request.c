@@ -26,7 +26,9 @@ enum {
   EXIT_PENDING = 6
 };
 
-#define FILE_MAX (1024 * 1024)
+#define FILE_MAX ((size_t)1024 * 1024)
+/* Longest --timeout, --deadline or --wait-seconds: a year. */
+#define SECONDS_MAX (86400L * 366)
 
 static void usage(FILE *fp)
 {
@@ -66,7 +68,7 @@ static void usage(FILE *fp)
       "[--receipt-out F]\n"
       "final:  --transaction TX --request F [--receipt-out F]\n"
       "register, deregister: --to ACCOUNT\n"
-      "verify: --receipt F --client-ca F [--request F] [--transaction TX]\n"
+      "verify: --receipt F --client-ca F --request F [--transaction TX]\n"
       "\n"
       "The answer is reported only after the client's signed receipt has\n"
       "verified against the dispatcher's client CA and covers exactly the\n"
@@ -99,7 +101,7 @@ static int parse_long(const char *s, const char *name, long *out)
   char *end;
   long v = strtol(s, &end, 10);
 
-  if (*s == '\0' || *end != '\0' || v < 0 || v > 86400 * 366) {
+  if (*s == '\0' || *end != '\0' || v < 0 || v > SECONDS_MAX) {
     fprintf(stderr, "owcp-request: %s must be a number of seconds\n", name);
     return -1;
   }
@@ -236,8 +238,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
       o->request_out = optarg;
       break;
     case O_REQUEST_FILE:
-      o->request_file = optarg;
-      break;
     case O_REQUEST:
       o->request_file = optarg;
       break;
@@ -577,13 +577,15 @@ static int cmd_verify(const struct opts *o)
   int code;
 
   memset(&r, 0, sizeof r);
-  if (o->receipt == NULL || o->client_ca == NULL)
+  /* Without the XML that was sent, an authentic receipt for any request
+   * (of any requestor of that service) would exit 0 as "accepted". */
+  if (o->receipt == NULL || o->client_ca == NULL || o->request_file == NULL)
     return fail_local(o, OWCP_RQ_INVALID_INPUT,
-                      "verify needs --receipt and --client-ca");
+                      "verify needs --receipt, --client-ca and --request "
+                      "(the exact XML sent)");
   if (owcp_file_read(o->receipt, FILE_MAX, &der, &der_len, &err) != 0 ||
       read_text(o->client_ca, &ca, &ca_len, &err) != 0 ||
-      (o->request_file != NULL &&
-       read_text(o->request_file, &xml, &xml_len, &err) != 0)) {
+      read_text(o->request_file, &xml, &xml_len, &err) != 0) {
     code = fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
     goto done;
   }

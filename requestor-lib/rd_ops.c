@@ -18,10 +18,13 @@
 /* Largest Wait the protocol accepts (docs/protocol-decisions-rd.md). */
 #define RQ_WAIT_WIRE_MAX 3600
 
+/* Every failure also clears the answer, so that a caller who looks only at
+ * out->response can never see an Accept that did not verify. */
 static enum owcp_rq_status fail(struct owcp_rq_result *out,
                                 enum owcp_rq_status s)
 {
   out->status = s;
+  out->response = OWCP_RQ_NO_RESPONSE;
   return s;
 }
 
@@ -122,6 +125,38 @@ static int take_ids(const json_t *json, struct owcp_rq_result *out)
          rq_dup_member(json, "Expires", &out->expires);
 }
 
+/* Records a 202 RD-Confirm answer: its identifiers into out and the exact
+ * bytes sent into the context's memo. */
+static enum owcp_rq_status
+take_submission(struct owcp_requestor *rq, const struct owcp_request *req,
+                const char *xml, size_t xml_len, const json_t *json,
+                struct owcp_rq_result *out, struct owcp_error *err)
+{
+  int put;
+
+  if (take_ids(json, out) != 0)
+    return oom(out, err);
+  if (out->transaction == NULL || out->transaction[0] == '\0') {
+    owcp_error_set(err, "RD-Confirm: the dispatcher's 202 carries no "
+                        "Transaction");
+    return fail(out, OWCP_RQ_PROTOCOL_ERROR);
+  }
+  /* The identifier is ours (in the bytes sent), not the dispatcher's. */
+  free(out->identifier);
+  out->identifier = strdup(req->header.identifier);
+  if (out->identifier == NULL)
+    return oom(out, err);
+  put = rq_memo_put(rq, out->transaction, xml, xml_len);
+  if (put == RQ_MEMO_CLASH) {
+    owcp_error_set(err,
+                   "RD-Confirm: the dispatcher answered with transaction "
+                   "%s, which it already gave to a different request",
+                   out->transaction);
+    return fail(out, OWCP_RQ_PROTOCOL_ERROR);
+  }
+  return put == 0 ? OWCP_RQ_PENDING : oom(out, err);
+}
+
 enum owcp_rq_status owcp_rq_confirm(struct owcp_requestor *rq, const char *xml,
                                     size_t xml_len,
                                     const struct owcp_confirm_opts *opts,
@@ -147,19 +182,14 @@ enum owcp_rq_status owcp_rq_confirm(struct owcp_requestor *rq, const char *xml,
   }
   s = rq_post(rq, "RD-Confirm", params, 0, &json, out, err);
   json_decref(params);
-  if (s == OWCP_RQ_PENDING) {
-    if (take_ids(json, out) != 0) {
-      s = oom(out, err);
-    } else if (out->transaction == NULL || out->transaction[0] == '\0') {
-      owcp_error_set(err, "RD-Confirm: the dispatcher's 202 carries no "
-                          "Transaction");
-      s = fail(out, OWCP_RQ_PROTOCOL_ERROR);
-    } else if (out->identifier == NULL &&
-               (out->identifier = strdup(req->header.identifier)) == NULL) {
-      s = oom(out, err);
-    } else if (rq_memo_put(rq, out->transaction, xml, xml_len) != 0) {
-      s = oom(out, err);
-    }
+  if (s == OWCP_RQ_OK) {
+    /* Only 202 is a submission; an answer is believed only through a
+     * verified receipt (RD-Status), never from RD-Confirm. */
+    owcp_error_set(err, "RD-Confirm: the dispatcher answered 200 instead of "
+                        "202 Incomplete");
+    s = fail(out, OWCP_RQ_PROTOCOL_ERROR);
+  } else if (s == OWCP_RQ_PENDING) {
+    s = take_submission(rq, req, xml, xml_len, json, out, err);
   }
   json_decref(json);
   owcp_request_free(req);

@@ -11,6 +11,7 @@
  * thread pool is ever configured.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@
 #include "owcp/requestor.h"
 #include "owcp/util.h"
 
-#define RECEIVER_DEFAULT_MAX_BODY (1024u * 1024u)
+#define RECEIVER_DEFAULT_MAX_BODY ((size_t)1024 * 1024)
 #define RECEIVER_DEFAULT_DEDUP 4096u
 #define RECEIVER_CONN_TIMEOUT_S 30u
 /* A dispatcher sends one completion at a time per process; a cap keeps a
@@ -181,6 +182,24 @@ static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
   return code;
 }
 
+/* A body whose Content-Length already exceeds the limit is refused before
+ * any of it is read. One sent without a length (chunked) is still cut off
+ * at the limit while it arrives. */
+static bool declared_too_large(const struct owcp_rq_receiver *r,
+                               struct MHD_Connection *con)
+{
+  const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
+  unsigned long long n;
+  char *end;
+
+  if (cl == NULL || cl[0] < '0' || cl[0] > '9')
+    return false;
+  errno = 0;
+  n = strtoull(cl, &end, 10);
+  return errno == ERANGE || (*end == '\0' && n > r->max_body);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
                                   const char *url, const char *method,
                                   const char *version, const char *data,
@@ -196,6 +215,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
       return answer(con, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
     if (r->path != NULL && strcmp(url, r->path) != 0)
       return answer(con, MHD_HTTP_NOT_FOUND, "no such path\n");
+    if (declared_too_large(r, con))
+      return answer(con, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
     up = calloc(1, sizeof *up);
     if (up == NULL)
       return MHD_NO;

@@ -123,15 +123,26 @@ static int check_token(const char *t, size_t len, struct owcp_error *err)
 
 /* Reads a token file that only its owner may read. The mode is checked on
  * the opened descriptor, so the file cannot be swapped between the check
- * and the read. */
+ * and the read, and a symbolic link is not followed: whoever may write the
+ * directory must not be able to point the token at another secret file,
+ * which would then be sent as a bearer token. O_NONBLOCK keeps a FIFO in
+ * its place from blocking open(); reads of a regular file ignore it. */
 static char *read_token_file(const char *path, struct owcp_error *err)
 {
   char buf[TOKEN_MAX + 2];
   struct stat st;
   size_t len = 0;
   char *tok = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  int fd =
+      open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 
+  if (fd < 0 && errno == ELOOP) {
+    owcp_error_set(err,
+                   "token file '%s' is a symbolic link; name the file "
+                   "itself",
+                   path);
+    return NULL;
+  }
   if (fd < 0) {
     owcp_error_set(err, "cannot open token file '%s': %s", path,
                    strerror(errno));
@@ -334,10 +345,16 @@ oom:
 int rq_memo_put(struct owcp_requestor *rq, const char *transaction,
                 const char *xml, size_t xml_len)
 {
+  const struct rq_memo *known = rq_memo_get(rq, transaction);
   struct rq_memo *m = &rq->memo[rq->memo_next];
-  char *tx = strdup(transaction);
-  char *copy = malloc(xml_len + 1);
+  char *tx, *copy;
 
+  if (known != NULL)
+    return known->xml_len == xml_len && memcmp(known->xml, xml, xml_len) == 0
+               ? 0
+               : RQ_MEMO_CLASH;
+  tx = strdup(transaction);
+  copy = malloc(xml_len + 1);
   if (tx == NULL || copy == NULL) {
     free(tx);
     free(copy);

@@ -183,6 +183,30 @@ static int check_content(const struct owcp_receipt *r,
                                                                             : 0;
 }
 
+/* The result names the request by its own identifier (the one in the bytes
+ * that were checked), so an application that keys its pending actions by
+ * identifier cannot be pointed at another one by the dispatcher's JSON. */
+static int take_identifier(const json_t *reported,
+                           const struct owcp_request *req,
+                           struct owcp_rq_result *out, struct owcp_error *err)
+{
+  const char *said = json_string_value(json_object_get(reported, "Identifier"));
+  const char *ours = req->header.identifier;
+
+  if (said != NULL && (ours == NULL || strcmp(said, ours) != 0)) {
+    owcp_error_set(err, "the answer's Identifier is not the identifier of the "
+                        "request that was sent");
+    return -1;
+  }
+  free(out->identifier);
+  out->identifier = NULL;
+  if (ours != NULL && (out->identifier = strdup(ours)) == NULL) {
+    owcp_error_set(err, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 int rq_verify_result(X509 *ca, const struct owcp_xml_validator *v,
                      const char *xml, size_t xml_len, const json_t *reported,
                      struct owcp_rq_result *out, struct owcp_error *err)
@@ -205,7 +229,8 @@ int rq_verify_result(X509 *ca, const struct owcp_xml_validator *v,
     goto done;
   if (owcp_request_parse(v, xml, xml_len, &req, err) != OWCP_XML_OK)
     goto done;
-  if (check_content(r, req, xml, xml_len, tx, client, resp, err) != 0)
+  if (check_content(r, req, xml, xml_len, tx, client, resp, err) != 0 ||
+      take_identifier(reported, req, out, err) != 0)
     goto done;
   if (rq_dup_member(reported, "Responded", &out->responded) != 0 ||
       fill_answer(r, out) != 0) {

@@ -17,13 +17,15 @@ set_tests_properties(test_request_build PROPERTIES LABELS unit)
 if(TARGET owcp-requestor AND TARGET owcp_itest)
   # ops: the library's RD operations; receiver: DR-Complete into the
   # embedded receiver; cli: owcp-request's exit statuses and --json (driven
-  # from C because answering a request needs the harness's signing client).
-  foreach(theme ops receiver cli)
+  # from C because answering a request needs the harness's signing client);
+  # hostile: a scripted lying dispatcher (libmicrohttpd) serving genuine
+  # receipts around false answers.
+  foreach(theme ops receiver cli hostile)
     set(name test_requestor_${theme})
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
       add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
       target_link_libraries(${name} PRIVATE owcp-requestor owcp_itest
-                            PkgConfig::CURL)
+                            PkgConfig::CURL PkgConfig::MHD)
       target_compile_definitions(${name} PRIVATE
         OWCP_REQUEST_BIN="$<TARGET_FILE:owcp-request>"
         OWCP_VPN_GATE_BIN="$<TARGET_FILE:vpn_gate>")

@@ -292,6 +292,17 @@ static void test_accept_exit_0_and_verify(void **state)
   json_decref(j);
   free(out);
 
+  /* Without the XML that was sent, verify cannot say the receipt covers
+   * it: a usage error (4), never "accepted" (0). */
+  const char *v0[] = {"--receipt", receipt,  "--client-ca",
+                      f->ca_file,  "--json", NULL};
+  assert_int_equal(run(f, true, "verify", v0, &out), 4);
+  j = parse_json(out);
+  assert_null(jstr(j, "Response"));
+  assert_non_null(strstr(jstr(j, "Error"), "--request"));
+  json_decref(j);
+  free(out);
+
   /* ...and a different request is a verification failure (5). */
   tmp_path(f, other, sizeof other, "other.xml");
   char *xml = itest_request_xml("access@example.com", "alice@example.com",

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "itest.h"
 #include "owcp/receipt.h"
@@ -453,7 +454,7 @@ static void test_wait_survives_dispatcher_restart(void **state)
     itest_http_free(&h);
     if (seen)
       break;
-    nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    nanosleep(&(struct timespec){0, 50L * 1000 * 1000}, NULL);
   }
   itest_kill(&f->env);
   nanosleep(&ts, NULL); /* the poll fails and is retried meanwhile */
@@ -646,6 +647,24 @@ static void test_bad_token_and_token_file(void **state)
   assert_int_equal(owcp_requestor_new(&cfg, &rq, &err), -1);
   assert_null(rq);
   assert_non_null(strstr(err.msg, "chmod 600"));
+  /* A symbolic link is not followed, even to a private token file:
+   * whoever may write the directory could point it at another secret. */
+  char link_path[PATH_MAX + 16];
+  snprintf(link_path, sizeof link_path, "%s.link", path);
+  assert_int_equal(chmod(path, 0600), 0);
+  assert_int_equal(symlink(path, link_path), 0);
+  cfg.token_file = link_path;
+  assert_int_equal(owcp_requestor_new(&cfg, &rq, &err), -1);
+  assert_null(rq);
+  assert_non_null(strstr(err.msg, "symbolic link"));
+  assert_null(strstr(err.msg, f->token));
+  /* A FIFO in its place neither blocks nor is read. */
+  snprintf(link_path, sizeof link_path, "%s.fifo", path);
+  assert_int_equal(mkfifo(link_path, 0600), 0);
+  cfg.token_file = link_path;
+  assert_int_equal(owcp_requestor_new(&cfg, &rq, &err), -1);
+  assert_null(rq);
+  assert_non_null(strstr(err.msg, "not a regular file"));
   /* A literal token with a newline could inject a header line. */
   cfg.token_file = NULL;
   cfg.token = "abc\r\nX-Evil: 1";

@@ -18,6 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <curl/curl.h>
 
@@ -123,7 +129,7 @@ static int setup(void **state)
   rc.dispatcher_cert_pem = f->disp_cert;
   rc.callback = on_completion;
   rc.callback_arg = &f->seen;
-  rc.max_body = 64 * 1024;
+  rc.max_body = (size_t)64 * 1024;
   if (owcp_rq_receiver_start(&rc, &f->rx, &err) != 0)
     fail_msg("receiver: %s", err.msg);
   assert_true(owcp_rq_receiver_port(f->rx) > 0);
@@ -178,7 +184,7 @@ static void await_handled(struct fx *f, int n, double seconds)
     if (itest_now() > until)
       fail_msg("no completion handled within %.0f s (calls %d)", seconds,
                calls(f));
-    struct timespec ts = {0, 50 * 1000 * 1000};
+    struct timespec ts = {0, 50L * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
 }
@@ -226,12 +232,16 @@ static char *confirm_with_completion(struct fx *f, const char *id,
   struct owcp_rq_result r;
   char *xml = NULL, *tx;
 
+  memset(&r, 0, sizeof r);
   if (owcp_request_build_simple(owcp_requestor_validator(f->rq),
                                 "access@example.com", "alice@example.com",
                                 "Access", id, "Let laptop #234 in?", NULL, NULL,
                                 true, &xml, len, &err) != 0 ||
-      owcp_rq_confirm(f->rq, xml, *len, &o, &r, &err) != OWCP_RQ_PENDING)
+      owcp_rq_confirm(f->rq, xml, *len, &o, &r, &err) != OWCP_RQ_PENDING ||
+      r.transaction == NULL) {
     fail_msg("confirm: %s", err.msg);
+    return NULL;
+  }
   tx = strdup(r.transaction);
   owcp_rq_result_free(&r);
   *xml_out = xml;
@@ -372,7 +382,8 @@ static void test_replay_and_forgeries(void **state)
   /* The genuine signature over an altered body (a flipped Response). */
   char *flip = strstr(body, "\"Accept\"");
   assert_non_null(flip);
-  memcpy(flip, "\"Reject\"", 8);
+  static const char reject[] = {'"', 'R', 'e', 'j', 'e', 'c', 't', '"'};
+  memcpy(flip, reject, sizeof reject);
   assert_int_equal(post(f, body, blen, genuine), 401);
   assert_int_equal(
       owcp_rq_verify_completion(genuine, body, blen, f->disp_cert, &err), -1);
@@ -420,6 +431,35 @@ static void test_callback_failure_retried(void **state)
   free(xml);
 }
 
+/* Sends raw request bytes to the receiver and reads the first answer bytes
+ * into reply (NUL-terminated), waiting at most 5 s. */
+static int raw_exchange(struct fx *f, const char *request, char *reply,
+                        size_t size)
+{
+  struct sockaddr_in sa = {0};
+  struct timeval tv = {5, 0};
+  ssize_t n;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+  if (fd < 0)
+    return -1;
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(owcp_rq_receiver_port(f->rx));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+      connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
+    close(fd);
+    return -1;
+  }
+  n = read(fd, reply, size - 1);
+  close(fd);
+  if (n <= 0)
+    return -1;
+  reply[n] = '\0';
+  return 0;
+}
+
 static void test_wrong_method_path_and_type(void **state)
 {
   struct fx *f = *state;
@@ -443,12 +483,26 @@ static void test_wrong_method_path_and_type(void **state)
   curl_easy_cleanup(c);
 
   /* Over max_body (64 KiB): 413 before any signature work. */
-  size_t big = 70 * 1024;
+  size_t big = (size_t)70 * 1024;
   char *body = malloc(big);
   assert_non_null(body);
   memset(body, 'x', big);
   assert_int_equal(post(f, body, big, "keyid=00,sig=AAAA"), 413);
   free(body);
+
+  /* A declared length over the limit is refused at once, before the body
+   * is read or buffered: the answer comes though no body byte is sent. */
+  char reply[256];
+  int calls_before = calls(f);
+  assert_int_equal(
+      raw_exchange(f,
+                   "POST /owcp/done HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Content-Type: application/json\r\n"
+                   "Content-Length: 1000000000000\r\n\r\n",
+                   reply, sizeof reply),
+      0);
+  assert_non_null(strstr(reply, " 413 "));
+  assert_int_equal(calls(f), calls_before);
 }
 
 /* With a certificate and key the receiver speaks only TLS: an https POST
@@ -475,8 +529,8 @@ static void test_tls_receiver(void **state)
   assert_non_null(cert_pem);
   snprintf(keypath, sizeof keypath, "%s/rx-key.pem", f->env.tmpdir);
   assert_int_equal(owcp_key_save_pem(keypath, key, &err), 0);
-  assert_int_equal(owcp_file_read(keypath, 64 * 1024, &key_pem, &key_len, &err),
-                   0);
+  assert_int_equal(
+      owcp_file_read(keypath, (size_t)64 * 1024, &key_pem, &key_len, &err), 0);
   rc.host = "127.0.0.1";
   rc.tls_cert_pem = cert_pem;
   rc.tls_key_pem = (const char *)key_pem;
