@@ -28,3 +28,19 @@ if(TARGET owcp-client AND TARGET owcp_itest AND
   set_tests_properties(test_client_watch PROPERTIES LABELS integration
                        TIMEOUT 300)
 endif()
+
+# A scripted, lying dispatcher on loopback (no database needed).
+if(TARGET owcp-client AND
+   EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_client_hostile.c)
+  find_package(Threads REQUIRED)
+  add_executable(test_client_hostile
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_client_hostile.c)
+  target_include_directories(test_client_hostile PRIVATE
+                             ${PROJECT_SOURCE_DIR}/core/include)
+  target_link_libraries(test_client_hostile PRIVATE owcp-client
+                        owcp_core_crypto owcp_core_util PkgConfig::CMOCKA
+                        PkgConfig::JANSSON PkgConfig::OPENSSL Threads::Threads)
+  add_test(NAME test_client_hostile COMMAND test_client_hostile)
+  set_tests_properties(test_client_hostile PROPERTIES LABELS integration
+                       TIMEOUT 120)
+endif()

@@ -138,8 +138,23 @@ printf '0000\n' >"$tmp/badpin"
 rc=0
 "$client" "${common[@]}" reply "$tx2" reject --pin-file "$tmp/badpin" 2>"$tmp/err" || rc=$?
 [ "$rc" = 3 ] || fail "wrong PIN: exit $rc, $(cat "$tmp/err")"
+# A PIN file reached through a symbolic link is refused (opened with
+# O_NOFOLLOW, then checked on the descriptor); so is an over-long PIN.
+ln -s "$tmp/pin" "$tmp/pinlink"
+rc=0
+"$client" "${common[@]}" reply "$tx2" reject --pin-file "$tmp/pinlink" 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] || fail "PIN file symlink: exit $rc"
+grep -q "symbolic link" "$tmp/err" || fail "PIN file symlink: $(cat "$tmp/err")"
+head -c 300 /dev/zero | tr '\0' 7 >"$tmp/longpin"
+rc=0
+"$client" "${common[@]}" reply "$tx2" reject --pin-file "$tmp/longpin" 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] || fail "over-long PIN: exit $rc"
+grep -q "longer than" "$tmp/err" || fail "over-long PIN: $(cat "$tmp/err")"
 "$client" "${common[@]}" reply "$tx2" reject --pin-file "$tmp/pin" >"$tmp/out" ||
   fail "reply reject: $(cat "$tmp/out")"
+# reply shows the request it signs, from the same fetch.
+grep -qF "Summary: Open the *server room* door?" "$tmp/out" ||
+  fail "reply did not show what it signed: $(cat "$tmp/out")"
 curl -sS -H @"$tmp/auth.hdr" -H 'Content-Type: application/json' \
   -d "{\"Transaction\":\"$tx2\"}" "$base/RD-Status" | grep -q '"Response": *"Reject"' ||
   fail "RD-Status of $tx2 is not Reject"
