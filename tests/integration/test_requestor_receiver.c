@@ -239,6 +239,7 @@ static char *confirm_with_completion(struct fx *f, const char *id,
                                 true, &xml, len, &err) != 0 ||
       owcp_rq_confirm(f->rq, xml, *len, &o, &r, &err) != OWCP_RQ_PENDING ||
       r.transaction == NULL) {
+    *xml_out = xml;
     fail_msg("confirm: %s", err.msg);
     return NULL;
   }
