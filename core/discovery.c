@@ -43,12 +43,18 @@
 #include <ares.h>
 #include <curl/curl.h>
 
+#include "discovery_parse.h"
+
 /* Most records of one kind taken from an answer, and most domains cached:
  * bounds on the work and memory a hostile zone can cause. */
 #define MAX_RECORDS 64
 #define MAX_CACHE 128
 /* Longest time an answer is reused, whatever its TTL says. */
 #define MAX_TTL_S 86400u
+
+/* The weighted draw sums the 16-bit weights of one priority in 32 bits. */
+_Static_assert((uint64_t)MAX_RECORDS * 65535u < UINT32_MAX,
+               "the weight sum of MAX_RECORDS records must fit in uint32_t");
 
 #define T_TXT_RR 16
 #define T_SRV_RR 33
@@ -57,20 +63,10 @@
 
 static const char DEFAULT_PATH[] = "/owcp/0.1";
 
-/* One target to try, before ordering: its priority and weight and the
- * validated base it stands for. */
-struct candidate {
-  unsigned short priority;
-  unsigned short weight;
-  char *base;
-};
-
 /* A domain's usable DNS answer, kept until expires_ms (monotonic). */
 struct cache_entry {
   char *domain;
-  enum owcp_discovery_source source;
-  struct candidate *c;
-  size_t n;
+  struct owcp_dns_found found;
   uint64_t expires_ms;
   struct cache_entry *next;
 };
@@ -93,7 +89,7 @@ static uint64_t now_ms(void)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void candidates_free(struct candidate *c, size_t n)
+static void candidates_free(struct owcp_dns_candidate *c, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     free(c[i].base);
@@ -102,8 +98,8 @@ static void candidates_free(struct candidate *c, size_t n)
 }
 
 /* Deep copy, so that a cached answer and a caller's list never share. */
-static int candidates_dup(const struct candidate *c, size_t n,
-                          struct candidate **out)
+static int candidates_dup(const struct owcp_dns_candidate *c, size_t n,
+                          struct owcp_dns_candidate **out)
 {
   *out = calloc(n, sizeof(**out));
   if (*out == NULL) {
@@ -125,7 +121,7 @@ static void cache_entry_free(struct cache_entry *e)
 {
   if (e != NULL) {
     free(e->domain);
-    candidates_free(e->c, e->n);
+    owcp_dns_found_free(&e->found);
     free(e);
   }
 }
@@ -156,14 +152,23 @@ bool owcp_host_is_loopback(const char *host)
   return false;
 }
 
-/* in, truncated to cap, with octets outside printable ASCII as '?': what
- * an error sentence may quote from untrusted text. */
+/* ch itself when it is printable ASCII, else '?': what an error sentence
+ * may show of one octet of untrusted text. */
+static char printable_or_mark(char ch)
+{
+  unsigned char u = (unsigned char)ch;
+  if (u < 0x20 || u >= 0x7f) {
+    return '?';
+  }
+  return ch;
+}
+
+/* in, truncated to cap, through printable_or_mark. */
 static void printable_copy(const char *in, char *out, size_t cap)
 {
   size_t o = 0;
   for (const char *p = in; *p != '\0' && o + 1 < cap; p++) {
-    unsigned char ch = (unsigned char)*p;
-    out[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    out[o++] = printable_or_mark(*p);
   }
   out[o] = '\0';
 }
@@ -177,17 +182,15 @@ void owcp_base_redact(const char *base, char *out, size_t cap)
     snprintf(out, cap, "(none)");
     return;
   }
-  /* The authority ends at the first '/', '?' or '#' after "://"; an '@'
-   * inside it ends the user information. */
+  /* Everything between "://" and the LAST '@' of the whole text counts
+   * as user information. Stopping at the first '/', '?' or '#' (where a
+   * valid URL's authority ends) would show the rest of a password that
+   * contains one of them ("https://u:p/ss@h" is not a valid URL, so its
+   * error sentence quotes it). Over-redacting a path with an '@' is the
+   * price. */
   const char *auth = strstr(base, "://");
   auth = auth != NULL ? auth + 3 : base;
-  size_t auth_len = strcspn(auth, "/?#");
-  const char *at = NULL;
-  for (size_t i = 0; i < auth_len; i++) {
-    if (auth[i] == '@') {
-      at = auth + i;
-    }
-  }
+  const char *at = strrchr(auth, '@');
   size_t o = 0;
   for (const char *p = base; *p != '\0' && o + 1 < cap; p++) {
     if (at != NULL && p == auth) {
@@ -196,8 +199,7 @@ void owcp_base_redact(const char *base, char *out, size_t cap)
       }
       p = at; /* continue with the '@' */
     }
-    unsigned char ch = (unsigned char)*p;
-    out[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    out[o++] = printable_or_mark(*p);
   }
   out[o] = '\0';
 }
@@ -241,6 +243,10 @@ static int base_normalise(const char *base, bool allow_insecure_http,
   }
   if (host[0] == '\0') {
     owcp_error_set(err, "base '%s' has no host", shown);
+    goto done;
+  }
+  if (strcmp(port, "0") == 0) {
+    owcp_error_set(err, "base '%s' names port 0", shown);
     goto done;
   }
   if (strcmp(scheme, "http") == 0) {
@@ -681,9 +687,9 @@ static unsigned answer_min_ttl(const unsigned char *abuf, int alen, int type)
 
 /* Collects the lookup's verdict while the record sets are examined. */
 struct lookup {
-  const struct owcp_discovery *d;
+  bool allow_insecure_http;
   const char *name; /* _owcp._tcp.DOMAIN */
-  struct candidate *c;
+  struct owcp_dns_candidate *c;
   size_t n;
   unsigned ttl;
   char refused[OWCP_ERROR_MAX]; /* why the first refused record was refused */
@@ -697,13 +703,14 @@ static int candidate_add(struct lookup *lk, unsigned short priority,
   }
   struct owcp_error why;
   char *base = NULL;
-  if (base_normalise(raw_base, lk->d->allow_insecure_http, &base, &why) != 0) {
+  if (base_normalise(raw_base, lk->allow_insecure_http, &base, &why) != 0) {
     if (lk->refused[0] == '\0') {
       snprintf(lk->refused, sizeof(lk->refused), "%s", why.msg);
     }
     return 0;
   }
-  struct candidate *grown = realloc(lk->c, (lk->n + 1) * sizeof(*grown));
+  struct owcp_dns_candidate *grown =
+      realloc(lk->c, (lk->n + 1) * sizeof(*grown));
   if (grown == NULL) {
     free(base);
     return -1;
@@ -716,7 +723,7 @@ static int candidate_add(struct lookup *lk, unsigned short priority,
   return 0;
 }
 
-static int uri_candidates(struct lookup *lk, const struct dns_answer *a,
+static int uri_candidates(struct lookup *lk, const struct owcp_dns_answer *a,
                           struct owcp_error *err)
 {
   struct ares_uri_reply *uris = NULL;
@@ -801,7 +808,7 @@ static void esrv_parse(char *text, struct esrv *e)
 
 /* Joins the character-strings of each TXT record and parses it; a string
  * with control octets makes its record unsupported. */
-static int txt_records(const struct dns_answer *a, struct esrv *sets,
+static int txt_records(const struct owcp_dns_answer *a, struct esrv *sets,
                        size_t *n_sets)
 {
   *n_sets = 0;
@@ -812,25 +819,13 @@ static int txt_records(const struct dns_answer *a, struct esrv *sets,
   }
   char buf[1024];
   size_t used = 0;
-  bool bad = false, open = false;
-  for (const struct ares_txt_ext *t = txt;; t = t->next) {
-    if ((t == NULL || t->record_start) && open) {
-      buf[used] = '\0';
-      if (*n_sets < MAX_RECORDS) {
-        esrv_parse(buf, &sets[*n_sets]);
-        if (bad && sets[*n_sets].is_esrv) {
-          sets[*n_sets].supported = false;
-        }
-        (*n_sets)++;
-      }
+  bool bad = false;
+  for (const struct ares_txt_ext *t = txt; t != NULL; t = t->next) {
+    /* A record's strings end where the next record starts or the list. */
+    if (t->record_start) {
       used = 0;
       bad = false;
-      open = false;
     }
-    if (t == NULL) {
-      break;
-    }
-    open = true;
     if (used > 0 && used < sizeof(buf) - 1) {
       buf[used++] = ' ';
     }
@@ -842,6 +837,14 @@ static int txt_records(const struct dns_answer *a, struct esrv *sets,
       }
       buf[used++] = (char)ch;
     }
+    if ((t->next == NULL || t->next->record_start) && *n_sets < MAX_RECORDS) {
+      buf[used] = '\0';
+      esrv_parse(buf, &sets[*n_sets]);
+      if (bad && sets[*n_sets].is_esrv) {
+        sets[*n_sets].supported = false;
+      }
+      (*n_sets)++;
+    }
   }
   ares_free_data(txt);
   return ARES_SUCCESS;
@@ -850,7 +853,7 @@ static int txt_records(const struct dns_answer *a, struct esrv *sets,
 /* The path the SRV records are served at, from the ESRV TXT records:
  * no ESRV record → the default; otherwise the path of the supported
  * records (they must agree); none supported → 1 (the SRV set is skipped). */
-static int esrv_path(const struct lookup *lk, const struct dns_answer *txt,
+static int esrv_path(const struct lookup *lk, const struct owcp_dns_answer *txt,
                      char *path, size_t cap, struct owcp_error *err)
 {
   snprintf(path, cap, "%s", DEFAULT_PATH);
@@ -901,11 +904,32 @@ static int esrv_path(const struct lookup *lk, const struct dns_answer *txt,
   return out;
 }
 
+/* An SRV target as c-ares gives it is only pasted into a URL when it is a
+ * plain host name: letters, digits, '-', '_' and '.', at most 253 octets
+ * (c-ares 1.18 escapes some special octets but passes '/', '?', '#', ':'
+ * and '%' through). */
+static bool srv_target_valid(const char *host)
+{
+  size_t len = strlen(host);
+  if (len == 0 || len > 253 || host[0] == '.') {
+    return false;
+  }
+  for (const char *p = host; *p != '\0'; p++) {
+    char ch = *p;
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /* SRV records plus the ESRV path into candidates. Returns 1 when the
  * service is declared unavailable ("." target) or has no supported ESRV
  * record set, with the reason in err. */
-static int srv_candidates(struct lookup *lk, const struct dns_answer *srv,
-                          const struct dns_answer *txt, struct owcp_error *err)
+static int srv_candidates(struct lookup *lk, const struct owcp_dns_answer *srv,
+                          const struct owcp_dns_answer *txt,
+                          struct owcp_error *err)
 {
   struct ares_srv_reply *srvs = NULL;
   int rc = ares_parse_srv_reply(srv->abuf, srv->alen, &srvs);
@@ -940,9 +964,19 @@ static int srv_candidates(struct lookup *lk, const struct dns_answer *srv,
     if (s->port == 0) {
       continue;
     }
+    if (!srv_target_valid(s->host)) {
+      /* Not pasted into a URL: "a/b" or "a?b" would change its meaning. */
+      if (lk->refused[0] == '\0') {
+        char shown[96];
+        printable_copy(s->host, shown, sizeof(shown));
+        snprintf(lk->refused, sizeof(lk->refused),
+                 "SRV target '%s' is not a host name", shown);
+      }
+      continue;
+    }
     const char *scheme =
-        lk->d->allow_insecure_http && owcp_host_is_loopback(s->host) ? "http"
-                                                                     : "https";
+        lk->allow_insecure_http && owcp_host_is_loopback(s->host) ? "http"
+                                                                  : "https";
     char raw[600];
     snprintf(raw, sizeof(raw), "%s://%s:%u%s", scheme, s->host,
              (unsigned)s->port, path);
@@ -967,7 +1001,7 @@ static int srv_candidates(struct lookup *lk, const struct dns_answer *srv,
 
 static int by_priority(const void *a, const void *b)
 {
-  const struct candidate *x = a, *y = b;
+  const struct owcp_dns_candidate *x = a, *y = b;
   if (x->priority != y->priority) {
     return x->priority < y->priority ? -1 : 1;
   }
@@ -978,11 +1012,47 @@ static int by_priority(const void *a, const void *b)
   return 0;
 }
 
+/* Index in [i, end) of the record RFC 2782's weighted draw picks. */
+static int weighted_pick(const struct owcp_dns_candidate *c, size_t i,
+                         size_t end, size_t *pick, struct owcp_error *err)
+{
+  /* At most MAX_RECORDS weights of 16 bits: no overflow (static assert). */
+  uint32_t sum = 0;
+  for (size_t j = i; j < end; j++) {
+    sum += c[j].weight;
+  }
+  uint32_t draw = 0;
+  if (owcp_random_bytes((unsigned char *)&draw, sizeof(draw)) != 0) {
+    owcp_error_set(err, "no randomness for the weighted order");
+    return -1;
+  }
+  if (sum == 0) {
+    /* Only weight-0 records left: RFC 2782's draw would always take the
+     * first; a uniform choice spreads the load as intended. */
+    *pick = i + draw % (end - i);
+    return 0;
+  }
+  draw %= sum + 1;
+  uint32_t running = 0;
+  *pick = end - 1;
+  for (size_t j = i; j < end; j++) {
+    running += c[j].weight;
+    if (running >= draw) {
+      *pick = j;
+      break;
+    }
+  }
+  return 0;
+}
+
 /* Orders c in place: priority ascending, then within each priority the
  * RFC 2782 weighted selection (running sums, uniform draw in [0, sum]). */
-static int candidates_order(struct candidate *c, size_t n,
+static int candidates_order(struct owcp_dns_candidate *c, size_t n,
                             struct owcp_error *err)
 {
+  if (n == 0) {
+    return 0;
+  }
   qsort(c, n, sizeof(*c), by_priority);
   size_t start = 0;
   while (start < n) {
@@ -991,34 +1061,13 @@ static int candidates_order(struct candidate *c, size_t n,
       end++;
     }
     for (size_t i = start; i < end; i++) {
-      uint32_t sum = 0;
-      for (size_t j = i; j < end; j++) {
-        sum += c[j].weight;
-      }
-      uint32_t draw = 0;
-      if (owcp_random_bytes((unsigned char *)&draw, sizeof(draw)) != 0) {
-        owcp_error_set(err, "no randomness for the weighted order");
+      size_t pick = i;
+      if (weighted_pick(c, i, end, &pick, err) != 0) {
         return -1;
-      }
-      size_t pick = end - 1;
-      if (sum == 0) {
-        /* Only weight-0 records left: RFC 2782's draw would always take
-         * the first; a uniform choice spreads the load as intended. */
-        pick = i + draw % (end - i);
-      } else {
-        draw %= sum + 1;
-        uint32_t running = 0;
-        for (size_t j = i; j < end; j++) {
-          running += c[j].weight;
-          if (running >= draw) {
-            pick = j;
-            break;
-          }
-        }
       }
       /* Move the pick to position i keeping the rest in order, so the
        * weight-0-first arrangement of the remainder survives. */
-      struct candidate chosen = c[pick];
+      struct owcp_dns_candidate chosen = c[pick];
       memmove(&c[i + 1], &c[i], (pick - i) * sizeof(*c));
       c[i] = chosen;
     }
@@ -1027,12 +1076,16 @@ static int candidates_order(struct candidate *c, size_t n,
   return 0;
 }
 
-/* Hands an ordered copy of c to the caller's list. */
-static int list_from(const struct candidate *c, size_t n,
-                     enum owcp_discovery_source source,
-                     struct owcp_base_list *out, struct owcp_error *err)
+int owcp_dns_base_list(const struct owcp_dns_candidate *c, size_t n,
+                       enum owcp_discovery_source source,
+                       struct owcp_base_list *out, struct owcp_error *err)
 {
-  struct candidate *copy = NULL;
+  memset(out, 0, sizeof(*out));
+  if (n == 0) {
+    owcp_error_set(err, "no dispatcher base to order");
+    return -1;
+  }
+  struct owcp_dns_candidate *copy = NULL;
   if (candidates_dup(c, n, &copy) != 0) {
     owcp_error_set(err, "out of memory building the base list");
     return -1;
@@ -1057,14 +1110,132 @@ static int list_from(const struct candidate *c, size_t n,
   return 0;
 }
 
+/* ---- answers to candidates --------------------------------------------------
+ */
+
+void owcp_dns_found_free(struct owcp_dns_found *found)
+{
+  if (found == NULL) {
+    return;
+  }
+  candidates_free(found->c, found->n);
+  memset(found, 0, sizeof(*found));
+}
+
+/* Hands the lookup's candidates to *found (they are taken from lk). */
+static void found_take(struct lookup *lk, enum owcp_discovery_source source,
+                       struct owcp_dns_found *found)
+{
+  found->c = lk->c;
+  found->n = lk->n;
+  found->ttl_s = lk->ttl;
+  found->source = source;
+  lk->c = NULL;
+  lk->n = 0;
+}
+
+/* Step 1 (URI records): 0 with candidates in lk, 1 when there are none,
+ * -1 when the answer is unusable or every record was refused. */
+static int examine_uri(struct lookup *lk, const struct owcp_dns_answer *uri,
+                       struct owcp_error *err)
+{
+  if (dns_status_absent(uri->status)) {
+    return 1;
+  }
+  if (uri->status != ARES_SUCCESS) {
+    owcp_error_set(err, "DNS lookup of URI at %s failed: %s", lk->name,
+                   dns_status_text(uri->status));
+    return -1;
+  }
+  if (uri_candidates(lk, uri, err) != 0) {
+    return -1;
+  }
+  if (lk->n > 0) {
+    return 0;
+  }
+  if (lk->refused[0] != '\0') {
+    owcp_error_set(err, "every URI record at %s was refused: %s", lk->name,
+                   lk->refused);
+    return -1;
+  }
+  return 1;
+}
+
+/* Step 2 (SRV records with ESRV TXT): as examine_uri; 1 also when the zone
+ * declares the service unavailable (err then says how). */
+static int examine_srv(struct lookup *lk, const struct owcp_dns_answer *srv,
+                       const struct owcp_dns_answer *txt,
+                       struct owcp_error *err)
+{
+  if (dns_status_absent(srv->status)) {
+    return 2;
+  }
+  if (srv->status != ARES_SUCCESS) {
+    owcp_error_set(err, "DNS lookup of SRV at %s failed: %s", lk->name,
+                   dns_status_text(srv->status));
+    return -1;
+  }
+  int rc = srv_candidates(lk, srv, txt, err);
+  if (rc != 0) {
+    return rc;
+  }
+  if (lk->n > 0) {
+    return 0;
+  }
+  if (lk->refused[0] != '\0') {
+    owcp_error_set(err, "every SRV record at %s was refused: %s", lk->name,
+                   lk->refused);
+    return -1;
+  }
+  return 2;
+}
+
+int owcp_dns_examine(const char *name, bool allow_insecure_http,
+                     const struct owcp_dns_answer ans[3],
+                     struct owcp_dns_found *found, struct owcp_error *err)
+{
+  memset(found, 0, sizeof(*found));
+  struct lookup lk = {.allow_insecure_http = allow_insecure_http, .name = name};
+  const struct owcp_dns_answer *uri = &ans[0], *srv = &ans[1], *txt = &ans[2];
+  int rc = examine_uri(&lk, uri, err);
+  if (rc == 0) {
+    found_take(&lk, OWCP_DISCOVERY_URI, found);
+    return 0;
+  }
+  if (rc == 1) {
+    /* Nothing usable from URI: SRV decides, with a fresh verdict. */
+    candidates_free(lk.c, lk.n);
+    lk.c = NULL;
+    lk.n = 0;
+    lk.ttl = 0;
+    rc = examine_srv(&lk, srv, txt, err);
+    if (rc == 0) {
+      found_take(&lk, OWCP_DISCOVERY_SRV, found);
+      return 0;
+    }
+  }
+  candidates_free(lk.c, lk.n);
+  if (rc == 2) {
+    owcp_error_set(err, "%s %s", name,
+                   uri->status == ARES_ENOTFOUND &&
+                           srv->status == ARES_ENOTFOUND
+                       ? "does not exist (NXDOMAIN)"
+                       : "has no usable URI or SRV records");
+    return 1;
+  }
+  return rc;
+}
+
 /* ---- cache ------------------------------------------------------------------
  */
 
-/* Ordered bases from a live cache entry; 1 when there is none. */
+/* Ordered bases from a live cache entry; 1 when there is none. Expired
+ * entries are unlinked and freed under the lock, and a live one is copied
+ * under it, so no thread ever reads an entry another one frees. */
 static int cache_lookup(struct owcp_discovery *d, const char *domain,
                         struct owcp_base_list *out, struct owcp_error *err)
 {
-  struct candidate *copy = NULL;
+  struct owcp_dns_candidate *copy = NULL;
   size_t n = 0;
   enum owcp_discovery_source source = OWCP_DISCOVERY_URI;
   int rc = 1;
@@ -1079,9 +1250,9 @@ static int cache_lookup(struct owcp_discovery *d, const char *domain,
       continue;
     }
     if (strcmp(e->domain, domain) == 0) {
-      rc = candidates_dup(e->c, e->n, &copy) == 0 ? 0 : -1;
-      n = e->n;
-      source = e->source;
+      rc = candidates_dup(e->found.c, e->found.n, &copy) == 0 ? 0 : -1;
+      n = e->found.n;
+      source = e->found.source;
       break;
     }
     pp = &e->next;
@@ -1094,17 +1265,48 @@ static int cache_lookup(struct owcp_discovery *d, const char *domain,
   if (rc == 1) {
     return 1;
   }
-  rc = list_from(copy, n, source, out, err);
+  rc = owcp_dns_base_list(copy, n, source, out, err);
   candidates_free(copy, n);
   return rc;
 }
 
-/* Keeps the lookup's candidates (taking them) until their TTL ends. A full
+/* Unlinks and frees the entry for domain, if any (lock held). */
+static void cache_remove_locked(struct owcp_discovery *d, const char *domain)
+{
+  for (struct cache_entry **pp = &d->cache; *pp != NULL; pp = &(*pp)->next) {
+    struct cache_entry *old = *pp;
+    if (strcmp(old->domain, domain) == 0) {
+      *pp = old->next;
+      d->cache_n--;
+      cache_entry_free(old);
+      return;
+    }
+  }
+}
+
+/* Unlinks and frees the entry closest to expiry (lock held). */
+static void cache_evict_soonest_locked(struct owcp_discovery *d)
+{
+  struct cache_entry **soonest = NULL;
+  for (struct cache_entry **pp = &d->cache; *pp != NULL; pp = &(*pp)->next) {
+    if (soonest == NULL || (*pp)->expires_ms < (*soonest)->expires_ms) {
+      soonest = pp;
+    }
+  }
+  if (soonest != NULL) {
+    struct cache_entry *old = *soonest;
+    *soonest = old->next;
+    d->cache_n--;
+    cache_entry_free(old);
+  }
+}
+
+/* Keeps the found candidates (taking them) until their TTL ends. A full
  * cache drops the entry closest to expiry. */
 static void cache_store(struct owcp_discovery *d, const char *domain,
-                        enum owcp_discovery_source source, struct lookup *lk)
+                        struct owcp_dns_found *found)
 {
-  if (lk->ttl == 0) {
+  if (found->ttl_s == 0) {
     return;
   }
   struct cache_entry *e = calloc(1, sizeof(*e));
@@ -1112,33 +1314,14 @@ static void cache_store(struct owcp_discovery *d, const char *domain,
     free(e);
     return; /* caching is an optimisation: the answer is still returned */
   }
-  e->source = source;
-  e->c = lk->c;
-  e->n = lk->n;
-  lk->c = NULL;
-  lk->n = 0;
-  e->expires_ms = now_ms() + (uint64_t)lk->ttl * 1000u;
+  unsigned ttl = found->ttl_s < MAX_TTL_S ? found->ttl_s : MAX_TTL_S;
+  e->found = *found;
+  memset(found, 0, sizeof(*found));
+  e->expires_ms = now_ms() + (uint64_t)ttl * 1000u;
   pthread_mutex_lock(&d->lock);
-  for (struct cache_entry **pp = &d->cache; *pp != NULL; pp = &(*pp)->next) {
-    if (strcmp((*pp)->domain, domain) == 0) {
-      struct cache_entry *old = *pp;
-      *pp = old->next;
-      d->cache_n--;
-      cache_entry_free(old);
-      break;
-    }
-  }
-  if (d->cache_n >= MAX_CACHE) {
-    struct cache_entry **soonest = &d->cache;
-    for (struct cache_entry **pp = &d->cache; *pp != NULL; pp = &(*pp)->next) {
-      if ((*pp)->expires_ms < (*soonest)->expires_ms) {
-        soonest = pp;
-      }
-    }
-    struct cache_entry *old = *soonest;
-    *soonest = old->next;
-    d->cache_n--;
-    cache_entry_free(old);
+  cache_remove_locked(d, domain);
+  while (d->cache_n >= MAX_CACHE) {
+    cache_evict_soonest_locked(d);
   }
   e->next = d->cache;
   d->cache = e;
@@ -1184,68 +1367,34 @@ static int dns_query_all(struct owcp_discovery *d, const char *name,
   return rc;
 }
 
-/* Turns the three answers into a base list (or the reason there is none). */
+/* Turns the three answers into a base list (or the reason there is none),
+ * caching a positive answer. */
 static int resolve_answers(struct owcp_discovery *d, const char *domain,
-                           struct lookup *lk, const struct dns_answer ans[3],
+                           const char *name, const struct dns_answer ans[3],
                            struct owcp_base_list *out, struct owcp_error *err)
 {
-  const struct dns_answer *uri = &ans[0], *srv = &ans[1], *txt = &ans[2];
-  if (!dns_status_absent(uri->status)) {
-    if (uri->status != ARES_SUCCESS) {
-      owcp_error_set(err, "DNS lookup of URI at %s failed: %s", lk->name,
-                     dns_status_text(uri->status));
-      return -1;
-    }
-    if (uri_candidates(lk, uri, err) != 0) {
-      return -1;
-    }
-    if (lk->n > 0) {
-      if (list_from(lk->c, lk->n, OWCP_DISCOVERY_URI, out, err) != 0) {
-        return -1;
-      }
-      cache_store(d, domain, OWCP_DISCOVERY_URI, lk);
-      return 0;
-    }
-    if (lk->refused[0] != '\0') {
-      owcp_error_set(err, "every URI record at %s was refused: %s", lk->name,
-                     lk->refused);
-      return -1;
-    }
+  struct owcp_dns_answer view[3];
+  for (size_t i = 0; i < 3; i++) {
+    view[i].status = ans[i].status;
+    view[i].abuf = ans[i].abuf;
+    view[i].alen = ans[i].alen;
   }
-  if (!dns_status_absent(srv->status)) {
-    if (srv->status != ARES_SUCCESS) {
-      owcp_error_set(err, "DNS lookup of SRV at %s failed: %s", lk->name,
-                     dns_status_text(srv->status));
-      return -1;
-    }
-    int rc = srv_candidates(lk, srv, txt, err);
-    if (rc == 1) {
-      char why[OWCP_ERROR_MAX];
-      snprintf(why, sizeof(why), "%s", err->msg);
-      return manual_or_fail(d, domain, why, out, err);
-    }
-    if (rc != 0) {
-      return -1;
-    }
-    if (lk->n > 0) {
-      if (list_from(lk->c, lk->n, OWCP_DISCOVERY_SRV, out, err) != 0) {
-        return -1;
-      }
-      cache_store(d, domain, OWCP_DISCOVERY_SRV, lk);
-      return 0;
-    }
-    if (lk->refused[0] != '\0') {
-      owcp_error_set(err, "every SRV record at %s was refused: %s", lk->name,
-                     lk->refused);
-      return -1;
-    }
+  struct owcp_dns_found found;
+  int rc = owcp_dns_examine(name, d->allow_insecure_http, view, &found, err);
+  if (rc == 1) {
+    char why[OWCP_ERROR_MAX];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    return manual_or_fail(d, domain, why, out, err);
   }
-  char why[200];
-  snprintf(why, sizeof(why), "%s %s", lk->name,
-           uri->status == ARES_ENOTFOUND && srv->status == ARES_ENOTFOUND
-               ? "does not exist (NXDOMAIN)"
-               : "has no usable URI or SRV records");
-  return manual_or_fail(d, domain, why, out, err);
+  if (rc != 0) {
+    return -1;
+  }
+  rc = owcp_dns_base_list(found.c, found.n, found.source, out, err);
+  if (rc == 0) {
+    cache_store(d, domain, &found);
+  }
+  owcp_dns_found_free(&found);
+  return rc;
 }
 
 int owcp_discovery_resolve(struct owcp_discovery *d,
@@ -1277,15 +1426,10 @@ int owcp_discovery_resolve(struct owcp_discovery *d,
   char name[300];
   snprintf(name, sizeof(name), "_owcp._tcp.%s", domain);
   struct dns_answer ans[3];
-  if (dns_query_all(d, name, ans, err) != 0) {
-    for (size_t i = 0; i < 3; i++) {
-      free(ans[i].abuf);
-    }
-    return -1;
+  rc = dns_query_all(d, name, ans, err);
+  if (rc == 0) {
+    rc = resolve_answers(d, domain, name, ans, out, err);
   }
-  struct lookup lk = {.d = d, .name = name};
-  rc = resolve_answers(d, domain, &lk, ans, out, err);
-  candidates_free(lk.c, lk.n);
   for (size_t i = 0; i < 3; i++) {
     free(ans[i].abuf);
   }

@@ -13,16 +13,26 @@
  *  - when some bases failed and others answered 503, the last 503 is
  *    returned (a dispatcher did answer); -1 only when none answered;
  *  - redirects are not followed (a 3xx is returned as the answer) and no
- *    Accept-Encoding is sent, so the size cap is on what is allocated.
+ *    Accept-Encoding is sent, so the size cap is on what is allocated;
+ *  - plain http (tests) fails closed twice: the URL's host must be a
+ *    loopback literal or "localhost", and the socket libcurl opens must go
+ *    to a loopback address (so neither /etc/hosts, a resolver nor a proxy
+ *    from the environment can carry the token off the machine); http
+ *    requests never use a proxy.
  */
 #include "owcp/httpc.h"
 
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -45,6 +55,24 @@ static void curl_global_once(void)
   curl_once_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Longest configurable timeout (a day): keeps timeout + wait far from
+ * overflowing a long. */
+#define MAX_TIMEOUT_MS 86400000L
+
+/* A configured timeout: 0 means the default; negative or beyond a day is
+ * refused (so that adding a long-poll wait cannot overflow). */
+static int timeout_from(long configured, long dflt, const char *what, long *out,
+                        struct owcp_error *err)
+{
+  if (configured < 0 || configured > MAX_TIMEOUT_MS) {
+    owcp_error_set(err, "%s of %ld ms is outside 0..%ld", what, configured,
+                   MAX_TIMEOUT_MS);
+    return -1;
+  }
+  *out = configured > 0 ? configured : dflt;
+  return 0;
+}
+
 int owcp_httpc_new(const struct owcp_httpc_config *cfg, struct owcp_httpc **out,
                    struct owcp_error *err)
 {
@@ -54,16 +82,20 @@ int owcp_httpc_new(const struct owcp_httpc_config *cfg, struct owcp_httpc **out,
     owcp_error_set(err, "libcurl could not be initialised");
     return -1;
   }
+  long connect_timeout_ms = 0, timeout_ms = 0;
+  if (timeout_from(cfg != NULL ? cfg->connect_timeout_ms : 0, 10000,
+                   "connect_timeout_ms", &connect_timeout_ms, err) != 0 ||
+      timeout_from(cfg != NULL ? cfg->timeout_ms : 0, 30000, "timeout_ms",
+                   &timeout_ms, err) != 0) {
+    return -1;
+  }
   struct owcp_httpc *c = calloc(1, sizeof(*c));
   if (c == NULL) {
     owcp_error_set(err, "out of memory creating the HTTP client");
     return -1;
   }
-  c->connect_timeout_ms = (cfg != NULL && cfg->connect_timeout_ms > 0)
-                              ? cfg->connect_timeout_ms
-                              : 10000;
-  c->timeout_ms =
-      (cfg != NULL && cfg->timeout_ms > 0) ? cfg->timeout_ms : 30000;
+  c->connect_timeout_ms = connect_timeout_ms;
+  c->timeout_ms = timeout_ms;
   c->allow_insecure_http = cfg != NULL && cfg->allow_insecure_http;
   if (cfg != NULL && cfg->ca_file != NULL) {
     c->ca_file = strdup(cfg->ca_file);
@@ -108,10 +140,48 @@ void owcp_http_reply_free(struct owcp_http_reply *r)
 
 /* ---- URL policy ---------------------------------------------------------- */
 
-/* Checks url against the transport policy before anything is sent. */
-static int url_allowed(const struct owcp_httpc *c, const char *url, char *why,
-                       size_t why_len)
+/* True when curl_url has the part (the caller only needs to know). */
+static bool url_has(CURLU *u, CURLUPart part)
 {
+  char *value = NULL;
+  bool has = curl_url_get(u, part, &value, 0) == CURLUE_OK;
+  curl_free(value);
+  return has;
+}
+
+/* The scheme rule: https always; http only when allowed and only to a
+ * loopback host. Returns 0 or -1 with why filled. */
+static int scheme_allowed(const struct owcp_httpc *c, const char *scheme,
+                          const char *host, char *why, size_t why_len)
+{
+  if (strcmp(scheme, "https") == 0) {
+    return 0;
+  }
+  if (strcmp(scheme, "http") != 0) {
+    snprintf(why, why_len, "scheme %.16s refused (https only)", scheme);
+    return -1;
+  }
+  if (!c->allow_insecure_http) {
+    snprintf(why, why_len, "plain http refused (https only)");
+    return -1;
+  }
+  if (!owcp_host_is_loopback(host)) {
+    char shown[64];
+    owcp_base_redact(host, shown, sizeof(shown));
+    snprintf(why, why_len,
+             "plain http refused to non-loopback host %s (not connected)",
+             shown);
+    return -1;
+  }
+  return 0;
+}
+
+/* Checks url against the transport policy before anything is sent; *http
+ * tells whether it is plain http (then only loopback sockets may open). */
+static int url_allowed(const struct owcp_httpc *c, const char *url, bool *http,
+                       char *why, size_t why_len)
+{
+  *http = false;
   CURLU *u = curl_url();
   if (u == NULL) {
     snprintf(why, why_len, "out of memory");
@@ -119,32 +189,65 @@ static int url_allowed(const struct owcp_httpc *c, const char *url, char *why,
   }
   char *scheme = NULL;
   char *host = NULL;
-  char *user = NULL;
   int rc = -1;
   if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
       curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
       curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
     snprintf(why, why_len, "not a valid URL");
-  } else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+  } else if (url_has(u, CURLUPART_USER) || url_has(u, CURLUPART_PASSWORD) ||
+             url_has(u, CURLUPART_OPTIONS)) {
     snprintf(why, why_len, "URL carries user information");
-  } else if (strcmp(scheme, "https") == 0) {
-    rc = 0;
-  } else if (strcmp(scheme, "http") != 0) {
-    snprintf(why, why_len, "scheme %s refused (https only)", scheme);
-  } else if (!c->allow_insecure_http) {
-    snprintf(why, why_len, "plain http refused (https only)");
-  } else if (!owcp_host_is_loopback(host)) {
-    snprintf(why, why_len,
-             "plain http refused to non-loopback host %s (not connected)",
-             host);
+  } else if (url_has(u, CURLUPART_QUERY) || url_has(u, CURLUPART_FRAGMENT)) {
+    /* The operation must be the last path segment, not a query. */
+    snprintf(why, why_len, "base carries a query or fragment");
   } else {
-    rc = 0;
+    rc = scheme_allowed(c, scheme, host, why, why_len);
+    *http = rc == 0 && strcmp(scheme, "http") == 0;
   }
   curl_free(scheme);
   curl_free(host);
-  curl_free(user);
   curl_url_cleanup(u);
   return rc;
+}
+
+/* True when addr is a loopback address: 127.0.0.0/8, ::1 or an
+ * IPv4-mapped 127.0.0.0/8. */
+static bool sockaddr_is_loopback(const struct sockaddr *addr, socklen_t len)
+{
+  if (addr->sa_family == AF_INET &&
+      len >= (socklen_t)sizeof(struct sockaddr_in)) {
+    struct sockaddr_in v4;
+    memcpy(&v4, addr, sizeof(v4));
+    return (ntohl(v4.sin_addr.s_addr) >> 24) == 127;
+  }
+  if (addr->sa_family == AF_INET6 &&
+      len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+    struct sockaddr_in6 v6;
+    memcpy(&v6, addr, sizeof(v6));
+    if (IN6_IS_ADDR_LOOPBACK(&v6.sin6_addr)) {
+      return true;
+    }
+    return IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr) &&
+           v6.sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+/* libcurl's socket opener for plain http: refuses (CURL_SOCKET_BAD, so the
+ * transfer fails before a byte is sent) any address that is not loopback,
+ * whatever the host name resolved to. clientp: the bool "plain http". */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+                                 struct curl_sockaddr *addr)
+{
+  const bool *http = clientp;
+  if (http == NULL) {
+    return CURL_SOCKET_BAD; /* outside a request: nothing may connect */
+  }
+  if (*http && (purpose != CURLSOCKTYPE_IPCXN ||
+                !sockaddr_is_loopback(&addr->addr, addr->addrlen))) {
+    return CURL_SOCKET_BAD;
+  }
+  return socket(addr->family, addr->socktype, addr->protocol);
 }
 
 /* Operation names become a URL path segment: only letters, digits and '-'
@@ -172,7 +275,8 @@ static bool token_valid(const char *token)
     return false;
   }
   for (const char *p = token; *p != '\0'; p++) {
-    if (*p <= 0x20 || *p >= 0x7f) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch <= 0x20 || ch >= 0x7f) {
       return false;
     }
   }
@@ -275,7 +379,8 @@ static struct curl_slist *headers_build(const struct request_spec *rq)
 
 static CURLcode set_options(struct owcp_httpc *c, const char *url,
                             const struct request_spec *rq,
-                            struct curl_slist *headers, struct body_buf *buf)
+                            struct curl_slist *headers, struct body_buf *buf,
+                            bool *http)
 {
   CURL *h = c->curl;
   long timeout = c->timeout_ms + (long)rq->wait_s * 1000L;
@@ -297,6 +402,12 @@ static CURLcode set_options(struct owcp_httpc *c, const char *url,
   SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
   SET(CURLOPT_SSL_VERIFYPEER, 1L);
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
+  SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  SET(CURLOPT_OPENSOCKETDATA, http);
+  if (*http) {
+    /* A proxy would be a non-loopback hop carrying the token in clear. */
+    SET(CURLOPT_PROXY, "");
+  }
   if (c->ca_file != NULL) {
     /* Replaces libcurl's CA bundle; its built-in CA directory (Debian:
      * /etc/ssl/certs) stays in force, so the file adds anchors. */
@@ -382,7 +493,8 @@ static int exchange(struct owcp_httpc *c, const char *base,
   snprintf(url, url_len, "%s/%s", base, rq->op);
   int rc = -1;
   struct curl_slist *headers = NULL;
-  if (url_allowed(c, url, why, why_len) != 0) {
+  bool http = false; /* read by open_socket during curl_easy_perform */
+  if (url_allowed(c, url, &http, why, why_len) != 0) {
     goto done;
   }
   headers = headers_build(rq);
@@ -390,13 +502,13 @@ static int exchange(struct owcp_httpc *c, const char *base,
     snprintf(why, why_len, "out of memory");
     goto done;
   }
-  CURLcode cc = set_options(c, url, rq, headers, buf);
+  CURLcode cc = set_options(c, url, rq, headers, buf, &http);
   if (cc == CURLE_OK) {
     cc = curl_easy_perform(c->curl);
   }
   if (buf->too_large || cc == CURLE_FILESIZE_EXCEEDED) {
-    snprintf(why, why_len, "response larger than %d bytes refused",
-             OWCP_HTTPC_MAX_RESPONSE);
+    snprintf(why, why_len, "response larger than %zu bytes refused",
+             (size_t)OWCP_HTTPC_MAX_RESPONSE);
   } else if (cc != CURLE_OK) {
     snprintf(why, why_len, "%s", curl_easy_strerror(cc));
   } else if (curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status) !=
@@ -406,8 +518,9 @@ static int exchange(struct owcp_httpc *c, const char *base,
     rc = 0;
   }
 done:
-  /* Nothing of this request (its token) may leak into the next one. */
+  /* Nothing of this request (its token, its stack flag) may outlive it. */
   (void)curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+  (void)curl_easy_setopt(c->curl, CURLOPT_OPENSOCKETDATA, NULL);
   headers_free(headers);
   free(url);
   return rc;

@@ -455,6 +455,12 @@ static size_t hostile_answer(const unsigned char *q, size_t qlen,
     put16(&p, 8);
     put(&p, "\0\1\0\1http", 8);
     p.ancount++;
+  } else if (strcmp(label, "slash") == 0 && qtype == 33) {
+    rr_srv(&p, 60, 0, "evil.example/x", 443);
+    rr_srv(&p, 60, 1, "q?x.example", 443);
+  } else if (strcmp(label, "slashmix") == 0 && qtype == 33) {
+    rr_srv(&p, 60, 0, "evil.example:80/x", 443);
+    rr_srv(&p, 60, 1, "good.example", 443);
   } else if (strcmp(label, "ctrl") == 0 && qtype == 33) {
     rr_srv(&p, 60, 0, "c.example", 443);
   } else if (strcmp(label, "ctrl") == 0 && qtype == 16) {
@@ -462,7 +468,8 @@ static size_t hostile_answer(const unsigned char *q, size_t qlen,
   } else if (strcmp(label, "ttl") != 0 && strcmp(label, "negttl") != 0 &&
              strcmp(label, "srvttl") != 0 && strcmp(label, "many") != 0 &&
              strcmp(label, "badlen") != 0 && strcmp(label, "loop") != 0 &&
-             strcmp(label, "ctrl") != 0) {
+             strcmp(label, "ctrl") != 0 && strcmp(label, "slash") != 0 &&
+             strcmp(label, "slashmix") != 0) {
     out[3] = 0x83; /* NXDOMAIN */
   }
   out[6] = (unsigned char)(p.ancount >> 8);
@@ -873,7 +880,7 @@ static void test_bad_names(void **state)
   resolve_fails(d, "alice@x.test\n_owcp", "offset 12", "x.test?_owcp");
   char longlabel[100];
   memset(longlabel, 'a', 64);
-  strcpy(longlabel + 64, ".test");
+  snprintf(longlabel + 64, sizeof(longlabel) - 64, ".test");
   resolve_fails(d, longlabel, "63", NULL);
   struct owcp_base_list l;
   struct owcp_error err = {{0}};
@@ -907,6 +914,24 @@ static void test_base_list_single_validation(void **state)
       {"ftp://d.example/x", false, NULL, "scheme"},
       {"d.example/owcp", false, NULL, "not a valid"},
       {"", false, NULL, "not a valid"},
+      /* Loopback spellings curl_url rewrites to dotted quads pass... */
+      {"http://127.1/x", true, "http://127.0.0.1:80/x", NULL},
+      {"http://0x7f.1/x", true, "http://127.0.0.1:80/x", NULL},
+      {"http://2130706433/x", true, "http://127.0.0.1:80/x", NULL},
+      {"http://%31%32%37.0.0.1/x", true, "http://127.0.0.1:80/x", NULL},
+      {"http://[0:0:0:0:0:0:0:1]/x", true, "http://[::1]:80/x", NULL},
+      /* ...anything else fails closed. */
+      {"http://[::ffff:127.0.0.1]/x", true, NULL, "loopback"},
+      {"http://[::127.0.0.1]/x", true, NULL, "loopback"},
+      {"http://127.0.0.1./x", true, NULL, "loopback"},
+      {"http://localhost./x", true, NULL, "loopback"},
+      {"http://localhost.evil.example/x", true, NULL, "loopback"},
+      {"http://127.0.0.1:80@evil.example/x", true, NULL, "user information"},
+      {"http://127.0.0.1%2f@evil.example/x", true, NULL, "user information"},
+      {"https://:pw@d.example/x", false, NULL, "user information"},
+      {"https://d.example:0/x", false, NULL, "port 0"},
+      {"https://d.example:99999/x", false, NULL, "not a valid"},
+      {"https://d.example/a b", false, NULL, "not a valid"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct owcp_base_list l;
@@ -939,10 +964,24 @@ static void test_base_list_single_validation(void **state)
       -1);
   assert_null(strstr(err.msg, "secretpw"));
   assert_non_null(strstr(err.msg, "https://***@d.example/x"));
+  /* A password holding '/', '?' or '#' makes the URL invalid; the error
+   * sentence quoting it still hides it. */
+  const char *slashy[] = {"https://u:se/cret@d.example/x",
+                          "https://u:se?cret@d.example/x",
+                          "https://u:se#cret@d.example/x"};
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(owcp_base_list_single(slashy[i], false, &l, &err), -1);
+    if (strstr(err.msg, "cret") != NULL || strstr(err.msg, "se") == NULL) {
+      fail_msg("%s: error '%s' shows the password", slashy[i], err.msg);
+    }
+    assert_non_null(strstr(err.msg, "https://***@d.example/x"));
+  }
 
   char shown[32];
   owcp_base_redact("https://a:b@h.example/x@y", shown, sizeof(shown));
-  assert_string_equal(shown, "https://***@h.example/x@y");
+  assert_string_equal(shown, "https://***@y");
+  owcp_base_redact("u:pw@h.example", shown, sizeof(shown));
+  assert_string_equal(shown, "***@h.example");
   owcp_base_redact("http://h/\x01\n", shown, sizeof(shown));
   assert_string_equal(shown, "http://h/??");
   owcp_base_redact("https://long.example/path", shown, 9);
@@ -956,6 +995,19 @@ static void test_base_list_single_validation(void **state)
   assert_false(owcp_host_is_loopback("[::2]"));
   assert_false(owcp_host_is_loopback("::1")); /* unbracketed: not curl's */
   assert_false(owcp_host_is_loopback(NULL));
+  assert_true(owcp_host_is_loopback("[::1]"));
+  /* Not in curl_url's canonical form, or not loopback: false. */
+  const char *not_loopback[] = {
+      "127.1",      "0x7f.0.0.1", "017700000001",
+      "127.0.0.1.", "localhost.", "[::ffff:127.0.0.1]",
+      "[::1%25lo]", "[::1",       "",
+      "[]",         "128.0.0.1",  "0.0.0.0",
+      "[::]"};
+  for (size_t i = 0; i < sizeof(not_loopback) / sizeof(not_loopback[0]); i++) {
+    if (owcp_host_is_loopback(not_loopback[i])) {
+      fail_msg("'%s' taken for loopback", not_loopback[i]);
+    }
+  }
 }
 
 /* Answers are reused within their TTL (even with the server gone) and
@@ -1164,6 +1216,99 @@ static void test_hostile_answers(void **state)
   resolve_fails(d, "loop.test", "_owcp._tcp.loop.test", "malformed");
   resolve_fails(d, "ctrl.test", "skipped", NULL);
   resolve_fails(d, "gone.test", "NXDOMAIN", NULL);
+
+  /* SRV targets are host names, never pasted into a URL otherwise. */
+  resolve_fails(d, "slash.test", "every SRV record",
+                "SRV target 'evil.example/x' is not a host name");
+  resolve_ok(d, "slashmix.test", &l);
+  assert_int_equal(l.n, 1);
+  assert_string_equal(l.bases[0], "https://good.example:443/owcp/0.1");
+  owcp_base_list_free(&l);
+  owcp_discovery_free(d);
+  fakedns_stop(&f);
+}
+
+/* The cache holds at most 128 domains: after 130 cached answers the one
+ * closest to expiry (the first) is asked again, the newest is not. */
+static void test_cache_bounded(void **state)
+{
+  (void)state;
+  struct fakedns f;
+  fakedns_start(&f, hostile_answer);
+  char servers[64], name[64];
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d", f.port);
+  struct owcp_discovery *d = disco(servers, NULL, false, 2000);
+  struct owcp_base_list l;
+  for (int i = 0; i < 130; i++) {
+    snprintf(name, sizeof(name), "ttl.%d.test", i);
+    resolve_ok(d, name, &l);
+    owcp_base_list_free(&l);
+  }
+  assert_int_equal(fakedns_count(&f, 0), 130);
+  resolve_ok(d, "ttl.129.test", &l);
+  owcp_base_list_free(&l);
+  assert_int_equal(fakedns_count(&f, 0), 130);
+  resolve_ok(d, "ttl.0.test", &l);
+  assert_string_equal(l.bases[0], "https://ttl.example:443/p");
+  owcp_base_list_free(&l);
+  assert_int_equal(fakedns_count(&f, 0), 131);
+  owcp_discovery_free(d);
+  fakedns_stop(&f);
+}
+
+/* Threads resolve names whose cached answers live 1 s, so entries expire
+ * (and are freed by one thread) while others look them up: ASan would
+ * report a use after free; every resolve must still succeed. */
+struct expiry_arg {
+  struct owcp_discovery *d;
+  int failures;
+  int resolves;
+};
+
+static void *resolve_while_expiring(void *p)
+{
+  struct expiry_arg *a = p;
+  double t0 = itest_now();
+  for (int i = 0; itest_now() - t0 < 2.5; i++) {
+    char name[64];
+    snprintf(name, sizeof(name), "srvttl.%d.test", i % 4);
+    struct owcp_base_list l;
+    struct owcp_error err;
+    if (owcp_discovery_resolve(a->d, name, &l, &err) != 0 || l.n != 1 ||
+        strcmp(l.bases[0], "https://s.example:443/owcp/0.1") != 0) {
+      a->failures++;
+    }
+    a->resolves++;
+    owcp_base_list_free(&l);
+  }
+  return NULL;
+}
+
+static void test_cache_expiry_under_threads(void **state)
+{
+  (void)state;
+  struct fakedns f;
+  fakedns_start(&f, hostile_answer);
+  char servers[64];
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d", f.port);
+  struct owcp_discovery *d = disco(servers, NULL, false, 2000);
+  pthread_t t[4];
+  struct expiry_arg args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i] = (struct expiry_arg){.d = d};
+    assert_int_equal(
+        pthread_create(&t[i], NULL, resolve_while_expiring, &args[i]), 0);
+  }
+  int resolves = 0;
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    assert_int_equal(args[i].failures, 0);
+    resolves += args[i].resolves;
+  }
+  /* Mostly from the cache, and asked again at least once per expiry. */
+  int srv_queries = fakedns_count(&f, 1);
+  assert_true(srv_queries >= 8);
+  assert_true(srv_queries < resolves);
   owcp_discovery_free(d);
   fakedns_stop(&f);
 }
@@ -1193,6 +1338,8 @@ int main(void)
       cmocka_unit_test(test_ttl_cache),
       cmocka_unit_test(test_ttl_zero_not_cached),
       cmocka_unit_test(test_hostile_answers),
+      cmocka_unit_test(test_cache_bounded),
+      cmocka_unit_test(test_cache_expiry_under_threads),
       cmocka_unit_test(test_failover_through_dns),
   };
   int failed = cmocka_run_group_tests_name(

@@ -6,6 +6,7 @@
  * records what the client sent).
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -16,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -40,7 +43,7 @@ enum srv_mode {
   SRV_TEXT,        /* 200 with a body that is not a JSON object */
 };
 
-#define BIG_LEN (2u * 1024u * 1024u)
+#define BIG_LEN ((size_t)2 * 1024 * 1024)
 
 struct srv {
   struct MHD_Daemon *daemon;
@@ -158,7 +161,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                         MHD_RESPMEM_PERSISTENT);
     break;
   case SRV_BIG_CHUNKED:
-    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, (size_t)64 * 1024,
                                           chunked_reader, NULL, NULL);
     break;
   case SRV_503:
@@ -803,7 +806,130 @@ static void test_bad_arguments_send_nothing(void **state)
   srv_stop(&e);
 }
 
+/* Bases a caller filled by hand get the same scrutiny as discovered ones:
+ * no query or fragment (the operation would not be the path's last
+ * segment), no user information of any kind; nothing is connected. */
+static void test_hand_made_bases_checked(void **state)
+{
+  (void)state;
+  struct srv e;
+  srv_start(&e, SRV_ECHO);
+  struct owcp_httpc *c = client(true, 0);
+  struct list s;
+  struct owcp_http_reply r;
+  struct owcp_error err = {{0}};
+  char bad[4][300];
+  snprintf(bad[0], sizeof(bad[0]), "%s?x=", e.base);
+  snprintf(bad[1], sizeof(bad[1]), "%s#f", e.base);
+  snprintf(bad[2], sizeof(bad[2]), "http://:hidden-pw@127.0.0.1:%d/owcp/0.1",
+           e.port);
+  snprintf(bad[3], sizeof(bad[3]), "http://u;opt@127.0.0.1:%d/owcp/0.1",
+           e.port);
+  for (size_t i = 0; i < 4; i++) {
+    assert_int_equal(owcp_httpc_post_json(c, bases(&s, bad[i], NULL),
+                                          "RD-Status", "tok", NULL, 0, &r,
+                                          &err),
+                     -1);
+    expect_error(&err, i < 2 ? "query or fragment" : "user information");
+    assert_null(strstr(err.msg, "hidden-pw"));
+  }
+  assert_int_equal(e.requests, 0);
+  assert_int_equal(e.connections, 0);
+  /* "localhost" is a loopback name: allowed, and it reaches 127.0.0.1. */
+  char lh[300];
+  snprintf(lh, sizeof(lh), "http://localhost:%d/owcp/0.1", e.port);
+  assert_int_equal(owcp_httpc_post_json(c, bases(&s, lh, NULL), "RD-Status",
+                                        "tok", NULL, 0, &r, &err),
+                   0);
+  assert_int_equal(r.status, 200);
+  owcp_http_reply_free(&r);
+  assert_int_equal(e.requests, 1);
+  owcp_httpc_free(c);
+  srv_stop(&e);
+}
+
+/* Plain http never goes through a proxy from the environment (it would be
+ * a hop that reads the bearer token): with http_proxy and ALL_PROXY
+ * pointing at a recording server, the request still goes straight to the
+ * loopback dispatcher and the "proxy" sees nothing. */
+static void test_http_ignores_proxy_environment(void **state)
+{
+  (void)state;
+  struct srv target, proxy;
+  srv_start(&target, SRV_ECHO);
+  srv_start(&proxy, SRV_ECHO);
+  char proxy_url[64];
+  snprintf(proxy_url, sizeof(proxy_url), "http://127.0.0.1:%d", proxy.port);
+  setenv("http_proxy", proxy_url, 1);
+  setenv("ALL_PROXY", proxy_url, 1);
+  unsetenv("no_proxy");
+  unsetenv("NO_PROXY");
+  struct owcp_httpc *c = client(true, 0);
+  struct list s;
+  struct owcp_http_reply r;
+  struct owcp_error err = {{0}};
+  int rc = owcp_httpc_post_json(c, bases(&s, target.base, NULL), "RD-Status",
+                                "proxy-secret", NULL, 0, &r, &err);
+  unsetenv("http_proxy");
+  unsetenv("ALL_PROXY");
+  assert_int_equal(rc, 0);
+  assert_int_equal(r.status, 200);
+  owcp_http_reply_free(&r);
+  assert_int_equal(target.requests, 1);
+  assert_int_equal(proxy.requests, 0);
+  assert_int_equal(proxy.connections, 0);
+  owcp_httpc_free(c);
+  srv_stop(&target);
+  srv_stop(&proxy);
+}
+
+/* Timeouts beyond a day (or negative) are refused at creation, so adding a
+ * long-poll wait can never overflow. */
+static void test_timeouts_bounded(void **state)
+{
+  (void)state;
+  struct owcp_httpc *c = NULL;
+  struct owcp_error err = {{0}};
+  struct owcp_httpc_config cfg = {.timeout_ms = LONG_MAX};
+  assert_int_equal(owcp_httpc_new(&cfg, &c, &err), -1);
+  assert_null(c);
+  expect_error(&err, "timeout_ms");
+  cfg = (struct owcp_httpc_config){.connect_timeout_ms = -5};
+  assert_int_equal(owcp_httpc_new(&cfg, &c, &err), -1);
+  expect_error(&err, "connect_timeout_ms of -5 ms");
+  cfg = (struct owcp_httpc_config){.timeout_ms = 86400000L,
+                                   .connect_timeout_ms = 86400000L};
+  assert_int_equal(owcp_httpc_new(&cfg, &c, &err), 0);
+  owcp_httpc_free(c);
+  assert_int_equal(owcp_httpc_new(NULL, &c, &err), 0);
+  owcp_httpc_free(c);
+}
+
 /* ---- TLS --------------------------------------------------------------- */
+
+/* Runs argv[0] (looked up in PATH) with argv, output discarded, and
+ * returns its exit status (-1 if it could not run). No shell in between. */
+static int run(const char *const argv[])
+{
+  pid_t pid = fork();
+  if (pid < 0) {
+    return -1;
+  }
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, STDOUT_FILENO);
+      dup2(devnull, STDERR_FILENO);
+    }
+    execvp(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+    return -1;
+  }
+  return WEXITSTATUS(status);
+}
 
 /* A self-signed P-256 certificate with the given subjectAltName, made with
  * the openssl tool into dir; its key and certificate PEM are returned
@@ -811,15 +937,30 @@ static void test_bad_arguments_send_nothing(void **state)
 static void make_cert(const char *dir, const char *name, const char *san,
                       char **key, char **cert, char *cert_path, size_t cap)
 {
-  char key_path[600], cmd[2048];
+  char key_path[600], san_arg[128];
   snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, name);
   snprintf(cert_path, cap, "%s/%s.pem", dir, name);
-  snprintf(cmd, sizeof(cmd),
-           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-           "-nodes -days 1 -subj /CN=owcp-test -addext subjectAltName=%s "
-           "-keyout %s -out %s 2>/dev/null",
-           san, key_path, cert_path);
-  assert_int_equal(system(cmd), 0);
+  snprintf(san_arg, sizeof(san_arg), "subjectAltName=%s", san);
+  const char *argv[] = {"openssl",
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-nodes",
+                        "-days",
+                        "1",
+                        "-subj",
+                        "/CN=owcp-test",
+                        "-addext",
+                        san_arg,
+                        "-keyout",
+                        key_path,
+                        "-out",
+                        cert_path,
+                        NULL};
+  assert_int_equal(run(argv), 0);
   unsigned char *k = NULL, *c = NULL;
   size_t klen = 0, clen = 0;
   struct owcp_error err = {{0}};
@@ -908,9 +1049,13 @@ static void test_tls_verification(void **state)
   free(good_cert);
   free(other_key);
   free(other_cert);
-  char cmd[600];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
+  const char *names[] = {"good.key", "good.pem", "other.key", "other.pem"};
+  for (size_t i = 0; i < 4; i++) {
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+    assert_int_equal(unlink(path), 0);
+  }
+  assert_int_equal(rmdir(dir), 0);
 }
 
 /* The system OpenSSL policy (Debian: MinProtocol TLSv1.2) would refuse old
@@ -951,6 +1096,9 @@ int main(void)
       cmocka_unit_test(test_non_object_body),
       cmocka_unit_test(test_wait_extends_timeout),
       cmocka_unit_test(test_bad_arguments_send_nothing),
+      cmocka_unit_test(test_hand_made_bases_checked),
+      cmocka_unit_test(test_http_ignores_proxy_environment),
+      cmocka_unit_test(test_timeouts_bounded),
   };
   int failed =
       cmocka_run_group_tests_name("httpc", tests, fx_setup, fx_teardown);

@@ -81,7 +81,8 @@ int owcp_discovery_resolve(struct owcp_discovery *d,
                            struct owcp_base_list *out, struct owcp_error *err);
 
 /* A one-entry list holding base (validated as discovery would: https, or
- * http on loopback when allow_insecure_http). */
+ * http on loopback when allow_insecure_http; no user information, query,
+ * fragment or port 0), normalised to "scheme://host:port/path". */
 int owcp_base_list_single(const char *base, bool allow_insecure_http,
                           struct owcp_base_list *out, struct owcp_error *err);
 
@@ -89,14 +90,20 @@ int owcp_base_list_single(const char *base, bool allow_insecure_http,
 void owcp_base_list_free(struct owcp_base_list *l);
 
 /* True when host (as curl_url returns it: a name, a dotted IPv4 address or
- * a bracketed IPv6 address) is loopback: 127.0.0.0/8, [::1] or
- * "localhost". The one place deciding where plain http may go. */
+ * a bracketed IPv6 address) is loopback: 127.0.0.0/8 in dotted-quad form,
+ * [::1] or "localhost" (any case). Everything else is false — "127.1",
+ * "127.0.0.1.", "localhost." and [::ffff:127.0.0.1] included — so the rule
+ * fails closed (curl_url already rewrites 127.1 and 0x7f.1 to 127.0.0.1).
+ * The URL-level half of where plain http may go; the HTTP client also
+ * checks the address it actually connects to. */
 bool owcp_host_is_loopback(const char *host);
 
 /* Copies base into out (cap ≥ 1 bytes, truncated) for an error sentence:
- * any user information ("user:password@") becomes "***@" and octets
- * outside printable ASCII become '?', so neither a password nor control
- * characters from a hostile DNS answer reach a log. */
+ * everything between "://" (or the start) and the last '@' of the text
+ * becomes "***" — user information even when a password holds '/', '?'
+ * or '#', at the price of hiding the host of a path with an '@' — and
+ * octets outside printable ASCII become '?', so neither a password nor
+ * control characters from a hostile DNS answer reach a log. */
 void owcp_base_redact(const char *base, char *out, size_t cap);
 
 #endif

@@ -27,13 +27,18 @@
 #include "owcp/util.h"
 
 /* Largest response body accepted (a receipt-carrying RD-Status fits). */
-#define OWCP_HTTPC_MAX_RESPONSE (1024 * 1024)
+#define OWCP_HTTPC_MAX_RESPONSE ((size_t)1024 * 1024)
 
 struct owcp_httpc_config {
-  const char *ca_file;     /* extra trust anchors (PEM); NULL: system store */
-  long connect_timeout_ms; /* 0: 10000 */
-  long timeout_ms; /* per request, before any long-poll Wait; 0: 30000 */
-  bool allow_insecure_http; /* http:// only to loopback hosts (tests) */
+  const char *ca_file; /* extra trust anchors (PEM); NULL: system store */
+  /* 0: 10000; at most 86400000 (a day). */
+  long connect_timeout_ms;
+  /* Per request, before any long-poll Wait; 0: 30000; at most 86400000. */
+  long timeout_ms;
+  /* http:// only to loopback hosts (tests): the URL's host must be
+   * 127.0.0.0/8, [::1] or localhost AND every socket must connect to a
+   * loopback address; such requests never go through a proxy. */
+  bool allow_insecure_http;
 };
 
 struct owcp_httpc;
@@ -47,6 +52,8 @@ struct owcp_http_reply {
   char *base; /* the base that answered */
 };
 
+/* Creates a client (cfg copied; NULL: the defaults). Refuses timeouts
+ * outside 0..86400000 ms. */
 int owcp_httpc_new(const struct owcp_httpc_config *cfg, struct owcp_httpc **out,
                    struct owcp_error *err);
 
