@@ -53,6 +53,59 @@ double itest_now(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void itest_fail_at(const char *file, int line, const char *fmt, ...)
+{
+  char msg[4096];
+  va_list ap;
+
+  va_start(ap, fmt);
+  (void)vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  print_error("%s\n", msg);
+  _fail(file, line);
+  /* _fail() leaves the test by longjmp (or exits); were it ever to return,
+   * stopping here is the only behaviour that keeps the noreturn promise. */
+  abort();
+}
+
+/* In the child: stdin and stderr from/to /dev/null, stdout to out_path
+ * (or /dev/null), then exec. Never returns. */
+static _Noreturn void exec_child(const char *const argv[], const char *out_path)
+{
+  int null_fd = open("/dev/null", O_RDWR);
+  int out_fd = out_path != NULL
+                   ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
+                   : null_fd;
+
+  if (null_fd < 0 || out_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
+      dup2(out_fd, STDOUT_FILENO) < 0 || dup2(null_fd, STDERR_FILENO) < 0)
+    _exit(127);
+  /* execvp's argv is `char *const[]` for historical reasons; it does not
+   * modify the strings. */
+  execvp(argv[0], (char *const *)argv);
+  _exit(127);
+}
+
+int itest_run(const char *const argv[], const char *out_path)
+{
+  pid_t pid, got;
+  int status = 0;
+
+  if (argv == NULL || argv[0] == NULL)
+    return -1;
+  pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0)
+    exec_child(argv, out_path);
+  do
+    got = waitpid(pid, &status, 0);
+  while (got < 0 && errno == EINTR);
+  if (got != pid)
+    return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* ---- database ------------------------------------------------------------ */
 
 static PGconn *connect_or_fail(const char *conninfo)
@@ -61,7 +114,7 @@ static PGconn *connect_or_fail(const char *conninfo)
   if (PQstatus(pg) != CONNECTION_OK) {
     print_error("cannot connect to '%s': %s", conninfo, PQerrorMessage(pg));
     PQfinish(pg);
-    fail_msg("database unavailable (run under scripts/with-pg.sh)");
+    itest_fail("database unavailable (run under scripts/with-pg.sh)");
   }
   return pg;
 }
@@ -73,7 +126,7 @@ static void exec_or_fail(PGconn *pg, const char *sql)
     print_error("'%s' failed: %s", sql, PQerrorMessage(pg));
     PQclear(res);
     PQfinish(pg);
-    fail_msg("SQL statement failed");
+    itest_fail("SQL statement failed");
   }
   PQclear(res);
 }
@@ -82,7 +135,7 @@ static const char *test_db_or_fail(void)
 {
   const char *base = getenv("OWCP_TEST_DB");
   if (base == NULL || base[0] == '\0')
-    fail_msg("OWCP_TEST_DB is not set: run under scripts/with-pg.sh");
+    itest_fail("OWCP_TEST_DB is not set: run under scripts/with-pg.sh");
   return base;
 }
 
@@ -130,7 +183,7 @@ long long itest_sql_count1(struct itest_env *e, const char *sql,
     print_error("query '%s' failed: %s", sql, PQerrorMessage(pg));
     PQclear(res);
     PQfinish(pg);
-    fail_msg("SQL query did not return one integer");
+    itest_fail("SQL query did not return one integer");
   }
   long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
   PQclear(res);
@@ -211,7 +264,7 @@ static char *admin_ok(struct itest_env *e, const char *const *args)
     print_error("owcp-admin %s %s exited %d, output: %s", args[0],
                 args[1] ? args[1] : "", status, out);
     free(out);
-    fail_msg("owcp-admin failed");
+    itest_fail("owcp-admin failed");
   }
   out[strcspn(out, "\n")] = '\0';
   return out;
@@ -346,13 +399,13 @@ void itest_start(struct itest_env *e, const char *const *extra)
     int ws;
     if (waitpid(pid, &ws, WNOHANG) == pid) {
       e->pid = 0;
-      fail_msg("owcp-dispatcher exited during start-up (status %d)",
-               WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
+      itest_fail("owcp-dispatcher exited during start-up (status %d)",
+                 WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
     }
     if (itest_now() > deadline)
-      fail_msg("owcp-dispatcher wrote no ready file within %.0f s",
-               READY_TIMEOUT_S);
-    struct timespec ts = {0, 20 * 1000 * 1000};
+      itest_fail("owcp-dispatcher wrote no ready file within %.0f s",
+                 READY_TIMEOUT_S);
+    struct timespec ts = {0, 20L * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   snprintf(e->base, sizeof e->base, "%s", url);
@@ -376,16 +429,16 @@ void itest_stop(struct itest_env *e)
       kill(e->pid, SIGKILL);
       waitpid(e->pid, NULL, 0);
       e->pid = 0;
-      fail_msg("owcp-dispatcher did not stop within %.0f s of SIGTERM",
-               STOP_TIMEOUT_S);
+      itest_fail("owcp-dispatcher did not stop within %.0f s of SIGTERM",
+                 STOP_TIMEOUT_S);
     }
-    struct timespec ts = {0, 20 * 1000 * 1000};
+    struct timespec ts = {0, 20L * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   e->pid = 0;
   (void)got;
   if (!WIFEXITED(ws))
-    fail_msg("owcp-dispatcher died of signal %d after SIGTERM", WTERMSIG(ws));
+    itest_fail("owcp-dispatcher died of signal %d after SIGTERM", WTERMSIG(ws));
   assert_int_equal(WEXITSTATUS(ws), 0);
 }
 
@@ -636,9 +689,9 @@ void itest_client_init(struct itest_client *c, const char *account)
   snprintf(c->account, sizeof c->account, "%s", account);
   c->key = owcp_key_new(&err);
   if (c->key == NULL)
-    fail_msg("key generation: %s", err.msg);
+    itest_fail("key generation: %s", err.msg);
   if (owcp_csr_new(c->key, "itest device", &c->csr, &c->csr_len, &err) != 0)
-    fail_msg("CSR: %s", err.msg);
+    itest_fail("CSR: %s", err.msg);
 }
 
 void itest_client_free(struct itest_client *c)
@@ -676,13 +729,13 @@ static X509 *cert_member(const struct itest_http *h, const char *name)
   unsigned char *der = NULL;
   size_t len = 0;
   if (b64 == NULL)
-    fail_msg("CD-Register reply lacks '%s': %s", name, h->body);
+    itest_fail("CD-Register reply lacks '%s': %s", name, h->body);
   if (owcp_base64_decode(b64, strlen(b64), &der, &len, &err) != 0)
-    fail_msg("CD-Register '%s' is not base64: %s", name, err.msg);
+    itest_fail("CD-Register '%s' is not base64: %s", name, err.msg);
   X509 *cert = owcp_cert_from_der(der, len, &err);
   free(der);
   if (cert == NULL)
-    fail_msg("CD-Register '%s' is not a certificate: %s", name, err.msg);
+    itest_fail("CD-Register '%s' is not a certificate: %s", name, err.msg);
   return cert;
 }
 
@@ -692,7 +745,7 @@ void itest_client_adopt(struct itest_client *c, const struct itest_http *h)
   const char *id = itest_str(h, "Client");
   const char *token = itest_str(h, "Token");
   if (id == NULL || token == NULL)
-    fail_msg("CD-Register reply lacks Client/Token: %s", h->body);
+    itest_fail("CD-Register reply lacks Client/Token: %s", h->body);
   c->id = strdup(id);
   c->token = strdup(token);
   assert_non_null(c->id);
@@ -701,7 +754,7 @@ void itest_client_adopt(struct itest_client *c, const struct itest_http *h)
   c->ca = cert_member(h, "CA");
   /* The issued certificate must carry our key and chain to the CA. */
   if (owcp_cert_verify_chain(c->cert, c->ca, &err) != 0)
-    fail_msg("client certificate does not chain to the CA: %s", err.msg);
+    itest_fail("client certificate does not chain to the CA: %s", err.msg);
   EVP_PKEY *pub = X509_get0_pubkey(c->cert);
   assert_non_null(pub);
   assert_int_equal(EVP_PKEY_eq(pub, c->key), 1);
@@ -746,7 +799,7 @@ char *itest_receipt_b64(const struct itest_client *c, const char *tx,
   unsigned char *der = NULL;
   size_t len = 0;
   if (owcp_receipt_create(&r, c->cert, c->key, &der, &len, &err) != 0)
-    fail_msg("receipt: %s", err.msg);
+    itest_fail("receipt: %s", err.msg);
   char *b64 = owcp_base64_encode(der, len);
   free(der);
   assert_non_null(b64);

@@ -32,7 +32,7 @@
 #include "owcp/keys.h"
 #include "owcp/util.h"
 
-#define MAX_BODY (256 * 1024)
+#define MAX_BODY ((size_t)256 * 1024)
 
 struct receiver {
   X509 *cert; /* the dispatcher's signing certificate */

@@ -79,7 +79,7 @@ static void *run_poll(void *arg)
  * would simply answer at once and the assertions still hold. */
 static void let_poll_suspend(void)
 {
-  struct timespec ts = {0, 500 * 1000 * 1000};
+  struct timespec ts = {0, 500L * 1000 * 1000};
   nanosleep(&ts, NULL);
 }
 

@@ -96,7 +96,7 @@ static void *run_call(void *arg)
  * (if the event came first the poll answers at once; assertions hold). */
 static void let_poll_suspend(void)
 {
-  struct timespec ts = {0, 500 * 1000 * 1000};
+  struct timespec ts = {0, 500L * 1000 * 1000};
   nanosleep(&ts, NULL);
 }
 

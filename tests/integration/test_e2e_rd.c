@@ -234,7 +234,7 @@ static void test_expiry(void **state)
     if (h.status != 202 || itest_now() > deadline)
       break;
     itest_http_free(&h);
-    struct timespec ts = {0, 200 * 1000 * 1000};
+    struct timespec ts = {0, 200L * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   ITEST_EXPECT(h, 408);

@@ -139,9 +139,9 @@ static void test_over_deep_nesting(void **state)
 static void test_xml_over_64k(void **state)
 {
   char *xml = itest_request_xml("access@example.com", "alice@example.com",
-                                "urn:itest:xml:big", true, 70 * 1024);
-  assert_true(strlen(xml) > 64 * 1024);
-  assert_true(strlen(xml) < 200 * 1024); /* under the body limit */
+                                "urn:itest:xml:big", true, (size_t)70 * 1024);
+  assert_true(strlen(xml) > (size_t)64 * 1024);
+  assert_true(strlen(xml) < (size_t)200 * 1024); /* under the body limit */
   expect_refused(*state, xml, 413);
   free(xml);
 }

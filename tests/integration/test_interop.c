@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,7 +119,7 @@ static void client_answers(struct fx *f, const char *tx, const char *xml,
     fail_msg("owcp_client_list: %s", err.msg);
   const struct owcp_pending *p = owcp_pending_find(&list, tx);
   if (p == NULL)
-    fail_msg("transaction %s not listed", tx);
+    itest_fail("transaction %s not listed", tx);
   /* What the client shows and signs is byte for byte what was sent. */
   assert_int_equal(p->request_len, strlen(xml));
   assert_memory_equal(p->request, xml, p->request_len);
@@ -163,7 +162,7 @@ static void test_accept_verified_by_requestor_and_openssl(void **state)
   char *ca_pem = NULL;
   if (owcp_requestor_ca(f->rq, &ca_pem, NULL, &err) != 0)
     fail_msg("owcp_requestor_ca: %s", err.msg);
-  char ca_path[700], der_path[700], cmd[2200];
+  char ca_path[700], der_path[700];
   snprintf(ca_path, sizeof ca_path, "%s/interop-ca.pem", f->env.tmpdir);
   snprintf(der_path, sizeof der_path, "%s/interop-receipt.der", f->env.tmpdir);
   assert_int_equal(
@@ -171,12 +170,10 @@ static void test_accept_verified_by_requestor_and_openssl(void **state)
   assert_int_equal(owcp_file_write_atomic(der_path, res.receipt,
                                           res.receipt_len, 0600, &err),
                    0);
-  snprintf(cmd, sizeof cmd,
-           "openssl cms -verify -inform DER -in '%s' -CAfile '%s' -purpose "
-           "any -out /dev/null 2>/dev/null",
-           der_path, ca_path);
-  int rc = system(cmd);
-  assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+  const char *const verify[] = {
+      "openssl", "cms",   "-verify",  "-inform", "DER",  "-in",       der_path,
+      "-CAfile", ca_path, "-purpose", "any",     "-out", "/dev/null", NULL};
+  assert_int_equal(itest_run(verify, NULL), 0);
 
   /* The library's own offline check agrees, and refuses other XML. */
   struct owcp_rq_result again = {0};

@@ -396,7 +396,7 @@ static void test_concurrent_creation_makes_one_key(void **state)
   }
   for (int i = 0; i < CHILDREN; i++) {
     int status;
-    ssize_t n = read(fds[i][0], got[i], 2 * OWCP_FINGERPRINT_LEN);
+    ssize_t n = read(fds[i][0], got[i], (size_t)2 * OWCP_FINGERPRINT_LEN);
 
     assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
     assert_true(WIFEXITED(status));

@@ -47,7 +47,8 @@ static PGresult *raw(const char *conninfo, const char *sql)
   return r;
 }
 
-static void add_client(struct fx *f, const char *account, char *id_out)
+static void add_client(struct fx *f, const char *account, char *id_out,
+                       size_t id_size)
 {
   struct owcp_error err = {{0}};
   unsigned char code_hash[32];
@@ -70,7 +71,8 @@ static void add_client(struct fx *f, const char *account, char *id_out)
   assert_int_equal(store_cd_register_code(f->st, &c, code_hash, &status, &err),
                    0);
   assert_int_equal(status, 200);
-  strcpy(id_out, id);
+  assert_true(strlen(id) < id_size);
+  snprintf(id_out, id_size, "%s", id);
   free(id);
   free(code);
 }
@@ -105,8 +107,8 @@ static int setup(void **state)
   owcp_sha256("tok", 3, th);
   store_requestor_add(f->st, "access@example.com", th, 1000, &status, &f->req,
                       &err);
-  add_client(f, "alice@example.com", f->c1);
-  add_client(f, "alice@example.com", f->c2);
+  add_client(f, "alice@example.com", f->c1, sizeof f->c1);
+  add_client(f, "alice@example.com", f->c2, sizeof f->c2);
   *state = f;
   return 0;
 }
