@@ -361,7 +361,9 @@ static int pin_from_tty(const char *prompt, char *pin, size_t size)
   quiet.c_cc[VTIME] = 0;
   /* Echo goes off before the prompt appears, so nothing typed in answer
    * to the prompt can be echoed. */
-  if (tcsetattr(fd, TCSANOW, &quiet) != 0) {
+  /* TCSAFLUSH also drops anything typed before the prompt, so a PIN
+   * cannot be consumed by a prompt the user did not see. */
+  if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
     fprintf(stderr, "\nowcp-client: cannot turn off echo: %s\n",
             strerror(errno));
     if (opened)
@@ -707,6 +709,16 @@ static char ask_choice(void)
   }
 }
 
+/* Throws away whatever was typed before the request is on screen: keys
+ * pressed while `watch` waited (or a double Enter at the previous prompt)
+ * must not answer a request the user has not seen yet. */
+static void discard_typeahead(void)
+{
+  if (isatty(STDIN_FILENO) && tcflush(STDIN_FILENO, TCIFLUSH) != 0)
+    fprintf(stderr, "owcp-client: cannot discard earlier input: %s\n",
+            strerror(errno));
+}
+
 /* Handles one request in watch; returns false when the user quits. A wrong
  * PIN is asked again (each attempt counts towards the lockout). */
 static bool watch_one(struct owcp_client *c, const struct opts *o,
@@ -721,6 +733,7 @@ static bool watch_one(struct owcp_client *c, const struct opts *o,
     print_error(err.msg);
     return true;
   }
+  discard_typeahead();
   print_request(&v);
   choice = ask_choice();
   if (choice == 'a' || choice == 'r') {

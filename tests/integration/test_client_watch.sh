@@ -122,9 +122,22 @@ confirm() { # $1: XML (JSON-escaped); prints the transaction
     -d "{\"Request\":\"$1\"}" "$base/RD-Confirm" |
     sed -n 's/.*"Transaction": *"\([^"]*\)".*/\1/p'
 }
+# Keys typed while watch waits (an answer and the PIN, typed ahead) must not
+# answer a request that is not on screen yet: they are discarded.
+tmux send-keys -t "$session" a Enter
+tmux send-keys -t "$session" -l 2468
+tmux send-keys -t "$session" Enter
+sleep 1
 tx2=$(confirm "${xml//urn:watch:1/urn:watch:2}")
 [ -n "$tx2" ] || fail "second RD-Confirm"
 wait_pane "Request $tx2" 20
+sleep 2
+tmux capture-pane -p -t "$session" | grep -qF "Sent Accept for $tx2" &&
+  fail "typed-ahead keys answered $tx2 before it was shown"
+code2=$(curl -sS -o /dev/null -w '%{http_code}' -H @"$tmp/auth.hdr" \
+  -H 'Content-Type: application/json' -d "{\"Transaction\":\"$tx2\"}" \
+  "$base/RD-Status")
+[ "$code2" = 202 ] || fail "$tx2 is no longer pending after typeahead (HTTP $code2)"
 tmux send-keys -t "$session" q Enter
 wait_pane "WATCH-EXITED 0" 10
 
