@@ -268,7 +268,7 @@ static int await_list(struct flow *f, struct flow_step *st,
                       struct owcp_error *err)
 {
   for (;;) {
-    if (pump(f, &f->list, false, f->o->wait + OP_TIMEOUT_S, err) != 0)
+    if (pump(f, &f->list, false, (double)(f->o->wait + OP_TIMEOUT_S), err) != 0)
       return -1;
     if (f->list.status != 200) {
       bench_xfer_describe(&f->list, "CD-List", err);
@@ -563,7 +563,7 @@ static void *flow_main(void *arg)
     if (printed++ < ERRORS_PRINTED)
       fprintf(stderr, "owcp-bench: flow %d: %s\n", f->index, err.msg);
     abandon_transfers(f);
-    struct timespec pause = {0, 50 * 1000 * 1000};
+    struct timespec pause = {0, 50L * 1000 * 1000};
     nanosleep(&pause, NULL);
   }
   return NULL;
