@@ -19,6 +19,7 @@
 #include "owcp/ca.h"
 #include "owcp/discovery.h"
 #include "owcp/httpc.h"
+#include "owcp/jsonspec.h"
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
 #include "owcp/request.h"
@@ -755,7 +756,38 @@ static const char *unsupported_method(const struct owcp_request *req,
   return NULL;
 }
 
-static int parse_pending(struct owcp_client *c, const struct owcp_pending *p,
+/* A request addressed to another account is never shown or signed by
+ * this account's key: a dispatcher that mixes up (or swaps) accounts must
+ * not obtain a receipt of ours over someone else's request. Accounts
+ * compare as the dispatcher compares them (domain case-insensitive). */
+static int check_addressee(const struct owcp_request *req, const char *account,
+                           const char *tx, struct owcp_error *err)
+{
+  char *to = NULL;
+  char *me = NULL;
+  struct owcp_error why = {{0}};
+  int rc = -1;
+
+  if (owcp_account_normalize(req->header.to, strlen(req->header.to), &to,
+                             &why) == 0 &&
+      owcp_account_normalize(account, strlen(account), &me, &why) == 0 &&
+      strcmp(to, me) == 0)
+    rc = 0;
+  if (rc != 0) {
+    char *safe = neutral(req->header.to);
+    owcp_error_set(err,
+                   "transaction %s: the request is addressed to '%s', not to "
+                   "'%s'",
+                   tx, safe != NULL ? safe : "another account", account);
+    free(safe);
+  }
+  free(to);
+  free(me);
+  return rc;
+}
+
+static int parse_pending(struct owcp_client *c, const char *account,
+                         const struct owcp_pending *p,
                          struct owcp_request **req, struct owcp_error *err)
 {
   struct owcp_error why = {{0}};
@@ -767,6 +799,11 @@ static int parse_pending(struct owcp_client *c, const struct owcp_pending *p,
     owcp_error_set(err, "transaction %s: the request is not valid: %s",
                    p->transaction, safe != NULL ? safe : "(out of memory)");
     free(safe);
+    return -1;
+  }
+  if (check_addressee(*req, account, p->transaction, err) != 0) {
+    owcp_request_free(*req);
+    *req = NULL;
     return -1;
   }
   return 0;
@@ -810,7 +847,7 @@ int owcp_client_view(struct owcp_client *c, const char *account,
   int rc = -1;
 
   memset(out, 0, sizeof *out);
-  if (parse_pending(c, p, &req, err) != 0)
+  if (parse_pending(c, account, p, &req, err) != 0)
     return -1;
   out->needs_pin = owcp_client_account_has_pin(c, account);
   out->text = owcp_render_request(req, mode, err);
@@ -929,7 +966,7 @@ int owcp_client_reply(struct owcp_client *c, const char *account,
 
   if (account_get(c, account, &a, err) != 0)
     return -1;
-  rc = parse_pending(c, p, &req, err);
+  rc = parse_pending(c, account, p, &req, err);
   if (rc == 0 && unsupported_method(req, a.pin) != NULL)
     what = OWCP_ANSWER_REFUSE;
   owcp_request_free(req);

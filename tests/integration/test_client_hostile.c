@@ -2,12 +2,13 @@
  * test_client_hostile.c — libowcp-client against a dispatcher that lies: a
  * scripted HTTP server on 127.0.0.1 answers every operation with whatever
  * the test puts there. Proves that transaction identifiers carrying control
- * sequences are refused, that the From, Expires and verification method a
- * view exposes are terminal-safe, that the list's one-line summary comes
- * from the request's <Summary> and cannot be spoofed through <Header type>,
- * that error text from the dispatcher is neutralised, and that CD-Register
- * refuses a certificate naming another client, a 202 with a hostile or
- * changing transaction identifier, and saves nothing then.
+ * sequences are refused; that the From, Expires and verification method a
+ * view exposes are terminal-safe; that the list's one-line summary comes
+ * from the request's <Summary> and cannot be spoofed through <Header type>;
+ * that a request addressed to another account is neither shown nor signed;
+ * that error text from the dispatcher is neutralised; and that CD-Register
+ * refuses a certificate naming another client and a 202 with a hostile
+ * transaction identifier, saving nothing then.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -373,6 +374,55 @@ static void test_view_fields_are_terminal_safe(void **state)
   remove_dir(dir);
 }
 
+/* A request addressed to someone else is neither shown nor signed with
+ * this account's key. */
+static void test_request_for_other_account_refused(void **state)
+{
+  struct fake *f = *state;
+  char dir[64];
+  struct owcp_client *c = open_client(f, dir, sizeof dir);
+  struct owcp_pending_list l = {0};
+  struct owcp_view v;
+  struct owcp_error err = {{0}};
+  static const char xml_bob[] =
+      "<Request xmlns=\"http://schema.comodo.com/2011/owcp/0.1\"><Header "
+      "identifier=\"urn:hostile:2\"><From>access@example.com</From>"
+      "<To>bob@example.com</To><Summary>Pay?</Summary></Header></Request>";
+  static const char xml_case[] =
+      "<Request xmlns=\"http://schema.comodo.com/2011/owcp/0.1\"><Header "
+      "identifier=\"urn:hostile:3\"><From>access@example.com</From>"
+      "<To>alice@EXAMPLE.com</To><Summary>Pay?</Summary></Header></Request>";
+
+  save_dummy_account(dir);
+  fake_answer(f, pending("tx-3", "access@example.com", "2026-01-02T00:00:00Z",
+                         xml_bob));
+  if (owcp_client_list(c, ACCOUNT, 0, &l, &err) != 0)
+    fail_msg("list: %s", err.msg);
+  assert_int_equal(
+      owcp_client_view(c, ACCOUNT, &l.items[0], OWCP_RENDER_PLAIN, &v, &err),
+      -1);
+  assert_non_null(strstr(err.msg, "addressed to 'bob@example.com'"));
+  assert_null(v.text);
+  assert_int_equal(owcp_client_reply(c, ACCOUNT, &l.items[0],
+                                     OWCP_ANSWER_ACCEPT, NULL, NULL, &err),
+                   -1);
+  assert_non_null(strstr(err.msg, "addressed to"));
+  owcp_pending_list_free(&l);
+
+  /* The domain compares case-insensitively, as the dispatcher does. */
+  fake_answer(f, pending("tx-4", "access@example.com", "2026-01-02T00:00:00Z",
+                         xml_case));
+  if (owcp_client_list(c, ACCOUNT, 0, &l, &err) != 0)
+    fail_msg("list: %s", err.msg);
+  assert_int_equal(
+      owcp_client_view(c, ACCOUNT, &l.items[0], OWCP_RENDER_PLAIN, &v, &err),
+      0);
+  owcp_view_clear(&v);
+  owcp_pending_list_free(&l);
+  owcp_client_close(c);
+  remove_dir(dir);
+}
+
 static void test_error_text_neutralised(void **state)
 {
   struct fake *f = *state;
@@ -468,6 +518,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_list_refuses_hostile_transaction),
       cmocka_unit_test(test_view_fields_are_terminal_safe),
+      cmocka_unit_test(test_request_for_other_account_refused),
       cmocka_unit_test(test_error_text_neutralised),
       cmocka_unit_test(test_register_refuses_hostile_202),
       cmocka_unit_test(test_register_refuses_certificate_of_other_client),

@@ -176,8 +176,9 @@ struct owcp_view {
   char *summary; /* the request's <Summary> on one line */
 };
 
-/* Validates p->request (schema and limits), renders it and works out what
- * a reply needs for account. Release *out with owcp_view_clear. */
+/* Validates p->request (schema and limits; its <To> must be account,
+ * domain compared case-insensitively), renders it and works out what a
+ * reply needs for account. Release *out with owcp_view_clear. */
 int owcp_client_view(struct owcp_client *c, const char *account,
                      const struct owcp_pending *p, enum owcp_render_mode mode,
                      struct owcp_view *out, struct owcp_error *err);
@@ -193,7 +194,9 @@ enum owcp_answer {
   OWCP_ANSWER_REFUSE /* what was sent when a method was unsupported */
 };
 
-/* Answers p for account: performs the verification the request names
+/* Answers p for account (checked as owcp_client_view checks it, so a
+ * request addressed to another account is never signed): performs the
+ * verification the request names
  * (unlocking the key with pin when the account has one), signs the spec §6
  * receipt over p->request exactly and sends CD-Reply. When the request
  * names a method this account cannot perform, Refuse with Reason
