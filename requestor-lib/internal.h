@@ -82,6 +82,15 @@ int rq_verify_result(X509 *ca, const struct owcp_xml_validator *v,
                      const char *xml, size_t xml_len, const json_t *reported,
                      struct owcp_rq_result *out, struct owcp_error *err);
 
+/* Checks the receipt of a verified DR-Complete answer (c->status 200) for
+ * the receiver: it verifies under ca, its signer is its Account and Client,
+ * it matches c's Transaction, Client and Response, and its Request (parsed
+ * with v) lists every method performed, was sent by `account` (normalised)
+ * and carries c's Identifier. Returns 0, or -1 naming the failed check. */
+int rq_check_completion(X509 *ca, const struct owcp_xml_validator *v,
+                        const char *account, const struct owcp_completion *c,
+                        struct owcp_error *err);
+
 /* Copies the string member `name` of obj into *dst (NULL when absent or
  * not a string); -1 on allocation failure. */
 int rq_dup_member(const json_t *obj, const char *name, char **dst);

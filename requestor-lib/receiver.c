@@ -1,7 +1,10 @@
 /*
  * receiver.c — the embeddable DR-Complete endpoint (owcp/requestor.h): a
  * libmicrohttpd daemon that believes a completion only when the
- * dispatcher's OWCP-Signature verifies over the exact body, hands each
+ * dispatcher's OWCP-Signature verifies over the exact body and, for an
+ * answer, the client's receipt shows a Request from this requestor (the
+ * signature does not say whom a completion is for, and any requestor may
+ * name this receiver as its Completion URI), hands each
  * transaction to the application once, and acknowledges (200) only after
  * the application has handled it, so that delivery stays at least once.
  *
@@ -24,8 +27,9 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
+#include "internal.h"
+#include "owcp/jsonspec.h"
 #include "owcp/keys.h"
-#include "owcp/requestor.h"
 #include "owcp/util.h"
 
 #define RECEIVER_DEFAULT_MAX_BODY ((size_t)1024 * 1024)
@@ -38,6 +42,10 @@
 struct owcp_rq_receiver {
   struct MHD_Daemon *daemon;
   X509 *dispatcher_cert;
+  X509 *client_ca;
+  char *account; /* normalised */
+  /* Used on the daemon's one thread only (judge). */
+  struct owcp_xml_validator *validator;
   char *path; /* or NULL: any */
   /* Copies of the TLS PEMs, which libmicrohttpd only borrows; the key is
    * wiped on stop. */
@@ -166,7 +174,11 @@ static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
   c.body = up->body;
   c.body_len = up->len;
   c.signature = sig;
-  if (seen_has(r, c.transaction)) {
+  if (c.status == 200 && rq_check_completion(r->client_ca, r->validator,
+                                             r->account, &c, NULL) != 0) {
+    *text = "the receipt does not show an answer to this requestor\n";
+    code = MHD_HTTP_FORBIDDEN;
+  } else if (seen_has(r, c.transaction)) {
     *text = "already handled\n";
     code = MHD_HTTP_OK;
   } else if (r->callback(&c, r->callback_arg) == 0) {
@@ -325,6 +337,34 @@ static int start_daemon(struct owcp_rq_receiver *r,
   return 0;
 }
 
+/* What judging a completion needs: the dispatcher certificate, the client
+ * CA, the account and a validator. */
+static int load_checks(struct owcp_rq_receiver *r,
+                       const struct owcp_receiver_config *cfg,
+                       struct owcp_error *err)
+{
+  struct owcp_error why = {{0}};
+
+  if (owcp_account_normalize(cfg->account, strlen(cfg->account), &r->account,
+                             &why) != 0) {
+    owcp_error_set(err, "the receiver's account is not an account: %s",
+                   why.msg);
+    return -1;
+  }
+  r->dispatcher_cert = owcp_cert_from_pem(
+      cfg->dispatcher_cert_pem, strlen(cfg->dispatcher_cert_pem), err);
+  if (r->dispatcher_cert == NULL)
+    return -1;
+  r->client_ca =
+      owcp_cert_from_pem(cfg->client_ca_pem, strlen(cfg->client_ca_pem), &why);
+  if (r->client_ca == NULL) {
+    owcp_error_set(err, "the receiver's client CA is unusable: %s", why.msg);
+    return -1;
+  }
+  r->validator = owcp_xml_validator_new(NULL, err);
+  return r->validator == NULL ? -1 : 0;
+}
+
 int owcp_rq_receiver_start(const struct owcp_receiver_config *cfg,
                            struct owcp_rq_receiver **out,
                            struct owcp_error *err)
@@ -332,9 +372,11 @@ int owcp_rq_receiver_start(const struct owcp_receiver_config *cfg,
   struct owcp_rq_receiver *r;
 
   if (cfg == NULL || out == NULL || cfg->callback == NULL ||
-      cfg->dispatcher_cert_pem == NULL) {
-    owcp_error_set(err, "the receiver needs a callback and the dispatcher "
-                        "certificate");
+      cfg->dispatcher_cert_pem == NULL || cfg->client_ca_pem == NULL ||
+      cfg->account == NULL) {
+    owcp_error_set(err, "the receiver needs a callback, the dispatcher "
+                        "certificate, the client CA and the requestor "
+                        "account");
     return -1;
   }
   *out = NULL;
@@ -355,9 +397,7 @@ int owcp_rq_receiver_start(const struct owcp_receiver_config *cfg,
     owcp_error_set(err, "out of memory");
     goto fail;
   }
-  r->dispatcher_cert = owcp_cert_from_pem(
-      cfg->dispatcher_cert_pem, strlen(cfg->dispatcher_cert_pem), err);
-  if (r->dispatcher_cert == NULL || start_daemon(r, cfg, err) != 0)
+  if (load_checks(r, cfg, err) != 0 || start_daemon(r, cfg, err) != 0)
     goto fail;
   *out = r;
   return 0;
@@ -378,6 +418,9 @@ void owcp_rq_receiver_stop(struct owcp_rq_receiver *r)
   if (r->daemon != NULL)
     MHD_stop_daemon(r->daemon);
   X509_free(r->dispatcher_cert);
+  X509_free(r->client_ca);
+  free(r->account);
+  owcp_xml_validator_free(r->validator);
   if (r->seen != NULL)
     for (size_t i = 0; i < r->seen_cap; i++)
       free(r->seen[i]);

@@ -301,6 +301,63 @@ done:
   return rc;
 }
 
+/* The receipt's Request must come from this requestor and be the one the
+ * completion names. */
+static int check_sender(const struct owcp_request *req, const char *account,
+                        const char *identifier, struct owcp_error *err)
+{
+  char *from = NULL;
+  bool ours;
+
+  if (owcp_account_normalize(req->header.from, strlen(req->header.from), &from,
+                             NULL) != 0 ||
+      strcmp(from, account) != 0) {
+    free(from);
+    owcp_error_set(err,
+                   "the receipt's Request is from '%s', not from this "
+                   "requestor",
+                   req->header.from);
+    return -1;
+  }
+  free(from);
+  ours = identifier != NULL && req->header.identifier != NULL &&
+         strcmp(identifier, req->header.identifier) == 0;
+  if (!ours) {
+    owcp_error_set(err, "the completion's Identifier is not the identifier "
+                        "of the Request the receipt covers");
+    return -1;
+  }
+  return 0;
+}
+
+int rq_check_completion(X509 *ca, const struct owcp_xml_validator *v,
+                        const char *account, const struct owcp_completion *c,
+                        struct owcp_error *err)
+{
+  struct owcp_receipt *r = NULL;
+  struct owcp_request *req = NULL;
+  int rc = -1;
+
+  if (c->client == NULL || c->response == NULL) {
+    owcp_error_set(err, "the completion lacks Client or Response");
+    return -1;
+  }
+  if (owcp_receipt_verify(c->receipt, c->receipt_len, ca, NULL, &r, err) != 0 ||
+      check_signer_identity(c->receipt, c->receipt_len, r, err) != 0 ||
+      owcp_receipt_matches(r, c->transaction, r->account, c->client,
+                           c->response, r->request, r->request_len, err) != 0 ||
+      owcp_request_parse(v, r->request, r->request_len, &req, err) !=
+          OWCP_XML_OK ||
+      check_account(r, req, err) != 0 || check_methods(r, req, err) != 0 ||
+      check_sender(req, account, c->identifier, err) != 0)
+    goto done;
+  rc = 0;
+done:
+  owcp_request_free(req);
+  owcp_receipt_free(r);
+  return rc;
+}
+
 int owcp_rq_verify_completion(const char *signature_header, const void *body,
                               size_t body_len, const char *dispatcher_cert_pem,
                               struct owcp_error *err)

@@ -53,6 +53,7 @@ struct seen {
 struct fx {
   struct itest_env env;
   char *token;
+  char *mallory_token; /* another requestor of the same dispatcher */
   struct itest_client alice;
   struct owcp_requestor *rq;
   struct owcp_rq_receiver *rx;
@@ -112,6 +113,7 @@ static int setup(void **state)
   itest_env_init(&f->env, "rqrecv");
   itest_account_add(&f->env, "alice@example.com");
   f->token = itest_requestor_add(&f->env, "access@example.com", 1000);
+  f->mallory_token = itest_requestor_add(&f->env, "mallory@example.com", 1000);
   itest_start(&f->env, NULL);
   itest_client_init(&f->alice, "alice@example.com");
   itest_client_enrol(&f->env, &f->alice);
@@ -127,6 +129,8 @@ static int setup(void **state)
   rc.host = "127.0.0.1";
   rc.path = "/owcp/done";
   rc.dispatcher_cert_pem = f->disp_cert;
+  rc.client_ca_pem = f->client_ca;
+  rc.account = "access@example.com";
   rc.callback = on_completion;
   rc.callback_arg = &f->seen;
   rc.max_body = (size_t)64 * 1024;
@@ -148,6 +152,7 @@ static int teardown(void **state)
     itest_stop(&f->env);
   itest_client_free(&f->alice);
   free(f->token);
+  free(f->mallory_token);
   free(f->client_ca);
   free(f->disp_cert);
   free(f->seen.last_body);
@@ -398,6 +403,62 @@ static void test_replay_and_forgeries(void **state)
 
 /* The callback fails twice: the receiver answers 500 each time, the
  * dispatcher retries with backoff, and the third attempt is handled. */
+/* Mallory, another requestor of the same dispatcher, names our receiver
+ * as her Completion URI and uses the identifier of one of our pending
+ * requests. The dispatcher signs and delivers her answered transaction to
+ * us: it must never reach our callback (403), while our own still does. */
+static void test_other_requestors_completion_refused(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_requestor_config cfg = {0};
+  struct owcp_confirm_opts o = {300, f->completion};
+  struct owcp_error err = {{0}};
+  struct owcp_requestor *mallory = NULL;
+  struct owcp_rq_result r;
+  struct itest_http h;
+  size_t len, mlen;
+  char *xml, *mxml = NULL;
+  char *tx = confirm_with_completion(f, "urn:rx:victim", &xml, &len);
+  int calls_before = calls(f);
+
+  cfg.account = "mallory@example.com";
+  cfg.token = f->mallory_token;
+  cfg.dispatcher = f->env.base;
+  cfg.allow_insecure_http = true;
+  assert_int_equal(owcp_requestor_new(&cfg, &mallory, &err), 0);
+  assert_int_equal(owcp_request_build_simple(
+                       owcp_requestor_validator(mallory), "mallory@example.com",
+                       "alice@example.com", "Access", "urn:rx:victim",
+                       "Like this post?", NULL, NULL, true, &mxml, &mlen, &err),
+                   0);
+  assert_int_equal(owcp_rq_confirm(mallory, mxml, mlen, &o, &r, &err),
+                   OWCP_RQ_PENDING);
+  itest_reply(&f->env, &f->alice, r.transaction, "Accept", NULL, mxml, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+
+  /* The dispatcher delivers at once and retries from 1 s on: give it time
+   * for several attempts. */
+  struct timespec ts = {4, 0};
+  nanosleep(&ts, NULL);
+  assert_int_equal(calls(f), calls_before);
+  owcp_rq_result_free(&r);
+
+  /* Our own transaction, answered, still arrives. */
+  int before = handled(f);
+  itest_reply(&f->env, &f->alice, tx, "Accept", NULL, xml, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  await_handled(f, before + 1, 30);
+  pthread_mutex_lock(&f->seen.lock);
+  assert_string_equal(f->seen.tx[f->seen.calls - 1], tx);
+  pthread_mutex_unlock(&f->seen.lock);
+  owcp_requestor_free(mallory);
+  free(mxml);
+  free(tx);
+  free(xml);
+}
+
 static void test_callback_failure_retried(void **state)
 {
   struct fx *f = *state;
@@ -536,6 +597,8 @@ static void test_tls_receiver(void **state)
   rc.tls_cert_pem = cert_pem;
   rc.tls_key_pem = (const char *)key_pem;
   rc.dispatcher_cert_pem = f->disp_cert;
+  rc.client_ca_pem = f->client_ca;
+  rc.account = "access@example.com";
   rc.callback = on_completion;
   rc.callback_arg = &f->seen;
   if (owcp_rq_receiver_start(&rc, &rx, &err) != 0)
@@ -584,6 +647,7 @@ int main(void)
       cmocka_unit_test(test_completion_delivered_once),
       cmocka_unit_test(test_cancel_outcome_delivered),
       cmocka_unit_test(test_replay_and_forgeries),
+      cmocka_unit_test(test_other_requestors_completion_refused),
       cmocka_unit_test(test_callback_failure_retried),
       cmocka_unit_test(test_wrong_method_path_and_type),
       cmocka_unit_test(test_tls_receiver),

@@ -322,10 +322,16 @@ struct owcp_completion {
    * of delivery) */
   const char *signature;
   size_t body_len;
-  /* For status 200, the answer as the dispatcher reported it. The
-   * signature proves it came from the dispatcher; to check the client's
-   * receipt against the request you sent, call owcp_rq_verify_receipt() or
-   * owcp_rq_status(). */
+  /* For status 200, the answer. The receiver has verified the client's
+   * receipt under the client CA and checked that it covers this
+   * transaction, client and response, and a Request sent by this
+   * requestor's account with this identifier. It has not seen the bytes
+   * you sent: before acting, look the transaction up among your own
+   * pending ones (by transaction, which the dispatcher assigned, not by
+   * identifier alone), or check the bytes with owcp_rq_verify_receipt() or
+   * owcp_rq_status(). A 408 carries no receipt, so nothing in it proves
+   * which requestor it concerns: act on it only for a transaction you
+   * have pending. */
   const char *response; /* "Accept" / "Reject" / "Refuse" or NULL */
   const char *reason;
   const char *client;
@@ -354,6 +360,13 @@ struct owcp_receiver_config {
   /* The dispatcher's DR-Complete certificate (the second PEM of
    * GET {base}/CA, see owcp_requestor_ca). Required. */
   const char *dispatcher_cert_pem;
+  /* The client CA (the first PEM of GET {base}/CA) and this requestor's
+   * account. Required: the dispatcher's signature says nothing about whom
+   * a completion is for, and any requestor of the same dispatcher may name
+   * this receiver as its own Completion URI, so an answer is handed over
+   * only when its receipt shows a Request from this account. */
+  const char *client_ca_pem;
+  const char *account;
   size_t max_body;       /* 0: 1 MiB */
   size_t dedup_capacity; /* transactions remembered; 0: 4096 */
   owcp_completion_cb callback;
@@ -365,8 +378,12 @@ struct owcp_rq_receiver;
 /* Starts the embedded HTTP(S) server (libmicrohttpd, its own thread).
  * Each POST: body over max_body → 413; no or malformed or forged
  * OWCP-Signature → 401; not a JSON object with Operation "DR-Complete", a
- * Transaction and Status 200/408 → 400; a transaction already handled →
- * 200 without calling back; otherwise the callback, then 200 or 500.
+ * Transaction and Status 200/408 → 400; a 200 whose receipt does not
+ * verify under the client CA, does not match the completion's
+ * Transaction, Client, Response and Identifier, or covers a Request whose
+ * <From> is not cfg.account → 403 without calling back; a transaction
+ * already handled → 200 without calling back; otherwise the callback, then
+ * 200 or 500.
  * Released with owcp_rq_receiver_stop. */
 int owcp_rq_receiver_start(const struct owcp_receiver_config *cfg,
                            struct owcp_rq_receiver **out,
