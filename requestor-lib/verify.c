@@ -99,6 +99,28 @@ static X509 *signer_cert(const unsigned char *der, size_t len,
   return found;
 }
 
+/* True when the certificate's subject holds exactly one CN and it is
+ * exactly `client` (compared in full: no truncation to a buffer, no
+ * stopping at an embedded NUL). */
+static bool names_client(X509 *cert, const char *client)
+{
+  const X509_NAME *name = X509_get_subject_name(cert);
+  int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  unsigned char *utf8 = NULL;
+  bool same;
+  int n;
+
+  if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+    return false;
+  n = ASN1_STRING_to_UTF8(
+      &utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+  same = n >= 0 && (size_t)n == strlen(client) &&
+         memcmp(utf8, client, (size_t)n) == 0;
+  OPENSSL_free(utf8);
+  ERR_clear_error();
+  return same;
+}
+
 /* The CA binds a client certificate to its account (rfc822Name) and client
  * (CN); the receipt's Account and Client must be those, so a client of one
  * account cannot sign for another even if a dispatcher let it through. */
@@ -106,7 +128,7 @@ static int check_signer_identity(const unsigned char *der, size_t len,
                                  const struct owcp_receipt *r,
                                  struct owcp_error *err)
 {
-  char account[OWCP_ACCOUNT_MAX + 1], cn[256];
+  char account[OWCP_ACCOUNT_MAX + 1];
   char *a = NULL, *b = NULL;
   X509 *cert = signer_cert(der, len, err);
   int rc = -1;
@@ -124,10 +146,7 @@ static int check_signer_identity(const unsigned char *der, size_t len,
                    r->account, account);
     goto done;
   }
-  if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                sizeof cn) < 0 ||
-      strcmp(cn, r->client) != 0) {
-    ERR_clear_error();
+  if (!names_client(cert, r->client)) {
     owcp_error_set(err,
                    "the receipt claims Client '%s' but its signer "
                    "certificate names another client",

@@ -23,8 +23,12 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include <openssl/x509.h>
+
 #include "itest.h"
+#include "owcp/ca.h"
 #include "owcp/keys.h"
+#include "owcp/receipt.h"
 #include "owcp/requestor.h"
 
 /* The scripted dispatcher: one canned JSON answer per operation. */
@@ -321,6 +325,89 @@ static void test_identifier_relabelled(void **state)
   free(xml);
 }
 
+/* Signs an Accept receipt for xml as client "client-a" of alice with a
+ * certificate from ca; with second_cn the certificate's subject also holds
+ * CN=client-b (re-signed by the CA). Returns the DER (caller frees). */
+static unsigned char *receipt_by(X509 *ca, EVP_PKEY *ca_key, bool second_cn,
+                                 const char *xml, size_t *der_len)
+{
+  struct owcp_error err = {{0}};
+  struct owcp_receipt r = {0};
+  EVP_PKEY *key = owcp_key_new(&err);
+  X509 *cert;
+  unsigned char *der = NULL;
+
+  assert_non_null(key);
+  cert = owcp_ca_issue_client(ca, ca_key, key, "client-a", "alice@example.com",
+                              1, &err);
+  if (cert == NULL)
+    fail_msg("issue: %s", err.msg);
+  if (second_cn) {
+    assert_int_equal(X509_NAME_add_entry_by_NID(
+                         X509_get_subject_name(cert), NID_commonName,
+                         MBSTRING_ASC, (const unsigned char *)"client-b", -1,
+                         -1, 0),
+                     1);
+    assert_true(X509_sign(cert, ca_key, EVP_sha256()) > 0);
+  }
+  r.transaction = "tx-cn";
+  r.account = "alice@example.com";
+  r.client = "client-a";
+  r.response = "Accept";
+  r.request = (char *)xml;
+  r.request_len = strlen(xml);
+  if (owcp_receipt_create(&r, cert, key, &der, der_len, &err) != 0)
+    fail_msg("receipt: %s", err.msg);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return der;
+}
+
+/* A signer certificate naming two clients (two CNs) identifies none: the
+ * receipt is not believed for the first one, which a lookup of "the" CN
+ * would return. */
+static void test_signer_with_two_client_names(void **state)
+{
+  struct owcp_error err = {{0}};
+  EVP_PKEY *ca_key = owcp_key_new(&err);
+  X509 *ca;
+  char *ca_pem;
+  struct owcp_error berr = {{0}};
+  size_t len, der_len;
+  unsigned char *der;
+  char *xml = NULL;
+
+  (void)state;
+  assert_non_null(ca_key);
+  ca = owcp_ca_new(ca_key, "hostile test CA", &err);
+  assert_non_null(ca);
+  ca_pem = owcp_cert_to_pem(ca, &err);
+  assert_non_null(ca_pem);
+  /* No <Verification>: these receipts list no method. */
+  assert_int_equal(
+      owcp_request_build_simple(NULL, "access@example.com", "alice@example.com",
+                                "Access", "urn:hostile:cn", "Let #3 in?", NULL,
+                                NULL, false, &xml, &len, &berr),
+      0);
+  der = receipt_by(ca, ca_key, false, xml, &der_len);
+  assert_int_equal(owcp_rq_verify_receipt(der, der_len, ca_pem, xml, len,
+                                          "tx-cn", "client-a", "Accept", NULL,
+                                          &err),
+                   0);
+  free(der);
+  der = receipt_by(ca, ca_key, true, xml, &der_len);
+  assert_int_equal(owcp_rq_verify_receipt(der, der_len, ca_pem, xml, len,
+                                          "tx-cn", "client-a", "Accept", NULL,
+                                          &err),
+                   -1);
+  assert_non_null(strstr(err.msg, "Client"));
+  free(der);
+  free(xml);
+  free(ca_pem);
+  X509_free(ca);
+  EVP_PKEY_free(ca_key);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -328,6 +415,7 @@ int main(void)
       cmocka_unit_test(test_confirm_answered_200_is_not_ok),
       cmocka_unit_test(test_transaction_reused_for_other_request),
       cmocka_unit_test(test_identifier_relabelled),
+      cmocka_unit_test(test_signer_with_two_client_names),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
