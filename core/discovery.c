@@ -198,6 +198,9 @@ void owcp_base_redact(const char *base, char *out, size_t cap)
         out[o++] = *m;
       }
       p = at; /* continue with the '@' */
+      if (o + 1 >= cap) {
+        break; /* "***" filled the buffer: no room for the '@' */
+      }
     }
     out[o++] = printable_or_mark(*p);
   }
@@ -1284,12 +1287,13 @@ static void cache_remove_locked(struct owcp_discovery *d, const char *domain)
   }
 }
 
-/* Unlinks and frees the entry closest to expiry (lock held). */
+/* Unlinks and frees the entry closest to expiry, the oldest among equals
+ * (the list is newest first, hence "<="; lock held). */
 static void cache_evict_soonest_locked(struct owcp_discovery *d)
 {
   struct cache_entry **soonest = NULL;
   for (struct cache_entry **pp = &d->cache; *pp != NULL; pp = &(*pp)->next) {
-    if (soonest == NULL || (*pp)->expires_ms < (*soonest)->expires_ms) {
+    if (soonest == NULL || (*pp)->expires_ms <= (*soonest)->expires_ms) {
       soonest = pp;
     }
   }

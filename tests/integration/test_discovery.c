@@ -982,6 +982,24 @@ static void test_base_list_single_validation(void **state)
   assert_string_equal(shown, "https://***@y");
   owcp_base_redact("u:pw@h.example", shown, sizeof(shown));
   assert_string_equal(shown, "***@h.example");
+  /* "***" reaching the end of the buffer: no octet past it (fuzz_base
+   * found the '@' written at out[cap], its NUL one further). */
+  char tiny[8];
+  memset(tiny, 'Z', sizeof(tiny));
+  owcp_base_redact("u@h", tiny, 2);
+  assert_string_equal(tiny, "*");
+  assert_int_equal(tiny[2], 'Z');
+  owcp_base_redact("ab://u@h", tiny, 7);
+  assert_string_equal(tiny, "ab://*");
+  assert_int_equal(tiny[7], 'Z');
+  /* The same through a base whose "://" sits at the end of the 96-octet
+   * sentence buffer (a URI record can carry any text): refused, no
+   * overflow (ASan would report one). */
+  char longbase[200];
+  memset(longbase, 'x', 91);
+  snprintf(longbase + 91, sizeof(longbase) - 91, "://u:p@h.example/");
+  assert_int_equal(owcp_base_list_single(longbase, false, &l, &err), -1);
+  assert_null(strstr(err.msg, "u:p"));
   owcp_base_redact("http://h/\x01\n", shown, sizeof(shown));
   assert_string_equal(shown, "http://h/??");
   owcp_base_redact("https://long.example/path", shown, 9);
