@@ -32,10 +32,10 @@ enum http_auth { HTTP_AUTH_NONE, HTTP_AUTH_REQUESTOR, HTTP_AUTH_CLIENT };
 struct route {
   const char *method;                   /* "POST" or "GET" */
   const char *path;                     /* "/owcp/0.1/RD-Confirm" */
-  enum http_auth auth;                  /* who may call it */
   http_handler handle;                  /* the operation */
   const struct owcp_param_spec *params; /* NULL for GET routes */
   size_t in_size;                       /* sizeof the struct params fill */
+  enum http_auth auth;                  /* who may call it */
   bool needs_db; /* borrow a database connection for the handler */
 };
 

@@ -70,19 +70,20 @@ enum owcp_param_type {
 /* One parameter. Write tables with the OWCP_PARAM_* macros below rather
  * than filling this in by hand. */
 struct owcp_param_spec {
-  const char *name; /* JSON member name; NULL ends the table */
-  enum owcp_param_type type;
+  const char *name;  /* JSON member name; NULL ends the table */
   size_t offset;     /* of the value member in the output struct */
   size_t aux_offset; /* size_t count (arrays) or length (base64) member */
-  bool required;
-  bool has_default; /* optional scalar: `def` when absent */
-  int64_t def;      /* INT value, BOOL 0/1, ENUM index */
-  bool has_present; /* optional: set a bool member when present */
+  int64_t def;       /* INT value, BOOL 0/1, ENUM index */
   size_t present_offset;
   int64_t min, max;           /* INT range, inclusive */
   size_t max_len;             /* octets: string, array item, decoded base64 */
   size_t max_count;           /* array items */
   const char *const *allowed; /* ENUM: NULL-terminated allowed strings */
+  /* The narrow members last, so that the struct has no padding holes. */
+  enum owcp_param_type type;
+  bool required;
+  bool has_default; /* optional scalar: `def` when absent */
+  bool has_present; /* optional: set a bool member when present */
 };
 
 /* Presence, the fourth argument of every OWCP_PARAM_* macro:

@@ -27,7 +27,7 @@
   X(OWCP_INTERNAL_ERROR, 500, "Internal Error")                                \
   X(OWCP_UNAVAILABLE, 503, "Unavailable")
 
-#define OWCP_STATUS_ENUM_(name, code, text) name = code,
+#define OWCP_STATUS_ENUM_(name, code, text) name = (code),
 enum owcp_status { OWCP_STATUS_TABLE(OWCP_STATUS_ENUM_) };
 #undef OWCP_STATUS_ENUM_
 
