@@ -62,7 +62,8 @@ static void usage(FILE *fp)
       "confirm: --to ACCOUNT and --summary TEXT (or --request-file F with\n"
       "  your own XML Request) [--type TYPE (default Access)] [--pin]\n"
       "  [--money CUR:AMOUNT, e.g. usd:9825.00] [--identifier URI]\n"
-      "  [--timeout S] [--completion URL] [--wait] [--deadline S]\n"
+      "  [--timeout S] [--completion URL] [--wait] [--deadline S (stop\n"
+      "  waiting after S seconds and cancel the request)]\n"
       "  [--receipt-out F] [--request-out F (the exact XML sent)]\n"
       "status: --transaction TX --request F [--wait-seconds S] "
       "[--receipt-out F]\n"
@@ -490,6 +491,39 @@ static int confirm_xml(const struct opts *o, struct owcp_requestor *rq,
       o->summary, o->money ? currency : NULL, amount, o->pin, xml, len, err);
 }
 
+/* The script has stopped waiting, so the user must not be left able to
+ * answer: RD-Final cancels the transaction. If the answer arrived just
+ * before, the verified answer replaces the deadline; if the cancel cannot
+ * be sent, the deadline (exit 2) stands with the transaction pending. */
+static void cancel_at_deadline(struct owcp_requestor *rq, const char *xml,
+                               size_t len, struct owcp_rq_result *r,
+                               struct owcp_error *err)
+{
+  struct owcp_error ferr = {{0}};
+  struct owcp_rq_result fin;
+
+  if (r->transaction == NULL)
+    return;
+  switch (owcp_rq_final(rq, r->transaction, xml, len, &fin, &ferr)) {
+  case OWCP_RQ_OK:
+    owcp_rq_result_free(r);
+    *r = fin;
+    return;
+  case OWCP_RQ_TIMEOUT:
+    owcp_error_set(err,
+                   "transaction %s was unanswered at the deadline and has "
+                   "been cancelled",
+                   r->transaction);
+    break;
+  default:
+    owcp_error_set(err,
+                   "transaction %s was unanswered at the deadline and could "
+                   "not be cancelled (it stays pending): %s",
+                   r->transaction, ferr.msg);
+  }
+  owcp_rq_result_free(&fin);
+}
+
 static int cmd_confirm(const struct opts *o, struct owcp_requestor *rq)
 {
   struct owcp_confirm_opts co = {o->timeout, o->completion};
@@ -507,11 +541,12 @@ static int cmd_confirm(const struct opts *o, struct owcp_requestor *rq)
     free(xml);
     return fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
   }
-  if (o->wait)
-    owcp_rq_confirm_and_wait(rq, xml, len, &co,
-                             o->deadline ? time(NULL) + o->deadline : 0, &r,
-                             &err);
-  else
+  if (o->wait &&
+      owcp_rq_confirm_and_wait(rq, xml, len, &co,
+                               o->deadline ? time(NULL) + o->deadline : 0, &r,
+                               &err) == OWCP_RQ_DEADLINE)
+    cancel_at_deadline(rq, xml, len, &r, &err);
+  else if (!o->wait)
     owcp_rq_confirm(rq, xml, len, &co, &r, &err);
   if (save_outputs(o, &r, &err) != 0)
     r.status = OWCP_RQ_INTERNAL_ERROR;

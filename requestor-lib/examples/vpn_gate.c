@@ -24,7 +24,7 @@ int main(int argc, char **argv)
   struct owcp_requestor *rq = NULL;
   struct owcp_rq_result res = {0};
   const char *user = argc > 3 ? argv[3] : "alice@example.com";
-  char *xml = NULL;
+  char *xml = NULL, *tx;
   size_t len = 0;
   int granted = 0;
 
@@ -59,8 +59,22 @@ int main(int argc, char **argv)
            owcp_rq_response_name(res.response), res.client);
     granted = res.response == OWCP_RQ_ACCEPT;
     break;
-  case OWCP_RQ_TIMEOUT:
   case OWCP_RQ_DEADLINE:
+    /* We stop waiting, so cancel (RD-Final): the user must not be able to
+     * "allow" a connection that was already refused. An answer that came
+     * in just before the cancel is returned verified instead. */
+    tx = res.transaction;
+    res.transaction = NULL;
+    owcp_rq_result_free(&res);
+    if (owcp_rq_final(rq, tx, xml, len, &res, &err) == OWCP_RQ_OK)
+      granted = res.response == OWCP_RQ_ACCEPT;
+    else if (res.status != OWCP_RQ_TIMEOUT)
+      fprintf(stderr, "vpn_gate: could not cancel: %s\n", err.msg);
+    free(tx);
+    if (!granted)
+      printf("no answer in time: connection refused\n");
+    break;
+  case OWCP_RQ_TIMEOUT:
     printf("no answer in time: connection refused\n");
     break;
   default:

@@ -379,6 +379,46 @@ static void test_timeout_exit_2(void **state)
   free(out);
 }
 
+/* --deadline gives up waiting and cancels: the user can no longer answer
+ * a request the script has already treated as refused. */
+static void test_deadline_cancels_exit_2(void **state)
+{
+  struct fx *f = *state;
+  char request[PATH_MAX];
+  char *out, *tx;
+  json_t *j;
+
+  tmp_path(f, request, sizeof request, "deadline.xml");
+  const char *c[] = {"--to",      "alice@example.com",
+                     "--summary", "Wait for me a second",
+                     "--wait",    "--deadline",
+                     "1",         "--request-out",
+                     request,     NULL};
+  assert_int_equal(run(f, false, "confirm", c, &out), 2);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "DEADLINE");
+  assert_non_null(strstr(jstr(j, "Error"), "cancelled"));
+  tx = strdup(jstr(j, "Transaction"));
+  json_decref(j);
+  free(out);
+
+  /* No longer pending (6): cancelled (2), and the user's client gets 408. */
+  const char *s[] = {"--transaction", tx, "--request", request, NULL};
+  assert_int_equal(run(f, false, "status", s, &out), 2);
+  free(out);
+  char *xml = NULL;
+  size_t len = 0;
+  struct owcp_error err = {{0}};
+  struct itest_http h;
+  assert_int_equal(
+      owcp_file_read(request, 65536, (unsigned char **)&xml, &len, &err), 0);
+  itest_reply(&f->env, &f->alice, tx, "Accept", NULL, xml, &h);
+  ITEST_EXPECT(h, 408);
+  itest_http_free(&h);
+  free(xml);
+  free(tx);
+}
+
 static void test_pending_6_then_final_cancel_2(void **state)
 {
   struct fx *f = *state;
@@ -736,6 +776,7 @@ int main(void)
       cmocka_unit_test(test_reject_exit_1),
       cmocka_unit_test(test_refuse_exit_3),
       cmocka_unit_test(test_timeout_exit_2),
+      cmocka_unit_test(test_deadline_cancels_exit_2),
       cmocka_unit_test(test_pending_6_then_final_cancel_2),
       cmocka_unit_test(test_register_deregister_exit_0),
       cmocka_unit_test(test_usage_exit_4),
