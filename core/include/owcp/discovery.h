@@ -12,7 +12,11 @@
  * Security decisions (docs/protocol-decisions.md): DNS is not trusted for
  * anything but where to connect; every base it yields must be https (TLS
  * verification then authenticates the server). Plain http bases are accepted
- * only with allow_insecure_http and only for loopback hosts (tests).
+ * only with allow_insecure_http and only for loopback hosts (tests). An SRV
+ * target is used only when it is a plain host name (letters, digits, '-',
+ * '_', '.'), so that no DNS octets can change the URL built around it; at
+ * most 64 records of a kind are used and at most 128 domains cached, each
+ * for at most a day.
  * NXDOMAIN / no records move on to the next step; a DNS failure (SERVFAIL,
  * REFUSED, timeout) is an error that says so, never silently replaced by the
  * manual base, so a broken zone is noticed.

@@ -5,12 +5,14 @@
  * and failover across the ordered bases discovery found (spec §7: on a
  * connection failure or a 503 the next base is tried).
  *
- * TLS verification is always on (peer and host name); ca_file adds trust
- * anchors. One struct owcp_httpc holds one curl handle so connections are
- * kept alive between calls; it is not thread-safe (one per thread).
- * Bearer tokens are sent only in the Authorization header, never logged and
- * never put in a URL. Responses are limited in size (a hostile server cannot
- * make the client allocate without bound).
+ * TLS verification is always on (peer and host name, TLS ≥ 1.2); ca_file
+ * adds trust anchors. Proxies from the environment (https_proxy, ...) are
+ * honoured for https only; plain http (loopback tests) never uses one. One
+ * struct owcp_httpc holds one curl handle so connections are kept alive between
+ * calls; it is not thread-safe (one per thread). Bearer tokens are sent only in
+ * the Authorization header, never logged and never put in a URL. Responses are
+ * limited in size (a hostile server cannot make the client allocate without
+ * bound).
  *
  * Ownership: owcp_httpc_new's result is freed with owcp_httpc_free; a filled
  * struct owcp_http_reply with owcp_http_reply_free. Inputs are borrowed.
@@ -65,11 +67,13 @@ void owcp_http_reply_free(struct owcp_http_reply *r);
 
 /* POST {base}/{op} with params as application/json, trying each base of
  * bases in order: a base that cannot be reached or answers 503 is skipped
- * for the next. token may be NULL (no Authorization header). wait_s (≥ 0)
- * extends the timeout for long polls by that many seconds. Returns 0 when a
- * dispatcher answered (any status; a 503 only if every base gave 503) with
- * the answer in *out; -1 when none could be reached, with every base's
- * failure summarised in err. */
+ * for the next, and so is one the transport policy refuses without
+ * connecting (not https, or http to a non-loopback host; user information,
+ * a query or a fragment). token may be NULL (no Authorization header).
+ * wait_s (0..86400) extends the timeout for long polls by that many
+ * seconds. Returns 0 when a dispatcher answered (any status; a 503 only
+ * when no base answered anything else) with the answer in *out; -1 when
+ * none could be reached, with every base's failure summarised in err. */
 int owcp_httpc_post_json(struct owcp_httpc *c,
                          const struct owcp_base_list *bases, const char *op,
                          const char *token, const json_t *params, int wait_s,
