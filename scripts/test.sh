@@ -47,9 +47,10 @@ cmake --build build-asan -j"$JOBS"
 
 step "fuzz smoke run (${FUZZ_SECONDS} s per target)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DOWCP_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$JOBS" --target fuzz_request fuzz_multipart fuzz_jsonspec
+fuzz_targets=(fuzz_request fuzz_multipart fuzz_jsonspec fuzz_receipt fuzz_base fuzz_dns)
+cmake --build build-fuzz -j"$JOBS" --target "${fuzz_targets[@]}"
 fuzz_failed=0
-for t in fuzz_request fuzz_multipart fuzz_jsonspec; do
+for t in "${fuzz_targets[@]}"; do
   corpus="$top/tests/fuzz/corpus/$t"
   work=$(mktemp -d)
   seeds=()
