@@ -70,7 +70,8 @@ void itest_fail_at(const char *file, int line, const char *fmt, ...)
 
 /* In the child: stdin and stderr from/to /dev/null, stdout to out_path
  * (or /dev/null), then exec. Never returns. */
-static _Noreturn void exec_child(const char *const argv[], const char *out_path)
+__attribute__((noreturn)) static void exec_child(const char *const argv[],
+                                                 const char *out_path)
 {
   int null_fd = open("/dev/null", O_RDWR);
   int out_fd = out_path != NULL

@@ -208,10 +208,11 @@ const json_t *itest_pending_find(const struct itest_http *h, const char *tx);
 /* ---- failing and running programs --------------------------------------- */
 
 /* Fails the current cmocka test with a printf-style message, as fail_msg()
- * does, but is declared noreturn (cmocka's is not), so that the compiler
- * and the static analyzer know no code after it runs. Use itest_fail(). */
-_Noreturn void itest_fail_at(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+ * does, but is declared noreturn (cmocka's is not), so that compilers and
+ * static analyzers (cppcheck reads the attribute, not C11 _Noreturn) know
+ * no code after it runs. Use itest_fail(). */
+void itest_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
 #define itest_fail(...) itest_fail_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Runs the program argv[0] (looked up in PATH) with the NULL-terminated

@@ -729,7 +729,7 @@ static void test_openssl_cms_verifies_ours(void **state)
   testutil_write_file(r_path, der, len);
   assert_int_equal(testutil_openssl(NULL, "cms", "-verify", "-inform", "DER",
                                     "-in", r_path, "-CAfile", ca_path,
-                                    "-purpose", "any", "-out", out_path, NULL),
+                                    "-purpose", "any", "-out", out_path),
                    0);
   assert_int_equal(owcp_file_read(out_path, 1 << 20, &out, &out_len, &err), 0);
   assert_int_equal(owcp_receipt_content(&r, &json, &json_len, &err), 0);
@@ -740,7 +740,7 @@ static void test_openssl_cms_verifies_ours(void **state)
   assert_int_not_equal(testutil_openssl(NULL, "cms", "-verify", "-inform",
                                         "DER", "-in", r_path, "-CAfile",
                                         ca_path, "-purpose", "any", "-out",
-                                        "/dev/null", NULL),
+                                        "/dev/null"),
                        0);
   free(json);
   free(out);
@@ -765,11 +765,11 @@ static void test_we_verify_openssl_cms_sign(void **state)
   assert_int_equal(owcp_key_save_pem(key_path, f->client.key, &err), 0);
   assert_int_equal(owcp_receipt_content(&r, &json, &json_len, &err), 0);
   testutil_write_file(in_path, json, json_len);
-  assert_int_equal(
-      testutil_openssl(NULL, "cms", "-sign", "-binary", "-nodetach", "-outform",
-                       "DER", "-md", "sha256", "-signer", cert_path, "-inkey",
-                       key_path, "-in", in_path, "-out", r_path, NULL),
-      0);
+  assert_int_equal(testutil_openssl(NULL, "cms", "-sign", "-binary",
+                                    "-nodetach", "-outform", "DER", "-md",
+                                    "sha256", "-signer", cert_path, "-inkey",
+                                    key_path, "-in", in_path, "-out", r_path),
+                   0);
   assert_int_equal(owcp_file_read(r_path, 1 << 20, &der, &len, &err), 0);
   if (owcp_receipt_verify(der, len, f->ca.cert, f->client.cert, &back, &err))
     fail_msg("openssl-made receipt refused: %s", err.msg);

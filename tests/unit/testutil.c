@@ -82,23 +82,6 @@ int testutil_exec(const char *const argv[], const char *out_path)
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int testutil_openssl(const char *out_path, ...)
-{
-  const char *argv[32];
-  size_t n = 0;
-  va_list ap;
-
-  argv[n++] = "openssl";
-  va_start(ap, out_path);
-  do
-    argv[n] = va_arg(ap, const char *);
-  while (argv[n] != NULL && ++n < sizeof argv / sizeof argv[0]);
-  va_end(ap);
-  if (n == sizeof argv / sizeof argv[0])
-    return -1; /* more arguments than argv holds: a bug in the test */
-  return testutil_exec(argv, out_path);
-}
-
 void testutil_assert_file_contains(const char *path, const char *needle)
 {
   unsigned char *data = NULL;

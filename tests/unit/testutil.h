@@ -27,9 +27,11 @@ int testutil_tmpdir_remove(const char *dir);
  * normally. */
 int testutil_exec(const char *const argv[], const char *out_path);
 
-/* testutil_exec of the `openssl` tool with the arguments that follow
- * out_path, up to a terminating NULL (at most 30 of them, else -1). */
-int testutil_openssl(const char *out_path, ...) __attribute__((sentinel));
+/* testutil_exec of the `openssl` tool with the string arguments that
+ * follow out_path; the argv array (NULL-terminated) is built here, so
+ * there is no variadic function and no sentinel to forget. */
+#define testutil_openssl(out_path, ...)                                        \
+  testutil_exec((const char *const[]){"openssl", __VA_ARGS__, NULL}, (out_path))
 
 /* Fails the test unless the file at path (at most 1 MiB) contains needle. */
 void testutil_assert_file_contains(const char *path, const char *needle);

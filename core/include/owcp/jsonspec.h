@@ -104,9 +104,10 @@ struct owcp_param_spec {
  * _Generic has no other association and no default, so a member of any
  * other type leaves it without a match, which is a compile-time error.
  * Its controlling expression is never evaluated, so the table stays a
- * static initializer. */
+ * static initializer; it takes the member's address rather than reading
+ * it through the null pointer, the offsetof idiom static analyzers know. */
 #define OWCP_PARAM_MEMBER_(T, m, ctype)                                        \
-  _Generic(((T *)0)->m, ctype : offsetof(T, m))
+  _Generic(&((T *)0)->m, ctype * : offsetof(T, m))
 
 /* char *m: a copy of a string of at most max_len octets. */
 #define OWCP_PARAM_STRING(name_, T, m, presence, max_len_)                     \
