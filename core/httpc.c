@@ -133,6 +133,10 @@ void owcp_http_reply_free(struct owcp_http_reply *r)
     return;
   }
   json_decref(r->json);
+  /* A CD-Register answer carries the client's bearer token. */
+  if (r->body != NULL) {
+    explicit_bzero(r->body, r->body_len);
+  }
   free(r->body);
   free(r->base);
   memset(r, 0, sizeof(*r));

@@ -15,7 +15,8 @@
  * bound).
  *
  * Ownership: owcp_httpc_new's result is freed with owcp_httpc_free; a filled
- * struct owcp_http_reply with owcp_http_reply_free. Inputs are borrowed.
+ * struct owcp_http_reply with owcp_http_reply_free (which wipes the body:
+ * it may hold a bearer token). Inputs are borrowed.
  */
 #ifndef OWCP_HTTPC_H
 #define OWCP_HTTPC_H
