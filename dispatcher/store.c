@@ -98,109 +98,134 @@ static const struct {
   const char *sql;
   bool notifies;
 } statements[S_COUNT] = {
-    [S_PING] = {"ping", "SELECT 1"},
-    [S_NOTIFY_FLUSH] = {"notify_flush", "SELECT owcp_notify_flush()"},
-    [S_RATE_TAKE] = {"rate_take", "SELECT o_retry_after FROM owcp_rate_take("
-                                  "$1, " TS(2) ")"},
+    [S_PING] = {"ping", "SELECT 1", false},
+    [S_NOTIFY_FLUSH] = {"notify_flush", "SELECT owcp_notify_flush()", false},
+    [S_RATE_TAKE] = {"rate_take",
+                     "SELECT o_retry_after FROM owcp_rate_take("
+                     "$1, " TS(2) ")",
+                     false},
     [S_REQUESTOR_BY_TOKEN] = {"requestor_by_token",
                               "SELECT id, address, status = 'active', "
                               "rate_per_minute, token_hash FROM requestors "
-                              "WHERE token_hash = $1"},
+                              "WHERE token_hash = $1",
+                              false},
     [S_REQUESTOR_BY_ADDRESS] = {"requestor_by_address",
                                 "SELECT id, address, status = 'active', "
                                 "rate_per_minute, "
                                 "coalesce(token_hash, '\\x'::bytea) FROM "
-                                "requestors WHERE address = $1"},
+                                "requestors WHERE address = $1",
+                                false},
     [S_CLIENT_BY_TOKEN] = {"client_by_token",
                            "SELECT c.id, c.account_id, a.address, "
                            "c.status = 'active' AND a.status = 'active', "
                            "c.token_hash FROM clients c JOIN accounts a ON "
-                           "a.id = c.account_id WHERE c.token_hash = $1"},
-    [S_CLIENT_CERT] = {"client_cert", "SELECT cert_der FROM clients WHERE id "
-                                      "= $1 AND status = 'active'"},
+                           "a.id = c.account_id WHERE c.token_hash = $1",
+                           false},
+    [S_CLIENT_CERT] = {"client_cert",
+                       "SELECT cert_der FROM clients WHERE id "
+                       "= $1 AND status = 'active'",
+                       false},
     [S_TX_REQUEST] = {"tx_request",
                       "SELECT t.request_xml FROM transactions t JOIN clients c "
                       "ON c.account_id = t.account_id WHERE t.id = $1 AND "
-                      "c.id = $2 AND c.status = 'active'"},
+                      "c.id = $2 AND c.status = 'active'",
+                      false},
     [S_CONFIRM] = {"confirm",
                    "SELECT o_status, o_transaction, " EPOCH(
                        "o_expires") ", o_retry_after FROM owcp_confirm($1, "
                                     "$2, $3, $4, $5, $6, $7, $8, " TS(
                                         9) ", $10, $11)",
                    true},
-    [S_STATUS] = {"status", "SELECT " RESULT_COLS
-                            "FROM transactions t WHERE t.id = $1 AND "
-                            "t.requestor_id = $3"},
+    [S_STATUS] = {"status",
+                  "SELECT " RESULT_COLS
+                  "FROM transactions t WHERE t.id = $1 AND "
+                  "t.requestor_id = $3",
+                  false},
     [S_FINAL] = {"final", "SELECT owcp_final($3, $1, " TS(2) ")", true},
     [S_OUTCOME] = {"outcome",
-                   "SELECT " RESULT_COLS "FROM transactions t WHERE t.id = $1"},
+                   "SELECT " RESULT_COLS "FROM transactions t WHERE t.id = $1",
+                   false},
     [S_RD_REGISTER] = {"rd_register",
                        "SELECT o_status, o_ready FROM owcp_rd_register($1, "
-                       "$2)"},
-    [S_RD_DEREGISTER] = {"rd_deregister", "SELECT owcp_rd_deregister($1, $2)"},
+                       "$2)",
+                       false},
+    [S_RD_DEREGISTER] = {"rd_deregister", "SELECT owcp_rd_deregister($1, $2)",
+                         false},
     [S_LIST] = {"list",
                 "SELECT o_transaction, o_from, o_type, " EPOCH(
                     "o_issued") ", " EPOCH("o_expires") ", o_request "
                                                         "FROM "
                                                         "owcp_list($1, "
-                                                        "$2, " TS(3) ")"},
+                                                        "$2, " TS(3) ")",
+                false},
     [S_REPLY] = {"reply",
                  "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(7) ")",
                  true},
     [S_REGISTER_CODE] = {"register_code",
                          "SELECT owcp_cd_register_code($1, $2, $3, $4, $5, "
-                         "$6, " TS(7) ")"},
+                         "$6, " TS(7) ")",
+                         false},
     [S_REGISTER_OPEN] = {"register_open",
                          "SELECT owcp_cd_register_open($1, $2, $3, $4, $5, " TS(
-                             6) ")"},
+                             6) ")",
+                         false},
     [S_APPROVAL_START] = {"approval_start",
                           "SELECT o_status, o_transaction, " EPOCH(
                               "o_expires") " FROM owcp_cd_approval_start($1, "
                                            "$2, $3, $4, $5, $6, $7, $8, " TS(
-                                               9) ")"},
+                                               9) ")",
+                          false},
     [S_APPROVAL_FINISH] = {"approval_finish",
                            "SELECT owcp_cd_approval_finish($1, $2, $3, $4, "
                            "$5, $6, $7, " TS(8) ")",
                            true},
     [S_CLIENT_REVOKE] = {"client_revoke",
-                         "SELECT owcp_client_revoke($1, $2, now())"},
+                         "SELECT owcp_client_revoke($1, $2, now())", false},
     [S_EXPIRE] = {"expire", "SELECT owcp_expire($1, " TS(2) ")", true},
     [S_OUTBOX_CLAIM] =
         {"outbox_claim",
          "SELECT o_id, o_transaction, o_uri, o_body, "
          "o_attempts, " EPOCH(
-             "o_created") " FROM owcp_outbox_claim($1, $2, " TS(3) ")"},
+             "o_created") " FROM owcp_outbox_claim($1, $2, " TS(3) ")",
+         false},
     [S_OUTBOX_DELIVERED] = {"outbox_delivered",
-                            "SELECT owcp_outbox_delivered($1, " TS(2) ")"},
+                            "SELECT owcp_outbox_delivered($1, " TS(2) ")",
+                            false},
     [S_OUTBOX_FAILED] =
         {"outbox_failed",
          "SELECT o_status, o_gave_up, " EPOCH(
-             "o_next") " FROM owcp_outbox_failed($1, $2, " TS(3) ")"},
-    [S_ACCOUNT_ADD] = {"account_add", "SELECT owcp_account_add($1)"},
-    [S_ACCOUNT_DISABLE] = {"account_disable",
-                           "SELECT owcp_account_disable($1)"},
+             "o_next") " FROM owcp_outbox_failed($1, $2, " TS(3) ")",
+         false},
+    [S_ACCOUNT_ADD] = {"account_add", "SELECT owcp_account_add($1)", false},
+    [S_ACCOUNT_DISABLE] = {"account_disable", "SELECT owcp_account_disable($1)",
+                           false},
     [S_CODE_ISSUE] = {"code_issue",
-                      "SELECT owcp_code_issue($1, $2, $3, " TS(4) ")"},
-    [S_REQUESTOR_ADD] = {"requestor_add", "SELECT o_status, o_id FROM "
-                                          "owcp_requestor_add($1, $2, $3)"},
+                      "SELECT owcp_code_issue($1, $2, $3, " TS(4) ")", false},
+    [S_REQUESTOR_ADD] = {"requestor_add",
+                         "SELECT o_status, o_id FROM "
+                         "owcp_requestor_add($1, $2, $3)",
+                         false},
     [S_REQUESTOR_DISABLE] = {"requestor_disable",
-                             "SELECT owcp_requestor_disable($1)"},
+                             "SELECT owcp_requestor_disable($1)", false},
     [S_ACCOUNT_LIST] = {"account_list",
                         "SELECT a.address, a.status, a.created_at::text AS "
                         "created_at, (SELECT count(*) FROM clients c WHERE "
                         "c.account_id = a.id AND c.status = 'active') AS "
-                        "clients FROM accounts a ORDER BY a.address"},
+                        "clients FROM accounts a ORDER BY a.address",
+                        false},
     [S_REQUESTOR_LIST] = {"requestor_list",
                           "SELECT address, status, rate_per_minute, "
                           "created_at::text AS created_at, token_hash IS "
-                          "NULL AS system FROM requestors ORDER BY address"},
+                          "NULL AS system FROM requestors ORDER BY address",
+                          false},
     [S_CLIENT_LIST] = {"client_list",
                        "SELECT c.id, a.address AS account, c.status, "
                        "c.description, c.created_at::text AS created_at, "
                        "c.revoked_at::text AS revoked_at FROM clients c JOIN "
                        "accounts a ON a.id = c.account_id WHERE $1::text IS "
                        "NULL OR a.address = $1 ORDER BY a.address, "
-                       "c.created_at, c.id"},
+                       "c.created_at, c.id",
+                       false},
     [S_LOG_QUERY] = {"log_query",
                      "SELECT seq, to_char(at AT TIME ZONE 'UTC', "
                      "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS at, event, "
@@ -212,11 +237,14 @@ static const struct {
                          5) ") AND ($6::float8 IS NULL OR at < " TS(6) ") "
                                                                        "ORDER "
                                                                        "BY "
-                                                                       "seq"},
+                                                                       "seq",
+                     false},
     [S_SEAL_LOCK] = {"seal_lock",
-                     "SELECT pg_try_advisory_xact_lock(" SEAL_LOCK ")"},
-    [S_CHAIN_TIP] = {"chain_tip", "SELECT pos, hash FROM log_chain ORDER BY "
-                                  "pos DESC LIMIT 1"},
+                     "SELECT pg_try_advisory_xact_lock(" SEAL_LOCK ")", false},
+    [S_CHAIN_TIP] = {"chain_tip",
+                     "SELECT pos, hash FROM log_chain ORDER BY "
+                     "pos DESC LIMIT 1",
+                     false},
     /* Ordered by the (xid, seq) index so that the scan starts at the
      * horizon whatever the planner thinks of the subquery's value. */
     [S_LOG_UNSEALED] = {"log_unsealed",
@@ -225,27 +253,34 @@ static const struct {
                         "l.transaction, l.client, l.detail FROM log l WHERE "
                         "l.xid >= (SELECT xid FROM log_seal_horizon) AND "
                         "NOT EXISTS (SELECT 1 FROM log_chain c WHERE c.seq = "
-                        "l.seq) ORDER BY l.xid, l.seq LIMIT $1"},
-    [S_SEAL_XMIN] = {"seal_xmin", "SELECT pg_snapshot_xmin("
-                                  "pg_current_snapshot())::text"},
+                        "l.seq) ORDER BY l.xid, l.seq LIMIT $1",
+                        false},
+    [S_SEAL_XMIN] = {"seal_xmin",
+                     "SELECT pg_snapshot_xmin("
+                     "pg_current_snapshot())::text",
+                     false},
     [S_SEAL_ADVANCE] = {"seal_advance",
                         "UPDATE log_seal_horizon SET xid = greatest(xid, "
-                        "$1::xid8)"},
+                        "$1::xid8)",
+                        false},
     [S_CHAIN_APPEND] = {"chain_append",
                         "INSERT INTO log_chain (pos, seq, prev_hash, hash) "
                         "SELECT p, s, decode(ph, 'hex'), decode(h, 'hex') "
                         "FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
-                        "$4::text[]) AS u(p, s, ph, h)"},
+                        "$4::text[]) AS u(p, s, ph, h)",
+                        false},
     [S_CHAIN_WALK] = {"chain_walk",
                       "SELECT c.pos, c.prev_hash, c.hash, l.seq, (extract("
                       "epoch from l.at) * 1000000)::bigint, l.event, "
                       "l.account, l.requestor, l.transaction, l.client, "
                       "l.detail FROM log_chain c LEFT JOIN log l ON l.seq = "
-                      "c.seq ORDER BY c.pos"},
+                      "c.seq ORDER BY c.pos",
+                      false},
     [S_LOG_UNCHAINED] = {"log_unchained",
                          "SELECT count(*), coalesce(min(l.seq), 0) FROM log "
                          "l WHERE NOT EXISTS (SELECT 1 FROM log_chain c "
-                         "WHERE c.seq = l.seq)"},
+                         "WHERE c.seq = l.seq)",
+                         false},
 };
 
 struct store {

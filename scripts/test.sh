@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh Debian 12 machine:
-# installs what is missing, checks formatting and static analysis, builds,
+# installs what is missing, checks formatting and static analysis
+# (cppcheck, clang-tidy), builds,
 # runs unit and integration tests (real PostgreSQL clusters, real processes),
 # runs every test again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # and gives every libFuzzer target a short run.
@@ -33,6 +34,21 @@ mapfile -t csources < <(git ls-files '*.c')
 cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
   --std=c11 --inline-suppr -I core/include "${csources[@]}"
 
+step "static analysis (clang-tidy, .clang-tidy)"
+# Every tracked C file the build compiles (the fuzz targets are checked
+# against the fuzz build's compile database below); any finding fails.
+tidy() { # tidy BUILD_DIR FILE...
+  local db=$1; shift
+  printf '%s\n' "$@" | xargs -P"$JOBS" -n4 clang-tidy -p "$db" --quiet \
+    >"$db/clang-tidy.log" 2>&1 || { grep -E '(warning|error):' "$db/clang-tidy.log"; return 1; }
+}
+in_db() { # in_db BUILD_DIR: the tracked C files its compile database names
+  grep -o '"file": "[^"]*"' "$1/compile_commands.json" | cut -d'"' -f4 |
+    sed "s|^$top/||" | sort -u | comm -12 - <(git ls-files '*.c' | sort)
+}
+mapfile -t tidy_sources < <(in_db build)
+tidy build "${tidy_sources[@]}"
+
 step "tests (unit + integration)"
 (cd build && ctest --output-on-failure -j"$JOBS")
 
@@ -49,6 +65,8 @@ step "fuzz smoke run (${FUZZ_SECONDS} s per target)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DOWCP_FUZZ=ON >/dev/null
 fuzz_targets=(fuzz_request fuzz_multipart fuzz_jsonspec fuzz_receipt fuzz_base fuzz_dns)
 cmake --build build-fuzz -j"$JOBS" --target "${fuzz_targets[@]}"
+mapfile -t tidy_fuzz < <(in_db build-fuzz | grep '^tests/fuzz/')
+tidy build-fuzz "${tidy_fuzz[@]}"
 fuzz_failed=0
 for t in "${fuzz_targets[@]}"; do
   corpus="$top/tests/fuzz/corpus/$t"
