@@ -70,9 +70,15 @@ json_t *outbox_completion_body(const struct store_result *res)
   o = http_result_fields(res);
   if (o == NULL)
     return NULL;
+  /* "Requestor" (our addition to spec §4) names whom the outcome is for
+   * inside the signed body: any requestor may give any URI as its
+   * Completion, and without it a receiver could not tell another
+   * requestor's outcome (a 408 carries no receipt) from its own. */
   if (json_object_set_new(o, "Operation", json_string("DR-Complete")) != 0 ||
       json_object_set_new(o, "Status", json_integer(res->status)) != 0 ||
-      json_object_set_new(o, "Text", json_string(text)) != 0) {
+      json_object_set_new(o, "Text", json_string(text)) != 0 ||
+      (res->requestor != NULL &&
+       json_object_set_new(o, "Requestor", json_string(res->requestor)) != 0)) {
     json_decref(o);
     return NULL;
   }

@@ -143,7 +143,10 @@ static const struct {
                   false},
     [S_FINAL] = {"final", "SELECT owcp_final($3, $1, " TS(2) ")", true},
     [S_OUTCOME] = {"outcome",
-                   "SELECT " RESULT_COLS "FROM transactions t WHERE t.id = $1",
+                   "SELECT " RESULT_COLS
+                   ", (SELECT q.address FROM requestors q "
+                   "WHERE q.id = t.requestor_id) FROM transactions t WHERE "
+                   "t.id = $1",
                    false},
     [S_RD_REGISTER] = {"rd_register",
                        "SELECT o_status, o_ready FROM owcp_rd_register($1, "
@@ -1206,6 +1209,7 @@ void store_result_free(struct store_result *res)
   free(res->verification);
   free(res->receipt);
   free(res->completion_uri);
+  free(res->requestor);
   memset(res, 0, sizeof *res);
 }
 
@@ -1265,6 +1269,11 @@ static int fill_result(const PGresult *res, struct store_result *out,
   out->expires = (time_t)get_int(res, 0, 7);
   out->requestor_id = get_int(res, 0, 10);
   out->status = (int)get_int(res, 0, 11);
+  /* S_OUTCOME also names the requestor (for DR-Complete). */
+  if (PQnfields(res) > 12 && get_dup(res, 0, 12, &out->requestor, err)) {
+    store_result_free(out);
+    return -1;
+  }
   return 0;
 }
 

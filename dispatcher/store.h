@@ -188,6 +188,7 @@ struct store_result {
   size_t receipt_len;
   char *completion_uri; /* may be NULL */
   int64_t requestor_id;
+  char *requestor; /* the requestor's address; set by store_outcome only */
 };
 
 /* Frees the pointer members and zeroes *res. */

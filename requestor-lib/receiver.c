@@ -121,6 +121,7 @@ static int read_completion(const json_t *json, struct owcp_completion *c,
   c->response = json_string_value(json_object_get(json, "Response"));
   c->reason = json_string_value(json_object_get(json, "Reason"));
   c->client = json_string_value(json_object_get(json, "Client"));
+  c->requestor = json_string_value(json_object_get(json, "Requestor"));
   if (op == NULL || strcmp(op, "DR-Complete") != 0 || c->transaction == NULL ||
       c->transaction[0] == '\0' || !json_is_integer(st))
     return -1;
@@ -135,6 +136,23 @@ static int read_completion(const json_t *json, struct owcp_completion *c,
     c->receipt_len = len;
   }
   return 0;
+}
+
+/* True when the signed body's Requestor is this receiver's account. The
+ * dispatcher names the requestor inside the signature because any
+ * requestor may give our URI as its Completion; a completion without one
+ * cannot be attributed (a 408 carries no receipt) and is refused. */
+static bool names_us(const struct owcp_rq_receiver *r, const char *requestor)
+{
+  char *norm = NULL;
+  bool ours;
+
+  if (requestor == NULL ||
+      owcp_account_normalize(requestor, strlen(requestor), &norm, NULL) != 0)
+    return false;
+  ours = strcmp(norm, r->account) == 0;
+  free(norm);
+  return ours;
 }
 
 /* Decides the answer to one complete POST. */
@@ -174,8 +192,12 @@ static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
   c.body = up->body;
   c.body_len = up->len;
   c.signature = sig;
-  if (c.status == 200 && rq_check_completion(r->client_ca, r->validator,
-                                             r->account, &c, NULL) != 0) {
+  if (!names_us(r, c.requestor)) {
+    *text = "this completion is for another requestor\n";
+    code = MHD_HTTP_FORBIDDEN;
+  } else if (c.status == 200 &&
+             rq_check_completion(r->client_ca, r->validator, r->account, &c,
+                                 NULL) != 0) {
     *text = "the receipt does not show an answer to this requestor\n";
     code = MHD_HTTP_FORBIDDEN;
   } else if (seen_has(r, c.transaction)) {

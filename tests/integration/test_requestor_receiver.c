@@ -459,6 +459,62 @@ static void test_other_requestors_completion_refused(void **state)
   free(xml);
 }
 
+/* Mallory cancels a transaction of hers whose Completion is our receiver:
+ * the 408 carries no receipt, so only the signed "Requestor" tells it is
+ * not ours. It never reaches our callback, and the dispatcher records our
+ * receiver's 403. */
+static void test_other_requestors_cancel_refused(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_requestor_config cfg = {0};
+  struct owcp_confirm_opts o = {300, f->completion};
+  struct owcp_error err = {{0}};
+  struct owcp_requestor *mallory = NULL;
+  struct owcp_rq_result r;
+  size_t mlen;
+  char *mxml = NULL;
+  int calls_before = calls(f);
+
+  cfg.account = "mallory@example.com";
+  cfg.token = f->mallory_token;
+  cfg.dispatcher = f->env.base;
+  cfg.allow_insecure_http = true;
+  assert_int_equal(owcp_requestor_new(&cfg, &mallory, &err), 0);
+  assert_int_equal(owcp_request_build_simple(
+                       owcp_requestor_validator(mallory), "mallory@example.com",
+                       "alice@example.com", "Access", "urn:rx:mallory-cancel",
+                       "Cancel me", NULL, NULL, true, &mxml, &mlen, &err),
+                   0);
+  assert_int_equal(owcp_rq_confirm(mallory, mxml, mlen, &o, &r, &err),
+                   OWCP_RQ_PENDING);
+  char *tx = strdup(r.transaction);
+  assert_non_null(tx);
+  owcp_rq_result_free(&r);
+  assert_int_equal(owcp_rq_final(mallory, tx, mxml, mlen, &r, &err),
+                   OWCP_RQ_TIMEOUT);
+  owcp_rq_result_free(&r);
+
+  double deadline = itest_now() + 20;
+  long long refused = 0;
+  while (refused == 0 && itest_now() < deadline) {
+    refused = itest_sql_count1(&f->env,
+                               "SELECT count(*) FROM outbox WHERE "
+                               "transaction_id = $1 AND attempts >= 1 AND "
+                               "last_error LIKE '%403%'",
+                               tx);
+    if (refused == 0) {
+      struct timespec ts = {0, 100 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (refused != 1)
+    fail_msg("no refused (403) delivery of mallory's cancel within 20 s");
+  assert_int_equal(calls(f), calls_before);
+  owcp_requestor_free(mallory);
+  free(mxml);
+  free(tx);
+}
+
 static void test_callback_failure_retried(void **state)
 {
   struct fx *f = *state;
@@ -648,6 +704,7 @@ int main(void)
       cmocka_unit_test(test_cancel_outcome_delivered),
       cmocka_unit_test(test_replay_and_forgeries),
       cmocka_unit_test(test_other_requestors_completion_refused),
+      cmocka_unit_test(test_other_requestors_cancel_refused),
       cmocka_unit_test(test_callback_failure_retried),
       cmocka_unit_test(test_wrong_method_path_and_type),
       cmocka_unit_test(test_tls_receiver),

@@ -329,14 +329,16 @@ struct owcp_completion {
    * you sent: before acting, look the transaction up among your own
    * pending ones (by transaction, which the dispatcher assigned, not by
    * identifier alone), or check the bytes with owcp_rq_verify_receipt() or
-   * owcp_rq_status(). A 408 carries no receipt, so nothing in it proves
-   * which requestor it concerns: act on it only for a transaction you
-   * have pending. */
+   * owcp_rq_status(). Every completion handed to the callback names this
+   * receiver's account in its signed "Requestor" member (others are
+   * refused with 403); a 408 carries no receipt, so still act on it only
+   * for a transaction you have pending. */
   const char *response; /* "Accept" / "Reject" / "Refuse" or NULL */
   const char *reason;
   const char *client;
   const unsigned char *receipt;
   size_t receipt_len;
+  const char *requestor; /* the signed "Requestor": this receiver's account */
 };
 
 /* Called once per new transaction. Return 0 when the outcome is safely
