@@ -503,7 +503,7 @@ static void test_other_requestors_cancel_refused(void **state)
                                "last_error LIKE '%403%'",
                                tx);
     if (refused == 0) {
-      struct timespec ts = {0, 100 * 1000 * 1000};
+      struct timespec ts = {0, 100L * 1000 * 1000};
       nanosleep(&ts, NULL);
     }
   }
