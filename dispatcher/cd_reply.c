@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certcache.h"
 #include "ops.h"
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
@@ -83,8 +84,9 @@ static int reason_check(const struct cd_reply_in *in, struct owcp_error *err)
 }
 
 /* Loads and parses the caller's own certificate: the only signer whose
- * receipt is accepted. Returns 0, or the HTTP status with err set (a store
- * failure's rc is passed through in *rc). */
+ * receipt is accepted (from the process's cache when it was parsed
+ * before, see certcache.h). Returns 0, or the HTTP status with err set (a
+ * store failure's rc is passed through in *rc). */
 static int load_cert(struct request *r, struct reply_state *s, int *rc,
                      struct owcp_error *err)
 {
@@ -92,6 +94,10 @@ static int load_cert(struct request *r, struct reply_state *s, int *rc,
   size_t der_len = 0;
   bool found = false;
 
+  *rc = 0;
+  s->cert = certcache_get(r->d->certs, r->client.id);
+  if (s->cert != NULL)
+    return 0;
   *rc = store_client_cert(r->st, r->client.id, &der, &der_len, &found, err);
   if (*rc != 0)
     return 500;
@@ -103,7 +109,11 @@ static int load_cert(struct request *r, struct reply_state *s, int *rc,
   }
   s->cert = owcp_cert_from_der(der, der_len, err);
   free(der);
-  return s->cert != NULL ? 0 : 500;
+  if (s->cert == NULL)
+    return 500;
+  /* A failed put only costs the next reply a parse. */
+  (void)certcache_put(r->d->certs, r->client.id, s->cert);
+  return 0;
 }
 
 #ifdef STORE_HAS_TX_REQUEST

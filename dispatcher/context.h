@@ -53,6 +53,7 @@ struct dispatcher_keys {
 };
 
 struct notify;
+struct certcache;
 struct MHD_Daemon;
 
 struct dispatcher {
@@ -60,7 +61,8 @@ struct dispatcher {
   struct dispatcher_keys keys;
   struct owcp_xml_validator *xml; /* shared read-only by all threads */
   struct store_pool *pool;
-  struct notify *notify; /* long-poll waiters + LISTEN thread */
+  struct notify *notify;   /* long-poll waiters + LISTEN thread */
+  struct certcache *certs; /* parsed client certificates (certcache.h) */
   struct MHD_Daemon *mhd;
   char base_url[300]; /* e.g. http://127.0.0.1:8480/owcp/0.1 */
   char system_address[STORE_ADDRESS_MAX]; /* From of approval requests */

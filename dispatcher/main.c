@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "certcache.h"
 #include "context.h"
 #include "http.h"
 #include "keys.h"
@@ -311,6 +312,11 @@ static int write_ready_file(const char *path, const char *url)
   return fclose(f) != 0 ? -1 : rc;
 }
 
+/* Certificate cache slots: 4096 × (65 B + a parsed certificate, ≈ 2 KiB)
+ * bounds it near 8 MiB, and far more clients than that stay fast enough
+ * (a miss costs one read and one parse). */
+#define DISPATCHER_CERTCACHE_SLOTS 4096
+
 static int start(struct dispatcher *d, struct owcp_error *err)
 {
   struct owcp_xml_limits limits;
@@ -328,6 +334,11 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   d->notify = notify_new(d->cfg.db, err);
   if (d->notify == NULL)
     return -1;
+  d->certs = certcache_new(DISPATCHER_CERTCACHE_SLOTS);
+  if (d->certs == NULL) {
+    owcp_error_set(err, "out of memory for the certificate cache");
+    return -1;
+  }
   if (http_start(d, err) != 0)
     return -1;
   if (sweeper_start(d, err) != 0 || outbox_start(d, err) != 0)
@@ -342,6 +353,7 @@ static void stop(struct dispatcher *d)
   sweeper_join(d);
   outbox_join(d);
   notify_free(d->notify);
+  certcache_free(d->certs);
   store_pool_free(d->pool);
   keys_free(&d->keys);
   owcp_xml_validator_free(d->xml);
