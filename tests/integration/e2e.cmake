@@ -5,7 +5,7 @@
 if(TARGET owcp-dispatcher)
   add_library(owcp_itest STATIC ${CMAKE_CURRENT_SOURCE_DIR}/itest.c)
   target_include_directories(owcp_itest PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-  target_link_libraries(owcp_itest PUBLIC owcp-core PkgConfig::CMOCKA
+  target_link_libraries(owcp_itest PUBLIC owcp-core owcp_testutil PkgConfig::CMOCKA
                         PkgConfig::CURL PkgConfig::LIBPQ PkgConfig::JANSSON
                         Threads::Threads)
   target_compile_definitions(owcp_itest PUBLIC

@@ -3,7 +3,6 @@
  * processes through fork/exec, HTTP through libcurl, and a client built on
  * libowcp-core exactly as an outside client would use it.
  */
-#define _XOPEN_SOURCE 700 /* nftw() */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +25,7 @@
 #include <libpq-fe.h>
 
 #include "itest.h"
+#include "testutil.h"
 #include "owcp/ca.h"
 #include "owcp/keys.h"
 #include "owcp/multipart.h"
@@ -68,43 +67,9 @@ void itest_fail_at(const char *file, int line, const char *fmt, ...)
   abort();
 }
 
-/* In the child: stdin and stderr from/to /dev/null, stdout to out_path
- * (or /dev/null), then exec. Never returns. */
-__attribute__((noreturn)) static void exec_child(const char *const argv[],
-                                                 const char *out_path)
-{
-  int null_fd = open("/dev/null", O_RDWR);
-  int out_fd = out_path != NULL
-                   ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
-                   : null_fd;
-
-  if (null_fd < 0 || out_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
-      dup2(out_fd, STDOUT_FILENO) < 0 || dup2(null_fd, STDERR_FILENO) < 0)
-    _exit(127);
-  /* execvp's argv is `char *const[]` for historical reasons; it does not
-   * modify the strings. */
-  execvp(argv[0], (char *const *)argv);
-  _exit(127);
-}
-
 int itest_run(const char *const argv[], const char *out_path)
 {
-  pid_t pid, got;
-  int status = 0;
-
-  if (argv == NULL || argv[0] == NULL)
-    return -1;
-  pid = fork();
-  if (pid < 0)
-    return -1;
-  if (pid == 0)
-    exec_child(argv, out_path);
-  do
-    got = waitpid(pid, &status, 0);
-  while (got < 0 && errno == EINTR);
-  if (got != pid)
-    return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return testutil_exec(argv, out_path);
 }
 
 /* ---- database ------------------------------------------------------------ */
@@ -320,15 +285,6 @@ void itest_env_init(struct itest_env *e, const char *name)
   free(admin_ok(e, args));
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag,
-                        struct FTW *ftw)
-{
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 void itest_env_fini(struct itest_env *e)
 {
   if (e->pid > 0) {
@@ -337,8 +293,8 @@ void itest_env_fini(struct itest_env *e)
     e->pid = 0;
   }
   drop_database(e);
-  if (e->tmpdir[0] != '\0')
-    nftw(e->tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (e->tmpdir[0] != '\0' && testutil_tmpdir_remove(e->tmpdir) != 0)
+    print_error("could not remove %s\n", e->tmpdir);
   curl_global_cleanup();
 }
 

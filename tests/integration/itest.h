@@ -220,7 +220,7 @@ void itest_fail_at(const char *file, int line, const char *fmt, ...)
  * out_path (created 0600 or truncated), or to /dev/null when out_path is
  * NULL; stdin and stderr are /dev/null. Returns its exit status, 127 if it
  * could not be started, -1 if it could not be waited for or did not exit
- * normally. */
+ * normally. (The unit tests' testutil_exec(), shared.) */
 int itest_run(const char *const argv[], const char *out_path);
 
 /* Seconds on a monotonic clock. */
