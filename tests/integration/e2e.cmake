@@ -15,7 +15,7 @@ if(TARGET owcp-dispatcher)
   # The binaries are run, not linked: build them before the tests.
   add_dependencies(owcp_itest owcp-admin owcp-dispatcher)
 
-  foreach(theme rd cd auth xml longpoll receipt multi)
+  foreach(theme rd cd auth xml longpoll receipt multi outage)
     set(name test_e2e_${theme})
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
       add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
