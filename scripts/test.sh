@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone on a fresh Debian 12 machine:
-# installs what is missing, checks formatting and static analysis
-# (cppcheck, clang-tidy), builds,
-# runs unit and integration tests (real PostgreSQL clusters, real processes),
-# runs every test again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# and gives every libFuzzer target a short run.
+# installs what is missing, checks formatting and static analysis (cppcheck,
+# clang-tidy), builds, runs unit and integration tests (real PostgreSQL
+# clusters, real processes), runs every test again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and gives every libFuzzer target a short run.
 #
 #   scripts/test.sh            everything (what CI runs)
 #   FUZZ_SECONDS=10 scripts/test.sh   shorter fuzz smoke run
@@ -63,7 +62,8 @@ cmake --build build-asan -j"$JOBS"
 
 step "fuzz smoke run (${FUZZ_SECONDS} s per target)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DOWCP_FUZZ=ON >/dev/null
-fuzz_targets=(fuzz_request fuzz_multipart fuzz_jsonspec fuzz_receipt fuzz_base fuzz_dns)
+# Every tests/fuzz/fuzz_NAME.c is a target (tests/fuzz/CMakeLists.txt).
+mapfile -t fuzz_targets < <(git ls-files 'tests/fuzz/fuzz_*.c' | xargs -n1 basename | sed 's/\.c$//')
 cmake --build build-fuzz -j"$JOBS" --target "${fuzz_targets[@]}"
 mapfile -t tidy_fuzz < <(in_db build-fuzz | grep '^tests/fuzz/')
 tidy build-fuzz "${tidy_fuzz[@]}"
