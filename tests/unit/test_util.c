@@ -396,14 +396,14 @@ static int count_entries(const char *dir)
 
 static void test_file_write_atomic_and_read(void **state)
 {
-  char dir[] = "/tmp/owcp-test-util-XXXXXX", path[64];
+  char dir[64], path[96];
   unsigned char *data = NULL;
   size_t len = 0;
   struct owcp_error err;
   struct stat st;
 
   (void)state;
-  assert_non_null(mkdtemp(dir));
+  assert_int_equal(testutil_tmpdir_make(dir, sizeof dir, "util"), 0);
   snprintf(path, sizeof path, "%s/secret", dir);
   assert_int_equal(owcp_file_write_atomic(path, "first", 5, 0600, &err), 0);
   assert_int_equal(stat(path, &st), 0);
