@@ -557,6 +557,41 @@ void itest_get(const struct itest_env *e, const char *path,
   request(url, NULL, NULL, NULL, 0, out);
 }
 
+static void *call_thread(void *arg)
+{
+  struct itest_call *c = arg;
+  c->started = itest_now();
+  itest_post(c->env, c->op, c->token, c->params, &c->h);
+  c->ended = itest_now();
+  return NULL;
+}
+
+void itest_call_start(struct itest_call *c, const struct itest_env *e,
+                      const char *op, const char *token, json_t *params)
+{
+  assert_non_null(params);
+  memset(c, 0, sizeof *c);
+  c->env = e;
+  c->op = op;
+  c->token = token;
+  c->params = params;
+  int rc = pthread_create(&c->thread, NULL, call_thread, c);
+  if (rc != 0) {
+    json_decref(params);
+    c->params = NULL;
+    itest_fail("cannot start a thread for %s: %s", op, strerror(rc));
+  }
+}
+
+void itest_call_join(struct itest_call *c)
+{
+  int rc = pthread_join(c->thread, NULL);
+  json_decref(c->params);
+  c->params = NULL;
+  if (rc != 0)
+    itest_fail("cannot join the thread of %s: %s", c->op, strerror(rc));
+}
+
 void itest_expect_status(const struct itest_http *h, long status,
                          const char *file, int line)
 {

@@ -21,6 +21,7 @@
 #define OWCP_ITEST_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -121,6 +122,31 @@ void itest_post_multipart(const struct itest_env *e, const char *op,
 /* GET {root}{path}, e.g. "/healthz" or "/owcp/0.1/CA". */
 void itest_get(const struct itest_env *e, const char *path,
                struct itest_http *out);
+
+/* One itest_post running on a thread of its own, for a long poll that must
+ * be waiting before the event it waits for, or for replies that race. The
+ * thread makes no cmocka call. The struct must stay where it is until
+ * itest_call_join(); read h, started and ended after that. */
+struct itest_call {
+  const struct itest_env *env;
+  const char *op;
+  const char *token; /* borrowed; NULL: no Authorization header */
+  json_t *params;    /* owned until itest_call_join() */
+  struct itest_http h;
+  double started, ended; /* itest_now() around the request */
+  pthread_t thread;
+};
+
+/* Starts POST {base}/{op} of params (the reference is taken over; NULL
+ * fails the test) on a new thread; fails the test when the thread cannot
+ * be created. */
+void itest_call_start(struct itest_call *c, const struct itest_env *e,
+                      const char *op, const char *token, json_t *params);
+
+/* Waits for the call to finish and releases its params; c->h then holds the
+ * response, released with itest_http_free(). Fails the test when the
+ * thread cannot be joined. */
+void itest_call_join(struct itest_call *c);
 
 /* Fails the current test (at file:line) unless h->status == status,
  * printing the response body. */

@@ -12,7 +12,6 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,25 +54,6 @@ static int teardown(void **state)
   return 0;
 }
 
-/* A long poll running on its own thread (no cmocka calls there). */
-struct poll {
-  const struct itest_env *env;
-  const char *op;
-  const char *token;
-  json_t *params;
-  struct itest_http h;
-  double started, ended;
-};
-
-static void *run_poll(void *arg)
-{
-  struct poll *p = arg;
-  p->started = itest_now();
-  itest_post(p->env, p->op, p->token, p->params, &p->h);
-  p->ended = itest_now();
-  return NULL;
-}
-
 /* Gives the poll time to be suspended in the dispatcher before the event
  * it waits for. Not synchronisation: if the event came first, the poll
  * would simply answer at once and the assertions still hold. */
@@ -86,18 +66,16 @@ static void let_poll_suspend(void)
 static void test_list_wakes_on_confirm(void **state)
 {
   struct fx *f = *state;
-  struct poll p = {
-      &f->env, "CD-List", f->alice.token, json_pack("{s:i}", "Wait", 10), {0},
-      0,       0};
-  pthread_t th;
+  struct itest_call p;
 
-  assert_int_equal(pthread_create(&th, NULL, run_poll, &p), 0);
+  itest_call_start(&p, &f->env, "CD-List", f->alice.token,
+                   json_pack("{s:i}", "Wait", 10));
   let_poll_suspend();
   char *xml = itest_request_xml("access@example.com", "alice@example.com",
                                 "urn:itest:lp:list", true, 0);
   char *tx = itest_confirm_ok(&f->env, f->token, xml, 0);
   double committed = itest_now();
-  pthread_join(th, NULL);
+  itest_call_join(&p);
 
   ITEST_EXPECT(p.h, 200);
   if (itest_pending_find(&p.h, tx) == NULL)
@@ -107,7 +85,6 @@ static void test_list_wakes_on_confirm(void **state)
   assert_true(p.ended - committed < 2.0);
   assert_true(p.ended - p.started < 9.0);
   itest_http_free(&p.h);
-  json_decref(p.params);
 
   /* Answer it so later tests start from an empty list. */
   struct itest_http h;
@@ -141,23 +118,20 @@ static void test_list_waits_when_empty(void **state)
 static void test_list_ignores_other_accounts(void **state)
 {
   struct fx *f = *state;
-  struct poll p = {
-      &f->env, "CD-List", f->quiet.token, json_pack("{s:i}", "Wait", 2), {0},
-      0,       0};
-  pthread_t th;
+  struct itest_call p;
 
-  assert_int_equal(pthread_create(&th, NULL, run_poll, &p), 0);
+  itest_call_start(&p, &f->env, "CD-List", f->quiet.token,
+                   json_pack("{s:i}", "Wait", 2));
   let_poll_suspend();
   char *xml = itest_request_xml("access@example.com", "alice@example.com",
                                 "urn:itest:lp:other", true, 0);
   char *tx = itest_confirm_ok(&f->env, f->token, xml, 0);
-  pthread_join(th, NULL);
+  itest_call_join(&p);
   ITEST_EXPECT(p.h, 200);
   /* alice's transaction neither woke nor reached quiet's poll. */
   assert_int_equal(json_array_size(json_object_get(p.h.json, "Pending")), 0);
   assert_true(p.ended - p.started >= 1.9);
   itest_http_free(&p.h);
-  json_decref(p.params);
 
   struct itest_http h;
   itest_reply(&f->env, &f->alice, tx, "Accept", NULL, xml, &h);
@@ -173,21 +147,17 @@ static void test_status_wakes_on_reply(void **state)
   char *xml = itest_request_xml("access@example.com", "alice@example.com",
                                 "urn:itest:lp:status", true, 0);
   char *tx = itest_confirm_ok(&f->env, f->token, xml, 0);
-  struct poll p = {
-      &f->env,  "RD-Status",
-      f->token, json_pack("{s:s, s:i}", "Transaction", tx, "Wait", 10),
-      {0},      0,
-      0};
-  pthread_t th;
+  struct itest_call p;
   struct itest_http h;
 
-  assert_int_equal(pthread_create(&th, NULL, run_poll, &p), 0);
+  itest_call_start(&p, &f->env, "RD-Status", f->token,
+                   json_pack("{s:s, s:i}", "Transaction", tx, "Wait", 10));
   let_poll_suspend();
   itest_reply(&f->env, &f->alice, tx, "Reject", NULL, xml, &h);
   double committed = itest_now();
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
-  pthread_join(th, NULL);
+  itest_call_join(&p);
 
   ITEST_EXPECT(p.h, 200);
   assert_string_equal(itest_str(&p.h, "Response"), "Reject");
@@ -196,7 +166,6 @@ static void test_status_wakes_on_reply(void **state)
   assert_true(p.ended - committed < 2.0);
   assert_true(p.ended - p.started < 9.0);
   itest_http_free(&p.h);
-  json_decref(p.params);
 
   /* A pending transaction with a short Wait holds for the wait, then 202. */
   char *xml2 = itest_request_xml("access@example.com", "alice@example.com",

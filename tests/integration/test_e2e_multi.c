@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,24 +73,6 @@ static int teardown(void **state)
   return 0;
 }
 
-/* One HTTP call on its own thread (no cmocka calls there). */
-struct call {
-  const struct itest_env *env;
-  const char *op;
-  const char *token;
-  json_t *params;
-  struct itest_http h;
-  double ended;
-};
-
-static void *run_call(void *arg)
-{
-  struct call *c = arg;
-  itest_post(c->env, c->op, c->token, c->params, &c->h);
-  c->ended = itest_now();
-  return NULL;
-}
-
 /* Gives a long poll time to be suspended before the event it waits for
  * (if the event came first the poll answers at once; assertions hold). */
 static void let_poll_suspend(void)
@@ -122,41 +103,35 @@ static void test_flow_across_processes(void **state)
   struct fx *f = *state;
   char *xml = itest_request_xml("access@example.com", "alice@example.com",
                                 "urn:itest:multi:flow", true, 0);
-  struct call list = {
-      &f->b, "CD-List", f->alice1.token, json_pack("{s:i}", "Wait", 10),
-      {0},   0};
-  pthread_t th;
+  struct itest_call list;
 
-  assert_int_equal(pthread_create(&th, NULL, run_call, &list), 0);
+  itest_call_start(&list, &f->b, "CD-List", f->alice1.token,
+                   json_pack("{s:i}", "Wait", 10));
   let_poll_suspend();
   char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
   double committed = itest_now();
-  pthread_join(th, NULL);
+  itest_call_join(&list);
   ITEST_EXPECT(list.h, 200);
   if (itest_pending_find(&list.h, tx) == NULL)
     fail_msg("CD-List on b woke without a's transaction: %s", list.h.body);
   assert_true(list.ended - committed < 2.0);
   itest_http_free(&list.h);
-  json_decref(list.params);
 
-  struct call status = {
-      &f->a,    "RD-Status",
-      f->token, json_pack("{s:s, s:i}", "Transaction", tx, "Wait", 10),
-      {0},      0};
-  assert_int_equal(pthread_create(&th, NULL, run_call, &status), 0);
+  struct itest_call status;
+  itest_call_start(&status, &f->a, "RD-Status", f->token,
+                   json_pack("{s:s, s:i}", "Transaction", tx, "Wait", 10));
   let_poll_suspend();
   struct itest_http h;
   itest_reply(&f->b, &f->alice1, tx, "Accept", NULL, xml, &h);
   ITEST_EXPECT(h, 200);
   double answered = itest_now();
   itest_http_free(&h);
-  pthread_join(th, NULL);
+  itest_call_join(&status);
   ITEST_EXPECT(status.h, 200);
   assert_string_equal(itest_str(&status.h, "Response"), "Accept");
   assert_string_equal(itest_str(&status.h, "Client"), f->alice1.id);
   assert_true(status.ended - answered < 2.0);
   itest_http_free(&status.h);
-  json_decref(status.params);
   free(tx);
   free(xml);
 }
@@ -175,26 +150,16 @@ static void test_concurrent_replies_across_processes(void **state)
     char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
     char *r1 = itest_receipt_b64(&f->alice1, tx, "Accept", NULL, xml);
     char *r2 = itest_receipt_b64(&f->alice2, tx, "Reject", NULL, xml);
-    struct call c1 = {&f->a,
-                      "CD-Reply",
-                      f->alice1.token,
-                      json_pack("{s:s, s:s, s:s}", "Transaction", tx,
-                                "Response", "Accept", "Receipt", r1),
-                      {0},
-                      0};
-    struct call c2 = {&f->b,
-                      "CD-Reply",
-                      f->alice2.token,
-                      json_pack("{s:s, s:s, s:s}", "Transaction", tx,
-                                "Response", "Reject", "Receipt", r2),
-                      {0},
-                      0};
-    pthread_t t1, t2;
+    struct itest_call c1, c2;
 
-    assert_int_equal(pthread_create(&t1, NULL, run_call, &c1), 0);
-    assert_int_equal(pthread_create(&t2, NULL, run_call, &c2), 0);
-    pthread_join(t1, NULL);
-    pthread_join(t2, NULL);
+    itest_call_start(&c1, &f->a, "CD-Reply", f->alice1.token,
+                     json_pack("{s:s, s:s, s:s}", "Transaction", tx, "Response",
+                               "Accept", "Receipt", r1));
+    itest_call_start(&c2, &f->b, "CD-Reply", f->alice2.token,
+                     json_pack("{s:s, s:s, s:s}", "Transaction", tx, "Response",
+                               "Reject", "Receipt", r2));
+    itest_call_join(&c1);
+    itest_call_join(&c2);
     if (!((c1.h.status == 200 && c2.h.status == 409) ||
           (c1.h.status == 409 && c2.h.status == 200)))
       fail_msg("round %d: replies got %ld and %ld, want one 200 and one 409",
@@ -209,8 +174,6 @@ static void test_concurrent_replies_across_processes(void **state)
     itest_http_free(&h);
     itest_http_free(&c1.h);
     itest_http_free(&c2.h);
-    json_decref(c1.params);
-    json_decref(c2.params);
     free(r1);
     free(r2);
     free(tx);

@@ -17,7 +17,6 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,23 +118,6 @@ static long await_health(struct fx *f, long want, double seconds)
   return got;
 }
 
-struct poll {
-  const struct itest_env *env;
-  const char *token;
-  struct itest_http h;
-  double ended;
-};
-
-static void *run_list(void *arg)
-{
-  struct poll *p = arg;
-  json_t *params = json_pack("{s:i}", "Wait", 10);
-  itest_post(p->env, "CD-List", p->token, params, &p->h);
-  p->ended = itest_now();
-  json_decref(params);
-  return NULL;
-}
-
 static void test_outage_and_recovery(void **state)
 {
   struct fx *f = *state;
@@ -183,16 +165,16 @@ static void test_outage_and_recovery(void **state)
   /* The LISTEN connection is back too: a long poll wakes on a commit. A
    * request may briefly find the listener still reconnecting; the wake-up
    * must come well within the poll's 10 s either way. */
-  struct poll p = {&f->env, f->alice.token, {0}, 0};
-  pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, run_list, &p), 0);
+  struct itest_call p;
+  itest_call_start(&p, &f->env, "CD-List", f->alice.token,
+                   json_pack("{s:i}", "Wait", 10));
   struct timespec ts = {1, 0};
   nanosleep(&ts, NULL);
   xml = itest_request_xml("access@example.com", "alice@example.com",
                           "urn:itest:outage:after", true, 0);
   tx = itest_confirm_ok(&f->env, f->token, xml, 0);
   double committed = itest_now();
-  pthread_join(th, NULL);
+  itest_call_join(&p);
   ITEST_EXPECT(p.h, 200);
   if (itest_pending_find(&p.h, tx) == NULL)
     fail_msg("CD-List after the outage did not list %s: %s", tx, p.h.body);
