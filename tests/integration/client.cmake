@@ -5,7 +5,7 @@ if(TARGET owcp_client_store AND
    EXISTS ${PROJECT_SOURCE_DIR}/tests/unit/test_keystore.c)
   add_executable(test_keystore ${PROJECT_SOURCE_DIR}/tests/unit/test_keystore.c)
   target_link_libraries(test_keystore PRIVATE owcp_client_store
-                        PkgConfig::CMOCKA)
+                        owcp_testutil PkgConfig::CMOCKA)
   add_test(NAME test_keystore COMMAND test_keystore)
   set_tests_properties(test_keystore PROPERTIES LABELS unit TIMEOUT 300)
 endif()

@@ -12,7 +12,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
 #include "store.h"
+#include "testutil.h"
 
 #define ACCOUNT "alice@example.com"
 #define PIN "4711-secret"
@@ -38,37 +38,18 @@ static int setup(void **state)
 {
   struct fx *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/test_keystore.XXXXXX");
-  assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(testutil_tmpdir_make(f->dir, sizeof f->dir, "keystore"), 0);
   *state = f;
   return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  char path[512];
-
-  if (d == NULL)
-    return;
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    unlink(path);
-  }
-  closedir(d);
-  rmdir(dir);
 }
 
 static int teardown(void **state)
 {
   struct fx *f = *state;
   chmod(f->dir, 0700);
-  rm_tree(f->dir);
+  int rc = testutil_tmpdir_remove(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 /* Saves one account whose key is pem (encrypted iff pin). */
@@ -301,7 +282,7 @@ static void test_permissions(void **state)
   save_account(dir, ACCOUNT, "pem", true, 5);
   snprintf(path, sizeof path, "%s/state.json", dir);
   assert_int_equal(mode_of(path), 0600);
-  rm_tree(dir);
+  assert_int_equal(testutil_tmpdir_remove(dir), 0);
 }
 
 static void test_refuses_open_directory_and_file(void **state)
