@@ -17,9 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,6 +28,7 @@
 #include "owcp/httpc.h"
 #include "owcp/multipart.h"
 #include "owcp/util.h"
+#include "testutil.h"
 
 /* ---- tiny servers ------------------------------------------------------- */
 
@@ -304,13 +303,6 @@ static void closed_base(char *out, size_t cap)
   snprintf(out, cap, "http://127.0.0.1:%d/owcp/0.1", ntohs(a.sin_port));
 }
 
-static void expect_error(const struct owcp_error *err, const char *needle)
-{
-  if (strstr(err->msg, needle) == NULL) {
-    fail_msg("error '%s' lacks '%s'", err->msg, needle);
-  }
-}
-
 /* ---- against the dispatcher -----------------------------------------------
  */
 
@@ -349,7 +341,7 @@ static void test_get_ca(void **state)
       owcp_httpc_get_ca(c, bases(&s, text.base, NULL), &pem, &pem_len, &err),
       -1);
   assert_null(pem);
-  expect_error(&err, "HTTP 503");
+  testutil_assert_err_contains(&err, "HTTP 503");
   srv_stop(&text);
   owcp_httpc_free(c);
 }
@@ -517,17 +509,17 @@ static void test_all_bases_down(void **state)
                    -1);
   assert_null(r.body);
   assert_null(r.base);
-  expect_error(&err, "no dispatcher reachable");
-  expect_error(&err, down1);
-  expect_error(&err, down2);
-  expect_error(&err, "connect");
+  testutil_assert_err_contains(&err, "no dispatcher reachable");
+  testutil_assert_err_contains(&err, down1);
+  testutil_assert_err_contains(&err, down2);
+  testutil_assert_err_contains(&err, "connect");
   json_decref(p);
 
   struct owcp_base_list empty = {0};
   assert_int_equal(
       owcp_httpc_post_json(c, &empty, "RD-Status", NULL, NULL, 0, &r, &err),
       -1);
-  expect_error(&err, "no dispatcher base");
+  testutil_assert_err_contains(&err, "no dispatcher base");
   owcp_httpc_free(c);
 }
 
@@ -545,8 +537,8 @@ static void test_http_refused_without_connecting(void **state)
                            "RD-Status", f->token, NULL, 0, &r, &err),
       -1);
   assert_true(itest_now() - t0 < 0.5);
-  expect_error(&err, "non-loopback");
-  expect_error(&err, "not connected");
+  testutil_assert_err_contains(&err, "non-loopback");
+  testutil_assert_err_contains(&err, "not connected");
 
   /* Refused base skipped, the next (loopback) one used. */
   json_t *p = json_pack("{s:s}", "To", "alice@example.com");
@@ -564,7 +556,7 @@ static void test_http_refused_without_connecting(void **state)
                                         "RD-Register", f->token, p, 0, &r,
                                         &err),
                    -1);
-  expect_error(&err, "https only");
+  testutil_assert_err_contains(&err, "https only");
   /* Other schemes and user information never pass. */
   assert_int_equal(owcp_httpc_post_json(c,
                                         bases(&s, "ftp://127.0.0.1/owcp/0.1",
@@ -572,8 +564,8 @@ static void test_http_refused_without_connecting(void **state)
                                         "RD-Register", f->token, p, 0, &r,
                                         &err),
                    -1);
-  expect_error(&err, "scheme ftp");
-  expect_error(&err, "user information");
+  testutil_assert_err_contains(&err, "scheme ftp");
+  testutil_assert_err_contains(&err, "user information");
   assert_null(strstr(err.msg, "pw123"));
   json_decref(p);
   owcp_httpc_free(c);
@@ -594,8 +586,8 @@ static void test_https_to_plain_port_fails(void **state)
   assert_int_equal(
       owcp_httpc_get_ca(c, bases(&s, tls_base, NULL), &pem, &pem_len, &err),
       -1);
-  expect_error(&err, tls_base);
-  expect_error(&err, "SSL");
+  testutil_assert_err_contains(&err, tls_base);
+  testutil_assert_err_contains(&err, "SSL");
   owcp_httpc_free(c);
 }
 
@@ -617,8 +609,8 @@ static void test_oversized_response_refused(void **state)
                                           "RD-Status", NULL, NULL, 0, &r, &err),
                      -1);
     assert_null(r.body);
-    expect_error(&err, "larger than 1048576");
-    expect_error(&err, big.base);
+    testutil_assert_err_contains(&err, "larger than 1048576");
+    testutil_assert_err_contains(&err, big.base);
     srv_stop(&big);
   }
   /* Exactly at the limit is accepted. */
@@ -754,7 +746,7 @@ static void test_wait_extends_timeout(void **state)
   assert_int_equal(owcp_httpc_post_json(c, bases(&s, slow.base, NULL),
                                         "CD-List", NULL, NULL, 0, &r, &err),
                    -1);
-  expect_error(&err, "imeout");
+  testutil_assert_err_contains(&err, "imeout");
   assert_int_equal(owcp_httpc_post_json(c, bases(&s, slow.base, NULL),
                                         "CD-List", NULL, NULL, 2, &r, &err),
                    0);
@@ -776,28 +768,28 @@ static void test_bad_arguments_send_nothing(void **state)
   struct owcp_error err = {{0}};
   assert_int_equal(owcp_httpc_post_json(c, b, "../CA", NULL, NULL, 0, &r, &err),
                    -1);
-  expect_error(&err, "operation name");
+  testutil_assert_err_contains(&err, "operation name");
   assert_int_equal(owcp_httpc_post_json(c, b, "", NULL, NULL, 0, &r, &err), -1);
   assert_int_equal(
       owcp_httpc_post_json(c, b, "RD-Status?x=1", NULL, NULL, 0, &r, &err), -1);
   assert_int_equal(owcp_httpc_post_json(c, b, "RD-Status", "abc\r\nX-Evil: yes",
                                         NULL, 0, &r, &err),
                    -1);
-  expect_error(&err, "bearer token");
+  testutil_assert_err_contains(&err, "bearer token");
   assert_null(strstr(err.msg, "X-Evil")); /* the secret is not echoed */
   assert_int_equal(
       owcp_httpc_post_json(c, b, "RD-Status", "", NULL, 0, &r, &err), -1);
   json_t *arr = json_array();
   assert_int_equal(
       owcp_httpc_post_json(c, b, "RD-Status", NULL, arr, 0, &r, &err), -1);
-  expect_error(&err, "JSON object");
+  testutil_assert_err_contains(&err, "JSON object");
   assert_int_equal(owcp_httpc_post_multipart(c, b, "RD-Status", NULL, arr, NULL,
                                              0, NULL, 0, 0, &r, &err),
                    -1);
   json_decref(arr);
   assert_int_equal(
       owcp_httpc_post_json(c, b, "RD-Status", NULL, NULL, -1, &r, &err), -1);
-  expect_error(&err, "wait");
+  testutil_assert_err_contains(&err, "wait");
   assert_int_equal(e.requests, 0);
   assert_int_equal(e.connections, 0);
   owcp_httpc_free(c);
@@ -830,7 +822,8 @@ static void test_hand_made_bases_checked(void **state)
                                           "RD-Status", "tok", NULL, 0, &r,
                                           &err),
                      -1);
-    expect_error(&err, i < 2 ? "query or fragment" : "user information");
+    testutil_assert_err_contains(&err, i < 2 ? "query or fragment"
+                                             : "user information");
     assert_null(strstr(err.msg, "hidden-pw"));
   }
   assert_int_equal(e.requests, 0);
@@ -893,10 +886,10 @@ static void test_timeouts_bounded(void **state)
   struct owcp_httpc_config cfg = {.timeout_ms = LONG_MAX};
   assert_int_equal(owcp_httpc_new(&cfg, &c, &err), -1);
   assert_null(c);
-  expect_error(&err, "timeout_ms");
+  testutil_assert_err_contains(&err, "timeout_ms");
   cfg = (struct owcp_httpc_config){.connect_timeout_ms = -5};
   assert_int_equal(owcp_httpc_new(&cfg, &c, &err), -1);
-  expect_error(&err, "connect_timeout_ms of -5 ms");
+  testutil_assert_err_contains(&err, "connect_timeout_ms of -5 ms");
   cfg = (struct owcp_httpc_config){.timeout_ms = 86400000L,
                                    .connect_timeout_ms = 86400000L};
   assert_int_equal(owcp_httpc_new(&cfg, &c, &err), 0);
@@ -906,30 +899,6 @@ static void test_timeouts_bounded(void **state)
 }
 
 /* ---- TLS --------------------------------------------------------------- */
-
-/* Runs argv[0] (looked up in PATH) with argv, output discarded, and
- * returns its exit status (-1 if it could not run). No shell in between. */
-static int run(const char *const argv[])
-{
-  pid_t pid = fork();
-  if (pid < 0) {
-    return -1;
-  }
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      dup2(devnull, STDOUT_FILENO);
-      dup2(devnull, STDERR_FILENO);
-    }
-    execvp(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
-    return -1;
-  }
-  return WEXITSTATUS(status);
-}
 
 /* A self-signed P-256 certificate with the given subjectAltName, made with
  * the openssl tool into dir; its key and certificate PEM are returned
@@ -941,26 +910,12 @@ static void make_cert(const char *dir, const char *name, const char *san,
   snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, name);
   snprintf(cert_path, cap, "%s/%s.pem", dir, name);
   snprintf(san_arg, sizeof(san_arg), "subjectAltName=%s", san);
-  const char *argv[] = {"openssl",
-                        "req",
-                        "-x509",
-                        "-newkey",
-                        "ec",
-                        "-pkeyopt",
-                        "ec_paramgen_curve:P-256",
-                        "-nodes",
-                        "-days",
-                        "1",
-                        "-subj",
-                        "/CN=owcp-test",
-                        "-addext",
-                        san_arg,
-                        "-keyout",
-                        key_path,
-                        "-out",
-                        cert_path,
-                        NULL};
-  assert_int_equal(run(argv), 0);
+  assert_int_equal(testutil_openssl(NULL, "req", "-x509", "-newkey", "ec",
+                                    "-pkeyopt", "ec_paramgen_curve:P-256",
+                                    "-nodes", "-days", "1", "-subj",
+                                    "/CN=owcp-test", "-addext", san_arg,
+                                    "-keyout", key_path, "-out", cert_path),
+                   0);
   unsigned char *k = NULL, *c = NULL;
   size_t klen = 0, clen = 0;
   struct owcp_error err = {{0}};
@@ -987,8 +942,8 @@ static struct owcp_httpc *tls_client(const char *ca_file)
 static void test_tls_verification(void **state)
 {
   (void)state;
-  char dir[] = "/tmp/owcp-net-tls.XXXXXX";
-  assert_non_null(mkdtemp(dir));
+  char dir[64];
+  assert_int_equal(testutil_tmpdir_make(dir, sizeof(dir), "net-tls"), 0);
   char *good_key, *good_cert, *other_key, *other_cert;
   char good_path[700], other_path[700];
   make_cert(dir, "good", "IP:127.0.0.1", &good_key, &good_cert, good_path,
@@ -1006,7 +961,7 @@ static void test_tls_verification(void **state)
   assert_int_equal(owcp_httpc_post_json(c, bases(&s, good.base, NULL),
                                         "RD-Status", "tok", NULL, 0, &r, &err),
                    -1);
-  expect_error(&err, good.base);
+  testutil_assert_err_contains(&err, good.base);
   assert_int_equal(good.requests, 0);
   owcp_httpc_free(c);
   /* Trusted through ca_file: answered over TLS. */
@@ -1028,7 +983,7 @@ static void test_tls_verification(void **state)
   assert_int_equal(owcp_httpc_post_json(c, bases(&s, other.base, NULL),
                                         "RD-Status", "tok", NULL, 0, &r, &err),
                    -1);
-  expect_error(&err, other.base);
+  testutil_assert_err_contains(&err, other.base);
   assert_int_equal(other.requests, 0);
   owcp_httpc_free(c);
   srv_stop(&other);
@@ -1049,13 +1004,7 @@ static void test_tls_verification(void **state)
   free(good_cert);
   free(other_key);
   free(other_cert);
-  const char *names[] = {"good.key", "good.pem", "other.key", "other.pem"};
-  for (size_t i = 0; i < 4; i++) {
-    char path[700];
-    snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-    assert_int_equal(unlink(path), 0);
-  }
-  assert_int_equal(rmdir(dir), 0);
+  assert_int_equal(testutil_tmpdir_remove(dir), 0);
 }
 
 /* The system OpenSSL policy (Debian: MinProtocol TLSv1.2) would refuse old
