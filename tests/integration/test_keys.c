@@ -23,11 +23,12 @@
 #include "keys.h"
 #include "owcp/ca.h"
 #include "owcp/keys.h"
+#include "testutil.h"
 
 #define CHILDREN 6
 
 struct fixture {
-  char root[64]; /* mkdtemp directory */
+  char root[64]; /* testutil_tmpdir_make directory */
   char dir[128]; /* key dir inside it, absent at the start */
 };
 
@@ -38,8 +39,7 @@ static int setup(void **state)
   if (f == NULL)
     return -1;
   umask(022);
-  snprintf(f->root, sizeof f->root, "/tmp/owcp-keys-XXXXXX");
-  if (mkdtemp(f->root) == NULL) {
+  if (testutil_tmpdir_make(f->root, sizeof f->root, "keys") != 0) {
     free(f);
     return -1;
   }
@@ -48,37 +48,15 @@ static int setup(void **state)
   return 0;
 }
 
-/* The fixture's directories are at most two levels deep. */
-static void remove_tree(const char *dir)
-{
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  struct stat st;
-  char path[512];
-
-  if (d != NULL) {
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
-      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-      if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        remove_tree(path);
-      else
-        unlink(path);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-}
-
 static int teardown(void **state)
 {
   struct fixture *f = *state;
+  int rc;
 
   chmod(f->dir, 0700);
-  remove_tree(f->root);
+  rc = testutil_tmpdir_remove(f->root);
   free(f);
-  return 0;
+  return rc;
 }
 
 static void path_in(const struct fixture *f, const char *name, char *out,
