@@ -33,6 +33,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "owcp/keys.h"
 #include "owcp/status.h"
 
@@ -401,7 +402,7 @@ static int run_batch(struct outbox *ob, struct owcp_error *err)
 {
   struct store_outbox_batch batch = {0};
   struct store *st = NULL;
-  long long deadline;
+  int64_t deadline;
   int rc, claimed;
 
   rc = store_pool_acquire(ob->d->pool, OUTBOX_ACQUIRE_WAIT_MS, &st, err);
@@ -411,10 +412,9 @@ static int run_batch(struct outbox *ob, struct owcp_error *err)
   store_pool_release(ob->d->pool, st); /* never held across HTTP */
   if (rc != 0)
     return rc;
-  deadline =
-      workers_now_ms() + OUTBOX_LEASE_S * 1000LL - OUTBOX_LEASE_MARGIN_MS;
+  deadline = notify_now_ms() + OUTBOX_LEASE_S * 1000LL - OUTBOX_LEASE_MARGIN_MS;
   for (size_t i = 0; i < batch.count && !atomic_load(&ob->d->stopping); i++) {
-    if (workers_now_ms() > deadline) {
+    if (notify_now_ms() > deadline) {
       dlog("warn", "outbox.lease",
            "%zu claimed completions left for their lease to return",
            batch.count - i);

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "logchain.h"
+#include "notify.h"
 
 #define SWEEP_TICK_MS 200
 #define SWEEP_EXPIRE_EVERY_MS 1000
@@ -31,17 +32,9 @@
 /* What the thread carries from one tick to the next. */
 struct sweeper_state {
   struct dispatcher *d;
-  long long next_expire_ms;
+  int64_t next_expire_ms;
   bool failing; /* last tick failed: log recovery, not every failure */
 };
-
-long long workers_now_ms(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void workers_sleep_unless_stopping(struct dispatcher *d, int ms)
 {
@@ -96,10 +89,10 @@ static int tick(struct sweeper_state *s, struct owcp_error *err)
   if (rc != 0)
     return rc;
   rc = seal(s, st, err);
-  if (rc == 0 && workers_now_ms() >= s->next_expire_ms) {
+  if (rc == 0 && notify_now_ms() >= s->next_expire_ms) {
     rc = expire(s, st, err);
     if (rc == 0)
-      s->next_expire_ms = workers_now_ms() + SWEEP_EXPIRE_EVERY_MS;
+      s->next_expire_ms = notify_now_ms() + SWEEP_EXPIRE_EVERY_MS;
   }
   store_pool_release(s->d->pool, st);
   return rc;

@@ -28,9 +28,6 @@ void outbox_join(struct dispatcher *d);
 int workers_thread_create(pthread_t *thread, void *(*start_routine)(void *),
                           void *arg, struct owcp_error *err);
 
-/* Milliseconds on the monotonic clock. */
-long long workers_now_ms(void);
-
 /* Sleeps about ms in 50 ms slices so that shutdown (d->stopping) is
  * noticed promptly. */
 void workers_sleep_unless_stopping(struct dispatcher *d, int ms);
