@@ -12,14 +12,12 @@
 
 #include <cmocka.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "itest.h"
+#include "testutil.h"
 #include "owcp/util.h"
 
 struct fx {
@@ -54,27 +52,12 @@ static int teardown(void **state)
   return 0;
 }
 
-static void write_file(const char *path, const void *data, size_t len)
-{
-  struct owcp_error err = {{0}};
-  if (owcp_file_write_atomic(path, data, len, 0600, &err) != 0)
-    fail_msg("%s: %s", path, err.msg);
-}
-
-/* Runs openssl cms -verify; returns its exit status (stdout → out). */
+/* Runs openssl cms -verify; returns its exit status (-1: it did not exit
+ * normally). */
 static int openssl_verify(const char *der, const char *ca, const char *out)
 {
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    execlp("openssl", "openssl", "cms", "-verify", "-inform", "DER", "-in", der,
-           "-CAfile", ca, "-purpose", "any", "-out", out, (char *)NULL);
-    _exit(127);
-  }
-  int ws = 0;
-  while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-    ;
-  return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+  return testutil_openssl(NULL, "cms", "-verify", "-inform", "DER", "-in", der,
+                          "-CAfile", ca, "-purpose", "any", "-out", out);
 }
 
 /* Confirms, answers with response and returns RD-Status's Receipt
@@ -108,7 +91,7 @@ static void fetch_ca(const struct itest_env *e, const char *path)
   struct itest_http h;
   itest_get(e, "/owcp/0.1/CA", &h);
   ITEST_EXPECT(h, 200);
-  write_file(path, h.body, h.body_len);
+  testutil_write_file(path, h.body, h.body_len);
   itest_http_free(&h);
 }
 
@@ -126,7 +109,7 @@ static void verify_flow(struct fx *f, const char *id, const char *response,
   snprintf(der_path, sizeof der_path, "%s/r-%s.der", f->env.tmpdir, response);
   snprintf(ca_path, sizeof ca_path, "%s/ca.pem", f->env.tmpdir);
   snprintf(out_path, sizeof out_path, "%s/r-%s.json", f->env.tmpdir, response);
-  write_file(der_path, der, len);
+  testutil_write_file(der_path, der, len);
   fetch_ca(&f->env, ca_path);
   assert_int_equal(openssl_verify(der_path, ca_path, out_path), 0);
 
@@ -155,7 +138,7 @@ static void verify_flow(struct fx *f, const char *id, const char *response,
 
   /* One flipped octet in the signature (the DER's last octets) fails. */
   der[len - 3] ^= 0x01;
-  write_file(der_path, der, len);
+  testutil_write_file(der_path, der, len);
   assert_int_not_equal(openssl_verify(der_path, ca_path, out_path), 0);
 
   free(der);
@@ -192,7 +175,7 @@ static void test_other_ca_does_not_verify(void **state)
   snprintf(der_path, sizeof der_path, "%s/r.der", f->env.tmpdir);
   snprintf(ca_path, sizeof ca_path, "%s/other-ca.pem", f->env.tmpdir);
   snprintf(out_path, sizeof out_path, "%s/r.json", f->env.tmpdir);
-  write_file(der_path, der, len);
+  testutil_write_file(der_path, der, len);
   fetch_ca(&other, ca_path);
   itest_stop(&other);
   itest_env_fini(&other);
