@@ -316,24 +316,30 @@ bool owcp_client_account_has_pin(struct owcp_client *c, const char *account)
 
 /* ---- CD-Register ------------------------------------------------------- */
 
+/* Decodes a base64 DER certificate: a reply's, or one saved from it. */
+static X509 *cert_from_b64(const char *b64, struct owcp_error *err)
+{
+  unsigned char *der = NULL;
+  size_t len = 0;
+  X509 *cert = NULL;
+
+  if (owcp_base64_decode(b64, strlen(b64), &der, &len, err) == 0)
+    cert = owcp_cert_from_der(der, len, err);
+  free(der);
+  return cert;
+}
+
 /* Decodes a base64 DER certificate member of a reply. */
 static X509 *reply_cert(const json_t *o, const char *name,
                         struct owcp_error *err)
 {
   const char *b64 = json_string_value(json_object_get(o, name));
-  unsigned char *der = NULL;
-  size_t len = 0;
-  X509 *cert;
 
   if (b64 == NULL) {
     owcp_error_set(err, "CD-Register reply lacks '%s'", name);
     return NULL;
   }
-  if (owcp_base64_decode(b64, strlen(b64), &der, &len, err) != 0)
-    return NULL;
-  cert = owcp_cert_from_der(der, len, err);
-  free(der);
-  return cert;
+  return cert_from_b64(b64, err);
 }
 
 /* True when cert's subject has exactly one CN and it is client, byte for
@@ -876,19 +882,6 @@ const char *owcp_answer_name(enum owcp_answer a)
   return "Refuse";
 }
 
-/* Decodes the saved base64 certificate. */
-static X509 *saved_cert(const char *b64, struct owcp_error *err)
-{
-  unsigned char *der = NULL;
-  size_t len = 0;
-  X509 *cert = NULL;
-
-  if (owcp_base64_decode(b64, strlen(b64), &der, &len, err) == 0)
-    cert = owcp_cert_from_der(der, len, err);
-  free(der);
-  return cert;
-}
-
 /* Signs the spec §6 receipt over p->request into base64 DER (caller
  * frees). Verification lists PIN exactly when the key was unlocked by it. */
 static char *sign_receipt(const struct owcp_account_state *a,
@@ -911,7 +904,7 @@ static char *sign_receipt(const struct owcp_account_state *a,
   unsigned char *der = NULL;
   size_t len = 0;
   char *b64 = NULL;
-  X509 *cert = saved_cert(a->cert_b64, err);
+  X509 *cert = cert_from_b64(a->cert_b64, err);
 
   if (cert != NULL &&
       owcp_receipt_create(&r, cert, key, &der, &len, err) == 0) {
