@@ -235,11 +235,8 @@ static int account_get(struct owcp_client *c, const char *account,
   memset(out, 0, sizeof *out);
   if (owcp_state_load(c->dir, &st, err) != 0)
     return -1;
-  a = owcp_state_find(st, account);
-  if (a == NULL) {
-    owcp_error_set(err, "account '%s' is not registered on this device",
-                   account);
-  } else if (owcp_state_put(&one, a, err) == 0) {
+  a = owcp_state_get(st, account, err);
+  if (a != NULL && owcp_state_put(&one, a, err) == 0) {
     *out = one.accounts[0];
     free(one.accounts);
     rc = 0;

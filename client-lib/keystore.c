@@ -87,13 +87,8 @@ static int locked_entry(const char *dir, const char *account,
 {
   if (owcp_state_load(dir, st, err) != 0)
     return -1;
-  *a = owcp_state_find(*st, account);
-  if (*a == NULL) {
-    owcp_error_set(err, "account '%s' is not registered on this device",
-                   account);
-    return -1;
-  }
-  return 0;
+  *a = owcp_state_get(*st, account, err);
+  return *a != NULL ? 0 : -1;
 }
 
 /* Counts one more attempt and saves it before the PIN is tried, so that

@@ -499,16 +499,25 @@ int owcp_state_put(struct owcp_state *st, const struct owcp_account_state *a,
   return 0;
 }
 
-int owcp_state_remove(struct owcp_state *st, const char *account,
-                      struct owcp_error *err)
+struct owcp_account_state *owcp_state_get(struct owcp_state *st,
+                                          const char *account,
+                                          struct owcp_error *err)
 {
   struct owcp_account_state *a = owcp_state_find(st, account);
 
-  if (a == NULL) {
+  if (a == NULL)
     owcp_error_set(err, "account '%s' is not registered on this device",
                    account);
+  return a;
+}
+
+int owcp_state_remove(struct owcp_state *st, const char *account,
+                      struct owcp_error *err)
+{
+  struct owcp_account_state *a = owcp_state_get(st, account, err);
+
+  if (a == NULL)
     return -1;
-  }
   size_t i = (size_t)(a - st->accounts);
   owcp_account_state_clear(a);
   memmove(&st->accounts[i], &st->accounts[i + 1],

@@ -81,6 +81,12 @@ void owcp_state_free(struct owcp_state *st);
 struct owcp_account_state *owcp_state_find(struct owcp_state *st,
                                            const char *account);
 
+/* The entry for account like owcp_state_find, but a missing one is an
+ * error: NULL with err saying the account is not registered. */
+struct owcp_account_state *owcp_state_get(struct owcp_state *st,
+                                          const char *account,
+                                          struct owcp_error *err);
+
 /* Appends a copy of a (every string duplicated); an existing entry for the
  * same account is replaced. */
 int owcp_state_put(struct owcp_state *st, const struct owcp_account_state *a,
