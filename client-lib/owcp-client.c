@@ -16,6 +16,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "owcp/client.h"
 
 enum exit_status {
@@ -198,15 +200,6 @@ static void chomp(char *s)
     s[--n] = '\0';
 }
 
-/* Wipes a PIN buffer (volatile so the compiler keeps the stores). */
-static void wipe(char *buf, size_t len)
-{
-  volatile char *p = buf;
-
-  while (len-- > 0)
-    *p++ = '\0';
-}
-
 /* Reads the first line of fd into pin (the newline and a CR before it
  * dropped) with read(2), so no stdio buffer keeps a copy. A line that does
  * not fit is refused rather than silently cut. */
@@ -222,7 +215,7 @@ static int read_pin_line(int fd, const char *path, char *pin, size_t size)
     if (r < 0) {
       fprintf(stderr, "owcp-client: cannot read PIN file '%s': %s\n", path,
               strerror(errno));
-      wipe(pin, size);
+      OPENSSL_cleanse(pin, size);
       return -1;
     }
     if (r == 0 || ch == '\n')
@@ -232,7 +225,7 @@ static int read_pin_line(int fd, const char *path, char *pin, size_t size)
               "owcp-client: the PIN in '%s' is longer than %zu "
               "characters\n",
               path, size - 1);
-      wipe(pin, size);
+      OPENSSL_cleanse(pin, size);
       return -1;
     }
     pin[n++] = ch;
@@ -310,7 +303,7 @@ static int read_secret(int fd, char *buf, size_t size)
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0 || ch == 0x03 || ch == 0x04) {
-      wipe(buf, size);
+      OPENSSL_cleanse(buf, size);
       return -1;
     }
     if (ch == '\n' || ch == '\r')
@@ -326,7 +319,7 @@ static int read_secret(int fd, char *buf, size_t size)
   }
   buf[n] = '\0';
   if (too_long) {
-    wipe(buf, size);
+    OPENSSL_cleanse(buf, size);
     return -2;
   }
   return 0;
@@ -411,7 +404,7 @@ static int new_pin(const struct opts *o, char *pin, size_t size)
       fprintf(stderr, "owcp-client: the PINs differ\n");
       rc = -1;
     }
-    wipe(again, sizeof again);
+    OPENSSL_cleanse(again, sizeof again);
   }
   return rc;
 }
@@ -467,7 +460,7 @@ static int cmd_register(struct owcp_client *c, const struct opts *o,
   bool with_pin = o->pin || o->pin_file != NULL;
 
   if (with_pin && new_pin(o, pin, sizeof pin) != 0) {
-    wipe(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     return EXIT_FAIL;
   }
   if (o->description == NULL) {
@@ -486,7 +479,7 @@ static int cmd_register(struct owcp_client *c, const struct opts *o,
       .arg = (void *)account,
   };
   int rc = owcp_client_register(c, &p, &err);
-  wipe(pin, sizeof pin);
+  OPENSSL_cleanse(pin, sizeof pin);
   if (rc != 0)
     return fail(&err, EXIT_FAIL);
   printf("Registered this device for %s%s.\n", account,
@@ -646,7 +639,7 @@ static int answer(struct owcp_client *c, const struct opts *o,
     return EXIT_FAIL;
   rc = owcp_client_reply(c, account, p, a, v->needs_pin ? pin : NULL, &sent,
                          &err);
-  wipe(pin, sizeof pin);
+  OPENSSL_cleanse(pin, sizeof pin);
   if (rc != 0)
     return lib_status(rc, &err);
   if (sent == OWCP_ANSWER_REFUSE) {
