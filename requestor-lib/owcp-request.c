@@ -420,14 +420,21 @@ static int read_text(const char *path, char **out, size_t *len,
   return owcp_file_read(path, FILE_MAX, (unsigned char **)out, len, err);
 }
 
-static int save_outputs(const struct opts *o, const struct owcp_rq_result *r,
-                        struct owcp_error *err)
+/* The end of confirm, status and final: saves the receipt (--receipt-out;
+ * a failed write makes the result an error), reports and frees *r. Returns
+ * the exit status. */
+static int conclude(const struct opts *o, struct owcp_rq_result *r,
+                    struct owcp_error *err)
 {
+  int code;
+
   if (o->receipt_out != NULL && r->receipt != NULL &&
       owcp_file_write_atomic(o->receipt_out, r->receipt, r->receipt_len, 0644,
                              err) != 0)
-    return -1;
-  return 0;
+    r->status = OWCP_RQ_INTERNAL_ERROR;
+  code = report(o, r, err->msg);
+  owcp_rq_result_free(r);
+  return code;
 }
 
 static int open_requestor(const struct opts *o, struct owcp_requestor **rq,
@@ -548,10 +555,7 @@ static int cmd_confirm(const struct opts *o, struct owcp_requestor *rq)
     cancel_at_deadline(rq, xml, len, &r, &err);
   else if (!o->wait)
     owcp_rq_confirm(rq, xml, len, &co, &r, &err);
-  if (save_outputs(o, &r, &err) != 0)
-    r.status = OWCP_RQ_INTERNAL_ERROR;
-  code = report(o, &r, err.msg);
-  owcp_rq_result_free(&r);
+  code = conclude(o, &r, &err);
   free(xml);
   return code;
 }
@@ -576,10 +580,7 @@ static int cmd_result(const struct opts *o, struct owcp_requestor *rq,
   else
     owcp_rq_status(rq, o->transaction, xml, len, (int)o->wait_seconds, &r,
                    &err);
-  if (save_outputs(o, &r, &err) != 0)
-    r.status = OWCP_RQ_INTERNAL_ERROR;
-  code = report(o, &r, err.msg);
-  owcp_rq_result_free(&r);
+  code = conclude(o, &r, &err);
   free(xml);
   return code;
 }
