@@ -401,8 +401,40 @@ static void test_replay_and_forgeries(void **state)
   free(xml);
 }
 
-/* The callback fails twice: the receiver answers 500 each time, the
- * dispatcher retries with backoff, and the third attempt is handled. */
+/* Mallory, another requestor of the same dispatcher, sends a request
+ * (identifier id) to alice whose Completion is our receiver: *mallory is
+ * her context and *mxml the bytes sent (both the caller's). Returns the
+ * transaction (the caller frees it). */
+static char *mallory_confirm(struct fx *f, const char *id, const char *summary,
+                             struct owcp_requestor **mallory, char **mxml,
+                             size_t *mlen)
+{
+  struct owcp_requestor_config cfg = {0};
+  struct owcp_confirm_opts o = {300, f->completion};
+  struct owcp_error err = {{0}};
+  struct owcp_rq_result r;
+  char *tx;
+
+  cfg.account = "mallory@example.com";
+  cfg.token = f->mallory_token;
+  cfg.dispatcher = f->env.base;
+  cfg.allow_insecure_http = true;
+  *mallory = NULL;
+  *mxml = NULL;
+  assert_int_equal(owcp_requestor_new(&cfg, mallory, &err), 0);
+  assert_int_equal(owcp_request_build_simple(
+                       owcp_requestor_validator(*mallory),
+                       "mallory@example.com", "alice@example.com", "Access", id,
+                       summary, NULL, NULL, true, mxml, mlen, &err),
+                   0);
+  assert_int_equal(owcp_rq_confirm(*mallory, *mxml, *mlen, &o, &r, &err),
+                   OWCP_RQ_PENDING);
+  tx = strdup(r.transaction);
+  assert_non_null(tx);
+  owcp_rq_result_free(&r);
+  return tx;
+}
+
 /* Mallory, another requestor of the same dispatcher, names our receiver
  * as her Completion URI and uses the identifier of one of our pending
  * requests. The dispatcher signs and delivers her answered transaction to
@@ -410,30 +442,16 @@ static void test_replay_and_forgeries(void **state)
 static void test_other_requestors_completion_refused(void **state)
 {
   struct fx *f = *state;
-  struct owcp_requestor_config cfg = {0};
-  struct owcp_confirm_opts o = {300, f->completion};
-  struct owcp_error err = {{0}};
-  struct owcp_requestor *mallory = NULL;
-  struct owcp_rq_result r;
+  struct owcp_requestor *mallory;
   struct itest_http h;
   size_t len, mlen;
-  char *xml, *mxml = NULL;
+  char *xml, *mxml;
   char *tx = confirm_with_completion(f, "urn:rx:victim", &xml, &len);
   int calls_before = calls(f);
+  char *mtx = mallory_confirm(f, "urn:rx:victim", "Like this post?", &mallory,
+                              &mxml, &mlen);
 
-  cfg.account = "mallory@example.com";
-  cfg.token = f->mallory_token;
-  cfg.dispatcher = f->env.base;
-  cfg.allow_insecure_http = true;
-  assert_int_equal(owcp_requestor_new(&cfg, &mallory, &err), 0);
-  assert_int_equal(owcp_request_build_simple(
-                       owcp_requestor_validator(mallory), "mallory@example.com",
-                       "alice@example.com", "Access", "urn:rx:victim",
-                       "Like this post?", NULL, NULL, true, &mxml, &mlen, &err),
-                   0);
-  assert_int_equal(owcp_rq_confirm(mallory, mxml, mlen, &o, &r, &err),
-                   OWCP_RQ_PENDING);
-  itest_reply(&f->env, &f->alice, r.transaction, "Accept", NULL, mxml, &h);
+  itest_reply(&f->env, &f->alice, mtx, "Accept", NULL, mxml, &h);
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
 
@@ -442,7 +460,6 @@ static void test_other_requestors_completion_refused(void **state)
   struct timespec ts = {4, 0};
   nanosleep(&ts, NULL);
   assert_int_equal(calls(f), calls_before);
-  owcp_rq_result_free(&r);
 
   /* Our own transaction, answered, still arrives. */
   int before = handled(f);
@@ -455,6 +472,7 @@ static void test_other_requestors_completion_refused(void **state)
   pthread_mutex_unlock(&f->seen.lock);
   owcp_requestor_free(mallory);
   free(mxml);
+  free(mtx);
   free(tx);
   free(xml);
 }
@@ -466,30 +484,15 @@ static void test_other_requestors_completion_refused(void **state)
 static void test_other_requestors_cancel_refused(void **state)
 {
   struct fx *f = *state;
-  struct owcp_requestor_config cfg = {0};
-  struct owcp_confirm_opts o = {300, f->completion};
   struct owcp_error err = {{0}};
-  struct owcp_requestor *mallory = NULL;
+  struct owcp_requestor *mallory;
   struct owcp_rq_result r;
   size_t mlen;
-  char *mxml = NULL;
+  char *mxml;
   int calls_before = calls(f);
+  char *tx = mallory_confirm(f, "urn:rx:mallory-cancel", "Cancel me", &mallory,
+                             &mxml, &mlen);
 
-  cfg.account = "mallory@example.com";
-  cfg.token = f->mallory_token;
-  cfg.dispatcher = f->env.base;
-  cfg.allow_insecure_http = true;
-  assert_int_equal(owcp_requestor_new(&cfg, &mallory, &err), 0);
-  assert_int_equal(owcp_request_build_simple(
-                       owcp_requestor_validator(mallory), "mallory@example.com",
-                       "alice@example.com", "Access", "urn:rx:mallory-cancel",
-                       "Cancel me", NULL, NULL, true, &mxml, &mlen, &err),
-                   0);
-  assert_int_equal(owcp_rq_confirm(mallory, mxml, mlen, &o, &r, &err),
-                   OWCP_RQ_PENDING);
-  char *tx = strdup(r.transaction);
-  assert_non_null(tx);
-  owcp_rq_result_free(&r);
   assert_int_equal(owcp_rq_final(mallory, tx, mxml, mlen, &r, &err),
                    OWCP_RQ_TIMEOUT);
   owcp_rq_result_free(&r);
@@ -515,6 +518,8 @@ static void test_other_requestors_cancel_refused(void **state)
   free(tx);
 }
 
+/* The callback fails twice: the receiver answers 500 each time, the
+ * dispatcher retries with backoff, and the third attempt is handled. */
 static void test_callback_failure_retried(void **state)
 {
   struct fx *f = *state;
