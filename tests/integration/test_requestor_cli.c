@@ -94,6 +94,27 @@ static int teardown(void **state)
   return 0;
 }
 
+/* Starts the program argv[0] with its stdout on a pipe. */
+static struct run spawn(const char *const *argv)
+{
+  int fds[2];
+  struct run r;
+
+  assert_int_equal(pipe(fds), 0);
+  r.pid = fork();
+  assert_true(r.pid >= 0);
+  if (r.pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  r.out = fds[0];
+  return r;
+}
+
 /* Starts owcp-request with `cmd`, the connection options (unless
  * `bare`) and the NULL-terminated extra arguments. */
 static struct run start(struct fx *f, bool bare, const char *cmd,
@@ -101,8 +122,6 @@ static struct run start(struct fx *f, bool bare, const char *cmd,
 {
   const char *argv[64];
   size_t n = 0;
-  int fds[2];
-  struct run r;
 
   argv[n++] = OWCP_REQUEST_BIN;
   if (cmd != NULL)
@@ -119,19 +138,7 @@ static struct run start(struct fx *f, bool bare, const char *cmd,
     argv[n++] = extra[i];
   }
   argv[n] = NULL;
-  assert_int_equal(pipe(fds), 0);
-  r.pid = fork();
-  assert_true(r.pid >= 0);
-  if (r.pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  close(fds[1]);
-  r.out = fds[0];
-  return r;
+  return spawn(argv);
 }
 
 /* Waits for the process; returns its exit status and stdout (caller
@@ -181,8 +188,8 @@ static const char *jstr(const json_t *j, const char *k)
   return json_string_value(json_object_get(j, k));
 }
 
-/* Plays the user: answers the pending request from access@example.com
- * whose identifier attribute is `id`. */
+/* Plays the user: answers the first request in alice's CD-List whose XML
+ * contains needle. */
 static void answer_matching(struct fx *f, const char *needle,
                             const char *response, const char *reason)
 {
@@ -585,22 +592,9 @@ static void run_vpn_gate(struct fx *f, const char *response, int expect)
 {
   const char *argv[] = {OWCP_VPN_GATE_BIN,   f->env.base,       f->token_file,
                         "alice@example.com", "--insecure-http", NULL};
-  struct run r;
-  int fds[2];
+  struct run r = spawn(argv);
   char *out;
 
-  assert_int_equal(pipe(fds), 0);
-  r.pid = fork();
-  assert_true(r.pid >= 0);
-  if (r.pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  close(fds[1]);
-  r.out = fds[0];
   answer_matching(f, "Connect laptop #234 to the corporate network?", response,
                   NULL);
   assert_int_equal(finish(r, &out), expect);
@@ -697,13 +691,39 @@ static pid_t dns_start(char *servers, size_t size, const char *const *records)
   return -1;
 }
 
+/* Runs `register --to alice@example.com` for `from` with discovery through
+ * a dnsmasq serving records (stopped before returning); returns the exit
+ * status and stdout (the caller frees it). */
+static int register_via_dns(struct fx *f, const char *from,
+                            const char *const *records, char **out)
+{
+  char servers[64];
+  pid_t dns = dns_start(servers, sizeof servers, records);
+  const char *args[] = {"--from",
+                        from,
+                        "--token-file",
+                        f->token_file,
+                        "--dns",
+                        servers,
+                        "--insecure-http",
+                        "--json",
+                        "--to",
+                        "alice@example.com",
+                        NULL};
+  int code = run(f, true, "register", args, out);
+
+  kill(dns, SIGTERM);
+  waitpid(dns, NULL, 0);
+  return code;
+}
+
 /* With no --dispatcher the CLI finds the service by DNS: SRV records for
  * _owcp._tcp.example.com, the first (priority 0) at a closed port, the
  * second at the test dispatcher; the CLI fails over and succeeds. */
 static void test_dns_discovery_and_failover(void **state)
 {
   struct fx *f = *state;
-  char servers[64], dead[128], live[128], *out;
+  char dead[128], live[128], *out;
   const char *port = strrchr(f->env.root, ':') + 1;
   int dead_port = free_port();
   json_t *j;
@@ -716,21 +736,8 @@ static void test_dns_discovery_and_failover(void **state)
       dead, live,
       "--txt-record=_owcp._tcp.example.com,v=0.1 binding=json path=/owcp/0.1",
       NULL};
-  pid_t dns = dns_start(servers, sizeof servers, records);
-  const char *args[] = {"--from",
-                        "access@example.com",
-                        "--token-file",
-                        f->token_file,
-                        "--dns",
-                        servers,
-                        "--insecure-http",
-                        "--json",
-                        "--to",
-                        "alice@example.com",
-                        NULL};
-  int code = run(f, true, "register", args, &out);
-  kill(dns, SIGTERM);
-  waitpid(dns, NULL, 0);
+  int code = register_via_dns(f, "access@example.com", records, &out);
+
   if (code != 0)
     fail_msg("register through DNS exited %d: %s", code, out);
   j = parse_json(out);
@@ -744,24 +751,11 @@ static void test_dns_discovery_and_failover(void **state)
 static void test_dns_nxdomain_exit_5(void **state)
 {
   struct fx *f = *state;
-  char servers[64], *out;
+  char *out;
   const char *records[] = {"--local=/nowhere.test/", NULL};
-  pid_t dns = dns_start(servers, sizeof servers, records);
-  const char *args[] = {"--from",
-                        "access@nowhere.test",
-                        "--token-file",
-                        f->token_file,
-                        "--dns",
-                        servers,
-                        "--insecure-http",
-                        "--json",
-                        "--to",
-                        "alice@example.com",
-                        NULL};
-  int code = run(f, true, "register", args, &out);
-  kill(dns, SIGTERM);
-  waitpid(dns, NULL, 0);
-  assert_int_equal(code, 5);
+
+  assert_int_equal(register_via_dns(f, "access@nowhere.test", records, &out),
+                   5);
   json_t *j = parse_json(out);
   assert_string_equal(jstr(j, "Result"), "NETWORK_ERROR");
   assert_non_null(strstr(jstr(j, "Error"), "nowhere.test"));
