@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "owcp/render.h"
+#include "testutil.h"
 
 #define NS "http://schema.comodo.com/2011/owcp/0.1"
 #define FFFD "\xef\xbf\xbd"
@@ -64,19 +65,6 @@ static void assert_summary(void **state, const char *fragment,
   free(s);
   if (!same)
     fail_msg("rendering of \"%s\" differs from \"%s\"", fragment, expected);
-}
-
-static char *load(const char *name, size_t *len)
-{
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", OWCP_TEST_DATA, name);
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  char *buf = malloc(1 << 16);
-  assert_non_null(buf);
-  *len = fread(buf, 1, 1 << 16, f);
-  fclose(f);
-  return buf;
 }
 
 /* ---- Money ---- */
@@ -302,7 +290,7 @@ static void test_table_rules(void **state)
 static void test_render_draft_payment(void **state)
 {
   size_t len;
-  char *xml = load("request_draft_payment.xml", &len);
+  char *xml = testutil_data_load("request_draft_payment.xml", &len);
   struct owcp_request *req = NULL;
   struct owcp_error err = {{0}};
   assert_int_equal(owcp_request_parse(*state, xml, len, &req, &err),

@@ -14,27 +14,9 @@
 #include <unistd.h>
 
 #include "owcp/request.h"
+#include "testutil.h"
 
 #define NS "http://schema.comodo.com/2011/owcp/0.1"
-
-static char *load(const char *name, size_t *len)
-{
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", OWCP_TEST_DATA, name);
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  long size = ftell(f);
-  assert_true(size >= 0);
-  rewind(f);
-  char *buf = malloc((size_t)size + 1);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-  buf[size] = '\0';
-  fclose(f);
-  *len = (size_t)size;
-  return buf;
-}
 
 static int setup(void **state)
 {
@@ -56,7 +38,7 @@ static enum owcp_xml_result parse_file(void **state, const char *name,
                                        struct owcp_error *err)
 {
   size_t len;
-  char *xml = load(name, &len);
+  char *xml = testutil_data_load(name, &len);
   enum owcp_xml_result rc = owcp_request_parse(*state, xml, len, req, err);
   free(xml);
   return rc;
@@ -183,7 +165,7 @@ static void test_draft_ticket_refused(void **state)
   struct owcp_request *req = NULL;
   struct owcp_error err = {{0}};
   size_t len;
-  char *xml = load("request_draft_ticket.xml", &len);
+  char *xml = testutil_data_load("request_draft_ticket.xml", &len);
   assert_int_equal(owcp_request_parse(*state, xml, len, &req, &err),
                    OWCP_XML_INVALID);
   assert_null(req);
@@ -644,8 +626,8 @@ static void *parse_many(void *arg)
 static void test_threads_share_validator(void **state)
 {
   size_t good_len, bad_len;
-  char *good = load("request_draft_payment.xml", &good_len);
-  char *bad = load("request_bad_money.xml", &bad_len);
+  char *good = testutil_data_load("request_draft_payment.xml", &good_len);
+  char *bad = testutil_data_load("request_bad_money.xml", &bad_len);
   struct worker workers[4];
   pthread_t threads[4];
   for (size_t i = 0; i < 4; i++) {

@@ -100,6 +100,20 @@ void testutil_assert_file_contains(const char *path, const char *needle)
     fail_msg("%s lacks '%s'", path, needle);
 }
 
+char *testutil_data_load(const char *name, size_t *len)
+{
+  char path[512];
+  unsigned char *data = NULL;
+  struct owcp_error err;
+  int n = snprintf(path, sizeof path, "%s/%s", OWCP_TEST_DATA, name);
+
+  if (n < 0 || (size_t)n >= sizeof path)
+    fail_msg("test-data path for %s is too long", name);
+  else if (owcp_file_read(path, (size_t)1 << 20, &data, len, &err) != 0)
+    fail_msg("cannot read %s: %s", path, err.msg);
+  return (char *)data;
+}
+
 void testutil_write_file(const char *path, const void *data, size_t len)
 {
   FILE *fp = fopen(path, "wb");

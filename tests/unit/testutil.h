@@ -36,6 +36,11 @@ int testutil_exec(const char *const argv[], const char *out_path);
 /* Fails the test unless the file at path (at most 1 MiB) contains needle. */
 void testutil_assert_file_contains(const char *path, const char *needle);
 
+/* Reads the test-data file tests/data/NAME (at most 1 MiB) into a
+ * malloc()ed, NUL-terminated buffer the caller frees, its length (without
+ * the NUL) in *len; fails the test when it cannot. */
+char *testutil_data_load(const char *name, size_t *len);
+
 /* Writes len bytes of data to path (asserts on failure). */
 void testutil_write_file(const char *path, const void *data, size_t len);
 
