@@ -15,13 +15,11 @@
 
 #include <cmocka.h>
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -29,6 +27,7 @@
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
 #include "owcp/util.h"
+#include "testutil.h"
 
 #define PIN "2468-pin"
 
@@ -123,26 +122,12 @@ static void rd_status(struct fx *f, const char *tx, struct itest_http *h)
   json_decref(p);
 }
 
+/* Runs openssl cms -verify; returns its exit status (-1: it did not exit
+ * normally). */
 static int run_openssl_verify(const char *der, const char *ca, const char *out)
 {
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    execlp("openssl", "openssl", "cms", "-verify", "-inform", "DER", "-in", der,
-           "-CAfile", ca, "-purpose", "any", "-out", out, (char *)NULL);
-    _exit(127);
-  }
-  int ws = 0;
-  while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-    ;
-  return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-  struct owcp_error err = {{0}};
-  if (owcp_file_write_atomic(path, data, len, 0600, &err) != 0)
-    fail_msg("%s: %s", path, err.msg);
+  return testutil_openssl(NULL, "cms", "-verify", "-inform", "DER", "-in", der,
+                          "-CAfile", ca, "-purpose", "any", "-out", out);
 }
 
 /* RD-Status must report response (and reason) with a receipt that the core
@@ -188,8 +173,8 @@ static void check_outcome(struct fx *f, const char *tx, const char *account,
   snprintf(der_path, sizeof der_path, "%s/receipt-%s.der", f->env.tmpdir, tx);
   snprintf(ca_path, sizeof ca_path, "%s/ca.pem", f->env.tmpdir);
   snprintf(out_path, sizeof out_path, "%s/receipt-%s.json", f->env.tmpdir, tx);
-  write_file(der_path, der, der_len);
-  write_file(ca_path, ca.body, ca.body_len);
+  testutil_write_file(der_path, der, der_len);
+  testutil_write_file(ca_path, ca.body, ca.body_len);
   assert_int_equal(run_openssl_verify(der_path, ca_path, out_path), 0);
   unsigned char *content = NULL;
   size_t content_len = 0;
