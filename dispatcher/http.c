@@ -26,6 +26,8 @@
 
 #define BEARER_MAX 256
 #define STORE_WAIT_MS 2000
+/* A PEM certificate chain or key file; far above any real one. */
+#define TLS_FILE_MAX ((size_t)1024 * 1024)
 
 /* ---- replies ------------------------------------------------------------ */
 
@@ -464,40 +466,6 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 /* ---- start and stop ---------------------------------------------------------
  */
 
-static char *read_file(const char *path, struct owcp_error *err)
-{
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    owcp_error_set(err, "cannot open %s", path);
-    return NULL;
-  }
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    if (len + n + 1 > cap) {
-      cap = (len + n + 1) * 2;
-      char *nb = realloc(buf, cap);
-      if (nb == NULL) {
-        free(buf);
-        fclose(f);
-        owcp_error_set(err, "out of memory reading %s", path);
-        return NULL;
-      }
-      buf = nb;
-    }
-    memcpy(buf + len, chunk, n);
-    len += n;
-  }
-  fclose(f);
-  if (buf == NULL)
-    buf = calloc(1, 1);
-  else
-    buf[len] = '\0';
-  return buf;
-}
-
 int http_start(struct dispatcher *d, struct owcp_error *err)
 {
   struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE,
@@ -514,11 +482,14 @@ int http_start(struct dispatcher *d, struct owcp_error *err)
                    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6)
     flags |= MHD_USE_IPv6;
-  char *cert = NULL, *key = NULL;
+  unsigned char *cert = NULL, *key = NULL;
+  size_t cert_len = 0, key_len = 0;
   if (d->cfg.tls_cert) {
-    cert = read_file(d->cfg.tls_cert, err);
-    key = cert ? read_file(d->cfg.tls_key, err) : NULL;
-    if (key == NULL) {
+    int rc =
+        owcp_file_read(d->cfg.tls_cert, TLS_FILE_MAX, &cert, &cert_len, err);
+    if (rc == 0)
+      rc = owcp_file_read(d->cfg.tls_key, TLS_FILE_MAX, &key, &key_len, err);
+    if (rc != 0) {
       free(cert);
       freeaddrinfo(ai);
       return -1;
@@ -540,7 +511,7 @@ int http_start(struct dispatcher *d, struct owcp_error *err)
   freeaddrinfo(ai);
   /* MHD copies the certificate and key; wipe our copy of the key. */
   if (key)
-    OPENSSL_cleanse(key, strlen(key));
+    OPENSSL_cleanse(key, key_len);
   free(cert);
   free(key);
   if (d->mhd == NULL) {

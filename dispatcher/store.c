@@ -26,6 +26,9 @@
 #define MIGRATE_LOCK "5716493375148493138"
 #define SEAL_LOCK "5716493375131403596"
 
+/* A migration file; the largest is a few dozen KiB. */
+#define MIGRATION_MAX ((size_t)1024 * 1024)
+
 #define EPOCH(x) "extract(epoch from " x ")::bigint"
 #define TS(n) "to_timestamp($" #n "::float8)"
 
@@ -736,50 +739,13 @@ static int list_migrations(const char *dir, char ***out, size_t *count,
   return 0;
 }
 
-static int read_file(const char *path, char **out, struct owcp_error *err)
-{
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  size_t len = 0, cap = 0, got;
-
-  if (f == NULL) {
-    owcp_error_set(err, "cannot open migration %s: %s", path, strerror(errno));
-    return -1;
-  }
-  do {
-    if (cap - len < 4096) {
-      char *grown = realloc(buf, cap + 65536);
-
-      if (grown == NULL) {
-        free(buf);
-        fclose(f);
-        owcp_error_set(err, "out of memory reading migration %s", path);
-        return -1;
-      }
-      buf = grown;
-      cap += 65536;
-    }
-    got = fread(buf + len, 1, cap - len - 1, f);
-    len += got;
-  } while (got > 0);
-  if (ferror(f)) {
-    free(buf);
-    fclose(f);
-    owcp_error_set(err, "cannot read migration %s", path);
-    return -1;
-  }
-  fclose(f);
-  buf[len] = '\0';
-  *out = buf;
-  return 0;
-}
-
 /* Applies one migration file (if not recorded yet) in its own transaction. */
 static int apply_migration(struct store *st, const char *dir, const char *name,
                            int *applied, struct owcp_error *err)
 {
   char path[4096];
-  char *sql = NULL;
+  unsigned char *sql = NULL;
+  size_t sql_len;
   const char *vals[2];
   char version[4];
   PGresult *res;
@@ -803,11 +769,11 @@ static int apply_migration(struct store *st, const char *dir, const char *name,
   }
   PQclear(res);
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  if (read_file(path, &sql, err) != 0)
+  if (owcp_file_read(path, MIGRATION_MAX, &sql, &sql_len, err) != 0)
     return -1;
   rc = exec_sql(st, "BEGIN", "migration", err);
   if (rc == 0) {
-    rc = exec_sql(st, sql, name, err);
+    rc = exec_sql(st, (const char *)sql, name, err);
     if (rc == 0) {
       res = PQexecParams(st->conn,
                          "INSERT INTO schema_migrations (version, name) "
