@@ -798,16 +798,23 @@ char *itest_receipt_b64(const struct itest_client *c, const char *tx,
   return b64;
 }
 
+json_t *itest_reply_params(const char *tx, const char *response,
+                           const char *reason, const char *receipt_b64)
+{
+  json_t *p = json_pack("{s:s, s:s, s:s}", "Transaction", tx, "Response",
+                        response, "Receipt", receipt_b64);
+  assert_non_null(p);
+  if (reason != NULL)
+    json_object_set_new(p, "Reason", json_string(reason));
+  return p;
+}
+
 void itest_reply(const struct itest_env *e, const struct itest_client *c,
                  const char *tx, const char *response, const char *reason,
                  const char *request_xml, struct itest_http *out)
 {
   char *receipt = itest_receipt_b64(c, tx, response, reason, request_xml);
-  json_t *p = json_pack("{s:s, s:s, s:s}", "Transaction", tx, "Response",
-                        response, "Receipt", receipt);
-  assert_non_null(p);
-  if (reason != NULL)
-    json_object_set_new(p, "Reason", json_string(reason));
+  json_t *p = itest_reply_params(tx, response, reason, receipt);
   itest_post(e, "CD-Reply", c->token, p, out);
   json_decref(p);
   free(receipt);

@@ -218,6 +218,11 @@ char *itest_receipt_b64(const struct itest_client *c, const char *tx,
                         const char *response, const char *reason,
                         const char *request_xml);
 
+/* CD-Reply parameters (new reference): Transaction, Response, the base64
+ * Receipt (borrowed) and, when reason is not NULL, Reason. */
+json_t *itest_reply_params(const char *tx, const char *response,
+                           const char *reason, const char *receipt_b64);
+
 /* CD-Reply with a correctly built receipt; returns the response. */
 void itest_reply(const struct itest_env *e, const struct itest_client *c,
                  const char *tx, const char *response, const char *reason,

@@ -277,9 +277,7 @@ static json_t *reply_params(const struct itest_client *c, const char *tx,
                             const char *response, const char *xml)
 {
   char *receipt = itest_receipt_b64(c, tx, response, NULL, xml);
-  json_t *p = json_pack("{s:s, s:s, s:s}", "Transaction", tx, "Response",
-                        response, "Receipt", receipt);
-  assert_non_null(p);
+  json_t *p = itest_reply_params(tx, response, NULL, receipt);
   free(receipt);
   return p;
 }

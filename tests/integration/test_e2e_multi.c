@@ -153,11 +153,9 @@ static void test_concurrent_replies_across_processes(void **state)
     struct itest_call c1, c2;
 
     itest_call_start(&c1, &f->a, "CD-Reply", f->alice1.token,
-                     json_pack("{s:s, s:s, s:s}", "Transaction", tx, "Response",
-                               "Accept", "Receipt", r1));
+                     itest_reply_params(tx, "Accept", NULL, r1));
     itest_call_start(&c2, &f->b, "CD-Reply", f->alice2.token,
-                     json_pack("{s:s, s:s, s:s}", "Transaction", tx, "Response",
-                               "Reject", "Receipt", r2));
+                     itest_reply_params(tx, "Reject", NULL, r2));
     itest_call_join(&c1);
     itest_call_join(&c2);
     if (!((c1.h.status == 200 && c2.h.status == 409) ||

@@ -102,10 +102,7 @@ static void answer_flow(struct fx *f, const char *id, const char *response,
   itest_http_free(&h);
 
   char *receipt = itest_receipt_b64(&f->alice, tx, response, reason, xml);
-  json_t *p = json_pack("{s:s, s:s, s:s}", "Transaction", tx, "Response",
-                        response, "Receipt", receipt);
-  if (reason != NULL)
-    json_object_set_new(p, "Reason", json_string(reason));
+  json_t *p = itest_reply_params(tx, response, reason, receipt);
   itest_post(&f->env, "CD-Reply", f->alice.token, p, &h);
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
