@@ -399,6 +399,14 @@ void owcp_discovery_free(struct owcp_discovery *d)
 
 /* ---- domain names -------------------------------------------------------- */
 
+/* A character of a host-name label as discovery accepts it: ASCII letters,
+ * digits, '-' and '_' (the '_' of service labels). */
+static bool host_label_char(char ch)
+{
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+         (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+}
+
 /* The domain part of an account or domain, lowercased, without a trailing
  * dot, checked to be a plain host name (so nothing odd reaches DNS). */
 static int domain_extract(const char *in, char *out, size_t cap,
@@ -429,8 +437,7 @@ static int domain_extract(const char *in, char *out, size_t cap,
         return -1;
       }
       label = 0;
-    } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-               (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') {
+    } else if (host_label_char(ch)) {
       if (++label > 63) {
         owcp_error_set(err, "domain of '%s' has a label over 63 characters",
                        shown);
@@ -440,8 +447,7 @@ static int domain_extract(const char *in, char *out, size_t cap,
       owcp_error_set(err,
                      "domain of '%s' contains '%c' at offset %zu (letters, "
                      "digits, '-', '_' and '.' only)",
-                     shown, ch >= 0x20 && ch < 0x7f ? ch : '?',
-                     (size_t)(dom - in) + i);
+                     shown, printable_or_mark(ch), (size_t)(dom - in) + i);
       return -1;
     }
     out[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch - 'A' + 'a' : ch);
@@ -918,9 +924,7 @@ static bool srv_target_valid(const char *host)
     return false;
   }
   for (const char *p = host; *p != '\0'; p++) {
-    char ch = *p;
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-          (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) {
+    if (!host_label_char(*p) && *p != '.') {
       return false;
     }
   }
