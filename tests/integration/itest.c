@@ -592,6 +592,12 @@ void itest_call_join(struct itest_call *c)
     itest_fail("cannot join the thread of %s: %s", c->op, strerror(rc));
 }
 
+void itest_let_poll_suspend(void)
+{
+  struct timespec ts = {0, 500L * 1000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
 void itest_expect_status(const struct itest_http *h, long status,
                          const char *file, int line)
 {

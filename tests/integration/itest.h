@@ -148,6 +148,12 @@ void itest_call_start(struct itest_call *c, const struct itest_env *e,
  * thread cannot be joined. */
 void itest_call_join(struct itest_call *c);
 
+/* Sleeps half a second, so that a long poll started with itest_call_start()
+ * is suspended in the dispatcher before the event it waits for. Not
+ * synchronisation: had the event come first, the poll would answer at once
+ * and the assertions still hold. */
+void itest_let_poll_suspend(void);
+
 /* Fails the current test (at file:line) unless h->status == status,
  * printing the response body. */
 void itest_expect_status(const struct itest_http *h, long status,

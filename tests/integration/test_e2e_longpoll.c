@@ -14,7 +14,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "itest.h"
 
@@ -54,15 +53,6 @@ static int teardown(void **state)
   return 0;
 }
 
-/* Gives the poll time to be suspended in the dispatcher before the event
- * it waits for. Not synchronisation: if the event came first, the poll
- * would simply answer at once and the assertions still hold. */
-static void let_poll_suspend(void)
-{
-  struct timespec ts = {0, 500L * 1000 * 1000};
-  nanosleep(&ts, NULL);
-}
-
 static void test_list_wakes_on_confirm(void **state)
 {
   struct fx *f = *state;
@@ -70,7 +60,7 @@ static void test_list_wakes_on_confirm(void **state)
 
   itest_call_start(&p, &f->env, "CD-List", f->alice.token,
                    json_pack("{s:i}", "Wait", 10));
-  let_poll_suspend();
+  itest_let_poll_suspend();
   char *xml = itest_request_xml("access@example.com", "alice@example.com",
                                 "urn:itest:lp:list", true, 0);
   char *tx = itest_confirm_ok(&f->env, f->token, xml, 0);
@@ -122,7 +112,7 @@ static void test_list_ignores_other_accounts(void **state)
 
   itest_call_start(&p, &f->env, "CD-List", f->quiet.token,
                    json_pack("{s:i}", "Wait", 2));
-  let_poll_suspend();
+  itest_let_poll_suspend();
   char *xml = itest_request_xml("access@example.com", "alice@example.com",
                                 "urn:itest:lp:other", true, 0);
   char *tx = itest_confirm_ok(&f->env, f->token, xml, 0);
@@ -152,7 +142,7 @@ static void test_status_wakes_on_reply(void **state)
 
   itest_call_start(&p, &f->env, "RD-Status", f->token,
                    json_pack("{s:s, s:i}", "Transaction", tx, "Wait", 10));
-  let_poll_suspend();
+  itest_let_poll_suspend();
   itest_reply(&f->env, &f->alice, tx, "Reject", NULL, xml, &h);
   double committed = itest_now();
   ITEST_EXPECT(h, 200);

@@ -73,14 +73,6 @@ static int teardown(void **state)
   return 0;
 }
 
-/* Gives a long poll time to be suspended before the event it waits for
- * (if the event came first the poll answers at once; assertions hold). */
-static void let_poll_suspend(void)
-{
-  struct timespec ts = {0, 500L * 1000 * 1000};
-  nanosleep(&ts, NULL);
-}
-
 static void test_same_ca(void **state)
 {
   struct fx *f = *state;
@@ -107,7 +99,7 @@ static void test_flow_across_processes(void **state)
 
   itest_call_start(&list, &f->b, "CD-List", f->alice1.token,
                    json_pack("{s:i}", "Wait", 10));
-  let_poll_suspend();
+  itest_let_poll_suspend();
   char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
   double committed = itest_now();
   itest_call_join(&list);
@@ -120,7 +112,7 @@ static void test_flow_across_processes(void **state)
   struct itest_call status;
   itest_call_start(&status, &f->a, "RD-Status", f->token,
                    json_pack("{s:s, s:i}", "Transaction", tx, "Wait", 10));
-  let_poll_suspend();
+  itest_let_poll_suspend();
   struct itest_http h;
   itest_reply(&f->b, &f->alice1, tx, "Accept", NULL, xml, &h);
   ITEST_EXPECT(h, 200);
