@@ -91,6 +91,11 @@ int rq_check_completion(X509 *ca, const struct owcp_xml_validator *v,
                         const char *account, const struct owcp_completion *c,
                         struct owcp_error *err);
 
+/* True when a and b are both accounts and the same one once normalised
+ * (owcp_account_normalize: the domain compares case-insensitively, the
+ * local part exactly); false for NULL or a text that is not an account. */
+bool rq_same_account(const char *a, const char *b);
+
 /* Copies the string member `name` of obj into *dst (NULL when absent or
  * not a string); -1 on allocation failure. */
 int rq_dup_member(const json_t *obj, const char *name, char **dst);

@@ -144,15 +144,7 @@ static int read_completion(const json_t *json, struct owcp_completion *c,
  * cannot be attributed (a 408 carries no receipt) and is refused. */
 static bool names_us(const struct owcp_rq_receiver *r, const char *requestor)
 {
-  char *norm = NULL;
-  bool ours;
-
-  if (requestor == NULL ||
-      owcp_account_normalize(requestor, strlen(requestor), &norm, NULL) != 0)
-    return false;
-  ours = strcmp(norm, r->account) == 0;
-  free(norm);
-  return ours;
+  return rq_same_account(requestor, r->account);
 }
 
 /* Decides the answer to one complete POST. */

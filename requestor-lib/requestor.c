@@ -99,6 +99,21 @@ int rq_dup_member(const json_t *obj, const char *name, char **dst)
   return *dst == NULL ? -1 : 0;
 }
 
+bool rq_same_account(const char *a, const char *b)
+{
+  char *na = NULL, *nb = NULL;
+  bool same;
+
+  if (a == NULL || b == NULL)
+    return false;
+  same = owcp_account_normalize(a, strlen(a), &na, NULL) == 0 &&
+         owcp_account_normalize(b, strlen(b), &nb, NULL) == 0 &&
+         strcmp(na, nb) == 0;
+  free(na);
+  free(nb);
+  return same;
+}
+
 /* ---- token --------------------------------------------------------------- */
 
 /* The token goes into an HTTP header: visible ASCII only, so that a token

@@ -55,23 +55,13 @@ static int check_methods(const struct owcp_receipt *r,
 static int check_account(const struct owcp_receipt *r,
                          const struct owcp_request *req, struct owcp_error *err)
 {
-  char *to = NULL, *acct = NULL;
-  int rc = -1;
-
-  if (owcp_account_normalize(req->header.to, strlen(req->header.to), &to,
-                             NULL) != 0 ||
-      owcp_account_normalize(r->account, strlen(r->account), &acct, NULL) !=
-          0 ||
-      strcmp(to, acct) != 0)
-    owcp_error_set(err,
-                   "the receipt's Account '%s' is not the request's "
-                   "<To> '%s'",
-                   r->account, req->header.to);
-  else
-    rc = 0;
-  free(to);
-  free(acct);
-  return rc;
+  if (rq_same_account(req->header.to, r->account))
+    return 0;
+  owcp_error_set(err,
+                 "the receipt's Account '%s' is not the request's "
+                 "<To> '%s'",
+                 r->account, req->header.to);
+  return -1;
 }
 
 /* The certificate that signed the (already verified) CMS receipt; the
@@ -129,7 +119,6 @@ static int check_signer_identity(const unsigned char *der, size_t len,
                                  struct owcp_error *err)
 {
   char account[OWCP_ACCOUNT_MAX + 1];
-  char *a = NULL, *b = NULL;
   X509 *cert = signer_cert(der, len, err);
   int rc = -1;
 
@@ -137,9 +126,7 @@ static int check_signer_identity(const unsigned char *der, size_t len,
     return -1;
   if (owcp_cert_get_account(cert, account, sizeof account, err) != 0)
     goto done;
-  if (owcp_account_normalize(account, strlen(account), &a, NULL) != 0 ||
-      owcp_account_normalize(r->account, strlen(r->account), &b, NULL) != 0 ||
-      strcmp(a, b) != 0) {
+  if (!rq_same_account(account, r->account)) {
     owcp_error_set(err,
                    "the receipt claims Account '%s' but was signed by a "
                    "certificate of '%s'",
@@ -155,8 +142,6 @@ static int check_signer_identity(const unsigned char *der, size_t len,
   }
   rc = 0;
 done:
-  free(a);
-  free(b);
   X509_free(cert);
   return rc;
 }
@@ -325,20 +310,15 @@ done:
 static int check_sender(const struct owcp_request *req, const char *account,
                         const char *identifier, struct owcp_error *err)
 {
-  char *from = NULL;
   bool ours;
 
-  if (owcp_account_normalize(req->header.from, strlen(req->header.from), &from,
-                             NULL) != 0 ||
-      strcmp(from, account) != 0) {
-    free(from);
+  if (!rq_same_account(req->header.from, account)) {
     owcp_error_set(err,
                    "the receipt's Request is from '%s', not from this "
                    "requestor",
                    req->header.from);
     return -1;
   }
-  free(from);
   ours = identifier != NULL && req->header.identifier != NULL &&
          strcmp(identifier, req->header.identifier) == 0;
   if (!ours) {
