@@ -99,9 +99,10 @@ int bench_xfer_post(struct bench_xfer *x, const char *base, const char *op,
  * in the socket buffer): used to know a long poll has been sent. */
 bool bench_xfer_sent(const struct bench_xfer *x);
 
-/* Records the outcome of a finished transfer (status, t_done) — the pumps
- * call it when the multi handle reports the transfer done. */
-void bench_xfer_finish(struct bench_xfer *x, CURLcode result, double when);
+/* The next transfer the multi handle reports done, removed from it with
+ * its outcome recorded (status, t_done = now), or NULL when none is
+ * left — the pumps call it until NULL. */
+struct bench_xfer *bench_multi_next_done(CURLM *multi);
 
 /* Runs a prepared request to completion (blocking, curl_easy_perform). */
 void bench_xfer_perform(struct bench_xfer *x);

@@ -92,19 +92,8 @@ static void step_free(struct flow_step *st)
 /* Marks every transfer the multi handle reports finished, timestamped now. */
 static void drain(struct flow *f)
 {
-  CURLMsg *msg;
-  int left;
-
-  while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
-    struct bench_xfer *x = NULL;
-    if (msg->msg != CURLMSG_DONE)
-      continue;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-    CURLcode result = msg->data.result;
-    curl_multi_remove_handle(f->multi, msg->easy_handle);
-    if (x != NULL)
-      bench_xfer_finish(x, result, bench_now());
-  }
+  while (bench_multi_next_done(f->multi) != NULL)
+    ;
 }
 
 static int start(struct flow *f, struct bench_xfer *x, struct owcp_error *err)

@@ -154,19 +154,9 @@ static int finished(struct idle *id, struct bench_xfer *x,
 
 static int drain(struct idle *id, struct owcp_error *err)
 {
-  CURLMsg *msg;
-  int left;
+  struct bench_xfer *x;
 
-  while ((msg = curl_multi_info_read(id->multi, &left)) != NULL) {
-    struct bench_xfer *x = NULL;
-    if (msg->msg != CURLMSG_DONE)
-      continue;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-    CURLcode result = msg->data.result;
-    curl_multi_remove_handle(id->multi, msg->easy_handle);
-    if (x == NULL)
-      continue;
-    bench_xfer_finish(x, result, bench_now());
+  while ((x = bench_multi_next_done(id->multi)) != NULL) {
     if (finished(id, x, err) != 0)
       return -1;
   }

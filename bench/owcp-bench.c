@@ -155,7 +155,8 @@ bool bench_xfer_sent(const struct bench_xfer *x)
   return x->body != NULL && x->body_off == x->body_len;
 }
 
-void bench_xfer_finish(struct bench_xfer *x, CURLcode result, double when)
+/* Records the outcome of a finished transfer (status, t_done). */
+static void xfer_finish(struct bench_xfer *x, CURLcode result, double when)
 {
   x->result = result;
   x->status = 0;
@@ -166,10 +167,30 @@ void bench_xfer_finish(struct bench_xfer *x, CURLcode result, double when)
   x->active = false;
 }
 
+struct bench_xfer *bench_multi_next_done(CURLM *multi)
+{
+  CURLMsg *msg;
+  int left;
+
+  while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+    struct bench_xfer *x = NULL;
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    CURLcode result = msg->data.result;
+    curl_multi_remove_handle(multi, msg->easy_handle);
+    if (x != NULL) {
+      xfer_finish(x, result, bench_now());
+      return x;
+    }
+  }
+  return NULL;
+}
+
 void bench_xfer_perform(struct bench_xfer *x)
 {
   CURLcode rc = curl_easy_perform(x->easy);
-  bench_xfer_finish(x, rc, bench_now());
+  xfer_finish(x, rc, bench_now());
 }
 
 json_t *bench_xfer_json(const struct bench_xfer *x)
