@@ -1083,38 +1083,48 @@ static int candidates_order(struct owcp_dns_candidate *c, size_t n,
   return 0;
 }
 
-int owcp_dns_base_list(const struct owcp_dns_candidate *c, size_t n,
-                       enum owcp_discovery_source source,
-                       struct owcp_base_list *out, struct owcp_error *err)
+/* owcp_dns_base_list on candidates the caller hands over: c is ordered in
+ * place, its strings move into *out and c is freed on every path. */
+static int base_list_take(struct owcp_dns_candidate *c, size_t n,
+                          enum owcp_discovery_source source,
+                          struct owcp_base_list *out, struct owcp_error *err)
 {
   memset(out, 0, sizeof(*out));
   if (n == 0) {
+    free(c);
     owcp_error_set(err, "no dispatcher base to order");
     return -1;
   }
-  struct owcp_dns_candidate *copy = NULL;
-  if (candidates_dup(c, n, &copy) != 0) {
-    owcp_error_set(err, "out of memory building the base list");
-    return -1;
-  }
-  if (candidates_order(copy, n, err) != 0) {
-    candidates_free(copy, n);
+  if (candidates_order(c, n, err) != 0) {
+    candidates_free(c, n);
     return -1;
   }
   out->bases = calloc(n, sizeof(*out->bases));
   if (out->bases == NULL) {
-    candidates_free(copy, n);
+    candidates_free(c, n);
     owcp_error_set(err, "out of memory building the base list");
     return -1;
   }
   for (size_t i = 0; i < n; i++) {
-    out->bases[i] = copy[i].base;
-    copy[i].base = NULL;
+    out->bases[i] = c[i].base;
   }
-  free(copy);
+  free(c);
   out->n = n;
   out->source = source;
   return 0;
+}
+
+int owcp_dns_base_list(const struct owcp_dns_candidate *c, size_t n,
+                       enum owcp_discovery_source source,
+                       struct owcp_base_list *out, struct owcp_error *err)
+{
+  struct owcp_dns_candidate *copy = NULL;
+  if (n > 0 && candidates_dup(c, n, &copy) != 0) {
+    memset(out, 0, sizeof(*out));
+    owcp_error_set(err, "out of memory building the base list");
+    return -1;
+  }
+  return base_list_take(copy, n, source, out, err);
 }
 
 /* ---- answers to candidates --------------------------------------------------
@@ -1272,9 +1282,8 @@ static int cache_lookup(struct owcp_discovery *d, const char *domain,
   if (rc == 1) {
     return 1;
   }
-  rc = owcp_dns_base_list(copy, n, source, out, err);
-  candidates_free(copy, n);
-  return rc;
+  /* The copy made under the lock is ordered and handed out as it is. */
+  return base_list_take(copy, n, source, out, err);
 }
 
 /* Unlinks and frees the entry for domain, if any (lock held). */
