@@ -287,11 +287,8 @@ void itest_env_init(struct itest_env *e, const char *name)
 
 void itest_env_fini(struct itest_env *e)
 {
-  if (e->pid > 0) {
-    kill(e->pid, SIGKILL);
-    waitpid(e->pid, NULL, 0);
-    e->pid = 0;
-  }
+  if (e->pid > 0)
+    itest_kill(e);
   drop_database(e);
   if (e->tmpdir[0] != '\0' && testutil_tmpdir_remove(e->tmpdir) != 0)
     print_error("could not remove %s\n", e->tmpdir);
@@ -383,9 +380,7 @@ void itest_stop(struct itest_env *e)
   pid_t got;
   while ((got = waitpid(e->pid, &ws, WNOHANG)) == 0) {
     if (itest_now() > deadline) {
-      kill(e->pid, SIGKILL);
-      waitpid(e->pid, NULL, 0);
-      e->pid = 0;
+      itest_kill(e);
       itest_fail("owcp-dispatcher did not stop within %.0f s of SIGTERM",
                  STOP_TIMEOUT_S);
     }
