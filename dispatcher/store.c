@@ -371,7 +371,11 @@ static bool missing_schema(const PGresult *res)
          (strcmp(state, "42883") == 0 || strcmp(state, "42P01") == 0);
 }
 
-static int prepare_one(struct store *st, enum stmt s, struct owcp_error *err)
+/* Prepares statement s unless it already is. When lenient, a statement
+ * whose tables/procedures are not migrated yet is left for later
+ * (prepared on first use) instead of failing. */
+static int prepare_stmt(struct store *st, enum stmt s, bool lenient,
+                        struct owcp_error *err)
 {
   PGresult *res;
   int rc = 0;
@@ -381,31 +385,25 @@ static int prepare_one(struct store *st, enum stmt s, struct owcp_error *err)
   res = PQprepare(st->conn, statements[s].name, statements[s].sql, 0, NULL);
   if (PQresultStatus(res) == PGRES_COMMAND_OK)
     st->prepared[s] = true;
-  else
+  else if (!lenient || !missing_schema(res))
     rc = fail(st, res, statements[s].name, err);
   PQclear(res);
   return rc;
 }
 
-/* Prepares every statement; ones whose tables/procedures are not migrated
- * yet are left for later (prepared on first use). */
+static int prepare_one(struct store *st, enum stmt s, struct owcp_error *err)
+{
+  return prepare_stmt(st, s, false, err);
+}
+
+/* Prepares every statement the migrated schema allows. */
 static int prepare_all(struct store *st, struct owcp_error *err)
 {
   for (int s = 0; s < S_COUNT; s++) {
-    PGresult *res;
+    int rc = prepare_stmt(st, (enum stmt)s, true, err);
 
-    if (st->prepared[s])
-      continue;
-    res = PQprepare(st->conn, statements[s].name, statements[s].sql, 0, NULL);
-    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-      st->prepared[s] = true;
-    } else if (!missing_schema(res)) {
-      int rc = fail(st, res, statements[s].name, err);
-
-      PQclear(res);
+    if (rc != 0)
       return rc;
-    }
-    PQclear(res);
   }
   return 0;
 }
