@@ -336,30 +336,34 @@ static void headers_free(struct curl_slist *h)
   curl_slist_free_all(h);
 }
 
+/* Appends line to *h (libcurl copies it); on failure the whole list is
+ * freed and *h becomes NULL. */
+static bool header_add(struct curl_slist **h, const char *line)
+{
+  struct curl_slist *next = curl_slist_append(*h, line);
+  if (next == NULL) {
+    headers_free(*h);
+    *h = NULL;
+    return false;
+  }
+  *h = next;
+  return true;
+}
+
 static struct curl_slist *headers_build(const struct request_spec *rq)
 {
   struct curl_slist *h = NULL;
-  struct curl_slist *next = curl_slist_append(h, "Accept: application/json");
-  if (next == NULL) {
+  /* Waiting for 100-continue only adds a round trip, hence "Expect:". */
+  if (!header_add(&h, "Accept: application/json") ||
+      !header_add(&h, "Expect:")) {
     return NULL;
   }
-  h = next;
-  /* Waiting for 100-continue only adds a round trip. */
-  next = curl_slist_append(h, "Expect:");
-  if (next == NULL) {
-    headers_free(h);
-    return NULL;
-  }
-  h = next;
   if (rq->content_type != NULL) {
     char line[128];
     snprintf(line, sizeof(line), "Content-Type: %s", rq->content_type);
-    next = curl_slist_append(h, line);
-    if (next == NULL) {
-      headers_free(h);
+    if (!header_add(&h, line)) {
       return NULL;
     }
-    h = next;
   }
   if (rq->token != NULL) {
     size_t len = strlen("Authorization: Bearer ") + strlen(rq->token) + 1;
@@ -369,14 +373,12 @@ static struct curl_slist *headers_build(const struct request_spec *rq)
       return NULL;
     }
     snprintf(line, len, "Authorization: Bearer %s", rq->token);
-    next = curl_slist_append(h, line);
+    bool added = header_add(&h, line);
     explicit_bzero(line, len);
     free(line);
-    if (next == NULL) {
-      headers_free(h);
+    if (!added) {
       return NULL;
     }
-    h = next;
   }
   return h;
 }
