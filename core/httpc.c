@@ -533,9 +533,9 @@ done:
 }
 
 /* The failover loop shared by every call: tries each base in order and
- * moves on after a transport failure or a status in `skip` (503 for POSTs,
- * anything but 200 for GET CA). The last skipped answer is returned when
- * every base answered with a skipped status and return_skipped is set. */
+ * moves on after a transport failure or a skipped status (503 for POSTs;
+ * anything but 200 when only_200, for GET CA). For POSTs the last 503 is
+ * returned when no base gave anything better; with only_200 that is -1. */
 static int send_failover(struct owcp_httpc *c,
                          const struct owcp_base_list *bases,
                          const struct request_spec *rq, bool only_200,
