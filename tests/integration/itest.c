@@ -388,7 +388,9 @@ void itest_stop(struct itest_env *e)
     nanosleep(&ts, NULL);
   }
   e->pid = 0;
-  (void)got;
+  /* A failed waitpid leaves ws unset: it must not read as a clean exit. */
+  if (got < 0)
+    itest_fail("cannot wait for owcp-dispatcher: %s", strerror(errno));
   if (!WIFEXITED(ws))
     itest_fail("owcp-dispatcher died of signal %d after SIGTERM", WTERMSIG(ws));
   assert_int_equal(WEXITSTATUS(ws), 0);
