@@ -172,6 +172,17 @@ static int fill_answer(const struct owcp_receipt *r, struct owcp_rq_result *out)
   return 0;
 }
 
+/* The receipt covers exactly xml and what the caller expects (NULL
+ * expectations are skipped). */
+static int check_matches(const struct owcp_receipt *r, const char *xml,
+                         size_t xml_len, const char *tx, const char *client,
+                         const char *response, struct owcp_error *err)
+{
+  return owcp_receipt_matches(
+      r, tx ? tx : r->transaction, r->account, client ? client : r->client,
+      response ? response : r->response, xml, xml_len, err);
+}
+
 /* Everything but the CMS signature: the content against what was sent and
  * what the caller expects (NULL expectations are skipped). */
 static int check_content(const struct owcp_receipt *r,
@@ -179,9 +190,7 @@ static int check_content(const struct owcp_receipt *r,
                          size_t xml_len, const char *tx, const char *client,
                          const char *response, struct owcp_error *err)
 {
-  if (owcp_receipt_matches(
-          r, tx ? tx : r->transaction, r->account, client ? client : r->client,
-          response ? response : r->response, xml, xml_len, err) != 0)
+  if (check_matches(r, xml, xml_len, tx, client, response, err) != 0)
     return -1;
   return check_account(r, req, err) != 0 || check_methods(r, req, err) != 0 ? -1
                                                                             : 0;
@@ -282,10 +291,8 @@ int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
         check_content(r, req, request_xml, xml_len, transaction, client,
                       response, err) != 0)
       goto done;
-  } else if (owcp_receipt_matches(r, transaction ? transaction : r->transaction,
-                                  r->account, client ? client : r->client,
-                                  response ? response : r->response, r->request,
-                                  r->request_len, err) != 0) {
+  } else if (check_matches(r, r->request, r->request_len, transaction, client,
+                           response, err) != 0) {
     goto done;
   }
   if (out != NULL) {
@@ -343,11 +350,10 @@ int rq_check_completion(X509 *ca, const struct owcp_xml_validator *v,
   }
   if (owcp_receipt_verify(c->receipt, c->receipt_len, ca, NULL, &r, err) != 0 ||
       check_signer_identity(c->receipt, c->receipt_len, r, err) != 0 ||
-      owcp_receipt_matches(r, c->transaction, r->account, c->client,
-                           c->response, r->request, r->request_len, err) != 0 ||
       owcp_request_parse(v, r->request, r->request_len, &req, err) !=
           OWCP_XML_OK ||
-      check_account(r, req, err) != 0 || check_methods(r, req, err) != 0 ||
+      check_content(r, req, r->request, r->request_len, c->transaction,
+                    c->client, c->response, err) != 0 ||
       check_sender(req, account, c->identifier, err) != 0)
     goto done;
   rc = 0;
