@@ -700,8 +700,10 @@ void itest_client_free(struct itest_client *c)
   memset(c, 0, sizeof *c);
 }
 
-json_t *itest_register_params(const struct itest_client *c, const char *code,
-                              const char *transaction)
+/* CD-Register parameters for c (new reference); code and transaction may
+ * be NULL. */
+static json_t *register_params(const struct itest_client *c, const char *code,
+                               const char *transaction)
 {
   char *csr = owcp_base64_encode(c->csr, c->csr_len);
   assert_non_null(csr);
@@ -714,6 +716,15 @@ json_t *itest_register_params(const struct itest_client *c, const char *code,
   if (transaction != NULL)
     json_object_set_new(p, "Transaction", json_string(transaction));
   return p;
+}
+
+void itest_register(const struct itest_env *e, const struct itest_client *c,
+                    const char *code, const char *transaction,
+                    struct itest_http *out)
+{
+  json_t *p = register_params(c, code, transaction);
+  itest_post(e, "CD-Register", NULL, p, out);
+  json_decref(p);
 }
 
 /* Decodes a base64 DER certificate member of a reply. */
@@ -762,13 +773,11 @@ void itest_client_adopt(struct itest_client *c, const struct itest_http *h)
 void itest_client_enrol(struct itest_env *e, struct itest_client *c)
 {
   char *code = itest_code_issue(e, c->account, 0);
-  json_t *p = itest_register_params(c, code, NULL);
   struct itest_http h;
-  itest_post(e, "CD-Register", NULL, p, &h);
+  itest_register(e, c, code, NULL, &h);
   ITEST_EXPECT(h, 200);
   itest_client_adopt(c, &h);
   itest_http_free(&h);
-  json_decref(p);
   free(code);
 }
 

@@ -204,10 +204,11 @@ void itest_client_init(struct itest_client *c, const char *account);
 /* Releases everything the client holds and zeroes it. */
 void itest_client_free(struct itest_client *c);
 
-/* CD-Register parameters for c (new reference); code and transaction may
- * be NULL. */
-json_t *itest_register_params(const struct itest_client *c, const char *code,
-                              const char *transaction);
+/* CD-Register of c's account, description and CSR, with Code and
+ * Transaction when not NULL; returns the response. */
+void itest_register(const struct itest_env *e, const struct itest_client *c,
+                    const char *code, const char *transaction,
+                    struct itest_http *out);
 
 /* Takes Client, Token, Certificate and CA from a 200 CD-Register reply
  * into c; fails the test when any is missing or malformed. */

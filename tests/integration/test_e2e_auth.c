@@ -260,11 +260,9 @@ static void test_closed_service_self_subscription(void **state)
   struct itest_http h;
 
   itest_client_init(&c, "dave@example.com");
-  json_t *p = itest_register_params(&c, NULL, NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, &c, NULL, NULL, &h);
   ITEST_EXPECT(h, 403);
   itest_http_free(&h);
-  json_decref(p);
   assert_int_equal(itest_sql_count(&f->env, "SELECT count(*) FROM accounts "
                                             "WHERE address = "
                                             "'dave@example.com'"),

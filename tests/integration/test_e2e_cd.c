@@ -72,36 +72,28 @@ static void test_code_is_single_use(void **state)
 
   itest_client_init(&c1, "bob@example.com");
   itest_client_init(&c2, "bob@example.com");
-  json_t *p = itest_register_params(&c1, code, NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, &c1, code, NULL, &h);
   ITEST_EXPECT(h, 200);
   itest_client_adopt(&c1, &h);
   itest_http_free(&h);
-  json_decref(p);
   assert_int_equal(clients_of(f, "bob@example.com"), 1);
 
-  p = itest_register_params(&c2, code, NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, &c2, code, NULL, &h);
   ITEST_EXPECT(h, 401);
   itest_http_free(&h);
-  json_decref(p);
 
-  p = itest_register_params(&c2, "not-a-code-that-was-ever-issued", NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, &c2, "not-a-code-that-was-ever-issued", NULL, &h);
   ITEST_EXPECT(h, 401);
   itest_http_free(&h);
-  json_decref(p);
   assert_int_equal(clients_of(f, "bob@example.com"), 1);
 
   /* The code is bound to its account: bob's code does not enrol alice. */
   char *code2 = itest_code_issue(&f->env, "bob@example.com", 0);
   struct itest_client c3;
   itest_client_init(&c3, "alice@example.com");
-  p = itest_register_params(&c3, code2, NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, &c3, code2, NULL, &h);
   ITEST_EXPECT(h, 401);
   itest_http_free(&h);
-  json_decref(p);
   itest_client_free(&c3);
   free(code2);
 
@@ -114,23 +106,13 @@ static void test_code_is_single_use(void **state)
 static char *approval_start(struct fx *f, const struct itest_client *c)
 {
   struct itest_http h;
-  json_t *p = itest_register_params(c, NULL, NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, c, NULL, NULL, &h);
   ITEST_EXPECT(h, 202);
   const char *tx = itest_str(&h, "Transaction");
   assert_non_null(tx);
   char *copy = strdup(tx);
   itest_http_free(&h);
-  json_decref(p);
   return copy;
-}
-
-static void approval_repeat(struct fx *f, const struct itest_client *c,
-                            const char *tx, struct itest_http *out)
-{
-  json_t *p = itest_register_params(c, NULL, tx);
-  itest_post(&f->env, "CD-Register", NULL, p, out);
-  json_decref(p);
 }
 
 /* The approval request as a1 sees it in CD-List (caller frees). */
@@ -161,7 +143,7 @@ static void test_register_by_approval(void **state)
 
   itest_client_init(&nc, "alice@example.com");
   char *tx = approval_start(f, &nc);
-  approval_repeat(f, &nc, tx, &h);
+  itest_register(&f->env, &nc, NULL, tx, &h);
   ITEST_EXPECT(h, 202); /* not answered yet: nothing issued */
   itest_http_free(&h);
   assert_int_equal(clients_of(f, "alice@example.com"), before);
@@ -172,7 +154,7 @@ static void test_register_by_approval(void **state)
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
 
-  approval_repeat(f, &nc, tx, &h);
+  itest_register(&f->env, &nc, NULL, tx, &h);
   ITEST_EXPECT(h, 200);
   itest_client_adopt(&nc, &h);
   itest_http_free(&h);
@@ -184,7 +166,7 @@ static void test_register_by_approval(void **state)
   itest_http_free(&h);
 
   /* A second collection of the same approval issues nothing more. */
-  approval_repeat(f, &nc, tx, &h);
+  itest_register(&f->env, &nc, NULL, tx, &h);
   assert_true(h.status == 409 || h.status == 403);
   itest_http_free(&h);
   assert_int_equal(clients_of(f, "alice@example.com"), before + 1);
@@ -208,7 +190,7 @@ static void test_register_by_approval_rejected(void **state)
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
 
-  approval_repeat(f, &nc, tx, &h);
+  itest_register(&f->env, &nc, NULL, tx, &h);
   ITEST_EXPECT(h, 403);
   assert_null(itest_str(&h, "Token"));
   itest_http_free(&h);
@@ -217,7 +199,7 @@ static void test_register_by_approval_rejected(void **state)
   /* A different key cannot collect someone else's approval. */
   struct itest_client thief;
   itest_client_init(&thief, "alice@example.com");
-  approval_repeat(f, &thief, tx, &h);
+  itest_register(&f->env, &thief, NULL, tx, &h);
   assert_true(h.status == 404 || h.status == 403);
   itest_http_free(&h);
   itest_client_free(&thief);
@@ -431,32 +413,26 @@ static void test_open_self_subscription(void **state)
   itest_stop(&f->env);
   itest_start(&f->env, open);
   itest_client_init(&c, "carol@example.com");
-  json_t *p = itest_register_params(&c, NULL, NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, &c, NULL, NULL, &h);
   ITEST_EXPECT(h, 200);
   itest_client_adopt(&c, &h);
   itest_http_free(&h);
-  json_decref(p);
   assert_int_equal(clients_of(f, "carol@example.com"), 1);
 
   /* Now the account exists with a client: a second device needs approval,
    * not self-subscription. */
   itest_client_init(&d, "carol@example.com");
-  p = itest_register_params(&d, NULL, NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, &d, NULL, NULL, &h);
   ITEST_EXPECT(h, 202);
   itest_http_free(&h);
-  json_decref(p);
   assert_int_equal(clients_of(f, "carol@example.com"), 1);
 
   /* A domain the dispatcher does not serve is never self-subscribed. */
   struct itest_client e;
   itest_client_init(&e, "eve@elsewhere.org");
-  p = itest_register_params(&e, NULL, NULL);
-  itest_post(&f->env, "CD-Register", NULL, p, &h);
+  itest_register(&f->env, &e, NULL, NULL, &h);
   assert_true(h.status == 404 || h.status == 403);
   itest_http_free(&h);
-  json_decref(p);
   assert_int_equal(itest_sql_count(&f->env, "SELECT count(*) FROM accounts "
                                             "WHERE address LIKE '%elsewhere%'"),
                    0);
