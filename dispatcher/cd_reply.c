@@ -15,22 +15,6 @@
 #include "owcp/receipt.h"
 #include "owcp/request.h"
 
-/*
- * store_tx_request() is not in store.h yet (requested from the store
- * owner). Until store.h declares it together with
- *   #define STORE_HAS_TX_REQUEST 1
- * CD-Reply fails closed with 500 rather than accept a receipt it cannot
- * compare with the stored request. The contract it is written against:
- *
- * The XML Request of transaction tx, when it is addressed to the account
- * of the active client client_id: *status 200 and *xml (caller frees;
- * NUL-terminated) / *len set, whatever the transaction's state; *status
- * 404 when the transaction is unknown or belongs to another account.
- *   int store_tx_request(struct store *st, const char *client_id,
- *                        const char *tx, char **xml, size_t *len,
- *                        int *status, struct owcp_error *err);
- */
-
 const char *const cd_reply_responses[] = {"Accept", "Reject", "Refuse", NULL};
 
 enum { CD_RESPONSE_REFUSE = 2 };
@@ -116,7 +100,6 @@ static int load_cert(struct request *r, struct reply_state *s, int *rc,
   return 0;
 }
 
-#ifdef STORE_HAS_TX_REQUEST
 /* The stored request of the transaction, if the caller's account may see
  * it. Returns 0, or the HTTP status with err set. */
 static int load_request(struct request *r, const char *tx,
@@ -136,19 +119,6 @@ static int load_request(struct request *r, const char *tx,
                  tx);
   return status == 404 ? 404 : 500;
 }
-#else
-static int load_request(struct request *r, const char *tx,
-                        struct reply_state *s, int *rc, struct owcp_error *err)
-{
-  (void)r;
-  (void)tx;
-  (void)s;
-  *rc = 0;
-  owcp_error_set(err, "CD-Reply cannot verify receipts yet: the store has no "
-                      "store_tx_request() to return the request to compare");
-  return 500;
-}
-#endif
 
 /* True when list holds method. */
 static bool has_method(char *const *list, size_t count, const char *method)

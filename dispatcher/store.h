@@ -138,7 +138,6 @@ int store_client_cert(struct store *st, const char *client_id,
  * (caller frees; NUL-terminated) and *len; *status 404 when the transaction
  * is unknown or belongs to another account. CD-Reply compares receipts
  * with it byte for byte. */
-#define STORE_HAS_TX_REQUEST 1
 int store_tx_request(struct store *st, const char *client_id, const char *tx,
                      char **xml, size_t *len, int *status,
                      struct owcp_error *err);
