@@ -603,6 +603,7 @@ static void quiet_notice(void *arg, const char *message)
 {
 }
 
+/* Runs constant SQL text (migrations' bookkeeping, BEGIN/COMMIT). */
 static int exec_sql(struct store *st, const char *sql, const char *what,
                     struct owcp_error *err)
 {
@@ -673,8 +674,6 @@ int store_ping(struct store *st, struct owcp_error *err)
   PQclear(res);
   return rc;
 }
-
-/* Runs constant SQL text (migrations' bookkeeping, BEGIN/COMMIT). */
 
 /* ---- migrations ------------------------------------------------------------
  */
