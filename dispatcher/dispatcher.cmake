@@ -15,6 +15,6 @@ if(missing)
   message(WARNING "owcp-dispatcher not built yet: missing ${missing}")
 else()
   add_executable(owcp-dispatcher ${OWCP_DISPATCHER_SOURCES})
-  target_link_libraries(owcp-dispatcher PRIVATE owcp_store owcp-core
+  target_link_libraries(owcp-dispatcher PRIVATE owcp_store owcp-core owcp_core_net
     PkgConfig::MHD PkgConfig::CURL PkgConfig::LIBXML2 Threads::Threads)
 endif()

@@ -13,12 +13,11 @@
 #include "ops.h"
 
 #include "log.h"
+#include "owcp/discovery.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* The header identifier is the (requestor, identifier) unique key in the
  * database; PostgreSQL refuses B-tree index entries over ~2.7 kB with an
@@ -158,28 +157,6 @@ static int check_to(const struct dispatcher *d, const char *to, char **out,
   return 0;
 }
 
-/* 127.0.0.0/8, ::1 or the name localhost: the only plain-HTTP targets an
- * --insecure-http dispatcher accepts, so that tests never send outcomes
- * across a network in clear text. host is as libcurl reports it (IPv6 in
- * brackets). */
-static bool is_loopback_host(const char *host)
-{
-  unsigned char a4[4], a6[16];
-  char v6[64];
-  size_t len = strlen(host);
-
-  if (strcasecmp(host, "localhost") == 0)
-    return true;
-  if (inet_pton(AF_INET, host, a4) == 1)
-    return a4[0] == 127;
-  if (len < 3 || len - 2 >= sizeof v6 || host[0] != '[' || host[len - 1] != ']')
-    return false;
-  memcpy(v6, host + 1, len - 2);
-  v6[len - 2] = '\0';
-  return inet_pton(AF_INET6, v6, a6) == 1 &&
-         memcmp(a6, &in6addr_loopback, sizeof a6) == 0;
-}
-
 /* True when libcurl found the given URL part (user, password, ...). */
 static bool url_has_part(CURLU *u, CURLUPart part)
 {
@@ -219,7 +196,9 @@ static int check_url_parts(const struct dispatcher_config *cfg, CURLU *u,
   } else if (strcmp(scheme, "http") != 0 || !cfg->insecure_http) {
     owcp_error_set(err, "Parameter 'Completion' must be an https URI.");
     status = OWCP_BAD_REQUEST;
-  } else if (!is_loopback_host(host)) {
+  } else if (!owcp_host_is_loopback(host)) {
+    /* Plain http (--insecure-http) only on loopback, so that tests never
+     * send outcomes across a network in clear text. */
     owcp_error_set(err,
                    "Parameter 'Completion' may use http only with a loopback "
                    "host (127.0.0.0/8, [::1] or localhost), not '%s'.",
