@@ -67,11 +67,6 @@ void itest_fail_at(const char *file, int line, const char *fmt, ...)
   abort();
 }
 
-int itest_run(const char *const argv[], const char *out_path)
-{
-  return testutil_exec(argv, out_path);
-}
-
 /* ---- database ------------------------------------------------------------ */
 
 static PGconn *connect_or_fail(const char *conninfo)

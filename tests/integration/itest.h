@@ -243,7 +243,7 @@ void itest_list(const struct itest_env *e, const struct itest_client *c,
  * Borrowed from h. */
 const json_t *itest_pending_find(const struct itest_http *h, const char *tx);
 
-/* ---- failing and running programs --------------------------------------- */
+/* ---- failing and timing ------------------------------------------------- */
 
 /* Fails the current cmocka test with a printf-style message, as fail_msg()
  * does, but is declared noreturn (cmocka's is not), so that compilers and
@@ -252,14 +252,6 @@ const json_t *itest_pending_find(const struct itest_http *h, const char *tx);
 void itest_fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 #define itest_fail(...) itest_fail_at(__FILE__, __LINE__, __VA_ARGS__)
-
-/* Runs the program argv[0] (looked up in PATH) with the NULL-terminated
- * argv, without a shell, so arguments need no quoting. Its stdout goes to
- * out_path (created 0600 or truncated), or to /dev/null when out_path is
- * NULL; stdin and stderr are /dev/null. Returns its exit status, 127 if it
- * could not be started, -1 if it could not be waited for or did not exit
- * normally. (The unit tests' testutil_exec(), shared.) */
-int itest_run(const char *const argv[], const char *out_path);
 
 /* Seconds on a monotonic clock. */
 double itest_now(void);
