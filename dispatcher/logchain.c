@@ -29,12 +29,16 @@ static void put_u32(unsigned char *p, uint32_t v)
   }
 }
 
-int logchain_encode(const struct store_log_entry *e, unsigned char **out,
-                    size_t *out_len, struct owcp_error *err)
+/* Encodes e canonically after prefix_len bytes copied from prefix, into a
+ * new buffer (*out, caller frees) of *out_len bytes in all: the hash
+ * input is then built in one allocation, not encoded and copied again. */
+static int encode_after(const unsigned char *prefix, size_t prefix_len,
+                        const struct store_log_entry *e, unsigned char **out,
+                        size_t *out_len, struct owcp_error *err)
 {
   const char *fields[6] = {e->event,       e->account, e->requestor,
                            e->transaction, e->client,  e->detail};
-  size_t len = 16;
+  size_t len = prefix_len + 16;
   unsigned char *buf, *w;
 
   for (int i = 0; i < 6; i++) {
@@ -52,7 +56,9 @@ int logchain_encode(const struct store_log_entry *e, unsigned char **out,
     owcp_error_set(err, "out of memory encoding log entry %" PRId64, e->seq);
     return -1;
   }
-  w = buf;
+  if (prefix_len > 0)
+    memcpy(buf, prefix, prefix_len);
+  w = buf + prefix_len;
   put_u64(w, (uint64_t)e->seq);
   put_u64(w + 8, (uint64_t)e->at_us);
   w += 16;
@@ -73,26 +79,23 @@ int logchain_encode(const struct store_log_entry *e, unsigned char **out,
   return 0;
 }
 
+int logchain_encode(const struct store_log_entry *e, unsigned char **out,
+                    size_t *out_len, struct owcp_error *err)
+{
+  return encode_after(NULL, 0, e, out, out_len, err);
+}
+
 int logchain_hash(const unsigned char prev[OWCP_SHA256_LEN],
                   const struct store_log_entry *e,
                   unsigned char hash[OWCP_SHA256_LEN], struct owcp_error *err)
 {
-  unsigned char *enc, *msg;
+  unsigned char *msg;
   size_t len;
 
-  if (logchain_encode(e, &enc, &len, err) != 0)
+  if (encode_after(prev, OWCP_SHA256_LEN, e, &msg, &len, err) != 0)
     return -1;
-  msg = malloc(OWCP_SHA256_LEN + len);
-  if (msg == NULL) {
-    free(enc);
-    owcp_error_set(err, "out of memory hashing log entry %" PRId64, e->seq);
-    return -1;
-  }
-  memcpy(msg, prev, OWCP_SHA256_LEN);
-  memcpy(msg + OWCP_SHA256_LEN, enc, len);
-  owcp_sha256(msg, OWCP_SHA256_LEN + len, hash);
+  owcp_sha256(msg, len, hash);
   free(msg);
-  free(enc);
   return 0;
 }
 
