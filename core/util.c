@@ -254,6 +254,17 @@ void owcp_hex_encode(const unsigned char *data, size_t len, char *out)
   out[2 * len] = '\0';
 }
 
+uint64_t owcp_str_hash(const char *s)
+{
+  uint64_t h = 14695981039346656037ULL; /* FNV-1a 64-bit offset basis */
+
+  for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL; /* FNV 64-bit prime */
+  }
+  return h;
+}
+
 bool owcp_ct_equal(const void *a, const void *b, size_t len)
 {
   return CRYPTO_memcmp(a, b, len) == 0;

@@ -3,6 +3,8 @@
  */
 #include "certcache.h"
 
+#include "owcp/util.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,16 +25,9 @@ struct certcache {
   struct slot *slots;
 };
 
-/* FNV-1a: ids are random, so any spread-out hash will do. */
 static size_t slot_of(const struct certcache *c, const char *id)
 {
-  uint64_t h = 1469598103934665603ULL;
-
-  for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
-  return (size_t)(h % c->n);
+  return (size_t)(owcp_str_hash(id) % c->n);
 }
 
 struct certcache *certcache_new(size_t slots)

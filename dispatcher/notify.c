@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "owcp/util.h"
 #include "store.h"
 
 #define BUCKETS 4096
@@ -55,10 +56,7 @@ int64_t notify_now_ms(void)
 
 static size_t bucket_of(const char *key)
 {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-    h = (h ^ *p) * 1099511628211ULL;
-  return (size_t)(h % BUCKETS);
+  return (size_t)(owcp_str_hash(key) % BUCKETS);
 }
 
 /* Resumes w if suspended; marks it fired either way. Lock held. */

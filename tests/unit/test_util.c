@@ -432,9 +432,19 @@ static void test_file_write_atomic_and_read(void **state)
   assert_int_equal(testutil_tmpdir_remove(dir), 0);
 }
 
+/* Published FNV-1a 64-bit test vectors. */
+static void test_str_hash_fnv1a(void **state)
+{
+  (void)state;
+  assert_true(owcp_str_hash("") == 0xcbf29ce484222325ULL);
+  assert_true(owcp_str_hash("a") == 0xaf63dc4c8601ec8cULL);
+  assert_true(owcp_str_hash("foobar") == 0x85944171f73967e8ULL);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_str_hash_fnv1a),
       cmocka_unit_test(test_error_set_formats_and_truncates),
       cmocka_unit_test(test_error_set_ssl_drains_queue),
       cmocka_unit_test(test_base64_rfc4648_vectors),

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #define OWCP_ERROR_MAX 256
@@ -62,6 +63,11 @@ void owcp_sha256(const void *data, size_t len,
 
 /* Lowercase hex of data into out, which must hold 2 * len + 1 bytes. */
 void owcp_hex_encode(const unsigned char *data, size_t len, char *out);
+
+/* FNV-1a (64-bit) of the NUL-terminated string s, for spreading keys over
+ * hash-table buckets. Not cryptographic: never use it on secrets or where
+ * an attacker's choice of keys matters. */
+uint64_t owcp_str_hash(const char *s);
 
 /* True when a and b (both len bytes) are equal; time depends only on len. */
 bool owcp_ct_equal(const void *a, const void *b, size_t len);
