@@ -16,7 +16,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 step() { printf '\n=== %s\n' "$*"; }
 
 step "dependencies"
-scripts/install-deps.sh
+scripts/install-deps.sh test
 
 step "formatting (clang-format)"
 mapfile -t sources < <(git ls-files '*.c' '*.h')
