@@ -23,8 +23,12 @@ for mode in run test; do
   fi
 done
 out=$("$script" frob 2>&1)
-[ $? -eq 2 ] && grep -q 'usage: scripts/install-deps.sh \[run|test\]' <<<"$out" && ok "bad mode" ||
-  fail "bad mode: $out"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q 'usage: scripts/install-deps.sh \[run|test\]' <<<"$out"; then
+  ok "bad mode"
+else
+  fail "bad mode: status $rc: $out"
+fi
 
 # An unprivileged user with a PATH holding only what the script needs:
 # no sudo, and no apt-get, so an attempt to install would show.
@@ -56,8 +60,11 @@ fi
 # With nothing missing the same user needs no privilege at all.
 out=$(as_user bash "$work/install-deps.sh" test 2>&1)
 rc=$?
-[ "$rc" -eq 0 ] && [ -z "$out" ] && ok "unprivileged, nothing missing" ||
+if [ "$rc" -eq 0 ] && [ -z "$out" ]; then
+  ok "unprivileged, nothing missing"
+else
   fail "unprivileged, nothing missing: status $rc: $out"
+fi
 
 [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "all passed"
