@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,46 @@ static int openssl_verifies(struct fx *f, const unsigned char *der, size_t len)
   return status;
 }
 
+/* One worker thread's check of an answered confirmation. */
+struct worker {
+  struct confirm_service *svc;
+  const struct confirm_sent *sent;
+  enum confirm_outcome outcome;
+  size_t receipt_len;
+};
+
+static void *worker_checks(void *arg)
+{
+  struct worker *w = arg;
+  struct confirm_result r = {0};
+
+  w->outcome =
+      confirm_check(w->svc, w->sent->transaction, w->sent->request_xml,
+                    w->sent->request_len, "alice@example.com", 0, &r, NULL);
+  w->receipt_len = r.receipt_len;
+  confirm_result_free(&r);
+  return NULL;
+}
+
+/* Several threads (as MHD workers) check at once, each through its own
+ * requestor context, and all see the verified Accept. */
+static void check_from_threads(struct fx *f, const struct confirm_sent *sent,
+                               size_t receipt_len)
+{
+  struct worker w[4];
+  pthread_t th[4];
+
+  for (size_t i = 0; i < 4; i++) {
+    w[i] = (struct worker){f->svc, sent, CONFIRM_FAILED, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, worker_checks, &w[i]), 0);
+  }
+  for (size_t i = 0; i < 4; i++) {
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(w[i].outcome, CONFIRM_ACCEPTED);
+    assert_int_equal(w[i].receipt_len, receipt_len);
+  }
+}
+
 static void test_accept_verified(void **state)
 {
   struct fx *f = *state;
@@ -241,6 +282,7 @@ static void test_accept_verified(void **state)
   assert_true(r.signed_at >= t0 - 5 && r.signed_at <= time(NULL) + 5);
   assert_null(r.reason);
   assert_int_equal(openssl_verifies(f, r.receipt, r.receipt_len), 0);
+  check_from_threads(f, &sent, r.receipt_len);
   /* The same check again (a WSTEP re-query) answers the same. */
   confirm_result_free(&r);
   assert_int_equal(check(f->svc, &sent, "alice@example.com", 0, &r, &err),

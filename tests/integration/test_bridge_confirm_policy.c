@@ -73,8 +73,8 @@ static void test_cache_window(void **state)
 
   (void)state;
   assert_true(confirm_cache_covers(t, 480, t));
-  assert_true(confirm_cache_covers(t, 480, t + 480 * 60 - 1));
-  assert_false(confirm_cache_covers(t, 480, t + 480 * 60));
+  assert_true(confirm_cache_covers(t, 480, t + (time_t)480 * 60 - 1));
+  assert_false(confirm_cache_covers(t, 480, t + (time_t)480 * 60));
   assert_false(confirm_cache_covers(t, 1, t + 3600));
   /* An approval from the future covers nothing. */
   assert_false(confirm_cache_covers(t + 1, 480, t));
