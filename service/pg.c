@@ -15,15 +15,24 @@ static void quiet_notice(void *arg, const char *message)
 
 void svc_pg_conn_error(const PGconn *conn, char *buf, size_t size)
 {
-  size_t n;
+  const char *msg =
+      conn ? PQerrorMessage(conn) : "out of memory allocating a connection";
+  size_t n = 0;
 
-  snprintf(buf, size, "%s",
-           conn ? PQerrorMessage(conn)
-                : "out of memory allocating a "
-                  "connection");
-  n = strlen(buf);
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-    buf[--n] = '\0';
+  if (size == 0)
+    return;
+  /* libpq ends with "\n" and continues hints on "\n\t" lines: one line. */
+  for (const char *c = msg; *c != '\0' && n + 1 < size; c++) {
+    if (*c == '\n' || *c == '\t') {
+      if (n > 0 && buf[n - 1] != ' ')
+        buf[n++] = ' ';
+      continue;
+    }
+    buf[n++] = *c;
+  }
+  while (n > 0 && buf[n - 1] == ' ')
+    n--;
+  buf[n] = '\0';
 }
 
 PGconn *svc_pg_connect(const char *conninfo, const char *purpose,

@@ -31,8 +31,9 @@
 PGconn *svc_pg_connect(const char *conninfo, const char *purpose,
                        struct owcp_error *err);
 
-/* Copies the connection's last error message into buf without trailing
- * newlines or spaces (libpq ends its messages with "\n"). */
+/* Copies the connection's last error message into buf as one line: libpq's
+ * trailing newline dropped, its "\n\t" continuation lines joined with a
+ * space. */
 void svc_pg_conn_error(const PGconn *conn, char *buf, size_t size);
 
 /* Classifies the failure of `what` (res may be NULL): a broken connection,
