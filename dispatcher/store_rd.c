@@ -73,7 +73,7 @@ const struct store_stmt *const store_rd_statements[] = {
  * ------------------------------------------------------------ */
 
 /* Counts one RD-Confirm attempt against the requestor's rate limit in its
- * own short transaction (sql/005_commit_contention.sql); *retry_after > 0
+ * own short transaction (procedures/owcp_rate_take.sql); *retry_after > 0
  * means over the limit. */
 static int rate_take(struct store *st, int64_t requestor_id, time_t now,
                      int *retry_after, struct owcp_error *err)

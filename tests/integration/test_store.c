@@ -1,5 +1,5 @@
 /*
- * test_store.c — integration tests of dispatcher/store.c, the stored
+ * test_store.c — integration tests of dispatcher/store_*.c, the stored
  * procedures of sql/dispatcher/ and dispatcher/logchain.c against a real
  * PostgreSQL (OWCP_TEST_DB from scripts/with-pg.sh; missing means FAIL, not
  * skip). Every test runs in a fresh database of its own.
