@@ -2,10 +2,13 @@
  * store.h — the dispatcher's database interface (PostgreSQL via libpq).
  *
  * Every query the dispatcher and owcp-admin run is one function here; the
- * SQL lives only in store.c (one static table of prepared statements) and
- * in sql/NNN_*.sql (stored procedures). State-changing operations are one
- * stored procedure call each: the change, its log entry, its DR-Complete
- * outbox row and its NOTIFY commit together.
+ * SQL lives only in the store_<concern>.c files (each concern's prepared
+ * statements: store_pool.c connections, store_auth.c lookups, store_rd.c,
+ * store_cd.c, store_outbox.c, store_admin.c, store_log.c, store_listener.c,
+ * store_migrate.c) and in sql/dispatcher/ (tables in numbered migrations,
+ * stored procedures in procedures/, one file each). State-changing
+ * operations are one stored procedure call each: the change, its log
+ * entry, its DR-Complete outbox row and its NOTIFY commit together.
  *
  * Return convention (extends owcp/util.h): 0 on success, -1 on an
  * unexpected failure (HTTP 500), STORE_UNAVAILABLE (-2) when the database
@@ -28,6 +31,7 @@
 #ifndef OWCP_DISPATCHER_STORE_H
 #define OWCP_DISPATCHER_STORE_H
 
+#include "owcp/service/pgpool.h"
 #include "owcp/util.h"
 
 #include <stdbool.h>
@@ -35,7 +39,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define STORE_UNAVAILABLE (-2)
+#define STORE_UNAVAILABLE SVC_PG_UNAVAILABLE /* -2 */
 
 #define STORE_ID_MAX 65       /* transaction/client identifiers + NUL */
 #define STORE_ADDRESS_MAX 321 /* RFC 5321 path limit + NUL */
@@ -60,11 +64,14 @@ bool store_is_broken(const struct store *st);
 /* Health check for GET /healthz: a round trip to the database. */
 int store_ping(struct store *st, struct owcp_error *err);
 
-/* Applies every sql/NNN_*.sql file of dir (NULL: the source tree's sql/
- * directory compiled in) not yet listed in schema_migrations, in numeric
- * order, each in its own transaction, under a session advisory lock so two
- * concurrent migrators are safe. *applied (may be NULL) receives how many
- * files were applied now. Idempotent. */
+/* Migrates the database with the service layer's runner
+ * (owcp/service/migrate.h): dir's numbered NNN_*.sql files not yet listed
+ * in schema_migrations, then every procedures/NAME.sql, in one transaction
+ * under an advisory lock (concurrent migrators are safe), then prepares the
+ * statements that needed them. dir NULL: svc_migrate_locate("dispatcher")
+ * (share/owcp/sql/dispatcher next to the executable, then the install
+ * datadir). *applied (may be NULL) receives how many numbered files were
+ * applied now. Idempotent. */
 int store_migrate(struct store *st, const char *dir, int *applied,
                   struct owcp_error *err);
 
@@ -79,6 +86,9 @@ struct store_pool *store_pool_new(const char *conninfo, size_t size,
 
 /* Frees the pool and closes its connections; NULL is ignored. */
 void store_pool_free(struct store_pool *pool);
+
+/* The pool's counters for metrics (size, in use, waits, wait time...). */
+void store_pool_stats(struct store_pool *pool, struct svc_pgpool_stats *out);
 
 /* Borrows a connection into *out, waiting up to wait_ms for one to be free.
  * A broken connection is reopened transparently. Returns STORE_UNAVAILABLE
@@ -465,7 +475,8 @@ int store_seal_xmin(struct store *st, char xmin[STORE_XID_LEN],
                     struct owcp_error *err);
 
 /* Inside the seal transaction: at most limit log entries not yet chained
- * from transactions at or above the seal horizon (sql/002_seal_horizon.sql),
+ * from transactions at or above the seal horizon
+ * (sql/dispatcher/002_seal_horizon.sql),
  * in (transaction id, seq) order. */
 int store_log_unsealed(struct store *st, int limit, store_log_entry_fn fn,
                        void *arg, struct owcp_error *err);

@@ -28,8 +28,8 @@ expect help-exit-codes 0 'Exit status' -- "$admin" --help
 expect no-command 2 'missing COMMAND' -- A
 expect unknown-command 2 "unknown command 'frob'" -- A frob
 expect bad-db 3 'database unavailable' -- "$admin" --db "host=/nonexistent" migrate
-# One migration per numbered file in sql/.
-migrations=$(ls "$(dirname "$0")"/../../sql/[0-9][0-9][0-9]_*.sql | wc -l)
+# One migration per numbered file in sql/dispatcher/.
+migrations=$(ls "$(dirname "$0")"/../../sql/dispatcher/[0-9][0-9][0-9]_*.sql | wc -l)
 expect migrate 0 "migrations applied: $migrations" -- A migrate
 expect migrate-again 0 'migrations applied: 0' -- A migrate
 expect account-add 0 'account alice@example.com added' -- A account add alice@EXAMPLE.com

@@ -1,8 +1,8 @@
 /*
- * test_store.c — integration tests of dispatcher/store.c, the stored
- * procedures of sql/ and dispatcher/logchain.c against a real PostgreSQL
- * (OWCP_TEST_DB from scripts/with-pg.sh; missing means FAIL, not skip).
- * Every test runs in a fresh database of its own.
+ * test_store.c — integration tests of dispatcher/store_*.c, the stored
+ * procedures of sql/dispatcher/ and dispatcher/logchain.c against a real
+ * PostgreSQL (OWCP_TEST_DB from scripts/with-pg.sh; missing means FAIL, not
+ * skip). Every test runs in a fresh database of its own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -174,7 +174,7 @@ static int64_t count(struct fx *f, const char *sql)
   return n;
 }
 
-/* The numbered migrations shipped in sql/ (NNN_name.sql). */
+/* The numbered migrations shipped in sql/dispatcher/ (NNN_name.sql). */
 static long long count_migration_files(void)
 {
   DIR *d = opendir(OWCP_SQL_DIR);
@@ -732,6 +732,70 @@ static void test_pool_reconnects(void **state)
   store_pool_free(pool);
 }
 
+/* The pool's statistics (for metrics) follow its connections: opened,
+ * borrowed, waited for, given up on, given back. */
+static void test_pool_stats(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_pool *pool = store_pool_new(f->conninfo, 1, &err);
+  struct svc_pgpool_stats s;
+  struct store *a, *b;
+
+  assert_non_null(pool);
+  store_pool_stats(pool, &s);
+  assert_int_equal(s.size, 1);
+  assert_int_equal(s.open, 0);
+  assert_int_equal(s.in_use, 0);
+  assert_int_equal(s.acquired, 0);
+  assert_int_equal(s.waits, 0);
+
+  assert_int_equal(store_pool_acquire(pool, 100, &a, &err), 0);
+  store_pool_stats(pool, &s);
+  assert_int_equal(s.open, 1);
+  assert_int_equal(s.in_use, 1);
+  assert_int_equal(s.acquired, 1);
+  assert_int_equal(s.connects, 1);
+  assert_int_equal(s.waits, 0);
+
+  assert_int_equal(store_pool_acquire(pool, 60, &b, &err), STORE_UNAVAILABLE);
+  store_pool_stats(pool, &s);
+  assert_int_equal(s.waits, 1);
+  assert_int_equal(s.timeouts, 1);
+  assert_true(s.wait_us >= 50000);
+  assert_int_equal(s.acquired, 1);
+
+  store_pool_release(pool, a);
+  store_pool_stats(pool, &s);
+  assert_int_equal(s.in_use, 0);
+  assert_int_equal(s.open, 1);
+  assert_int_equal(store_pool_acquire(pool, 100, &a, &err), 0);
+  store_pool_stats(pool, &s);
+  assert_int_equal(s.acquired, 2);
+  assert_int_equal(s.connects, 1); /* the open connection was reused */
+  store_pool_release(pool, a);
+  store_pool_free(pool);
+}
+
+/* LISTEN's connection error reads like the pool's: one line, no trailing
+ * newline from libpq. */
+static void test_listener_error_one_line(void **state)
+{
+  struct owcp_error a = {{0}}, b = {{0}};
+  struct store_listener *l =
+      store_listener_open("host=/nonexistent connect_timeout=1", &a);
+  struct store *st = store_open("host=/nonexistent connect_timeout=1", &b);
+  size_t n = strlen(a.msg);
+
+  assert_null(l);
+  assert_null(st);
+  assert_true(strncmp(a.msg, "database unavailable for LISTEN: ", 33) == 0);
+  assert_true(n > 33 && a.msg[n - 1] != '\n' && a.msg[n - 1] != ' ');
+  assert_null(strchr(a.msg, '\n'));
+  /* Same reason after each prefix. */
+  assert_string_equal(a.msg + 33, b.msg + strlen("database unavailable: "));
+}
+
 static void collect(void *arg, const char *payload)
 {
   snprintf(arg, 128, "%s", payload);
@@ -748,7 +812,7 @@ static void test_listener(void **state)
   assert_non_null(l);
   assert_int_equal(store_listener_wait(l, 10, collect, got, &err), 0);
   /* The store's connections queue payloads and send them after COMMIT
-   * (sql/005_commit_contention.sql): they still arrive. */
+   * (sql/dispatcher/procedures/owcp_notify.sql): they still arrive. */
   struct store_confirm_out c = confirm(f, "N1", "<n/>", T0, 300);
   n = store_listener_wait(l, 2000, collect, got, &err);
   assert_int_equal(n, 1);
@@ -787,6 +851,8 @@ int main(void)
       T(test_chain_verify_detects_tamper),
       T(test_seal_late_commit),
       T(test_pool_reconnects),
+      T(test_pool_stats),
+      T(test_listener_error_one_line),
       T(test_listener),
   };
 

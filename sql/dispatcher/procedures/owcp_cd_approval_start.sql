@@ -1,12 +1,10 @@
--- Approval transactions (CD-Register by approval from an existing device)
--- are typed "Registration", the same name their XML Request carries
--- (<Request type="Registration">, dispatcher/cd_register.c), so clients see
--- one name in CD-List's Type and in the request they render. They were
--- typed "device-approval" before.
-UPDATE transactions t SET type = 'Registration'
-  FROM device_approvals d
- WHERE d.transaction_id = t.id AND t.type = 'device-approval';
-
+-- CD-Register by approval, first call: a confirmation request from the
+-- dispatcher's system requestor (created here on first use, with no token)
+-- to the account's existing clients. 404 unknown/disabled account, 403 when
+-- the account has no active client to approve. The transaction is typed
+-- "Registration", the name its XML Request carries (<Request
+-- type="Registration">, dispatcher/cd_register.c), so clients see one name
+-- in CD-List's Type and in the request they render.
 CREATE OR REPLACE FUNCTION owcp_cd_approval_start(p_account text, p_description text,
                                        p_csr_sha256 bytea, p_new_id text,
                                        p_request_xml text,

@@ -1,0 +1,248 @@
+/*
+ * store_cd.c — store.h's CD operations: CD-List, CD-Reply, the three
+ * ways of CD-Register and client revocation.
+ */
+#include "store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct store_stmt stmt_list = {
+    S_LIST, "list",
+    "SELECT o_transaction, o_from, o_type, " EPOCH("o_issued") ", " EPOCH(
+        "o_expires") ", o_request "
+                     "FROM "
+                     "owcp_list($1, "
+                     "$2, " TS(3) ")",
+    false};
+
+static const struct store_stmt stmt_reply = {
+    S_REPLY, "reply",
+    "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(7) ")", true};
+
+static const struct store_stmt stmt_register_code = {
+    S_REGISTER_CODE, "register_code",
+    "SELECT owcp_cd_register_code($1, $2, $3, $4, $5, "
+    "$6, " TS(7) ")",
+    false};
+
+static const struct store_stmt stmt_register_open = {
+    S_REGISTER_OPEN, "register_open",
+    "SELECT owcp_cd_register_open($1, $2, $3, $4, $5, " TS(6) ")", false};
+
+static const struct store_stmt stmt_approval_start = {
+    S_APPROVAL_START, "approval_start",
+    "SELECT o_status, o_transaction, " EPOCH(
+        "o_expires") " FROM owcp_cd_approval_start($1, "
+                     "$2, $3, $4, $5, $6, $7, $8, " TS(9) ")",
+    false};
+
+static const struct store_stmt stmt_approval_finish = {
+    S_APPROVAL_FINISH, "approval_finish",
+    "SELECT owcp_cd_approval_finish($1, $2, $3, $4, "
+    "$5, $6, $7, " TS(8) ")",
+    true};
+
+static const struct store_stmt stmt_client_revoke = {
+    S_CLIENT_REVOKE, "client_revoke",
+    "SELECT owcp_client_revoke($1, $2, now())", false};
+
+const struct store_stmt *const store_cd_statements[] = {
+    &stmt_list,           &stmt_reply,
+    &stmt_register_code,  &stmt_register_open,
+    &stmt_approval_start, &stmt_approval_finish,
+    &stmt_client_revoke,  NULL};
+
+/* ---- CD operations
+ * ------------------------------------------------------------ */
+
+void store_pending_list_free(struct store_pending_list *list)
+{
+  if (list == NULL)
+    return;
+  for (size_t i = 0; i < list->count; i++) {
+    free(list->items[i].type);
+    free(list->items[i].request_xml);
+  }
+  free(list->items);
+  list->items = NULL;
+  list->count = 0;
+}
+
+static int pending_fill(const PGresult *res, int i, void *item,
+                        struct owcp_error *err)
+{
+  struct store_pending *it = item;
+
+  it->issued = (time_t)svc_pg_get_int(res, i, 3);
+  it->expires = (time_t)svc_pg_get_int(res, i, 4);
+  if (svc_pg_get_fixed(res, i, 0, it->transaction, sizeof it->transaction,
+                       err) ||
+      svc_pg_get_fixed(res, i, 1, it->from, sizeof it->from, err) ||
+      svc_pg_get_dup(res, i, 2, &it->type, err) ||
+      svc_pg_get_dup(res, i, 5, &it->request_xml, err))
+    return -1;
+  return 0;
+}
+
+int store_list(struct store *st, const char *client_id, int max, time_t now,
+               struct store_pending_list *out, struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+  void *items;
+  int rc;
+
+  svc_pg_param_text(&p, client_id);
+  svc_pg_param_int(&p, max);
+  svc_pg_param_time(&p, now);
+  rc = store_run_array(st, &stmt_list, &p, sizeof *out->items, pending_fill,
+                       &items, &out->count, err);
+  out->items = items;
+  if (rc != 0)
+    store_pending_list_free(out);
+  return rc;
+}
+
+/* A PostgreSQL text[] literal: every element double-quoted with " and \
+ * backslash-escaped. Caller frees. */
+static char *text_array_literal(const char *const *items, size_t n)
+{
+  size_t cap = 3;
+  char *out, *w;
+
+  for (size_t i = 0; i < n; i++)
+    cap += 2 * strlen(items[i]) + 3;
+  out = malloc(cap);
+  if (out == NULL)
+    return NULL;
+  w = out;
+  *w++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0)
+      *w++ = ',';
+    *w++ = '"';
+    for (const char *c = items[i]; *c; c++) {
+      if (*c == '"' || *c == '\\')
+        *w++ = '\\';
+      *w++ = *c;
+    }
+    *w++ = '"';
+  }
+  *w++ = '}';
+  *w = '\0';
+  return out;
+}
+
+int store_reply(struct store *st, const struct store_reply_in *in, int *status,
+                struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+  char *verification =
+      text_array_literal(in->verification, in->verification_count);
+  int rc;
+
+  if (verification == NULL) {
+    owcp_error_set(err, "out of memory encoding the verification list");
+    return -1;
+  }
+  svc_pg_param_text(&p, in->transaction);
+  svc_pg_param_text(&p, in->client);
+  svc_pg_param_text(&p, in->response);
+  svc_pg_param_text(&p, in->reason);
+  svc_pg_param_text(&p, verification);
+  svc_pg_param_bin(&p, in->receipt, in->receipt_len);
+  svc_pg_param_time(&p, in->now);
+  rc = store_run_status(st, &stmt_reply, &p, status, err);
+  free(verification);
+  return rc;
+}
+
+int store_cd_register_code(struct store *st, const struct store_new_client *c,
+                           const unsigned char code_hash[OWCP_SHA256_LEN],
+                           int *status, struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, c->account);
+  svc_pg_param_bin(&p, code_hash, OWCP_SHA256_LEN);
+  svc_pg_param_text(&p, c->client_id);
+  svc_pg_param_text(&p, c->description);
+  svc_pg_param_bin(&p, c->token_hash, OWCP_SHA256_LEN);
+  svc_pg_param_bin(&p, c->cert_der, c->cert_len);
+  svc_pg_param_time(&p, c->now);
+  return store_run_status(st, &stmt_register_code, &p, status, err);
+}
+
+int store_cd_register_open(struct store *st, const struct store_new_client *c,
+                           int *status, struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, c->account);
+  svc_pg_param_text(&p, c->client_id);
+  svc_pg_param_text(&p, c->description);
+  svc_pg_param_bin(&p, c->token_hash, OWCP_SHA256_LEN);
+  svc_pg_param_bin(&p, c->cert_der, c->cert_len);
+  svc_pg_param_time(&p, c->now);
+  return store_run_status(st, &stmt_register_open, &p, status, err);
+}
+
+int store_cd_approval_start(struct store *st,
+                            const struct store_approval_in *in,
+                            struct store_confirm_out *out,
+                            struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+  unsigned char req_hash[OWCP_SHA256_LEN];
+  PGresult *res;
+  int rc;
+
+  memset(out, 0, sizeof *out);
+  owcp_sha256(in->request_xml, strlen(in->request_xml), req_hash);
+  svc_pg_param_text(&p, in->account);
+  svc_pg_param_text(&p, in->description);
+  svc_pg_param_bin(&p, in->csr_sha256, OWCP_SHA256_LEN);
+  svc_pg_param_text(&p, in->transaction);
+  svc_pg_param_text(&p, in->request_xml);
+  svc_pg_param_bin(&p, req_hash, OWCP_SHA256_LEN);
+  svc_pg_param_text(&p, in->system_address);
+  svc_pg_param_int(&p, in->timeout_seconds);
+  svc_pg_param_time(&p, in->now);
+  rc = store_run_row(st, &stmt_approval_start, &p, &res, err);
+  if (rc != 0)
+    return rc;
+  out->status = (int)svc_pg_get_int(res, 0, 0);
+  rc = svc_pg_get_fixed(res, 0, 1, out->transaction, sizeof out->transaction,
+                        err);
+  out->expires = (time_t)svc_pg_get_int(res, 0, 2);
+  PQclear(res);
+  return rc;
+}
+
+int store_cd_approval_finish(struct store *st, const char *transaction,
+                             const unsigned char csr_sha256[OWCP_SHA256_LEN],
+                             const struct store_new_client *c, int *status,
+                             struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, transaction);
+  svc_pg_param_text(&p, c->account);
+  svc_pg_param_bin(&p, csr_sha256, OWCP_SHA256_LEN);
+  svc_pg_param_text(&p, c->client_id);
+  svc_pg_param_text(&p, c->description);
+  svc_pg_param_bin(&p, c->token_hash, OWCP_SHA256_LEN);
+  svc_pg_param_bin(&p, c->cert_der, c->cert_len);
+  svc_pg_param_time(&p, c->now);
+  return store_run_status(st, &stmt_approval_finish, &p, status, err);
+}
+
+int store_client_revoke(struct store *st, const char *client_id,
+                        const char *actor, int *status, struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, client_id);
+  svc_pg_param_text(&p, actor);
+  return store_run_status(st, &stmt_client_revoke, &p, status, err);
+}

@@ -1,0 +1,152 @@
+/*
+ * store_internal.h — what the store_*.c files share and nothing else sees:
+ * the connection handle, the prepared-statement descriptor and the helpers
+ * that run statements (store_pool.c). Each store_<concern>.c holds the SQL
+ * of its own statements, one function of store.h per query; column reading
+ * and parameters come from owcp/service/pg.h.
+ */
+#ifndef OWCP_DISPATCHER_STORE_INTERNAL_H
+#define OWCP_DISPATCHER_STORE_INTERNAL_H
+
+#include "store.h"
+
+#include "owcp/service/pg.h"
+
+#include <libpq-fe.h>
+
+#include <stdbool.h>
+
+/* SQL fragments: a timestamptz as epoch seconds, parameter n as one. */
+#define EPOCH(x) "extract(epoch from " x ")::bigint"
+#define TS(n) "to_timestamp($" #n "::float8)"
+
+/* One slot per prepared statement, for the per-connection "prepared" flag;
+ * the statements themselves are defined in their concern's file. */
+enum store_stmt_id {
+  S_PING,
+  S_NOTIFY_FLUSH,
+  S_RATE_TAKE,
+  S_REQUESTOR_BY_TOKEN,
+  S_REQUESTOR_BY_ADDRESS,
+  S_CLIENT_BY_TOKEN,
+  S_CLIENT_CERT,
+  S_TX_REQUEST,
+  S_CONFIRM,
+  S_STATUS,
+  S_FINAL,
+  S_OUTCOME,
+  S_RD_REGISTER,
+  S_RD_DEREGISTER,
+  S_LIST,
+  S_REPLY,
+  S_REGISTER_CODE,
+  S_REGISTER_OPEN,
+  S_APPROVAL_START,
+  S_APPROVAL_FINISH,
+  S_CLIENT_REVOKE,
+  S_EXPIRE,
+  S_OUTBOX_CLAIM,
+  S_OUTBOX_DELIVERED,
+  S_OUTBOX_FAILED,
+  S_ACCOUNT_ADD,
+  S_ACCOUNT_DISABLE,
+  S_CODE_ISSUE,
+  S_REQUESTOR_ADD,
+  S_REQUESTOR_DISABLE,
+  S_ACCOUNT_LIST,
+  S_REQUESTOR_LIST,
+  S_CLIENT_LIST,
+  S_LOG_QUERY,
+  S_SEAL_LOCK,
+  S_SEAL_XMIN,
+  S_SEAL_ADVANCE,
+  S_CHAIN_TIP,
+  S_LOG_UNSEALED,
+  S_CHAIN_APPEND,
+  S_CHAIN_WALK,
+  S_LOG_UNCHAINED,
+  S_COUNT
+};
+
+/* A prepared statement. notifies: its procedure may queue NOTIFY payloads
+ * (with owcp.notify = 'after-commit', procedures/owcp_notify.sql);
+ * store_run() sends them once it has committed. */
+struct store_stmt {
+  enum store_stmt_id id;
+  const char *name;
+  const char *sql;
+  bool notifies;
+};
+
+/* Each concern's statements, NULL-terminated; store_pool.c prepares them
+ * all when a connection opens. */
+extern const struct store_stmt *const store_pool_statements[];
+extern const struct store_stmt *const store_auth_statements[];
+extern const struct store_stmt *const store_rd_statements[];
+extern const struct store_stmt *const store_cd_statements[];
+extern const struct store_stmt *const store_outbox_statements[];
+extern const struct store_stmt *const store_admin_statements[];
+extern const struct store_stmt *const store_log_statements[];
+
+/* One connection. pooled: the connection belongs to a pool (which closes
+ * it), NULL for store_open()'s own. */
+struct store {
+  PGconn *conn;
+  struct svc_pgconn *pooled;
+  bool prepared[S_COUNT];
+};
+
+/* Prepares every statement the migrated schema allows (store_migrate calls
+ * it once the procedures exist). */
+int store_prepare_all(struct store *st, struct owcp_error *err);
+
+/* Runs a prepared statement (preparing it first if the schema was not
+ * migrated when the connection opened); *out gets the result the caller
+ * PQclear()s. p may be NULL. */
+int store_run(struct store *st, const struct store_stmt *s,
+              const struct svc_pg_params *p, PGresult **out,
+              struct owcp_error *err);
+
+/* store_run expecting exactly one row. */
+int store_run_row(struct store *st, const struct store_stmt *s,
+                  const struct svc_pg_params *p, PGresult **out,
+                  struct owcp_error *err);
+
+/* Runs a procedure that returns one integer status into *status. */
+int store_run_status(struct store *st, const struct store_stmt *s,
+                     const struct svc_pg_params *p, int *status,
+                     struct owcp_error *err);
+
+typedef int (*store_pgrow_fn)(void *arg, const PGresult *row);
+
+/* Streams a statement's rows one at a time (single-row mode) so that long
+ * listings and chain walks use constant memory. A non-zero return of fn
+ * stops delivering rows (the rest are drained) and is returned. */
+int store_run_rows(struct store *st, const struct store_stmt *s,
+                   const struct svc_pg_params *p, store_pgrow_fn fn, void *arg,
+                   struct owcp_error *err);
+
+/* Fills one array element from row i; strings are copied into the item. */
+typedef int (*store_item_fill_fn)(const PGresult *res, int i, void *item,
+                                  struct owcp_error *err);
+
+/* Runs a statement and turns its rows into a calloc()ed array of items of
+ * item_size bytes, filled by fill. On success *items (caller frees with
+ * the list's own free function) holds *count items; on failure, the
+ * *count items filled so far are left for that free function too. */
+int store_run_array(struct store *st, const struct store_stmt *s,
+                    const struct svc_pg_params *p, size_t item_size,
+                    store_item_fill_fn fill, void **items, size_t *count,
+                    struct owcp_error *err);
+
+/* A public listing callback, for store_listing_row. */
+struct store_listing {
+  store_row_fn fn;
+  void *arg;
+};
+
+/* store_pgrow_fn adapting one streamed row to a struct store_listing
+ * (arg): column names and text values. */
+int store_listing_row(void *arg, const PGresult *row);
+
+#endif

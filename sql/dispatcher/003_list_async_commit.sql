@@ -1,0 +1,4 @@
+-- 003 made CD-List's "transaction.listed" write skip its WAL flush. It
+-- only replaced owcp_list(), whose live definition (and the reasoning) is
+-- now procedures/owcp_list.sql; the number stays taken so databases that
+-- applied it keep one history.
