@@ -2,8 +2,8 @@
 # test_migrate.sh OWCP-ADMIN SOURCE-DIR BUILD-DIR — the migration runner
 # (service/migrate.c) through owcp-admin against the throwaway cluster of
 # scripts/with-pg.sh (OWCP_TEST_DB; FAILS without it): idempotence,
-# procedures restored, a database migrated by the old layout (sql/*.sql at
-# commit fec58a3, each file once, as that code did) ends with the same
+# procedures restored, a database migrated by the old layout (tests/data/sql-0.1-dispatcher,
+# each file once, as that code did) ends with the same
 # functions as a fresh one, concurrent migrates, and the migrations found
 # relative to the executable (build tree, a copied prefix, an installed
 # prefix) with an error naming the paths tried when there are none.
@@ -13,7 +13,6 @@ admin=$1 src=$2 build=$3
 fails=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/owcp-migrate.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-OLD_COMMIT=fec58a3
 
 fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 ok() { echo "ok   $*"; }
@@ -60,28 +59,26 @@ out=$("$admin" --db "$(db fresh)" account add a@example.com 2>&1)
 
 # 3. A database migrated by the old layout, as the old runner did it (each
 # file in its own transaction, recorded), then by this one.
-mkdir "$tmp/old"
-if ! git -C "$src" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
-  fail "old layout: commit $OLD_COMMIT not in $src (needs the git history)"
-else
-  createdb old
-  psql_db old -c "CREATE TABLE schema_migrations (version integer PRIMARY
-    KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-  for name in $(git -C "$src" ls-tree --name-only "$OLD_COMMIT" sql/ | sed 's|^sql/||' | grep -E '^[0-9]{3}_.*\.sql$'); do
-    git -C "$src" show "$OLD_COMMIT:sql/$name" >"$tmp/old/$name"
-    psql_db old -1 -f "$tmp/old/$name" \
-      -c "INSERT INTO schema_migrations VALUES (${name%%_*}::int, '$name')" ||
-      fail "old layout: $name"
-  done
-  [ "$(psql_db old -c 'SELECT count(*) FROM schema_migrations')" = 5 ] ||
-    fail "old layout: not 5 migrations recorded"
-  out=$("$admin" --db "$(db old)" migrate 2>&1)
-  [ "$out" = "migrations applied: 0" ] && ok "old layout: nothing to apply" ||
-    fail "old layout migrate: $out"
-  functions old | cmp -s - "$tmp/fresh.txt" &&
-    ok "old layout: functions identical to a fresh database" ||
-    { fail "old layout: functions differ"; functions old | diff - "$tmp/fresh.txt" | head -20; }
-fi
+# The 0.1 layout's files are kept as test data (tests/data/sql-0.1-dispatcher,
+# as released at fec58a3), so this runs in any clone, shallow or not.
+old_sql="$src/tests/data/sql-0.1-dispatcher"
+createdb old
+psql_db old -c "CREATE TABLE schema_migrations (version integer PRIMARY
+  KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+for f in "$old_sql"/[0-9][0-9][0-9]_*.sql; do
+  name=$(basename "$f")
+  psql_db old -1 -f "$f" \
+    -c "INSERT INTO schema_migrations VALUES (${name%%_*}::int, '$name')" ||
+    fail "old layout: $name"
+done
+[ "$(psql_db old -c 'SELECT count(*) FROM schema_migrations')" = 5 ] ||
+  fail "old layout: not 5 migrations recorded"
+out=$("$admin" --db "$(db old)" migrate 2>&1)
+[ "$out" = "migrations applied: 0" ] && ok "old layout: nothing to apply" ||
+  fail "old layout migrate: $out"
+functions old | cmp -s - "$tmp/fresh.txt" &&
+  ok "old layout: functions identical to a fresh database" ||
+  { fail "old layout: functions differ"; functions old | diff - "$tmp/fresh.txt" | head -20; }
 
 # 4. Two concurrent migrates of one new database: both succeed, one applies
 # everything, the other nothing.
