@@ -1,17 +1,13 @@
 # libowcp-client and owcp-client: unit tests of the key store and state
 # directory, end-to-end tests against real dispatcher processes, and the
 # interactive `watch` driven through tmux.
-if(TARGET owcp_client_store AND
-   EXISTS ${PROJECT_SOURCE_DIR}/tests/unit/test_keystore.c)
-  add_executable(test_keystore ${PROJECT_SOURCE_DIR}/tests/unit/test_keystore.c)
-  target_link_libraries(test_keystore PRIVATE owcp_client_store
-                        owcp_testutil PkgConfig::CMOCKA)
-  add_test(NAME test_keystore COMMAND test_keystore)
-  set_tests_properties(test_keystore PROPERTIES LABELS unit TIMEOUT 300)
-endif()
+add_executable(test_keystore ${PROJECT_SOURCE_DIR}/tests/unit/test_keystore.c)
+target_link_libraries(test_keystore PRIVATE owcp_client_store owcp_testutil
+                      PkgConfig::CMOCKA)
+add_test(NAME test_keystore COMMAND test_keystore)
+set_tests_properties(test_keystore PROPERTIES LABELS unit TIMEOUT 300)
 
-if(TARGET owcp-client AND TARGET owcp_itest AND
-   EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_client_e2e.c)
+if(TARGET owcp_itest)
   add_executable(test_client_e2e ${CMAKE_CURRENT_SOURCE_DIR}/test_client_e2e.c)
   target_link_libraries(test_client_e2e PRIVATE owcp-client owcp_itest)
   add_test(NAME test_client_e2e
@@ -30,17 +26,11 @@ if(TARGET owcp-client AND TARGET owcp_itest AND
 endif()
 
 # A scripted, lying dispatcher on loopback (no database needed).
-if(TARGET owcp-client AND
-   EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_client_hostile.c)
-  find_package(Threads REQUIRED)
-  add_executable(test_client_hostile
-                 ${CMAKE_CURRENT_SOURCE_DIR}/test_client_hostile.c)
-  target_include_directories(test_client_hostile PRIVATE
-                             ${PROJECT_SOURCE_DIR}/core/include)
-  target_link_libraries(test_client_hostile PRIVATE owcp-client
-                        owcp_core_crypto owcp_core_util PkgConfig::CMOCKA
-                        PkgConfig::JANSSON PkgConfig::OPENSSL Threads::Threads)
-  add_test(NAME test_client_hostile COMMAND test_client_hostile)
-  set_tests_properties(test_client_hostile PROPERTIES LABELS integration
-                       TIMEOUT 120)
-endif()
+add_executable(test_client_hostile
+               ${CMAKE_CURRENT_SOURCE_DIR}/test_client_hostile.c)
+target_link_libraries(test_client_hostile PRIVATE owcp-client owcp_core_crypto
+                      owcp_core_util PkgConfig::CMOCKA PkgConfig::JANSSON
+                      PkgConfig::OPENSSL Threads::Threads)
+add_test(NAME test_client_hostile COMMAND test_client_hostile)
+set_tests_properties(test_client_hostile PROPERTIES LABELS integration
+                     TIMEOUT 120)
