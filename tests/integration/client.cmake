@@ -2,7 +2,7 @@
 # directory, end-to-end tests against real dispatcher processes, and the
 # interactive `watch` driven through tmux.
 add_executable(test_keystore ${PROJECT_SOURCE_DIR}/tests/unit/test_keystore.c)
-target_link_libraries(test_keystore PRIVATE owcp_client_store owcp_testutil
+target_link_libraries(test_keystore PRIVATE owcp_client_state owcp_testutil
                       PkgConfig::CMOCKA)
 add_test(NAME test_keystore COMMAND test_keystore)
 set_tests_properties(test_keystore PROPERTIES LABELS unit TIMEOUT 300)
