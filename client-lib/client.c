@@ -23,7 +23,7 @@
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
 #include "owcp/request.h"
-#include "store.h"
+#include "state.h"
 
 #define DEFAULT_APPROVAL_TIMEOUT_S 600
 #define DEFAULT_POLL_MS 1000
@@ -33,7 +33,7 @@
 
 /* The keystore's codes pass through owcp_client_reply unchanged. */
 _Static_assert(OWCP_CLIENT_BAD_PIN == OWCP_ERR_BAD_PIN, "bad-PIN code");
-_Static_assert(OWCP_CLIENT_LOCKED == OWCP_STORE_LOCKED, "locked code");
+_Static_assert(OWCP_CLIENT_LOCKED == OWCP_KEYSTORE_LOCKED, "locked code");
 
 struct owcp_client {
   char *dir;

@@ -1,9 +1,9 @@
 /*
  * keystore.c — device keys: created on the device, kept encrypted under the
  * PIN when the account uses PIN verification, and locked after too many
- * wrong PINs (see store.h).
+ * wrong PINs (see state.h).
  */
-#include "store.h"
+#include "state.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +116,7 @@ static int lock_out(const char *dir, struct owcp_state *st,
                  "the device key of '%s' is locked after %u wrong PINs; "
                  "deregister and register this device again",
                  a->account, a->max_failures);
-  return OWCP_STORE_LOCKED;
+  return OWCP_KEYSTORE_LOCKED;
 }
 
 /* The PIN path of owcp_keystore_unlock; the caller holds the lock. */

@@ -1,8 +1,8 @@
 /*
  * state.c — the client's state directory: permissions, locking and the
- * atomically replaced state.json (see store.h).
+ * atomically replaced state.json (see state.h).
  */
-#include "store.h"
+#include "state.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,7 @@
 /*
  * util.c — implementation of owcp/util.h: error sentences, strict base64,
- * random identifiers, SHA-256, constant-time comparison and RFC 3339 time.
+ * random identifiers, SHA-256, constant-time comparison, RFC 3339 time and
+ * the loopback rule.
  */
 #include "owcp/util.h"
 
@@ -9,14 +10,17 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -607,4 +611,59 @@ fail:
   free(buf);
   close(fd);
   return -1;
+}
+
+/* 127.0.0.0/8; a is in network byte order. */
+static bool v4_is_loopback(const struct in_addr *a)
+{
+  return (ntohl(a->s_addr) >> 24) == 127;
+}
+
+/* "[...]" around an IPv6 literal that is ::1. */
+static bool bracketed_v6_is_loopback(const char *host, size_t len)
+{
+  char inner[INET6_ADDRSTRLEN + 1];
+  struct in6_addr v6;
+
+  if (len <= 2 || host[0] != '[' || host[len - 1] != ']' ||
+      len - 2 >= sizeof inner)
+    return false;
+  memcpy(inner, host + 1, len - 2);
+  inner[len - 2] = '\0';
+  return inet_pton(AF_INET6, inner, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+bool owcp_host_is_loopback(const char *host)
+{
+  struct in_addr v4;
+
+  if (host == NULL)
+    return false;
+  if (strcasecmp(host, "localhost") == 0)
+    return true;
+  if (inet_pton(AF_INET, host, &v4) == 1)
+    return v4_is_loopback(&v4);
+  return bracketed_v6_is_loopback(host, strlen(host));
+}
+
+bool owcp_sockaddr_is_loopback(const struct sockaddr *sa, socklen_t len)
+{
+  if (sa == NULL)
+    return false;
+  if (sa->sa_family == AF_INET &&
+      len >= (socklen_t)sizeof(struct sockaddr_in)) {
+    struct sockaddr_in v4;
+    memcpy(&v4, sa, sizeof v4);
+    return v4_is_loopback(&v4.sin_addr);
+  }
+  if (sa->sa_family == AF_INET6 &&
+      len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+    struct sockaddr_in6 v6;
+    memcpy(&v6, sa, sizeof v6);
+    if (IN6_IS_ADDR_LOOPBACK(&v6.sin6_addr))
+      return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr) &&
+           v6.sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
 }

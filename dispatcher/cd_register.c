@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/tree.h>
 #include <openssl/crypto.h>
 
 #include "ops.h"
 #include "owcp/ca.h"
 #include "owcp/keys.h"
 #include "owcp/request.h"
+#include "owcp/request_write.h"
 
 /* Client certificates live about as long as a device does; 825 days is
  * the familiar CA/Browser-Forum bound and well under OWCP_CERT_MAX_DAYS. */
@@ -323,63 +323,15 @@ static enum MHD_Result open_refused(const struct reg *g, int status)
 /* ---- (c) approval request --------------------------------------------------
  */
 
-/* Adds <name>text</name> under parent; libxml2 escapes text. */
-static bool add_text(xmlNodePtr parent, xmlNsPtr ns, const char *name,
-                     const char *text)
-{
-  return xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST text) != NULL;
-}
-
-/* Builds the <Header> of the approval request under root. */
-static bool approval_header(xmlNodePtr root, xmlNsPtr ns, const char *from,
-                            const char *to, const char *summary,
-                            const char *identifier, const char *issued)
-{
-  xmlNodePtr h = xmlNewChild(root, ns, BAD_CAST "Header", NULL);
-
-  return h != NULL &&
-         xmlNewProp(h, BAD_CAST "issued", BAD_CAST issued) != NULL &&
-         xmlNewProp(h, BAD_CAST "identifier", BAD_CAST identifier) != NULL &&
-         xmlNewProp(h, BAD_CAST "type", BAD_CAST "Registration") != NULL &&
-         add_text(h, ns, "From", from) && add_text(h, ns, "To", to) &&
-         add_text(h, ns, "Verification", "PIN") &&
-         add_text(h, ns, "Summary", summary);
-}
-
-/* Serialises doc as UTF-8 into a malloc()ed, NUL-terminated *xml. */
-static int doc_to_string(xmlDocPtr doc, char **xml, size_t *len)
-{
-  xmlChar *buf = NULL;
-  int size = 0;
-
-  xmlDocDumpMemoryEnc(doc, &buf, &size, "UTF-8");
-  if (buf == NULL || size <= 0) {
-    xmlFree(buf);
-    return -1;
-  }
-  *xml = malloc((size_t)size + 1);
-  if (*xml != NULL) {
-    memcpy(*xml, buf, (size_t)size);
-    (*xml)[size] = '\0';
-    *len = (size_t)size;
-  }
-  xmlFree(buf);
-  return *xml != NULL ? 0 : -1;
-}
-
 /* The "Register a new device …?" request sent to the account's clients,
- * built as a libxml2 tree so that whatever the description contains is
- * escaped, never pasted into markup. *xml is malloc()ed (caller frees). */
+ * written by core's Request writer so that whatever the description
+ * contains is escaped, never pasted into markup. *xml is malloc()ed
+ * (caller frees). */
 static int approval_xml(const struct reg *g, const char *tx, char **xml,
                         size_t *len, struct owcp_error *err)
 {
   char summary[OPS_DESCRIPTION_MAX + STORE_ADDRESS_MAX + 64];
   char identifier[STORE_ID_MAX + 32];
-  char issued[OWCP_TIME_LEN];
-  xmlDocPtr doc;
-  xmlNodePtr root;
-  xmlNsPtr ns;
-  int rc = -1;
 
   if ((size_t)snprintf(summary, sizeof summary,
                        "Register a new device \u201c%s\u201d for %s?",
@@ -389,24 +341,9 @@ static int approval_xml(const struct reg *g, const char *tx, char **xml,
     owcp_error_set(err, "the registration request text is too long");
     return -1;
   }
-  owcp_time_format(time(NULL), issued);
-  doc = xmlNewDoc(BAD_CAST "1.0");
-  root =
-      doc != NULL ? xmlNewDocNode(doc, NULL, BAD_CAST "Request", NULL) : NULL;
-  if (root != NULL) {
-    xmlDocSetRootElement(doc, root);
-    ns = xmlNewNs(root, BAD_CAST OWCP_XML_NAMESPACE, NULL);
-    if (ns != NULL) {
-      xmlSetNs(root, ns);
-      if (approval_header(root, ns, g->r->d->system_address, g->in->account,
-                          summary, identifier, issued))
-        rc = doc_to_string(doc, xml, len);
-    }
-  }
-  xmlFreeDoc(doc);
-  if (rc != 0)
-    owcp_error_set(err, "out of memory building the registration request");
-  return rc;
+  return owcp_request_write_simple(g->r->d->system_address, g->in->account,
+                                   "Registration", identifier, summary, NULL,
+                                   NULL, true, xml, len, err);
 }
 
 /* Runs the generated request through the same validator as a requestor's

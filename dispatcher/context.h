@@ -41,7 +41,7 @@ struct dispatcher_config {
   const char *ready_file;    /* written with the base URL once serving */
 };
 
-/* The keys the dispatcher holds (created on first use, see keys.h). */
+/* The keys the dispatcher holds (created on first use, see keyring.h). */
 struct dispatcher_keys {
   EVP_PKEY *ca_key; /* client CA: issues client certificates */
   X509 *ca_cert;

@@ -18,7 +18,7 @@
 #include "certcache.h"
 #include "context.h"
 #include "http.h"
-#include "keys.h"
+#include "keyring.h"
 #include "log.h"
 #include "notify.h"
 #include "workers.h"
@@ -324,7 +324,7 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   d->xml = owcp_xml_validator_new(&limits, err);
   if (d->xml == NULL)
     return -1;
-  if (keys_load_or_create(d->cfg.key_dir, d->cfg.domains[0], &d->keys, err))
+  if (keyring_load_or_create(d->cfg.key_dir, d->cfg.domains[0], &d->keys, err))
     return -1;
   snprintf(d->system_address, sizeof d->system_address, "dispatcher@%s",
            d->cfg.domains[0]);
@@ -355,7 +355,7 @@ static void stop(struct dispatcher *d)
   notify_free(d->notify);
   certcache_free(d->certs);
   store_pool_free(d->pool);
-  keys_free(&d->keys);
+  keyring_free(&d->keys);
   owcp_xml_validator_free(d->xml);
 }
 

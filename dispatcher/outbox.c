@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "owcp/keys.h"
 #include "owcp/status.h"
+#include "owcp/util.h"
 
 #define OUTBOX_BATCH 16
 #define OUTBOX_LEASE_S 60
@@ -104,21 +105,6 @@ static int abort_on_stop(void *arg, curl_off_t dltotal, curl_off_t dlnow,
   return atomic_load(&ob->d->stopping) ? 1 : 0;
 }
 
-static bool is_loopback(const struct sockaddr *sa)
-{
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-  }
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-    return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-  }
-  return false;
-}
-
 /* Addresses a Completion URI may never reach, whatever the scheme:
  * link-local (169.254/16 holds cloud metadata services, fe80::/10),
  * unspecified, multicast and broadcast. */
@@ -138,7 +124,7 @@ static bool is_forbidden(const struct sockaddr *sa)
 
       memcpy(&v4.sin_addr, &a->s6_addr[12], 4);
       return is_forbidden((const struct sockaddr *)&v4) ||
-             is_loopback((const struct sockaddr *)&v4);
+             owcp_sockaddr_is_loopback((const struct sockaddr *)&v4, sizeof v4);
     }
     return IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
            IN6_IS_ADDR_MULTICAST(a);
@@ -156,7 +142,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose,
                                  struct curl_sockaddr *a)
 {
   struct outbox *ob = arg;
-  bool loopback = is_loopback(&a->addr);
+  bool loopback = owcp_sockaddr_is_loopback(&a->addr, a->addrlen);
 
   if (purpose != CURLSOCKTYPE_IPCXN)
     return CURL_SOCKET_BAD;

@@ -13,7 +13,7 @@
 #include "ops.h"
 
 #include "log.h"
-#include "owcp/discovery.h"
+#include "owcp/util.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>

@@ -6,7 +6,8 @@
 #
 #   scripts/run.sh [PORT]        (default port 8480)
 #
-# Until the dispatcher exists this runs the core library's demo instead.
+# scripts/run-dispatcher.sh is the part that runs inside the throwaway
+# cluster (scripts/with-pg.sh runs one command with OWCP_TEST_DB set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${1:-8480}
@@ -14,9 +15,5 @@ PORT=${1:-8480}
 scripts/install-deps.sh run
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
-
-if [ ! -x build/dispatcher/owcp-dispatcher ]; then
-  exec build/core/owcp-core-demo
-fi
 
 exec scripts/with-pg.sh --durable scripts/run-dispatcher.sh "$PORT"

@@ -31,7 +31,7 @@ cmake --build build -j"$JOBS"
 step "static analysis (cppcheck)"
 mapfile -t csources < <(git ls-files '*.c')
 cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
-  --std=c11 --inline-suppr -I core/include "${csources[@]}"
+  --std=c11 --inline-suppr -I core/include -I core-net/include "${csources[@]}"
 
 step "static analysis (clang-tidy, .clang-tidy)"
 # Every tracked C file the build compiles (the fuzz targets are checked

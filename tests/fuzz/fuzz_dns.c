@@ -1,5 +1,5 @@
 /* libFuzzer target: DNS answers through owcp_dns_examine() (the part of
- * discovery that reads URI, SRV and TXT answers; core/discovery_parse.h)
+ * discovery that reads URI, SRV and TXT answers; core-net/discovery_parse.h)
  * and, when it finds bases, through owcp_dns_base_list().
  *
  * Two input forms, chosen by the first octet's top bit:

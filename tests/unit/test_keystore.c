@@ -24,7 +24,7 @@
 #include "owcp/ca.h"
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
-#include "store.h"
+#include "state.h"
 #include "testutil.h"
 
 #define ACCOUNT "alice@example.com"
@@ -220,12 +220,12 @@ static void test_lockout_after_n_failures(void **state)
   assert_int_equal(owcp_keystore_unlock(f->dir, ACCOUNT, "2", &key, &err),
                    OWCP_ERR_BAD_PIN);
   assert_int_equal(owcp_keystore_unlock(f->dir, ACCOUNT, "3", &key, &err),
-                   OWCP_STORE_LOCKED);
+                   OWCP_KEYSTORE_LOCKED);
   assert_non_null(strstr(err.msg, "locked after 3 wrong PINs"));
   /* The encrypted key is gone: resetting the counter by hand cannot help. */
   assert_false(key_present(f->dir));
   assert_int_equal(owcp_keystore_unlock(f->dir, ACCOUNT, PIN, &key, &err),
-                   OWCP_STORE_LOCKED);
+                   OWCP_KEYSTORE_LOCKED);
   assert_null(key);
   EVP_PKEY_free(orig);
 }
@@ -468,7 +468,7 @@ static void test_concurrent_wrong_pins_all_counted(void **state)
       struct owcp_error err = {{0}};
       EVP_PKEY *key = NULL;
       int rc = owcp_keystore_unlock(f->dir, ACCOUNT, "0000", &key, &err);
-      _exit(rc == OWCP_ERR_BAD_PIN ? 10 : rc == OWCP_STORE_LOCKED ? 11 : 12);
+      _exit(rc == OWCP_ERR_BAD_PIN ? 10 : rc == OWCP_KEYSTORE_LOCKED ? 11 : 12);
     }
   }
   for (size_t i = 0; i < 6; i++) {

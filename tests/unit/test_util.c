@@ -1,7 +1,7 @@
 /*
  * test_util.c — unit tests for owcp/util.h: base64 (RFC 4648 vectors and
  * every strictness rule), random identifiers, SHA-256, constant-time
- * comparison and RFC 3339 time handling.
+ * comparison, RFC 3339 time handling and the loopback rule.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,9 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,10 +443,131 @@ static void test_str_hash_fnv1a(void **state)
   assert_true(owcp_str_hash("foobar") == 0x85944171f73967e8ULL);
 }
 
+/* The URL-host rule: canonical loopback forms only, failing closed. */
+static void test_host_is_loopback(void **state)
+{
+  static const char *const loopback[] = {"127.0.0.1", "127.255.0.1",
+                                         "localhost", "LOCALHOST",
+                                         "[::1]",     "[0:0:0:0:0:0:0:1]"};
+  /* Not in curl_url's canonical form, or not loopback; "::1" unbracketed
+   * is not how curl_url gives a host. */
+  static const char *const not_loopback[] = {
+      "localhost.evil.example",
+      "[::2]",
+      "::1",
+      "127.1",
+      "0x7f.0.0.1",
+      "017700000001",
+      "127.0.0.1.",
+      "localhost.",
+      "[::ffff:127.0.0.1]",
+      "[::1%25lo]",
+      "[::1",
+      "",
+      "[]",
+      "128.0.0.1",
+      "0.0.0.0",
+      "[::]",
+      "126.255.255.255",
+      "[0000:0000:0000:0000:0000:0000:0000:0000:0001]"};
+
+  (void)state;
+  for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+    if (!owcp_host_is_loopback(loopback[i]))
+      fail_msg("'%s' not taken for loopback", loopback[i]);
+  }
+  for (size_t i = 0; i < sizeof not_loopback / sizeof not_loopback[0]; i++) {
+    if (owcp_host_is_loopback(not_loopback[i]))
+      fail_msg("'%s' taken for loopback", not_loopback[i]);
+  }
+  assert_false(owcp_host_is_loopback(NULL));
+}
+
+/* owcp_sockaddr_is_loopback() of the address text as a sockaddr_in or
+ * sockaddr_in6 of full length. */
+static bool addr_is_loopback(const char *text)
+{
+  struct sockaddr_in a4;
+  struct sockaddr_in6 a6;
+
+  memset(&a4, 0, sizeof a4);
+  memset(&a6, 0, sizeof a6);
+  a4.sin_family = AF_INET;
+  a6.sin6_family = AF_INET6;
+  if (inet_pton(AF_INET, text, &a4.sin_addr) == 1)
+    return owcp_sockaddr_is_loopback((const struct sockaddr *)&a4, sizeof a4);
+  assert_int_equal(inet_pton(AF_INET6, text, &a6.sin6_addr), 1);
+  return owcp_sockaddr_is_loopback((const struct sockaddr *)&a6, sizeof a6);
+}
+
+/* The socket-address rule: 127/8, ::1 and IPv4-mapped 127/8 (a dual-stack
+ * socket reaches 127.x through it); a short length or another family is
+ * never loopback. */
+static void test_sockaddr_is_loopback(void **state)
+{
+  static const struct {
+    const char *addr;
+    bool loopback;
+  } cases[] = {
+      {"127.0.0.1", true},
+      {"127.255.255.254", true},
+      {"126.255.255.255", false},
+      {"128.0.0.1", false},
+      {"0.0.0.0", false},
+      {"10.0.0.1", false},
+      {"::1", true},
+      {"::ffff:127.0.0.1", true},
+      {"::ffff:127.9.8.7", true},
+      {"::ffff:128.0.0.1", false},
+      {"::ffff:10.0.0.1", false},
+      {"::", false},
+      {"::2", false},
+      {"fe80::1", false},
+      {"::127.0.0.1", false},        /* IPv4-compatible, not mapped */
+      {"64:ff9b::127.0.0.1", false}, /* NAT64: not this host */
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (addr_is_loopback(cases[i].addr) != cases[i].loopback)
+      fail_msg("%s: expected %s", cases[i].addr,
+               cases[i].loopback ? "loopback" : "not loopback");
+  }
+
+  struct sockaddr_in a4;
+  struct sockaddr_in6 a6;
+  memset(&a4, 0, sizeof a4);
+  memset(&a6, 0, sizeof a6);
+  a4.sin_family = AF_INET;
+  a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a6.sin6_family = AF_INET6;
+  a6.sin6_addr = in6addr_loopback;
+  assert_true(
+      owcp_sockaddr_is_loopback((const struct sockaddr *)&a4, sizeof a4));
+  assert_true(
+      owcp_sockaddr_is_loopback((const struct sockaddr *)&a6, sizeof a6));
+  /* A length too short for the family is refused, not over-read. */
+  assert_false(
+      owcp_sockaddr_is_loopback((const struct sockaddr *)&a4, sizeof a4 - 1));
+  assert_false(
+      owcp_sockaddr_is_loopback((const struct sockaddr *)&a6, sizeof a6 - 1));
+  assert_false(
+      owcp_sockaddr_is_loopback((const struct sockaddr *)&a6, sizeof a4));
+  /* Another family, or none. */
+  struct sockaddr_storage other;
+  memset(&other, 0, sizeof other);
+  other.ss_family = AF_UNIX;
+  assert_false(
+      owcp_sockaddr_is_loopback((const struct sockaddr *)&other, sizeof other));
+  assert_false(owcp_sockaddr_is_loopback(NULL, 0));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_str_hash_fnv1a),
+      cmocka_unit_test(test_host_is_loopback),
+      cmocka_unit_test(test_sockaddr_is_loopback),
       cmocka_unit_test(test_error_set_formats_and_truncates),
       cmocka_unit_test(test_error_set_ssl_drains_queue),
       cmocka_unit_test(test_base64_rfc4648_vectors),

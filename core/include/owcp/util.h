@@ -1,7 +1,7 @@
 /*
  * owcp/util.h — small primitives every OWCP module needs: error reporting,
- * base64, random identifiers, SHA-256, constant-time comparison and RFC 3339
- * UTC time.
+ * base64, random identifiers, SHA-256, constant-time comparison, RFC 3339
+ * UTC time and the one loopback rule.
  *
  * Conventions used by all of libowcp-core:
  *  - fallible functions return 0 on success and -1 on failure, and fill the
@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define OWCP_ERROR_MAX 256
@@ -87,6 +88,22 @@ int owcp_file_write_atomic(const char *path, const void *data, size_t len,
  * error) into *out (caller frees; NUL-terminated, not counted in *out_len). */
 int owcp_file_read(const char *path, size_t max_len, unsigned char **out,
                    size_t *out_len, struct owcp_error *err);
+
+/* True when host (as curl_url returns it: a name, a dotted IPv4 address or
+ * a bracketed IPv6 address) is loopback: 127.0.0.0/8 in dotted-quad form,
+ * [::1] or "localhost" (any case). Everything else is false — "127.1",
+ * "127.0.0.1.", "localhost." and [::ffff:127.0.0.1] included — so the rule
+ * fails closed (curl_url already rewrites 127.1 and 0x7f.1 to 127.0.0.1).
+ * The name-level half of where plain http may go; owcp_sockaddr_is_loopback
+ * is the address-level half, checked on the socket actually opened. */
+bool owcp_host_is_loopback(const char *host);
+
+/* True when the socket address sa (len bytes) is loopback: AF_INET
+ * 127.0.0.0/8, AF_INET6 ::1, or AF_INET6 IPv4-mapped ::ffff:127.0.0.0/104
+ * (a dual-stack socket connecting there reaches 127.x, so it is loopback
+ * too; a caller that refuses mapped addresses says so itself). False for
+ * every other family and for a len too short for the family. */
+bool owcp_sockaddr_is_loopback(const struct sockaddr *sa, socklen_t len);
 
 #define OWCP_TIME_LEN 21 /* "2026-11-22T10:00:00Z" plus NUL */
 

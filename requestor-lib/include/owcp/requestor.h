@@ -59,8 +59,9 @@ extern "C" {
 /* ---- building the XML Request ---------------------------------------- */
 
 /* Serialises req (borrowed; the same structure owcp_request_parse()
- * produces) as an OWCP XML <Request> document with libxml2's writer, so
- * every string is escaped by the library, never by string pasting.
+ * produces) as an OWCP XML <Request> document with libowcp-core's Request
+ * writer (libxml2's xmlTextWriter), so every string is escaped by the
+ * library, never by string pasting.
  * header.identifier NULL: a random "urn:owcp:" identifier is generated;
  * header.issued NULL: the current UTC time is written; header.type NULL:
  * no type attribute. Refused with a sentence naming the field: a missing

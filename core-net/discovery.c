@@ -28,7 +28,6 @@
  */
 #include "owcp/discovery.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -38,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <ares.h>
 #include <curl/curl.h>
@@ -124,32 +122,6 @@ static void cache_entry_free(struct cache_entry *e)
     owcp_dns_found_free(&e->found);
     free(e);
   }
-}
-
-bool owcp_host_is_loopback(const char *host)
-{
-  if (host == NULL) {
-    return false;
-  }
-  if (strcasecmp(host, "localhost") == 0) {
-    return true;
-  }
-  struct in_addr v4;
-  if (inet_pton(AF_INET, host, &v4) == 1) {
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  }
-  size_t len = strlen(host);
-  if (len > 2 && host[0] == '[' && host[len - 1] == ']') {
-    char inner[INET6_ADDRSTRLEN + 1];
-    if (len - 2 >= sizeof(inner)) {
-      return false;
-    }
-    memcpy(inner, host + 1, len - 2);
-    inner[len - 2] = '\0';
-    struct in6_addr v6;
-    return inet_pton(AF_INET6, inner, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-  }
-  return false;
 }
 
 /* ch itself when it is printable ASCII, else '?': what an error sentence

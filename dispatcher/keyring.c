@@ -1,5 +1,5 @@
 /*
- * keys.c — loads the dispatcher's client CA and DR-Complete signing key
+ * keyring.c — loads the dispatcher's client CA and DR-Complete signing key
  * from the key directory, creating whatever is missing.
  *
  * Permission checks follow ssh's rule: a private key anyone but its owner
@@ -7,7 +7,7 @@
  * files in), is refused rather than silently used, because either would let
  * a local user forge receipts' trust anchor or DR-Complete signatures.
  */
-#include "keys.h"
+#include "keyring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include "owcp/ca.h"
 #include "owcp/keys.h"
 
-#define KEYS_PATH_MAX 4096
+#define KEYRING_PATH_MAX 4096
 
 /* One key and the certificate made for it, as stored in the directory. */
 struct key_pair_files {
@@ -36,9 +36,9 @@ static const struct key_pair_files SIGN_FILES = {"signing.key", "signing.pem"};
 static int join_path(char *out, const char *dir, const char *name,
                      struct owcp_error *err)
 {
-  int n = snprintf(out, KEYS_PATH_MAX, "%s/%s", dir, name);
+  int n = snprintf(out, KEYRING_PATH_MAX, "%s/%s", dir, name);
 
-  if (n < 0 || n >= KEYS_PATH_MAX) {
+  if (n < 0 || n >= KEYRING_PATH_MAX) {
     owcp_error_set(err, "key directory path '%s' is too long", dir);
     return -1;
   }
@@ -84,7 +84,7 @@ static int check_dir(const char *dir, struct owcp_error *err)
  * (closing it releases the lock) or -1. */
 static int lock_dir(const char *dir, struct owcp_error *err)
 {
-  char path[KEYS_PATH_MAX];
+  char path[KEYRING_PATH_MAX];
   int fd;
 
   if (join_path(path, dir, ".lock", err) != 0)
@@ -180,7 +180,7 @@ static int create_missing(const char *dir, const struct key_pair_files *f,
                           const char *cn, cert_maker make,
                           struct owcp_error *err)
 {
-  char key_path[KEYS_PATH_MAX], cert_path[KEYS_PATH_MAX];
+  char key_path[KEYRING_PATH_MAX], cert_path[KEYRING_PATH_MAX];
   bool have_key, have_cert;
   EVP_PKEY *key = NULL;
   X509 *cert = NULL;
@@ -226,7 +226,7 @@ static int load_pair(const char *dir, const struct key_pair_files *f,
                      EVP_PKEY **key_out, X509 **cert_out,
                      struct owcp_error *err)
 {
-  char key_path[KEYS_PATH_MAX], cert_path[KEYS_PATH_MAX];
+  char key_path[KEYRING_PATH_MAX], cert_path[KEYRING_PATH_MAX];
   EVP_PKEY *key;
   X509 *cert;
   bool exists;
@@ -299,8 +299,8 @@ static int create_and_load(const char *dir, const char *cn_domain,
   return 0;
 }
 
-int keys_load_or_create(const char *dir, const char *cn_domain,
-                        struct dispatcher_keys *k, struct owcp_error *err)
+int keyring_load_or_create(const char *dir, const char *cn_domain,
+                           struct dispatcher_keys *k, struct owcp_error *err)
 {
   int lock_fd, rc;
 
@@ -324,11 +324,11 @@ int keys_load_or_create(const char *dir, const char *cn_domain,
   rc = create_and_load(dir, cn_domain, k, err);
   close(lock_fd); /* releases the flock */
   if (rc != 0)
-    keys_free(k);
+    keyring_free(k);
   return rc;
 }
 
-void keys_free(struct dispatcher_keys *k)
+void keyring_free(struct dispatcher_keys *k)
 {
   if (k == NULL)
     return;

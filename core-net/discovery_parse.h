@@ -1,8 +1,8 @@
 /*
- * discovery_parse.h — internal to libowcp-core (not installed): the part of
- * discovery (core/discovery.c) that turns raw DNS answers into dispatcher
- * bases, without sockets or cache, so that it can be fuzzed on its own
- * (tests/fuzz/fuzz_dns.c). Applications use owcp/discovery.h instead.
+ * discovery_parse.h — internal to owcp_core_net (not installed): the part
+ * of discovery (core-net/discovery.c) that turns raw DNS answers into
+ * dispatcher bases, without sockets or cache, so that it can be fuzzed on its
+ * own (tests/fuzz/fuzz_dns.c). Applications use owcp/discovery.h instead.
  *
  * Ownership: a filled struct owcp_dns_found is released with
  * owcp_dns_found_free; the answers are borrowed.

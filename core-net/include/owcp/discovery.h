@@ -93,14 +93,8 @@ int owcp_base_list_single(const char *base, bool allow_insecure_http,
 /* Frees the strings and zeroes *l. */
 void owcp_base_list_free(struct owcp_base_list *l);
 
-/* True when host (as curl_url returns it: a name, a dotted IPv4 address or
- * a bracketed IPv6 address) is loopback: 127.0.0.0/8 in dotted-quad form,
- * [::1] or "localhost" (any case). Everything else is false — "127.1",
- * "127.0.0.1.", "localhost." and [::ffff:127.0.0.1] included — so the rule
- * fails closed (curl_url already rewrites 127.1 and 0x7f.1 to 127.0.0.1).
- * The URL-level half of where plain http may go; the HTTP client also
- * checks the address it actually connects to. */
-bool owcp_host_is_loopback(const char *host);
+/* owcp_host_is_loopback() (the URL-level loopback rule discovery applies
+ * to http bases) is declared in owcp/util.h, included above. */
 
 /* Copies base into out (cap ≥ 1 bytes, truncated) for an error sentence:
  * everything between "://" (or the start) and the last '@' of the text

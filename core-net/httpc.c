@@ -22,15 +22,12 @@
  */
 #include "owcp/httpc.h"
 
-#include <arpa/inet.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -214,29 +211,6 @@ static int url_allowed(const struct owcp_httpc *c, const char *url, bool *http,
   return rc;
 }
 
-/* True when addr is a loopback address: 127.0.0.0/8, ::1 or an
- * IPv4-mapped 127.0.0.0/8. */
-static bool sockaddr_is_loopback(const struct sockaddr *addr, socklen_t len)
-{
-  if (addr->sa_family == AF_INET &&
-      len >= (socklen_t)sizeof(struct sockaddr_in)) {
-    struct sockaddr_in v4;
-    memcpy(&v4, addr, sizeof(v4));
-    return (ntohl(v4.sin_addr.s_addr) >> 24) == 127;
-  }
-  if (addr->sa_family == AF_INET6 &&
-      len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-    struct sockaddr_in6 v6;
-    memcpy(&v6, addr, sizeof(v6));
-    if (IN6_IS_ADDR_LOOPBACK(&v6.sin6_addr)) {
-      return true;
-    }
-    return IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr) &&
-           v6.sin6_addr.s6_addr[12] == 127;
-  }
-  return false;
-}
-
 /* libcurl's socket opener for plain http: refuses (CURL_SOCKET_BAD, so the
  * transfer fails before a byte is sent) any address that is not loopback,
  * whatever the host name resolved to. clientp: the bool "plain http". */
@@ -248,7 +222,7 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
     return CURL_SOCKET_BAD; /* outside a request: nothing may connect */
   }
   if (*http && (purpose != CURLSOCKTYPE_IPCXN ||
-                !sockaddr_is_loopback(&addr->addr, addr->addrlen))) {
+                !owcp_sockaddr_is_loopback(&addr->addr, addr->addrlen))) {
     return CURL_SOCKET_BAD;
   }
   return socket(addr->family, addr->socktype, addr->protocol);

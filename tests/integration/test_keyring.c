@@ -1,7 +1,7 @@
 /*
- * test_keys.c — the dispatcher's key directory (dispatcher/keys.c): keys are
- * created once with safe permissions, reloaded identically, refused when
- * their permissions are unsafe, and created exactly once when several
+ * test_keyring.c — the dispatcher's key directory (dispatcher/keyring.c):
+ * keys are created once with safe permissions, reloaded identically, refused
+ * when their permissions are unsafe, and created exactly once when several
  * processes start together.
  */
 #include <setjmp.h>
@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "keys.h"
+#include "keyring.h"
 #include "owcp/ca.h"
 #include "owcp/keys.h"
 #include "testutil.h"
@@ -83,10 +83,10 @@ static void fingerprint(X509 *cert, char out[OWCP_FINGERPRINT_LEN])
 static void load_ok(const struct fixture *f, struct dispatcher_keys *k)
 {
   struct owcp_error err = {{0}};
-  int rc = keys_load_or_create(f->dir, "example.com", k, &err);
+  int rc = keyring_load_or_create(f->dir, "example.com", k, &err);
 
   if (rc != 0)
-    fail_msg("keys_load_or_create: %s", err.msg);
+    fail_msg("keyring_load_or_create: %s", err.msg);
 }
 
 static void load_fails(const struct fixture *f, const char *needle)
@@ -94,7 +94,7 @@ static void load_fails(const struct fixture *f, const char *needle)
   struct dispatcher_keys k;
   struct owcp_error err = {{0}};
 
-  assert_int_equal(keys_load_or_create(f->dir, "example.com", &k, &err), -1);
+  assert_int_equal(keyring_load_or_create(f->dir, "example.com", &k, &err), -1);
   if (strstr(err.msg, needle) == NULL)
     fail_msg("error '%s' does not mention '%s'", err.msg, needle);
   assert_null(k.ca_key);
@@ -121,7 +121,7 @@ static void test_created_with_safe_modes(void **state)
   assert_non_null(k.ca_cert);
   assert_non_null(k.sign_key);
   assert_non_null(k.sign_cert);
-  keys_free(&k);
+  keyring_free(&k);
   assert_null(k.ca_cert);
 }
 
@@ -170,7 +170,7 @@ static void test_certificates_are_usable(void **state)
   X509_free(second_pem);
   X509_free(first_pem);
   X509_free(from_der);
-  keys_free(&k);
+  keyring_free(&k);
 }
 
 static void test_reload_is_identical(void **state)
@@ -191,8 +191,8 @@ static void test_reload_is_identical(void **state)
   assert_string_equal(a.pem_bundle, b.pem_bundle);
   /* the two keys are distinct */
   assert_int_not_equal(EVP_PKEY_eq(a.ca_key, a.sign_key), 1);
-  keys_free(&a);
-  keys_free(&b);
+  keyring_free(&a);
+  keyring_free(&b);
 }
 
 static void test_refuses_readable_key(void **state)
@@ -202,7 +202,7 @@ static void test_refuses_readable_key(void **state)
   char path[256];
 
   load_ok(f, &k);
-  keys_free(&k);
+  keyring_free(&k);
   path_in(f, "signing.key", path, sizeof path);
   assert_int_equal(chmod(path, 0644), 0);
   load_fails(f, "0644");
@@ -211,7 +211,7 @@ static void test_refuses_readable_key(void **state)
   load_fails(f, "wider than 0600");
   assert_int_equal(chmod(path, 0400), 0);
   load_ok(f, &k); /* narrower than 0600 is fine */
-  keys_free(&k);
+  keyring_free(&k);
 }
 
 static void test_refuses_writable_dir(void **state)
@@ -220,14 +220,14 @@ static void test_refuses_writable_dir(void **state)
   struct dispatcher_keys k;
 
   load_ok(f, &k);
-  keys_free(&k);
+  keyring_free(&k);
   assert_int_equal(chmod(f->dir, 0770), 0);
   load_fails(f, "group- or world-writable");
   assert_int_equal(chmod(f->dir, 0703), 0);
   load_fails(f, "writable");
   assert_int_equal(chmod(f->dir, 0755), 0);
   load_ok(f, &k); /* readable by others is allowed, like ~/.ssh */
-  keys_free(&k);
+  keyring_free(&k);
 }
 
 static void test_refuses_symlinked_key(void **state)
@@ -237,7 +237,7 @@ static void test_refuses_symlinked_key(void **state)
   char path[256], target[256];
 
   load_ok(f, &k);
-  keys_free(&k);
+  keyring_free(&k);
   path_in(f, "client-ca.key", path, sizeof path);
   snprintf(target, sizeof target, "%s/elsewhere.key", f->root);
   assert_int_equal(rename(path, target), 0);
@@ -253,7 +253,7 @@ static void test_cert_without_key_refused(void **state)
   char path[256];
 
   load_ok(f, &k);
-  keys_free(&k);
+  keyring_free(&k);
   path_in(f, "client-ca.key", path, sizeof path);
   assert_int_equal(unlink(path), 0);
   load_fails(f, "missing");
@@ -271,8 +271,8 @@ static void test_missing_cert_recreated_from_key(void **state)
   load_ok(f, &b);
   assert_int_equal(EVP_PKEY_eq(a.sign_key, b.sign_key), 1);
   assert_int_equal(X509_check_private_key(b.sign_cert, a.sign_key), 1);
-  keys_free(&a);
-  keys_free(&b);
+  keyring_free(&a);
+  keyring_free(&b);
 }
 
 static void test_mismatched_cert_refused(void **state)
@@ -282,7 +282,7 @@ static void test_mismatched_cert_refused(void **state)
   char from[256], to[256];
 
   load_ok(f, &k);
-  keys_free(&k);
+  keyring_free(&k);
   /* put the CA certificate where the signing certificate belongs */
   path_in(f, "client-ca.pem", from, sizeof from);
   path_in(f, "signing.pem", to, sizeof to);
@@ -310,11 +310,11 @@ static void test_bad_arguments(void **state)
   struct owcp_error err = {{0}};
   char long_domain[300];
 
-  assert_int_equal(keys_load_or_create("", "example.com", &k, &err), -1);
+  assert_int_equal(keyring_load_or_create("", "example.com", &k, &err), -1);
   assert_non_null(strstr(err.msg, "key directory"));
   memset(long_domain, 'a', sizeof long_domain - 1);
   long_domain[sizeof long_domain - 1] = '\0';
-  assert_int_equal(keys_load_or_create(f->dir, long_domain, &k, &err), -1);
+  assert_int_equal(keyring_load_or_create(f->dir, long_domain, &k, &err), -1);
   assert_non_null(strstr(err.msg, "too long"));
   /* a regular file where the directory should be */
   assert_int_equal(mkdir(f->dir, 0700), 0);
@@ -325,7 +325,7 @@ static void test_bad_arguments(void **state)
     assert_non_null(fp);
     fclose(fp);
   }
-  assert_int_equal(keys_load_or_create(f->dir, "example.com", &k, &err), -1);
+  assert_int_equal(keyring_load_or_create(f->dir, "example.com", &k, &err), -1);
   assert_non_null(strstr(err.msg, "not a directory"));
   unlink(f->dir);
 }
@@ -338,14 +338,14 @@ static void child_load(const struct fixture *f, int fd)
   char line[2 * OWCP_FINGERPRINT_LEN + 2];
   char a[OWCP_FINGERPRINT_LEN], b[OWCP_FINGERPRINT_LEN];
 
-  if (keys_load_or_create(f->dir, "example.com", &k, &err) != 0 ||
+  if (keyring_load_or_create(f->dir, "example.com", &k, &err) != 0 ||
       owcp_cert_fingerprint(k.ca_cert, a, &err) != 0 ||
       owcp_cert_fingerprint(k.sign_cert, b, &err) != 0)
     _exit(1);
   snprintf(line, sizeof line, "%s%s\n", a, b);
   if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
     _exit(2);
-  keys_free(&k);
+  keyring_free(&k);
   _exit(0);
 }
 
@@ -389,7 +389,7 @@ static void test_concurrent_creation_makes_one_key(void **state)
   snprintf(expect, sizeof expect, "%s%s\n", a, b);
   for (int i = 0; i < CHILDREN; i++)
     assert_string_equal(got[i], expect);
-  keys_free(&k);
+  keyring_free(&k);
   /* exactly the four files and the lock: no leftover temporaries */
   d = opendir(f->dir);
   assert_non_null(d);

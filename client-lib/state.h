@@ -1,5 +1,5 @@
 /*
- * store.h (internal to libowcp-client) — the client's state directory and
+ * state.h (internal to libowcp-client) — the client's state directory and
  * the device keys kept in it.
  *
  * Layout: DIR (0700, owned by the user) holds state.json (0600), replaced
@@ -14,8 +14,8 @@
  * string in it is owned by the state. Tokens and keys are wiped before
  * they are freed.
  */
-#ifndef OWCP_CLIENT_STORE_H
-#define OWCP_CLIENT_STORE_H
+#ifndef OWCP_CLIENT_STATE_H
+#define OWCP_CLIENT_STATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,9 +25,9 @@
 #include "owcp/util.h"
 
 /* Returned when the account's key is locked after too many wrong PINs. */
-#define OWCP_STORE_LOCKED (-3)
+#define OWCP_KEYSTORE_LOCKED (-3)
 /* Default number of wrong PINs after which a key is locked. */
-#define OWCP_STORE_DEFAULT_MAX_FAILURES 5u
+#define OWCP_KEYSTORE_DEFAULT_MAX_FAILURES 5u
 /* Largest state file read (many accounts, each with two certificates). */
 #define OWCP_STATE_MAX_BYTES ((size_t)4 * 1024 * 1024)
 
@@ -111,7 +111,7 @@ int owcp_keystore_create(const char *pin, EVP_PKEY **key, char **pem,
  * PIN-protected key the failure counter is raised and saved *before* the
  * decryption is tried (killing the process mid-attempt cannot dodge the
  * count) and reset to zero on success. Returns 0 with *key (caller
- * frees); OWCP_ERR_BAD_PIN for a wrong PIN; OWCP_STORE_LOCKED when the key
+ * frees); OWCP_ERR_BAD_PIN for a wrong PIN; OWCP_KEYSTORE_LOCKED when the key
  * was already locked or this failure reached the limit (the encrypted key
  * is then erased from the state: only re-registration helps); -1
  * otherwise (including a PIN-protected key with pin NULL). An unencrypted

@@ -1,8 +1,10 @@
 /*
- * test_request_build.c — the requestor's XML builder (owcp_request_build):
- * whatever the caller's text holds, the output is schema-valid XML that
- * parses back (with the core parser) to exactly the input; what XML cannot
- * carry is refused with a sentence naming the field.
+ * test_request_write.c — core's XML Request writer (core/request_write.c,
+ * owcp/request_write.h): whatever the caller's text holds, the output is
+ * schema-valid XML that parses back (with the core parser) to exactly the
+ * input; what XML cannot carry is refused with a sentence naming the field.
+ * Also the requestor library's builders that wrap it with the schema check
+ * (requestor-lib/request_build.c, owcp_request_build*).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "owcp/request_write.h"
 #include "owcp/requestor.h"
 
 struct fx {
@@ -55,7 +58,7 @@ static void base_request(struct owcp_request *req, struct owcp_span *span,
   req->header.summary.spans = span;
 }
 
-/* Builds req and parses the result back; returns the parsed request. */
+/* Writes req and parses the result back; returns the parsed request. */
 static struct owcp_request *
 round_trip(struct fx *f, const struct owcp_request *req, char **xml_out)
 {
@@ -64,8 +67,8 @@ round_trip(struct fx *f, const struct owcp_request *req, char **xml_out)
   char *xml = NULL;
   size_t len = 0;
 
-  if (owcp_request_build(f->v, req, &xml, &len, &err) != 0)
-    fail_msg("build failed: %s", err.msg);
+  if (owcp_request_write(req, &xml, &len, &err) != 0)
+    fail_msg("write failed: %s", err.msg);
   assert_int_equal(strlen(xml), len);
   assert_int_equal(owcp_request_parse(f->v, xml, len, &back, &err),
                    OWCP_XML_OK);
@@ -76,7 +79,7 @@ round_trip(struct fx *f, const struct owcp_request *req, char **xml_out)
   return back;
 }
 
-/* Builds req expecting failure; the error must mention needle. */
+/* Writes req expecting failure; the error must mention needle. */
 static void expect_refused(struct fx *f, const struct owcp_request *req,
                            const char *needle)
 {
@@ -84,7 +87,7 @@ static void expect_refused(struct fx *f, const struct owcp_request *req,
   char *xml = (char *)"untouched";
   size_t len = 7;
 
-  assert_int_equal(owcp_request_build(f->v, req, &xml, &len, &err), -1);
+  assert_int_equal(owcp_request_write(req, &xml, &len, &err), -1);
   assert_null(xml);
   assert_int_equal(len, 0);
   if (strstr(err.msg, needle) == NULL)
@@ -403,7 +406,7 @@ static void test_defaults_random_identifier(void **state)
   owcp_request_free(b);
 }
 
-static void test_build_simple(void **state)
+static void test_write_simple(void **state)
 {
   struct fx *f = *state;
   struct owcp_error err = {{0}};
@@ -411,7 +414,7 @@ static void test_build_simple(void **state)
   char *xml = NULL;
   size_t len = 0;
 
-  assert_int_equal(owcp_request_build_simple(f->v, "access@example.com",
+  assert_int_equal(owcp_request_write_simple("access@example.com",
                                              "alice@example.com", "Payment",
                                              "urn:s:1", "Pay ", "usd",
                                              "9825.00", true, &xml, &len, &err),
@@ -423,6 +426,48 @@ static void test_build_simple(void **state)
   assert_string_equal(back->header.verification[0], "PIN");
   assert_int_equal(back->header.summary.count, 2);
   assert_string_equal(back->header.summary.spans[1].currency, "usd");
+  owcp_request_free(back);
+  free(xml);
+
+  assert_int_equal(owcp_request_write_simple(
+                       "access@example.com", "alice@example.com", NULL, NULL,
+                       "Hi", NULL, NULL, false, &xml, &len, &err),
+                   0);
+  assert_non_null(strstr(xml, "<Summary>Hi</Summary>"));
+  assert_null(strstr(xml, "Verification"));
+  free(xml);
+
+  assert_int_equal(
+      owcp_request_write_simple("access@example.com", "alice@example.com", NULL,
+                                NULL, "", NULL, NULL, false, &xml, &len, &err),
+      -1);
+  assert_non_null(strstr(err.msg, "Summary is empty"));
+  assert_int_equal(owcp_request_write_simple(
+                       "access@example.com", "alice@example.com", NULL, NULL,
+                       "x", "usd", NULL, false, &xml, &len, &err),
+                   -1);
+  assert_non_null(strstr(err.msg, "Money amount"));
+}
+
+/* The requestor library's builders: the writer's output, then the schema
+ * check, so what the writer accepts but the schema refuses never leaves. */
+static void test_requestor_build(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct owcp_request req, *back = NULL;
+  struct owcp_span span;
+  char *xml = NULL;
+  size_t len = 0;
+
+  assert_int_equal(owcp_request_build_simple(f->v, "access@example.com",
+                                             "alice@example.com", "Payment",
+                                             "urn:s:1", "Pay ", "usd",
+                                             "9825.00", true, &xml, &len, &err),
+                   0);
+  assert_int_equal(owcp_request_parse(f->v, xml, len, &back, &err),
+                   OWCP_XML_OK);
+  assert_string_equal(back->header.type, "Payment");
   owcp_request_free(back);
   free(xml);
 
@@ -445,6 +490,22 @@ static void test_build_simple(void **state)
                        NULL, "x", "usd", NULL, false, &xml, &len, &err),
                    -1);
   assert_non_null(strstr(err.msg, "Money amount"));
+
+  /* An issued time without a zone is text the writer carries but the
+   * schema check refuses: built, then refused, and nothing returned. */
+  base_request(&req, &span, "x");
+  req.header.issued = "2026-11-22T10:00:00";
+  assert_int_equal(owcp_request_write(&req, &xml, &len, &err), 0);
+  free(xml);
+  xml = (char *)"untouched";
+  len = 7;
+  assert_int_equal(owcp_request_build(f->v, &req, &xml, &len, &err), -1);
+  assert_null(xml);
+  assert_int_equal(len, 0);
+  assert_non_null(strstr(err.msg, "the built request is not valid"));
+  req.header.issued = "2026-11-22T10:00:00Z";
+  assert_int_equal(owcp_request_build(NULL, &req, &xml, &len, &err), 0);
+  free(xml);
 }
 
 int main(void)
@@ -463,7 +524,8 @@ int main(void)
       cmocka_unit_test(test_accounts_checked),
       cmocka_unit_test(test_summary_required),
       cmocka_unit_test(test_defaults_random_identifier),
-      cmocka_unit_test(test_build_simple),
+      cmocka_unit_test(test_write_simple),
+      cmocka_unit_test(test_requestor_build),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
