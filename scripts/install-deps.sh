@@ -13,6 +13,8 @@ PACKAGES=(
   libpq-dev libcmocka-dev libcurl4-openssl-dev
   # real components used by the run command, tests and benchmarks
   postgresql-15 postgresql-contrib openssl dnsmasq-base tmux procps curl
+  # the enrollment bridge's OTP server peer (RADIUS client tests)
+  freeradius freeradius-utils
 )
 
 SUDO=""
