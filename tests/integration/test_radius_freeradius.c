@@ -79,16 +79,13 @@ static int edit_text(const char *dir, const char *name, const char *from,
     fprintf(stderr, "%s\n", err.msg);
     return -1;
   }
-  char *at = strstr((char *)data, from);
-  size_t head = at != NULL ? (size_t)(at - (char *)data) : 0;
+  const char *at = strstr((char *)data, from);
   size_t out_len = len - strlen(from) + strlen(to);
-  char *out = at != NULL ? malloc(out_len) : NULL;
+  char *out = at != NULL ? malloc(out_len + 1) : NULL;
   int rc = -1;
   if (out != NULL) {
-    memcpy(out, data, head);
-    memcpy(out + head, to, strlen(to));
-    memcpy(out + head + strlen(to), at + strlen(from),
-           len - head - strlen(from));
+    (void)snprintf(out, out_len + 1, "%.*s%s%s", (int)(at - (char *)data),
+                   (char *)data, to, at + strlen(from));
     rc = owcp_file_write_atomic(path, out, out_len, 0600, &err);
   }
   if (rc != 0)
@@ -374,8 +371,8 @@ static void test_dead_port_within_timeout(void **state)
   long long took = radius_itest_now_ms() - start_ms;
   assert_string_equal(radius_outcome_name(r.outcome), "NO_ANSWER");
   /* two tries (retries = 1) of TIMEOUT_MS each */
-  assert_true(took >= 2 * TIMEOUT_MS);
-  assert_true(took < 2 * TIMEOUT_MS + 250);
+  assert_true(took >= 2LL * TIMEOUT_MS);
+  assert_true(took < 2LL * TIMEOUT_MS + 250);
 }
 
 static void test_failover_to_second_server(void **state)
@@ -394,7 +391,7 @@ static void test_failover_to_second_server(void **state)
   (void)snprintf(dead_note, sizeof dead_note, "127.0.0.1:%u: no valid answer",
                  ports[0]);
   assert_non_null(strstr(r.diagnostics, dead_note));
-  assert_true(took >= 2 * TIMEOUT_MS); /* the first server had its tries */
+  assert_true(took >= 2LL * TIMEOUT_MS); /* the first server had its tries */
 }
 
 int main(void)
