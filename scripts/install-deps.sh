@@ -36,6 +36,8 @@ TEST_PACKAGES=(
   postgresql-contrib openssl dnsmasq-base tmux procps curl
   # packaging tests: systemd-analyze verify, systemd-sysusers, man -l
   systemd man-db
+  # the enrollment bridge's peers: OTP server (RADIUS client tests)
+  freeradius freeradius-utils
 )
 
 mode=${1:-test}
