@@ -11,6 +11,7 @@ PACKAGES=(
   # libraries
   libmicrohttpd-dev libjansson-dev libxml2-dev libssl-dev libc-ares-dev
   libpq-dev libcmocka-dev libcurl4-openssl-dev
+  libinih-dev
   # real components used by the run command, tests and benchmarks
   postgresql-15 postgresql-contrib openssl dnsmasq-base tmux procps curl
 )
