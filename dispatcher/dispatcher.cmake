@@ -16,5 +16,6 @@ if(missing)
 else()
   add_executable(owcp-dispatcher ${OWCP_DISPATCHER_SOURCES})
   target_link_libraries(owcp-dispatcher PRIVATE owcp_store owcp-core owcp_core_net
+    owcp_dispatcher_config
     PkgConfig::MHD PkgConfig::CURL PkgConfig::LIBXML2 Threads::Threads)
 endif()

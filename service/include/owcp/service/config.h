@@ -220,6 +220,13 @@ struct svc_cfg_section {
     .name = (name_), .keys = (keys_)                                           \
   }
 
+/* A section whose keys' members are in the struct at T.sub_m: how a
+ * program reuses another's key table inside a struct of its own. */
+#define SVC_CFG_SECTION_AT(name_, keys_, T, sub_m)                             \
+  {                                                                            \
+    .name = (name_), .keys = (keys_), .base_offset = offsetof(T, sub_m)        \
+  }
+
 /* A section that may be absent or say 'enabled = no'; bool T.enabled_m
  * says which; its keys' members are in the struct at T.sub_m. */
 #define SVC_CFG_SECTION_SWITCHED(name_, keys_, T, sub_m, enabled_m)            \
