@@ -30,8 +30,8 @@ static const char usage[] =
     "GET /owcp/0.1/CA and its health at GET /healthz.\n"
     "\n"
     "Settings come from the [dispatcher] section of a configuration file\n"
-    "(--config FILE; without --config and without any other flag, "
-    DISPATCHER_DEFAULT_CONFIG ")\n"
+    "(--config FILE; without --config and without any other "
+    "flag, " DISPATCHER_DEFAULT_CONFIG ")\n"
     "and from flags, which override the file: every key has a flag of the\n"
     "same name with '-' for '_' (key_dir is --key-dir; yes/no keys are flags\n"
     "without a value), and a repeated flag replaces the file's list. See\n"
@@ -118,8 +118,7 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
 #undef C
 
 const struct svc_cfg_section dispatcher_config_sections[] = {
-    SVC_CFG_SECTION("dispatcher", dispatcher_config_keys),
-    SVC_CFG_SECTION_END};
+    SVC_CFG_SECTION("dispatcher", dispatcher_config_keys), SVC_CFG_SECTION_END};
 
 /* Room for the generated getopt table: one flag per key plus the rest. */
 #define FLAG_MAX 40
@@ -181,8 +180,7 @@ static int finish(struct dispatcher_config *c, const char *where,
   return 0;
 }
 
-int dispatcher_config_from_file(const char *path,
-                                struct dispatcher_config *cfg,
+int dispatcher_config_from_file(const char *path, struct dispatcher_config *cfg,
                                 struct owcp_error *err)
 {
   if (svc_config_read(path, dispatcher_config_sections, cfg, err) != 0)
@@ -216,8 +214,8 @@ int dispatcher_config_check_files(const struct dispatcher_config *cfg,
   if (stat(cfg->key_dir, &st) != 0) {
     if (errno == ENOENT) /* created on first start */
       return 0;
-    owcp_error_set(err, "[dispatcher] key_dir: cannot use %s: %s",
-                   cfg->key_dir, strerror(errno));
+    owcp_error_set(err, "[dispatcher] key_dir: cannot use %s: %s", cfg->key_dir,
+                   strerror(errno));
     return -1;
   }
   if (!S_ISDIR(st.st_mode)) {
@@ -226,8 +224,8 @@ int dispatcher_config_check_files(const struct dispatcher_config *cfg,
     return -1;
   }
   if (access(cfg->key_dir, R_OK | W_OK | X_OK) != 0) {
-    owcp_error_set(err, "[dispatcher] key_dir: cannot use %s: %s",
-                   cfg->key_dir, strerror(errno));
+    owcp_error_set(err, "[dispatcher] key_dir: cannot use %s: %s", cfg->key_dir,
+                   strerror(errno));
     return -1;
   }
   return 0;
@@ -259,9 +257,8 @@ static void flag_table(struct option *opts, char (*names)[FLAG_NAME_MAX])
       if (*p == '_')
         *p = '-';
     bool flag_only = k->type == SVC_CFG_T_BOOL;
-    opts[n] = (struct option){names[n], flag_only ? no_argument
-                                                  : required_argument,
-                              NULL, OPT_KEY};
+    opts[n] = (struct option){
+        names[n], flag_only ? no_argument : required_argument, NULL, OPT_KEY};
     n++;
   }
   opts[n] = (struct option){"config", required_argument, NULL, OPT_CONFIG};

@@ -49,8 +49,7 @@ bool dispatcher_config_from_args(int argc, char **argv,
 /* Reads and validates a configuration file alone (no flags): types,
  * unknown and missing keys, and the cross-key rules. 0, or -1 with err;
  * on success release *cfg with dispatcher_config_free(). */
-int dispatcher_config_from_file(const char *path,
-                                struct dispatcher_config *cfg,
+int dispatcher_config_from_file(const char *path, struct dispatcher_config *cfg,
                                 struct owcp_error *err);
 
 /* What `check` adds to loading: the TLS files can be read and key_dir,

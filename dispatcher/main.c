@@ -1,7 +1,7 @@
 /*
- * main.c — owcp-dispatcher: configuration (config.h), start-up in dependency order (XML
- * validator, keys, database pool, LISTEN thread, HTTP, workers), and a
- * clean shutdown on SIGTERM/SIGINT that lets requests in flight finish.
+ * main.c — owcp-dispatcher: configuration (config.h), start-up in dependency
+ * order (XML validator, keys, database pool, LISTEN thread, HTTP, workers), and
+ * a clean shutdown on SIGTERM/SIGINT that lets requests in flight finish.
  */
 #include <libxml/parser.h>
 #include <signal.h>

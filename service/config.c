@@ -22,6 +22,9 @@
  * be truncated silently by inih, so the reader refuses them. */
 #define SVC_CFG_NAME_MAX 49
 
+/* Largest configuration file read: far beyond any real one. */
+#define CONFIG_FILE_MAX ((size_t)1024 * 1024)
+
 /* A key already given: [section] key first set on line. */
 struct seen {
   char *section;
@@ -128,8 +131,7 @@ int svc_secret_file_check(const char *path, struct owcp_error *err)
 {
   struct stat st;
   if (stat(path, &st) != 0) {
-    owcp_error_set(err, "cannot use secret file %s: %s", path,
-                   strerror(errno));
+    owcp_error_set(err, "cannot use secret file %s: %s", path, strerror(errno));
     return -1;
   }
   if (!S_ISREG(st.st_mode)) {
@@ -469,8 +471,9 @@ static void *section_base(const struct svc_cfg_section *s, void *out,
   return member(out, s->base_offset);
 }
 
-const struct svc_cfg_key *svc_config_find(const struct svc_cfg_section *sections,
-                                          const char *section, const char *key)
+const struct svc_cfg_key *
+svc_config_find(const struct svc_cfg_section *sections, const char *section,
+                const char *key)
 {
   const char *instance = NULL;
   const struct svc_cfg_section *s = section_find(sections, section, &instance);
@@ -524,7 +527,10 @@ static int seen_add(struct loader *l, const char *section, const char *key)
   char *copy = strdup(section);
   if (copy == NULL)
     return -1;
-  l->seen[l->nseen++] = (struct seen){copy, key, l->line};
+  struct seen *s = &l->seen[l->nseen++];
+  s->section = copy;
+  s->key = key;
+  s->line = l->line;
   return 0;
 }
 
@@ -577,7 +583,8 @@ static int on_value(void *user, const char *section, const char *name,
   struct loader *l = user;
   const char *instance = NULL;
   struct owcp_error why = {{0}};
-  const struct svc_cfg_section *s = section_find(l->sections, section, &instance);
+  const struct svc_cfg_section *s =
+      section_find(l->sections, section, &instance);
 
   if (*section == '\0') {
     fail(l, "%s: a key before the first [section]", name);
@@ -722,13 +729,14 @@ static int read_file(struct loader *l)
     l->len += fread(l->text + l->len, 1, cap - l->len, f);
     if (l->len < cap)
       break;
-    char *grown = cap < 1024 * 1024 ? realloc(l->text, cap *= 2) : NULL;
-    if (grown == NULL) {
-      free(l->text);
-      l->text = NULL;
-    } else {
-      l->text = grown;
+    char *grown = NULL;
+    if (cap < CONFIG_FILE_MAX) {
+      cap *= 2;
+      grown = realloc(l->text, cap);
     }
+    if (grown == NULL)
+      free(l->text);
+    l->text = grown;
   }
   bool bad = ferror(f) != 0;
   fclose(f);
@@ -754,8 +762,8 @@ static void loader_free(struct loader *l)
 static int config_read(const char *path, const struct svc_cfg_section *sections,
                        void *out, struct owcp_error *err)
 {
-  struct loader l = {.path = path, .sections = sections, .out = out,
-                     .err = err};
+  struct loader l = {
+      .path = path, .sections = sections, .out = out, .err = err};
   if (svc_config_defaults(sections, out, err) != 0)
     return -1;
   if (read_file(&l) != 0) {

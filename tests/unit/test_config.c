@@ -146,9 +146,9 @@ static void test_values_and_defaults(void **state)
   assert_true(f->c.open);
   assert_string_equal(f->c.listen.host, "::1");
   assert_int_equal(f->c.listen.port, 8443);
-  assert_int_equal(f->c.threads, 32);   /* default */
-  assert_int_equal(f->c.level, 2);      /* "info" */
-  assert_false(f->c.extra_on);          /* absent: off, need not required */
+  assert_int_equal(f->c.threads, 32); /* default */
+  assert_int_equal(f->c.level, 2);    /* "info" */
+  assert_false(f->c.extra_on);        /* absent: off, need not required */
   assert_int_equal(f->c.tmpl_count, 0);
 }
 
@@ -192,7 +192,8 @@ static void test_error_unknown_key(void **state)
 static void test_error_unknown_section(void **state)
 {
   /* An empty unknown section is refused too. */
-  expect_error(*state, "[main]\ndb = x\n[mian]\n", "t.conf:3: [mian]: unknown section");
+  expect_error(*state, "[main]\ndb = x\n[mian]\n",
+               "t.conf:3: [mian]: unknown section");
 }
 
 static void test_error_bad_integer(void **state)
@@ -264,8 +265,7 @@ static void test_paths_resolved(void **state)
   struct fixture *f = *state;
   char want[400];
   write_mode(f->dir, "k.key", 0600);
-  assert_int_equal(load(f, "[main]\ndb = x\ndir = sub/keys\nkey = k.key\n"),
-                   0);
+  assert_int_equal(load(f, "[main]\ndb = x\ndir = sub/keys\nkey = k.key\n"), 0);
   snprintf(want, sizeof want, "%s/sub/keys", f->dir);
   /* the tmpdir may sit below a symbolic link: compare the real directory */
   char *real = realpath(f->dir, NULL);
@@ -341,11 +341,10 @@ static void test_apply_settings(void **state)
   assert_int_equal(load(f, "[main]\ndb = x\ndomain = a\ndomain = b\n"
                            "threads = 4\n"),
                    0);
-  const struct svc_cfg_setting flags[] = {
-      {"main", "domain", "c", "--domain"},
-      {"main", "threads", "8", "--threads"},
-      {"main", "domain", "d", "--domain"},
-      {"main", "dir", "rel/dir", "--dir"}};
+  const struct svc_cfg_setting flags[] = {{"main", "domain", "c", "--domain"},
+                                          {"main", "threads", "8", "--threads"},
+                                          {"main", "domain", "d", "--domain"},
+                                          {"main", "dir", "rel/dir", "--dir"}};
   assert_int_equal(svc_config_apply(small_sections, flags, 4, &f->c, &f->err),
                    0);
   assert_int_equal(f->c.domain.count, 2);
@@ -359,17 +358,17 @@ static void test_apply_settings(void **state)
   testutil_assert_err_contains(&f->err, "--threads: must be an integer "
                                         "between 1 and 1024, not '0'");
   const struct svc_cfg_setting unknown[] = {{"main", "nope", "1", "--nope"}};
-  assert_int_equal(
-      svc_config_apply(small_sections, unknown, 1, &f->c, &f->err), -1);
+  assert_int_equal(svc_config_apply(small_sections, unknown, 1, &f->c, &f->err),
+                   -1);
   testutil_assert_err_contains(&f->err, "--nope: no key [main] nope");
 }
 
 static void test_missing_file(void **state)
 {
   struct fixture *f = *state;
-  assert_int_equal(svc_config_load("/nonexistent/x.conf", small_sections,
-                                   &f->c, &f->err),
-                   -1);
+  assert_int_equal(
+      svc_config_load("/nonexistent/x.conf", small_sections, &f->c, &f->err),
+      -1);
   testutil_assert_err_contains(&f->err, "cannot read /nonexistent/x.conf");
 }
 
@@ -458,8 +457,8 @@ static const struct svc_cfg_key identity_keys[] = {
 #define O struct bridge_otpce
 static const struct svc_cfg_key otpce_keys[] = {
     SVC_CFG_STRING(O, path, "path", 0, "/otpce", "URL path"),
-    SVC_CFG_LIST_OF(O, template, "template", SVC_CFG_REQUIRED,
-                    SVC_CFG_T_STRING, NULL, "templates"),
+    SVC_CFG_LIST_OF(O, template, "template", SVC_CFG_REQUIRED, SVC_CFG_T_STRING,
+                    NULL, "templates"),
     SVC_CFG_PATH(O, ra_cert, "ra_cert", SVC_CFG_REQUIRED, NULL, "RA cert"),
     SVC_CFG_SECRET(O, ra_key, "ra_key", SVC_CFG_REQUIRED, "RA key"),
     SVC_CFG_LIST_OF(O, issuing_ca, "issuing_ca", SVC_CFG_REQUIRED,
@@ -523,8 +522,8 @@ static const struct svc_cfg_key mras_keys[] = {
     SVC_CFG_STRING(M, realm, "realm", SVC_CFG_REQUIRED, NULL, "realm"),
     SVC_CFG_SECRET(M, digest_users_file, "digest_users_file", SVC_CFG_REQUIRED,
                    "htdigest"),
-    SVC_CFG_LIST_OF(M, digest_algorithm, "digest_algorithm", 0,
-                    SVC_CFG_T_ENUM, digests, "algorithms"),
+    SVC_CFG_LIST_OF(M, digest_algorithm, "digest_algorithm", 0, SVC_CFG_T_ENUM,
+                    digests, "algorithms"),
     SVC_CFG_INT(M, nonce_lifetime, "nonce_lifetime", 0, "300", 1, 86400, "s"),
     SVC_CFG_ENUM(M, challenge, "challenge", 0, "407", challenges, "status"),
     SVC_CFG_ENUM(M, token_format, "token_format", 0, "rest", token_formats,
@@ -560,10 +559,9 @@ static const struct svc_cfg_section bridge_sections[] = {
 static void test_bridge_example(void **state)
 {
   struct fixture *f = *state;
-  static const char *const secrets[] = {"bridge.key",  "bridge.token",
-                                        "ra.key",      "radius.secret",
-                                        "issuing-ca.key", "mras.htdigest",
-                                        "turn.secret"};
+  static const char *const secrets[] = {
+      "bridge.key",     "bridge.token",  "ra.key",     "radius.secret",
+      "issuing-ca.key", "mras.htdigest", "turn.secret"};
   struct bridge_conf b;
   size_t len;
   char path[400], want[600];

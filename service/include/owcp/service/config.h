@@ -106,12 +106,15 @@ struct svc_cfg_key {
 };
 
 /* Section flags. */
-#define SVC_CFG_OPTIONAL 0x1u /* may be absent: its keys are then not \
-                                 required and keep their defaults */
-#define SVC_CFG_ENABLE 0x2u   /* accepts 'enabled = yes|no' (default yes); \
-                                 with no, its keys are not required */
-#define SVC_CFG_TEMPLATE 0x4u /* name is a prefix: [PREFIX.NAME] makes one \
-                                 instance per NAME, see below */
+#define SVC_CFG_OPTIONAL                                                       \
+  0x1u /* may be absent: its keys are then not                                 \
+          required and keep their defaults */
+#define SVC_CFG_ENABLE                                                         \
+  0x2u /* accepts 'enabled = yes|no' (default yes);                            \
+          with no, its keys are not required */
+#define SVC_CFG_TEMPLATE                                                       \
+  0x4u /* name is a prefix: [PREFIX.NAME] makes one                            \
+          instance per NAME, see below */
 
 /* One section. Key offsets are relative to `base_offset` into the loaded
  * struct, or, for a template section, to one instance struct: the loaded
@@ -148,16 +151,16 @@ struct svc_cfg_section {
 #define SVC_CFG_STRING(T, m, name_, flags_, def_, doc_)                        \
   {                                                                            \
     .name = (name_), .type = SVC_CFG_T_STRING,                                 \
-    .offset = SVC_CFG_MEMBER_(T, m, char *), .flags = (flags_),                \
-    .def = (def_), .doc = (doc_)                                               \
+    .offset = SVC_CFG_MEMBER_(T, m, char *), .flags = (flags_), .def = (def_), \
+    .doc = (doc_)                                                              \
   }
 
 /* char *m: a path, resolved against the file's directory. */
 #define SVC_CFG_PATH(T, m, name_, flags_, def_, doc_)                          \
   {                                                                            \
     .name = (name_), .type = SVC_CFG_T_PATH,                                   \
-    .offset = SVC_CFG_MEMBER_(T, m, char *), .flags = (flags_),                \
-    .def = (def_), .doc = (doc_)                                               \
+    .offset = SVC_CFG_MEMBER_(T, m, char *), .flags = (flags_), .def = (def_), \
+    .doc = (doc_)                                                              \
   }
 
 /* char *m: a path to a secret or private key (mode checked). */
@@ -244,7 +247,8 @@ struct svc_cfg_section {
     .name = (prefix_), .keys = (keys_), .flags = SVC_CFG_TEMPLATE,             \
     .base_offset = SVC_CFG_MEMBER_(T, array_m, I *),                           \
     .count_offset = SVC_CFG_MEMBER_(T, count_m, size_t),                       \
-    .instance_size = sizeof(I), .name_offset = SVC_CFG_MEMBER_(I, name_m, char *) \
+    .instance_size = sizeof(I),                                                \
+    .name_offset = SVC_CFG_MEMBER_(I, name_m, char *)                          \
   }
 
 #define SVC_CFG_SECTION_END                                                    \
@@ -306,7 +310,8 @@ int svc_listen_parse(const char *text, struct svc_listen *out,
 int svc_secret_file_check(const char *path, struct owcp_error *err);
 
 /* The section table entry and key for [section] key, or NULL. */
-const struct svc_cfg_key *svc_config_find(const struct svc_cfg_section *sections,
-                                          const char *section, const char *key);
+const struct svc_cfg_key *
+svc_config_find(const struct svc_cfg_section *sections, const char *section,
+                const char *key);
 
 #endif
