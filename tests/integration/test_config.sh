@@ -105,7 +105,8 @@ if wait_for 30 test -s "$tmp/etc/ready"; then
 else
   echo "FAIL config-start: dispatcher did not start"; cat "$tmp/dispatcher.log"; fails=$((fails + 1))
 fi
-kill "$disp_pid"; wait "$disp_pid"; disp_pid=''
+kill "$disp_pid"; wait "$disp_pid"; rc=$?; disp_pid=''
+check config-clean-exit '[ "$rc" -eq 0 ]'
 
 # A flag overrides the file: --ready-file elsewhere, the file's not written.
 rm -f "$tmp/etc/ready"
