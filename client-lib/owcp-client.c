@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 
 #include "owcp/client.h"
+#include "owcp/service/version.h"
 
 enum exit_status {
   EXIT_OK = 0,
@@ -69,6 +70,7 @@ static const char usage_text[] =
     "  --wait S               long poll of list and watch (watch: 30)\n"
     "  --pin-file FILE        read the PIN from FILE (mode 0600 or stricter)\n"
     "                         instead of asking on the terminal\n"
+    "  --version              print the version\n"
     "  --help                 this text\n"
     "\n"
     "exit status: 0 success, 1 failure, 2 usage error, 3 wrong PIN,\n"
@@ -121,6 +123,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       {"max-pin-failures", required_argument, NULL, 'm'},
       {"timeout", required_argument, NULL, 't'},
       {"wait", required_argument, NULL, 'w'},
+      {"version", no_argument, NULL, 'V'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   long n;
@@ -176,6 +179,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         return -1;
       o->wait_s = (int)n;
       break;
+    case 'V':
+      printf("owcp-client %s\n", OWCP_VERSION);
+      exit(EXIT_OK);
     case 'h':
       fputs(usage_text, stdout);
       exit(EXIT_OK);

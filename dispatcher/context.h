@@ -15,20 +15,24 @@
 #include <stddef.h>
 
 #include "owcp/request.h"
+#include "owcp/service/config.h"
 #include "store.h"
 
-#define DISPATCHER_MAX_DOMAINS 32
-
-/* Operator-configurable policy and limits (spec §2 defaults). */
+/* Operator-configurable policy and limits (spec §2 defaults): the
+ * [dispatcher] section of the configuration file and the flags that
+ * override it (config.h, docs/configuration.md). Strings and lists are
+ * owned copies, released by dispatcher_config_free(). */
 struct dispatcher_config {
-  const char *db;             /* libpq conninfo */
-  const char *listen_host;    /* numeric address to bind */
-  unsigned short listen_port; /* 0: any free port (printed at start) */
-  const char *domains[DISPATCHER_MAX_DOMAINS];
-  size_t domain_count;
-  const char *tls_cert, *tls_key; /* both or neither */
-  bool insecure_http;             /* plain HTTP, loopback only */
-  const char *key_dir;
+  char *db;                   /* libpq conninfo */
+  struct svc_listen listen;   /* numeric address and port to bind */
+  const char *listen_host;    /* = listen.host (set by the loader) */
+  unsigned short listen_port; /* = listen.port; 0: any free port */
+  struct svc_cfg_list domain; /* served domains, in order */
+  char **domains;             /* = domain.items (set by the loader) */
+  size_t domain_count;        /* = domain.count */
+  char *tls_cert, *tls_key;   /* both or neither */
+  bool insecure_http;         /* plain HTTP, loopback only */
+  char *key_dir;
   bool open;                 /* self-subscription allowed */
   bool require_registration; /* RD-Confirm only to RD-Registered accounts */
   unsigned threads;          /* HTTP worker threads = DB connections */
@@ -38,7 +42,8 @@ struct dispatcher_config {
   int max_timeout;           /* seconds, policy cap */
   int registration_timeout;  /* seconds an approval request waits */
   unsigned max_connections;  /* simultaneous HTTP connections */
-  const char *ready_file;    /* written with the base URL once serving */
+  char *ready_file;          /* written with the base URL once serving */
+  int log_level;             /* enum dispatcher_log_level (config.h) */
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */

@@ -4,8 +4,11 @@
  * the database only through store.h; every change it makes is logged by
  * the stored procedures.
  */
+#include "config.h"
 #include "logchain.h"
 #include "store.h"
+
+#include "owcp/service/version.h"
 
 #include <ctype.h>
 #include <getopt.h>
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
   EXIT_OK = 0,
@@ -23,15 +27,21 @@ enum {
 };
 
 static const char usage_text[] =
-    "usage: owcp-admin --db CONNINFO COMMAND [ARGS]\n"
+    "usage: owcp-admin [--config FILE | --db CONNINFO] COMMAND [ARGS]\n"
     "\n"
     "Administers an owcp-dispatcher database.\n"
     "\n"
     "Global options:\n"
-    "  --db CONNINFO    libpq connection string (default: $OWCP_DB)\n"
+    "  --config FILE    the dispatcher's configuration file: its [dispatcher]\n"
+    "                   db is the database (the whole file is validated)\n"
+    "  --db CONNINFO    libpq connection string; overrides --config (default:\n"
+    "                   $OWCP_DB, else " DISPATCHER_DEFAULT_CONFIG "\n"
+    "                   when it exists). No password: use PGPASSFILE or\n"
+    "                   service=NAME (docs/configuration.md)\n"
     "  --sql-dir DIR    migrations directory for 'migrate' (default:\n"
     "                   <dir of owcp-admin>/../share/owcp/sql/dispatcher,\n"
     "                   then the installed share/owcp/sql/dispatcher)\n"
+    "  --version        print the version\n"
     "  -h, --help       this text\n"
     "\n"
     "Commands:\n"
@@ -64,6 +74,17 @@ struct admin {
   struct store *st;
   const char *sql_dir;
 };
+
+/* What owcp-admin reads from a configuration file: the dispatcher's
+ * section (an [admin] section would be one more member and table entry). */
+struct admin_file {
+  struct dispatcher_config dispatcher;
+};
+
+static const struct svc_cfg_section admin_file_sections[] = {
+    SVC_CFG_SECTION_AT("dispatcher", dispatcher_config_keys, struct admin_file,
+                       dispatcher),
+    SVC_CFG_SECTION_END};
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -468,16 +489,47 @@ static int dispatch(struct admin *a, int argc, char **argv)
   return usage_error("unknown command '%s'", cmd);
 }
 
+/* The database: --db, else the configuration file's [dispatcher] db
+ * (--config, or the default file when neither --db nor $OWCP_DB is set
+ * and it exists), else $OWCP_DB. Opens it into a->st; an exit status. */
+static int open_store(struct admin *a, const char *db, const char *config)
+{
+  struct owcp_error err = {{0}};
+  struct admin_file file;
+  bool loaded = false;
+
+  if (db == NULL && config == NULL && getenv("OWCP_DB") == NULL &&
+      access(DISPATCHER_DEFAULT_CONFIG, F_OK) == 0)
+    config = DISPATCHER_DEFAULT_CONFIG;
+  if (config != NULL) {
+    if (svc_config_load(config, admin_file_sections, &file, &err) != 0)
+      return usage_error("%s", err.msg);
+    loaded = true;
+    if (db == NULL)
+      db = file.dispatcher.db;
+  }
+  if (db == NULL)
+    db = getenv("OWCP_DB");
+  if (db == NULL)
+    return usage_error("no database: pass --db CONNINFO or --config FILE, "
+                       "or set OWCP_DB");
+  a->st = store_open(db, &err);
+  if (loaded)
+    svc_config_free(admin_file_sections, &file);
+  return a->st == NULL ? db_error(&err) : EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
   static const struct option opts[] = {
       {"db", required_argument, NULL, 'd'},
+      {"config", required_argument, NULL, 'c'},
       {"sql-dir", required_argument, NULL, 's'},
+      {"version", no_argument, NULL, 'V'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  struct owcp_error err = {{0}};
   struct admin a = {NULL, NULL};
-  const char *db = getenv("OWCP_DB");
+  const char *db = NULL, *config = NULL;
   int c, rc;
 
   /* '+': stop at the command so its own options are parsed per command. */
@@ -486,9 +538,15 @@ int main(int argc, char **argv)
     case 'd':
       db = optarg;
       break;
+    case 'c':
+      config = optarg;
+      break;
     case 's':
       a.sql_dir = optarg;
       break;
+    case 'V':
+      printf("owcp-admin %s\n", OWCP_VERSION);
+      return EXIT_OK;
     case 'h':
       fputs(usage_text, stdout);
       return EXIT_OK;
@@ -498,11 +556,9 @@ int main(int argc, char **argv)
   }
   if (optind >= argc)
     return usage_error("missing COMMAND");
-  if (db == NULL)
-    return usage_error("no database: pass --db CONNINFO or set OWCP_DB");
-  a.st = store_open(db, &err);
-  if (a.st == NULL)
-    return db_error(&err);
+  rc = open_store(&a, db, config);
+  if (rc != EXIT_OK)
+    return rc;
   rc = dispatch(&a, argc - optind, argv + optind);
   store_close(a.st);
   return rc;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "owcp/requestor.h"
+#include "owcp/service/version.h"
 #include "owcp/util.h"
 
 /* Exit statuses (documented in usage() and README). */
@@ -34,6 +35,7 @@ static void usage(FILE *fp)
 {
   fputs(
       "usage: owcp-request COMMAND [OPTIONS]\n"
+      "       owcp-request --version\n"
       "\n"
       "Commands:\n"
       "  confirm     send a confirmation request (RD-Confirm)\n"
@@ -178,6 +180,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
   }
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(stdout);
+    exit(EXIT_ACCEPTED);
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("owcp-request %s\n", OWCP_VERSION);
     exit(EXIT_ACCEPTED);
   }
   o->cmd = argv[1];

@@ -21,7 +21,7 @@ RUN_PACKAGES=(
   build-essential cmake pkg-config scdoc
   # libraries
   libmicrohttpd-dev libjansson-dev libxml2-dev libssl-dev libc-ares-dev
-  libpq-dev libcurl4-openssl-dev
+  libpq-dev libcurl4-openssl-dev libinih-dev
   # the database
   postgresql-15
 )
