@@ -68,7 +68,7 @@ log_level = debug
 CONF
 
 # owcp-admin takes [dispatcher] db from the file.
-migrations=$(ls "$(dirname "$0")"/../../sql/[0-9][0-9][0-9]_*.sql | wc -l)
+migrations=$(ls "$(dirname "$0")"/../../sql/dispatcher/[0-9][0-9][0-9]_*.sql | wc -l)
 expect admin-config-migrate 0 "migrations applied: $migrations" -- "$admin" --config "$conf" migrate
 expect admin-config-account 0 'account alice@example.com added' -- "$admin" --config "$conf" account add alice@example.com
 expect admin-config-list 0 $'alice@example.com\tactive' -- "$admin" --config "$conf" account list

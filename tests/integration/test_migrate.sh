@@ -130,7 +130,7 @@ out=$("$admin" --db "$(db moved)" --sql-dir "$src/sql" migrate 2>&1)
 # where the first works with the second.
 if cmake --install "$build" --prefix "$tmp/inst" >"$tmp/install.log" 2>&1; then
   createdb installed
-  out=$("$tmp/inst/bin/owcp-admin" --db "$(db installed)" migrate 2>&1)
+  out=$("$tmp/inst/sbin/owcp-admin" --db "$(db installed)" migrate 2>&1)
   [ "$out" = "migrations applied: $migrations" ] && ok "installed tree" ||
     fail "installed tree: $out"
   [ -f "$tmp/inst/share/owcp/sql/dispatcher/procedures/owcp_confirm.sql" ] ||
