@@ -11,6 +11,8 @@ PACKAGES=(
   # libraries
   libmicrohttpd-dev libjansson-dev libxml2-dev libssl-dev libc-ares-dev
   libpq-dev libcmocka-dev libcurl4-openssl-dev
+  # service layer: systemd notification (sd_notify)
+  libsystemd-dev
   # real components used by the run command, tests and benchmarks
   postgresql-15 postgresql-contrib openssl dnsmasq-base tmux procps curl
 )
