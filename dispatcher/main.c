@@ -1,17 +1,17 @@
 /*
  * main.c — owcp-dispatcher: options, start-up in dependency order (XML
- * validator, keys, database pool, LISTEN thread, HTTP, workers), and a
- * clean shutdown on SIGTERM/SIGINT that lets requests in flight finish.
+ * validator, keys, database pool, LISTEN thread, HTTP, workers), a reload
+ * on SIGHUP (TLS certificate and key, log level) and a clean shutdown on
+ * SIGTERM/SIGINT that lets requests in flight finish (the process runtime
+ * is the service layer's, owcp/service/daemon.h).
  */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <libxml/parser.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 
 #include <curl/curl.h>
 
@@ -19,7 +19,9 @@
 #include "context.h"
 #include "http.h"
 #include "keys.h"
-#include "log.h"
+#include "owcp/service/daemon.h"
+#include "owcp/service/log.h"
+#include "owcp/service/metrics.h"
 #include "notify.h"
 #include "workers.h"
 
@@ -290,19 +292,6 @@ static int parse_options(int argc, char **argv, struct dispatcher_config *c)
   return 0;
 }
 
-/* Room for --max-connections sockets plus database and key files. */
-static void raise_fd_limit(unsigned want)
-{
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-    return;
-  rlim_t need = (rlim_t)want + 256;
-  if (rl.rlim_cur < need) {
-    rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
 static int write_ready_file(const char *path, const char *url)
 {
   FILE *f = fopen(path, "w");
@@ -317,9 +306,34 @@ static int write_ready_file(const char *path, const char *url)
  * (a miss costs one read and one parse). */
 #define DISPATCHER_CERTCACHE_SLOTS 4096
 
+/* The configured log threshold (start-up and SIGHUP). */
+static int apply_log_level(const struct dispatcher *d)
+{
+  enum svc_log_level level = SVC_LOG_INFO;
+
+  if (d->cfg.log_level != NULL &&
+      svc_log_level_parse(d->cfg.log_level, &level) != 0) {
+    svc_log(SVC_LOG_ERROR, "config",
+            "log level '%s' is not error, warn, info or debug; keeping %s",
+            d->cfg.log_level, svc_log_level_name(svc_log_get_level()));
+    return -1;
+  }
+  svc_log_set_level(level);
+  return 0;
+}
+
 static int start(struct dispatcher *d, struct owcp_error *err)
 {
   struct owcp_xml_limits limits;
+  if (apply_log_level(d) != 0) {
+    owcp_error_set(err, "invalid log level");
+    return -1;
+  }
+  d->metrics = svc_metrics_new();
+  if (d->metrics == NULL) {
+    owcp_error_set(err, "out of memory for the metrics registry");
+    return -1;
+  }
   owcp_xml_limits_default(&limits);
   d->xml = owcp_xml_validator_new(&limits, err);
   if (d->xml == NULL)
@@ -331,6 +345,9 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   d->pool = store_pool_new(d->cfg.db, d->cfg.threads + 2, err);
   if (d->pool == NULL)
     return -1;
+  /* LEAD: once service/pgpool.c offers pool statistics, register
+   * owcp_db_pool_connections_in_use and owcp_db_pool_waits_total here as
+   * callback gauges (svc_metrics_gauge_fn) sampling d->pool. */
   d->notify = notify_new(d->cfg.db, err);
   if (d->notify == NULL)
     return -1;
@@ -346,6 +363,21 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   return 0;
 }
 
+/* SIGHUP: the TLS certificate and key are re-read from their configured
+ * paths and the log level applied again; nothing else changes. */
+static int reload(void *arg)
+{
+  struct dispatcher *d = arg;
+  struct owcp_error err = {{0}};
+  int rc = apply_log_level(d);
+
+  if (http_reload(d, &err) != 0) {
+    svc_log(SVC_LOG_ERROR, "reload", "%s", err.msg);
+    rc = -1;
+  }
+  return rc;
+}
+
 static void stop(struct dispatcher *d)
 {
   atomic_store(&d->stopping, true);
@@ -357,6 +389,7 @@ static void stop(struct dispatcher *d)
   store_pool_free(d->pool);
   keys_free(&d->keys);
   owcp_xml_validator_free(d->xml);
+  svc_metrics_free(d->metrics);
 }
 
 int main(int argc, char **argv)
@@ -367,36 +400,31 @@ int main(int argc, char **argv)
   if (rc != 0)
     return rc < 0 ? 0 : rc;
 
-  /* Signals are taken synchronously by main; every thread inherits the
-   * mask, so none of them is interrupted. */
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  raise_fd_limit(d.cfg.max_connections);
+  /* Before any thread exists: every thread inherits the blocked mask, so
+   * only svc_run() on this thread takes SIGTERM, SIGINT and SIGHUP. */
+  svc_signals_init();
+  svc_raise_fd_limit(d.cfg.max_connections);
   xmlInitParser();
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
   struct owcp_error err = {{0}};
   if (start(&d, &err) != 0) {
-    dlog("error", "start", "%s", err.msg);
+    svc_log(SVC_LOG_ERROR, "start", "%s", err.msg);
     stop(&d);
     curl_global_cleanup();
     xmlCleanupParser();
     return 1;
   }
-  dlog("info", "start", "serving %s", d.base_url);
+  svc_log(SVC_LOG_INFO, "start", "serving %s", d.base_url);
   if (d.cfg.ready_file && write_ready_file(d.cfg.ready_file, d.base_url))
-    dlog("warning", "start", "cannot write --ready-file %s", d.cfg.ready_file);
+    svc_log(SVC_LOG_WARN, "start", "cannot write --ready-file %s",
+            d.cfg.ready_file);
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  dlog("info", "stop", "signal %d: finishing requests in flight", sig);
+  int sig = svc_run(reload, &d, d.base_url);
+  svc_log(SVC_LOG_INFO, "stop", "signal %d: finishing requests in flight", sig);
   stop(&d);
   curl_global_cleanup();
   xmlCleanupParser();
-  dlog("info", "stop", "stopped");
+  svc_log(SVC_LOG_INFO, "stop", "stopped");
   return 0;
 }

@@ -14,6 +14,11 @@
 
 #define SVC_LIMIT_KEY_MAX 32
 
+/* Default cap on concurrent long polls per bearer token: enough for a
+ * client watching several things at once, far below what would let one
+ * token hold the connection limit. */
+#define SVC_LIMIT_LONGPOLLS_PER_KEY 8u
+
 struct svc_limit;
 
 /* At most cap held per key (cap 0: unlimited). NULL on out of memory.
