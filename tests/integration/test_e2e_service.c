@@ -402,6 +402,17 @@ static double metric(const struct itest_env *e, const char *series)
   return v;
 }
 
+/* Requests are counted when they complete, just after the client has the
+ * reply: wait (bounded) for series to reach at least want; returns it. */
+static double metric_reaching(const struct itest_env *e, const char *series,
+                              double want)
+{
+  double deadline = itest_now() + 3, v;
+  while ((v = metric(e, series)) < want && itest_now() < deadline)
+    sleep_s(0.05);
+  return v;
+}
+
 static void test_metrics(void **state)
 {
   struct fx *f = *state;
@@ -412,13 +423,13 @@ static void test_metrics(void **state)
   itest_get(&f->env, "/healthz", &h);
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
-  double before = metric(&f->env, healthz);
+  double before = metric_reaching(&f->env, healthz, 1);
   assert_true(before >= 1);
   for (int i = 0; i < 3; i++) {
     itest_get(&f->env, "/healthz", &h);
     itest_http_free(&h);
   }
-  assert_true(metric(&f->env, healthz) == before + 3);
+  assert_true(metric_reaching(&f->env, healthz, before + 3) == before + 3);
   itest_get(&f->env, "/metrics", &h);
   ITEST_EXPECT(h, 200);
   assert_true(testutil_exposition_value(
