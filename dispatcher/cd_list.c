@@ -90,6 +90,9 @@ enum MHD_Result cd_list(struct request *r)
   bool may_wait = arm_if_waiting(r);
   int rc;
 
+  if (r->longpoll_refused)
+    return http_reply_longpoll_refused(r);
+
   rc = store_list(r->st, r->client.id, (int)in->max, 0, &list, &err);
   if (rc != 0)
     return http_reply_store_error(r, rc, &err);

@@ -140,6 +140,7 @@ bool dispatcher_serves_account(const struct dispatcher *d, const char *account)
 
 void dispatcher_config_free(struct dispatcher_config *cfg)
 {
+  free(cfg->config_file);
   svc_config_free(dispatcher_config_sections, cfg);
   memset(cfg, 0, sizeof *cfg);
 }
@@ -336,6 +337,15 @@ static int load(const struct args *a, struct dispatcher_config *cfg,
   if (svc_config_apply(dispatcher_config_sections, a->settings, a->n, cfg,
                        err) != 0 ||
       finish(cfg, file, err) != 0) {
+    dispatcher_config_free(cfg);
+    return -1;
+  }
+  /* SIGHUP re-reads the file's log_level unless a flag set it. */
+  for (size_t i = 0; i < a->n; i++)
+    if (strcmp(a->settings[i].key, "log_level") == 0)
+      cfg->log_level_from_flag = true;
+  if (file != NULL && (cfg->config_file = strdup(file)) == NULL) {
+    owcp_error_set(err, "out of memory");
     dispatcher_config_free(cfg);
     return -1;
   }

@@ -20,13 +20,6 @@
 #define DISPATCHER_EXIT_UNUSABLE 1 /* check: a named file is unusable */
 #define DISPATCHER_EXIT_CONFIG 4   /* invalid configuration or usage */
 
-enum dispatcher_log_level {
-  DISPATCHER_LOG_ERROR,
-  DISPATCHER_LOG_WARN,
-  DISPATCHER_LOG_INFO,
-  DISPATCHER_LOG_DEBUG
-};
-
 /* The keys of [dispatcher], members of struct dispatcher_config; another
  * program reading the same file (owcp-admin) builds its section table
  * from it. */

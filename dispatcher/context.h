@@ -43,7 +43,9 @@ struct dispatcher_config {
   int registration_timeout;  /* seconds an approval request waits */
   unsigned max_connections;  /* simultaneous HTTP connections */
   char *ready_file;          /* written with the base URL once serving */
-  int log_level;             /* enum dispatcher_log_level (config.h) */
+  int log_level;             /* enum svc_log_level (owcp/service/log.h) */
+  char *config_file;         /* the file read, NULL: flags only (SIGHUP) */
+  bool log_level_from_flag;  /* --log-level given: SIGHUP keeps it */
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */
@@ -59,20 +61,34 @@ struct dispatcher_keys {
 
 struct notify;
 struct certcache;
-struct MHD_Daemon;
+struct svc_http;
+struct svc_route;
+struct svc_limit;
+struct svc_metrics;
+struct svc_metric;
+
+/* Gauges the sweeper thread updates from the database (store_metrics.h). */
+struct dispatcher_gauges {
+  struct svc_metric *completion_backlog; /* DR-Completes not yet sent */
+  struct svc_metric *completion_oldest;  /* age of the oldest, seconds */
+  struct svc_metric *log_seal_lag;       /* oldest unsealed entry, s */
+};
 
 struct dispatcher {
   struct dispatcher_config cfg;
   struct dispatcher_keys keys;
   struct owcp_xml_validator *xml; /* shared read-only by all threads */
   struct store_pool *pool;
-  struct notify *notify;   /* long-poll waiters + LISTEN thread */
-  struct certcache *certs; /* parsed client certificates (certcache.h) */
-  struct MHD_Daemon *mhd;
+  struct notify *notify;        /* long-poll waiters + LISTEN thread */
+  struct certcache *certs;      /* parsed client certificates (certcache.h) */
+  struct svc_http *http;        /* the service layer's HTTP front */
+  struct svc_route *svc_routes; /* http_routes as the layer sees them */
+  struct svc_limit *longpolls;  /* long polls held per token hash */
+  struct svc_metrics *metrics;  /* served at GET /metrics */
+  struct dispatcher_gauges gauges;
   char base_url[300]; /* e.g. http://127.0.0.1:8480/owcp/0.1 */
   char system_address[STORE_ADDRESS_MAX]; /* From of approval requests */
   atomic_bool stopping;                   /* set on SIGTERM/SIGINT */
-  atomic_long active;                     /* requests in flight */
   pthread_t sweeper_thread, outbox_thread;
   bool sweeper_started, outbox_started;
 };

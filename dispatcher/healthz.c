@@ -6,7 +6,7 @@
  */
 #include "ops.h"
 
-#include "log.h"
+#include "owcp/service/log.h"
 
 /* The 503 body: which part is unhealthy, and why in one sentence. */
 static enum MHD_Result reply_unhealthy(struct request *r, const char *database,
@@ -24,7 +24,7 @@ enum MHD_Result healthz(struct request *r)
   if (atomic_load(&r->d->stopping))
     return reply_unhealthy(r, "ok", "The dispatcher is shutting down.");
   if (r->st == NULL || store_ping(r->st, &err) != 0) {
-    dlog("warning", "healthz", "database ping failed: %s", err.msg);
+    svc_log(SVC_LOG_WARN, "healthz", "database ping failed: %s", err.msg);
     return reply_unhealthy(r, "unavailable",
                            "The database did not answer a round trip.");
   }

@@ -1,52 +1,55 @@
 /*
- * http.c — libmicrohttpd glue. Every request passes the same gates in the
+ * http.c — the dispatcher's part of HTTP. The service layer
+ * (owcp/service/http.h) routes, enforces the body limit, logs and counts
+ * every request; here every dispatcher route passes the same gates in the
  * same order before its handler runs, so no handler repeats them:
- *   route → method → body size (413, before reading more) → authentication
- *   (401) → media type (415) → JSON or multipart decoding (400) → the
- *   operation's parameter table (400/413) → handler.
+ *   authentication (401) → media type (415) → JSON or multipart decoding
+ *   (400) → the operation's parameter table (400/413) → handler.
+ * Replies are OWCP JSON (status.h), including the errors the layer
+ * answers itself (404, 413).
  */
 #include "http.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
-#include "log.h"
 #include "notify.h"
+#include "owcp/service/limit.h"
+#include "owcp/service/log.h"
+#include "owcp/service/metrics.h"
 #include "owcp/util.h"
 
 #define BEARER_MAX 256
 #define STORE_WAIT_MS 2000
-/* A PEM certificate chain or key file; far above any real one. */
-#define TLS_FILE_MAX ((size_t)1024 * 1024)
+/* Seconds a client refused a long poll (429) is asked to wait. */
+#define LONGPOLL_RETRY_S 1
 
 /* ---- replies ------------------------------------------------------------ */
 
-static enum MHD_Result queue(struct request *r, int status, char *body,
-                             size_t len, const char *content_type,
-                             int retry_after)
+/* A response carrying body (taken over) with the headers every reply
+ * has; NULL (body freed) when memory runs out. */
+static struct MHD_Response *response_new(int status, char *body, size_t len,
+                                         const char *content_type,
+                                         int retry_after)
 {
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
   if (resp == NULL) {
     free(body);
-    return MHD_NO;
+    return NULL;
   }
   if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                               content_type) != MHD_YES ||
       MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                               "no-store") != MHD_YES) {
     MHD_destroy_response(resp);
-    return MHD_NO;
+    return NULL;
   }
   if (status == OWCP_NOT_AUTHENTICATED)
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -56,19 +59,33 @@ static enum MHD_Result queue(struct request *r, int status, char *body,
     snprintf(v, sizeof v, "%d", retry_after);
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
   }
-  enum MHD_Result ret = MHD_queue_response(r->con, (unsigned)status, resp);
+  return resp;
+}
+
+static enum MHD_Result queue(struct request *r, int status, char *body,
+                             size_t len, const char *content_type,
+                             int retry_after)
+{
+  struct MHD_Response *resp =
+      response_new(status, body, len, content_type, retry_after);
+  if (resp == NULL)
+    return MHD_NO;
+  enum MHD_Result ret = svc_http_queue(r->svc, (unsigned)status, resp, len);
   MHD_destroy_response(resp);
   r->replied = true;
   return ret;
 }
 
-static enum MHD_Result reply_json(struct request *r, int status, json_t *fields,
-                                  const char *error)
+/* The OWCP JSON reply {"Status", "Text", ["Error"], fields...} as a
+ * response; fields is stolen (may be NULL). Its Retry, if any, also
+ * becomes the Retry-After header. */
+static struct MHD_Response *json_response(int status, json_t *fields,
+                                          const char *error, size_t *len)
 {
   json_t *o = owcp_status_json(status, error);
   if (o == NULL) {
     json_decref(fields);
-    return MHD_NO;
+    return NULL;
   }
   int retry = 0;
   if (fields != NULL) {
@@ -81,8 +98,33 @@ static enum MHD_Result reply_json(struct request *r, int status, json_t *fields,
   char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(o);
   if (body == NULL)
+    return NULL;
+  *len = strlen(body);
+  return response_new(status, body, *len, "application/json", retry);
+}
+
+static enum MHD_Result reply_json(struct request *r, int status, json_t *fields,
+                                  const char *error)
+{
+  size_t len = 0;
+  struct MHD_Response *resp = json_response(status, fields, error, &len);
+  if (resp == NULL)
     return MHD_NO;
-  return queue(r, status, body, strlen(body), "application/json", retry);
+  enum MHD_Result ret = svc_http_queue(r->svc, (unsigned)status, resp, len);
+  MHD_destroy_response(resp);
+  r->replied = true;
+  return ret;
+}
+
+/* The service layer's own refusals (404, 413) in OWCP JSON; a status the
+ * protocol does not define (405) keeps the layer's plain text. */
+static struct MHD_Response *render_error(void *app, unsigned status,
+                                         const char *message, size_t *len)
+{
+  (void)app;
+  if (owcp_status_text((int)status) == NULL)
+    return NULL;
+  return json_response((int)status, NULL, message, len);
 }
 
 enum MHD_Result http_reply(struct request *r, int status, json_t *fields)
@@ -98,15 +140,15 @@ enum MHD_Result http_reply_error(struct request *r, int status, const char *fmt,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  dlog("info", "request.refused", "%s %d: %s", r->route ? r->route->path : "-",
-       status, msg);
+  svc_log(SVC_LOG_INFO, "request.refused", "%s %d: %s",
+          r->route ? r->route->path : "-", status, msg);
   return reply_json(r, status, NULL, msg);
 }
 
 enum MHD_Result http_reply_store_error(struct request *r, int rc,
                                        const struct owcp_error *err)
 {
-  dlog("error", "store", "%s", err->msg);
+  svc_log(SVC_LOG_ERROR, "store", "%s", err->msg);
   if (rc == STORE_UNAVAILABLE)
     return reply_json(r, OWCP_UNAVAILABLE, NULL,
                       "The database is unavailable; retry later.");
@@ -178,6 +220,16 @@ enum MHD_Result http_reply_tx_result(struct request *r,
 void http_longpoll_arm(struct request *r, const char *key, int wait_seconds)
 {
   if (r->waiter == NULL) {
+    /* One hold per request, counted by the caller's token hash, so that
+     * one token cannot tie up every connection with waiting polls. */
+    if (!r->longpoll_held) {
+      r->longpoll_held =
+          r->has_token &&
+          svc_limit_take(r->d->longpolls, r->token_hash, sizeof r->token_hash);
+      r->longpoll_refused = !r->longpoll_held;
+      if (r->longpoll_refused)
+        return;
+    }
     int64_t deadline = notify_now_ms() + (int64_t)wait_seconds * 1000;
     r->waiter = notify_watch(r->d->notify, key, r->con, deadline);
   } else {
@@ -195,6 +247,19 @@ enum MHD_Result http_longpoll_suspend(struct request *r)
   return r->route->handle(r);
 }
 
+enum MHD_Result http_reply_longpoll_refused(struct request *r)
+{
+  json_t *fields = json_pack("{s:i}", "Retry", LONGPOLL_RETRY_S);
+
+  svc_log(SVC_LOG_INFO, "request.refused",
+          "%s 429: too many long polls with one token",
+          r->route ? r->route->path : "-");
+  return fields ? reply_json(r, OWCP_TOO_MANY_REQUESTS, fields,
+                             "Too many long polls are waiting with this "
+                             "token; retry later.")
+                : MHD_NO;
+}
+
 bool http_longpoll_expired(const struct request *r)
 {
   return r->waiter == NULL || notify_expired(r->waiter) ||
@@ -203,20 +268,6 @@ bool http_longpoll_expired(const struct request *r)
 
 /* ---- the gates ------------------------------------------------------------
  */
-
-static const struct route *find_route(const char *url, const char *method,
-                                      bool *wrong_method)
-{
-  *wrong_method = false;
-  for (size_t i = 0; i < http_route_count; i++) {
-    if (strcmp(http_routes[i].path, url) != 0)
-      continue;
-    if (strcmp(http_routes[i].method, method) == 0)
-      return &http_routes[i];
-    *wrong_method = true;
-  }
-  return NULL;
-}
 
 /* The media type of the body without parameters, e.g. "application/json". */
 static bool media_type_is(const char *header, const char *type)
@@ -302,8 +353,9 @@ static enum MHD_Result authenticate(struct request *r)
   if (token == NULL)
     return http_reply_error(r, OWCP_NOT_AUTHENTICATED,
                             "An Authorization: Bearer token is required.");
-  unsigned char hash[OWCP_SHA256_LEN];
+  unsigned char *hash = r->token_hash;
   owcp_sha256(token, strlen(token), hash);
+  r->has_token = true;
   struct owcp_error err = {{0}};
   bool found = false, ok = false;
   int rc;
@@ -355,195 +407,131 @@ static enum MHD_Result process(struct request *r)
   return ret;
 }
 
-static struct request *request_new(struct dispatcher *d,
-                                   struct MHD_Connection *con)
+static struct request *request_new(struct dispatcher *d, struct svc_request *sr)
 {
   struct request *r = calloc(1, sizeof *r);
   if (r == NULL)
     return NULL;
   r->d = d;
-  r->con = con;
+  r->svc = sr;
+  r->con = sr->con;
+  r->route = sr->route->data;
+  r->body = sr->body.data;
+  r->body_len = sr->body.len;
   clock_gettime(CLOCK_MONOTONIC, &r->started_at);
-  atomic_fetch_add(&d->active, 1);
   return r;
 }
 
-static void request_free(struct request *r)
+/* Called by the service layer when the request completes. */
+static void request_free(void *arg)
 {
+  struct request *r = arg;
   if (r->waiter)
     notify_unwatch(r->d->notify, r->waiter);
+  if (r->longpoll_held)
+    svc_limit_give(r->d->longpolls, r->token_hash, sizeof r->token_hash);
   if (r->op_free && r->op)
     r->op_free(r->op);
   if (r->in && r->route && r->route->params)
     owcp_params_free(r->route->params, r->in);
   free(r->in);
   json_decref(r->params);
-  free(r->body);
-  atomic_fetch_sub(&r->d->active, 1);
+  OPENSSL_cleanse(r->token_hash, sizeof r->token_hash);
   free(r);
 }
 
-static enum MHD_Result first_call(struct request *r, const char *url,
-                                  const char *method)
+/* The one service-layer handler of every dispatcher route: the route's
+ * data is its row of http_routes (routes.c). Runs on the first call and
+ * again on every resume. */
+static enum MHD_Result dispatch(struct svc_request *sr)
 {
-  bool wrong_method;
-  r->route = find_route(url, method, &wrong_method);
-  if (r->route == NULL && wrong_method)
-    return http_reply_error(r, OWCP_BAD_REQUEST,
-                            "Method %s is not allowed on %s.", method, url);
-  if (r->route == NULL)
-    return http_reply_error(r, OWCP_NOT_FOUND, "There is no operation at %s.",
-                            url);
-  const char *cl = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
-                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
-  if (cl != NULL && strtoull(cl, NULL, 10) > r->d->cfg.max_body)
-    return http_reply_error(r, OWCP_TOO_LARGE,
-                            "The body is larger than %zu octets.",
-                            r->d->cfg.max_body);
-  return MHD_YES;
-}
-
-static void append_body(struct request *r, const char *data, size_t len)
-{
-  if (r->body_too_large)
-    return;
-  if (r->body_len + len > r->d->cfg.max_body) {
-    r->body_too_large = true;
-    return;
-  }
-  char *nb = realloc(r->body, r->body_len + len + 1);
-  if (nb == NULL) {
-    r->body_too_large = true;
-    return;
-  }
-  memcpy(nb + r->body_len, data, len);
-  r->body = nb;
-  r->body_len += len;
-  r->body[r->body_len] = '\0';
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
-                                  const char *url, const char *method,
-                                  const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls)
-{
-  struct dispatcher *d = cls;
-  struct request *r = *con_cls;
+  struct request *r = sr->app;
   if (r == NULL) {
-    r = request_new(d, con);
+    r = request_new(sr->app_ctx, sr);
     if (r == NULL)
       return MHD_NO;
-    *con_cls = r;
-    return first_call(r, url, method);
+    sr->app = r;
+    sr->app_free = request_free;
   }
-  if (r->replied) {
-    *upload_size = 0; /* an early refusal: discard the rest of the body */
-    return MHD_YES;
-  }
-  if (*upload_size > 0) {
-    append_body(r, upload, *upload_size);
-    *upload_size = 0;
-    return MHD_YES;
-  }
-  if (r->body_too_large)
-    return http_reply_error(r, OWCP_TOO_LARGE,
-                            "The body is larger than %zu octets.",
-                            r->d->cfg.max_body);
-  if (r->body == NULL && (r->body = calloc(1, 1)) == NULL)
-    return MHD_NO;
   return process(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+/* ---- start, reload and stop ---------------------------------------------- */
+
+/* The service layer's route table from routes.c's. */
+static struct svc_route *routes_for_service(void)
 {
-  struct request *r = *con_cls;
-  if (r != NULL)
-    request_free(r);
-  *con_cls = NULL;
+  struct svc_route *t = calloc(http_route_count, sizeof *t);
+  if (t == NULL)
+    return NULL;
+  for (size_t i = 0; i < http_route_count; i++)
+    t[i] = (struct svc_route){.method = http_routes[i].method,
+                              .path = http_routes[i].path,
+                              .handle = dispatch,
+                              .data = &http_routes[i]};
+  return t;
 }
 
-/* ---- start and stop ---------------------------------------------------------
- */
+static double longpolls_held(void *arg)
+{
+  return (double)svc_limit_held(arg);
+}
 
 int http_start(struct dispatcher *d, struct owcp_error *err)
 {
-  struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE,
-                           .ai_socktype = SOCK_STREAM};
-  struct addrinfo *ai = NULL;
-  char port[8];
-  snprintf(port, sizeof port, "%u", (unsigned)d->cfg.listen_port);
-  if (getaddrinfo(d->cfg.listen_host, port, &hints, &ai) != 0) {
-    owcp_error_set(err, "--listen: '%s' is not a numeric IP address",
-                   d->cfg.listen_host);
+  struct svc_http_config c;
+
+  d->longpolls = svc_limit_new(SVC_LIMIT_LONGPOLLS_PER_KEY);
+  d->svc_routes = routes_for_service();
+  if (d->longpolls == NULL || d->svc_routes == NULL) {
+    owcp_error_set(err, "out of memory for the route table");
     return -1;
   }
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-  if (ai->ai_family == AF_INET6)
-    flags |= MHD_USE_IPv6;
-  unsigned char *cert = NULL, *key = NULL;
-  size_t cert_len = 0, key_len = 0;
-  if (d->cfg.tls_cert) {
-    int rc =
-        owcp_file_read(d->cfg.tls_cert, TLS_FILE_MAX, &cert, &cert_len, err);
-    if (rc == 0)
-      rc = owcp_file_read(d->cfg.tls_key, TLS_FILE_MAX, &key, &key_len, err);
-    if (rc != 0) {
-      free(cert);
-      freeaddrinfo(ai);
-      return -1;
-    }
-    flags |= MHD_USE_TLS;
-  }
-  struct MHD_OptionItem tls_opts[] = {
-      {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
-      {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
-      {MHD_OPTION_END, 0, NULL}};
-  d->mhd = MHD_start_daemon(
-      flags, 0, NULL, NULL, &on_request, d, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)d->cfg.threads,
-      MHD_OPTION_CONNECTION_LIMIT, d->cfg.max_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(d->cfg.max_wait + 60),
-      MHD_OPTION_NOTIFY_COMPLETED, &on_completed, d,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_ARRAY, tls_opts,
-      MHD_OPTION_END);
-  freeaddrinfo(ai);
-  /* MHD copies the certificate and key; wipe our copy of the key. */
-  if (key)
-    OPENSSL_cleanse(key, key_len);
-  free(cert);
-  free(key);
-  if (d->mhd == NULL) {
-    owcp_error_set(err,
-                   "cannot listen on %s:%u (address in use, or TLS "
-                   "certificate/key unusable)",
-                   d->cfg.listen_host, (unsigned)d->cfg.listen_port);
+  (void)svc_metrics_gauge_fn(d->metrics, "owcp_longpolls_held",
+                             "Long polls waiting (CD-List, RD-Status).",
+                             longpolls_held, d->longpolls);
+  svc_http_config_defaults(&c);
+  c.listen_host = d->cfg.listen_host;
+  c.listen_port = d->cfg.listen_port;
+  c.tls_cert_file = d->cfg.tls_cert;
+  c.tls_key_file = d->cfg.tls_key;
+  c.threads = d->cfg.threads;
+  c.max_connections = d->cfg.max_connections;
+  c.max_body = d->cfg.max_body;
+  /* A long poll sends nothing while it waits. */
+  c.idle_timeout_s = (unsigned)(d->cfg.max_wait + 60);
+  c.routes = d->svc_routes;
+  c.route_count = http_route_count;
+  c.health = dispatch;
+  c.health_data = &http_health_route;
+  c.error = render_error;
+  c.metrics = d->metrics;
+  c.app = d;
+  if (svc_http_start(&c, &d->http, err) != 0)
     return -1;
-  }
-  const union MHD_DaemonInfo *info =
-      MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
-  unsigned bound = info ? info->port : d->cfg.listen_port;
   bool v6 = strchr(d->cfg.listen_host, ':') != NULL;
   snprintf(d->base_url, sizeof d->base_url, "%s://%s%s%s:%u/owcp/0.1",
-           d->cfg.tls_cert ? "https" : "http", v6 ? "[" : "",
-           d->cfg.listen_host, v6 ? "]" : "", bound);
+           svc_http_scheme(d->http), v6 ? "[" : "", d->cfg.listen_host,
+           v6 ? "]" : "", (unsigned)svc_http_port(d->http));
   return 0;
+}
+
+int http_reload(struct dispatcher *d, struct owcp_error *err)
+{
+  return svc_http_reload(d->http, err);
+}
+
+static void wake_long_polls(void *arg)
+{
+  notify_wake_all(arg);
 }
 
 void http_stop(struct dispatcher *d, int grace_ms)
 {
-  if (d->mhd == NULL)
-    return;
-  MHD_socket ls = MHD_quiesce_daemon(d->mhd);
-  if (ls != MHD_INVALID_SOCKET)
-    close(ls);
-  notify_wake_all(d->notify);
-  for (int waited = 0; waited < grace_ms && atomic_load(&d->active) > 0;
-       waited += 20) {
-    struct timespec ts = {0, 20L * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-  MHD_stop_daemon(d->mhd);
-  d->mhd = NULL;
+  svc_http_stop(d->http, grace_ms, wake_long_polls, d->notify);
+  d->http = NULL;
+  svc_limit_free(d->longpolls);
+  d->longpolls = NULL;
+  free(d->svc_routes);
+  d->svc_routes = NULL;
 }

@@ -1,10 +1,11 @@
 /*
- * http.h — the dispatcher's libmicrohttpd glue, shared by every operation
- * handler: the per-request state, how a handler replies, and how long polls
- * suspend. The cross-cutting work (body limits, media types, JSON and
- * multipart decoding, authentication, parameter tables, borrowing a
- * database connection) is done once in http.c before a handler runs, so
- * handlers contain only their operation's logic.
+ * http.h — the dispatcher's HTTP glue on top of the service layer
+ * (owcp/service/http.h, which routes, limits bodies, logs and counts),
+ * shared by every operation handler: the per-request state, how a handler
+ * replies, and how long polls suspend. The dispatcher's cross-cutting work
+ * (media types, JSON and multipart decoding, authentication, parameter
+ * tables, borrowing a database connection) is done once in http.c before
+ * a handler runs, so handlers contain only their operation's logic.
  */
 #ifndef OWCP_DISPATCHER_HTTP_H
 #define OWCP_DISPATCHER_HTTP_H
@@ -15,6 +16,7 @@
 
 #include "context.h"
 #include "owcp/jsonspec.h"
+#include "owcp/service/http.h"
 #include "owcp/status.h"
 #include "store.h"
 
@@ -39,29 +41,35 @@ struct route {
   bool needs_db; /* borrow a database connection for the handler */
 };
 
-/* The route table and its length (routes.c). */
+/* The route table and its length (routes.c), registered with the service
+ * layer by http_start(); and GET /healthz, which the layer serves with it. */
 extern const struct route http_routes[];
 extern const size_t http_route_count;
+extern const struct route http_health_route;
 
-/* Per-request state; owned by http.c, freed when MHD completes the
- * request. Handlers read it and may use `op`/`op_free` for their own
- * state across a suspension. */
+/* Per-request state; owned by http.c, freed when the service layer
+ * completes the request. Handlers read it and may use `op`/`op_free` for
+ * their own state across a suspension. */
 struct request {
   struct dispatcher *d;
+  struct svc_request *svc; /* the layer's request (owns the body) */
   struct MHD_Connection *con;
   const struct route *route;
-  char *body; /* raw body, NUL-terminated */
+  const char *body; /* raw body, NUL-terminated; borrowed from svc */
   size_t body_len;
-  bool body_too_large;
   bool started; /* the handler has run at least once */
   bool replied;
   json_t *params;   /* the decoded parameter object */
   void *in;         /* the operation's parameter struct (route->params) */
   struct store *st; /* borrowed for the duration of one handler call */
-  struct store_requestor requestor; /* HTTP_AUTH_REQUESTOR */
-  struct store_client client;       /* HTTP_AUTH_CLIENT */
-  struct waiter *waiter;            /* long poll, see notify.h */
-  void *op;                         /* handler-owned state */
+  struct store_requestor requestor;          /* HTTP_AUTH_REQUESTOR */
+  struct store_client client;                /* HTTP_AUTH_CLIENT */
+  struct waiter *waiter;                     /* long poll, see notify.h */
+  unsigned char token_hash[OWCP_SHA256_LEN]; /* of the bearer token */
+  bool has_token;
+  bool longpoll_held;    /* counts against the token's long-poll cap */
+  bool longpoll_refused; /* http_longpoll_arm() found the cap reached */
+  void *op;              /* handler-owned state */
   void (*op_free)(void *op);
   struct timespec started_at;
 };
@@ -105,14 +113,24 @@ enum MHD_Result http_reply_tx_result(struct request *r,
  * wait ends (deadline, notification, shutdown) the handler is called
  * again; http_longpoll_expired() tells whether the deadline has passed. */
 void http_longpoll_arm(struct request *r, const char *key, int wait_seconds);
+
+/* When http_longpoll_arm() set r->longpoll_refused (the caller's token
+ * already holds SVC_LIMIT_LONGPOLLS_PER_KEY waiting polls), the handler
+ * answers with this: 429 with Retry. */
+enum MHD_Result http_reply_longpoll_refused(struct request *r);
 enum MHD_Result http_longpoll_suspend(struct request *r);
 bool http_longpoll_expired(const struct request *r);
 
-/* Starts libmicrohttpd on d->cfg's address; fills d->base_url. */
+/* Starts the service layer's HTTP front on d->cfg's address with the
+ * route table; fills d->base_url. */
 int http_start(struct dispatcher *d, struct owcp_error *err);
 
+/* SIGHUP: re-reads d->cfg.tls_cert and tls_key and serves new connections
+ * with them, established ones undisturbed (svc_http_reload). */
+int http_reload(struct dispatcher *d, struct owcp_error *err);
+
 /* Stops accepting, wakes every long poll, waits up to grace_ms for
- * requests in flight, then stops the daemon. */
+ * requests in flight, then stops the listener. */
 void http_stop(struct dispatcher *d, int grace_ms);
 
 #endif

@@ -1,14 +1,14 @@
 /*
  * main.c — owcp-dispatcher: configuration (config.h), start-up in dependency
- * order (XML validator, keys, database pool, LISTEN thread, HTTP, workers), and
- * a clean shutdown on SIGTERM/SIGINT that lets requests in flight finish.
+ * order (XML validator, keys, database pool, LISTEN thread, HTTP, workers), a
+ * reload on SIGHUP (TLS certificate and key, log level) and a clean shutdown
+ * on SIGTERM/SIGINT that lets requests in flight finish (the process runtime
+ * is the service layer's, owcp/service/daemon.h).
  */
 #include <libxml/parser.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <curl/curl.h>
 
@@ -17,22 +17,11 @@
 #include "context.h"
 #include "http.h"
 #include "keyring.h"
-#include "log.h"
 #include "notify.h"
+#include "owcp/service/daemon.h"
+#include "owcp/service/log.h"
+#include "owcp/service/metrics.h"
 #include "workers.h"
-
-/* Room for --max-connections sockets plus database and key files. */
-static void raise_fd_limit(unsigned want)
-{
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-    return;
-  rlim_t need = (rlim_t)want + 256;
-  if (rl.rlim_cur < need) {
-    rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
 
 static int write_ready_file(const char *path, const char *url)
 {
@@ -48,9 +37,76 @@ static int write_ready_file(const char *path, const char *url)
  * (a miss costs one read and one parse). */
 #define DISPATCHER_CERTCACHE_SLOTS 4096
 
+/* The log threshold of the configuration: at start-up, and again on
+ * SIGHUP from the configuration file as it is now (unless --log-level
+ * pinned it), so an operator can turn on debug logging without a restart.
+ * The [dispatcher] log_level enum lists error, warn, info, debug in the
+ * order of enum svc_log_level. */
+static void apply_log_level(struct dispatcher *d, bool reread)
+{
+  if (reread && d->cfg.config_file != NULL && !d->cfg.log_level_from_flag) {
+    struct dispatcher_config now;
+    struct owcp_error err = {{0}};
+    memset(&now, 0, sizeof now);
+    if (dispatcher_config_from_file(d->cfg.config_file, &now, &err) != 0) {
+      svc_log(SVC_LOG_ERROR, "reload", "%s; keeping log level %s", err.msg,
+              svc_log_level_name(svc_log_get_level()));
+      return;
+    }
+    d->cfg.log_level = now.log_level;
+    dispatcher_config_free(&now);
+  }
+  svc_log_set_level((enum svc_log_level)d->cfg.log_level);
+}
+
+/* The pool's numbers, sampled when /metrics is scraped. */
+static double pool_in_use(void *arg)
+{
+  struct svc_pgpool_stats st;
+  store_pool_stats(arg, &st);
+  return (double)st.in_use;
+}
+
+static double pool_waits(void *arg)
+{
+  struct svc_pgpool_stats st;
+  store_pool_stats(arg, &st);
+  return (double)st.waits;
+}
+
+static double pool_wait_seconds(void *arg)
+{
+  struct svc_pgpool_stats st;
+  store_pool_stats(arg, &st);
+  return (double)st.wait_us / 1e6;
+}
+
+static int register_pool_gauges(struct dispatcher *d, struct owcp_error *err)
+{
+  if (svc_metrics_gauge_fn(d->metrics, "owcp_db_pool_connections_in_use",
+                           "Database connections lent to requests now.",
+                           pool_in_use, d->pool) == NULL ||
+      svc_metrics_gauge_fn(d->metrics, "owcp_db_pool_waits_total",
+                           "Borrows that found no free database connection.",
+                           pool_waits, d->pool) == NULL ||
+      svc_metrics_gauge_fn(d->metrics, "owcp_db_pool_wait_seconds_total",
+                           "Time borrows spent waiting for a connection.",
+                           pool_wait_seconds, d->pool) == NULL) {
+    owcp_error_set(err, "out of memory for the pool metrics");
+    return -1;
+  }
+  return 0;
+}
+
 static int start(struct dispatcher *d, struct owcp_error *err)
 {
   struct owcp_xml_limits limits;
+  apply_log_level(d, false);
+  d->metrics = svc_metrics_new();
+  if (d->metrics == NULL) {
+    owcp_error_set(err, "out of memory for the metrics registry");
+    return -1;
+  }
   owcp_xml_limits_default(&limits);
   d->xml = owcp_xml_validator_new(&limits, err);
   if (d->xml == NULL)
@@ -61,6 +117,8 @@ static int start(struct dispatcher *d, struct owcp_error *err)
            d->cfg.domains[0]);
   d->pool = store_pool_new(d->cfg.db, d->cfg.threads + 2, err);
   if (d->pool == NULL)
+    return -1;
+  if (register_pool_gauges(d, err) != 0)
     return -1;
   d->notify = notify_new(d->cfg.db, err);
   if (d->notify == NULL)
@@ -77,6 +135,23 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   return 0;
 }
 
+/* SIGHUP: the TLS certificate and key are re-read from their configured
+ * paths and the log level from the configuration file; nothing else
+ * changes (other keys need a restart: docs/configuration.md). */
+static int reload(void *arg)
+{
+  struct dispatcher *d = arg;
+  struct owcp_error err = {{0}};
+  int rc = 0;
+
+  apply_log_level(d, true);
+  if (http_reload(d, &err) != 0) {
+    svc_log(SVC_LOG_ERROR, "reload", "%s", err.msg);
+    rc = -1;
+  }
+  return rc;
+}
+
 static void stop(struct dispatcher *d)
 {
   atomic_store(&d->stopping, true);
@@ -88,6 +163,7 @@ static void stop(struct dispatcher *d)
   store_pool_free(d->pool);
   keyring_free(&d->keys);
   owcp_xml_validator_free(d->xml);
+  svc_metrics_free(d->metrics);
 }
 
 int main(int argc, char **argv)
@@ -98,38 +174,33 @@ int main(int argc, char **argv)
   if (!dispatcher_config_from_args(argc, argv, &d.cfg, &rc))
     return rc;
 
-  /* Signals are taken synchronously by main; every thread inherits the
-   * mask, so none of them is interrupted. */
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  raise_fd_limit(d.cfg.max_connections);
+  /* Before any thread exists: every thread inherits the blocked mask, so
+   * only svc_run() on this thread takes SIGTERM, SIGINT and SIGHUP. */
+  svc_signals_init();
+  svc_raise_fd_limit(d.cfg.max_connections);
   xmlInitParser();
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
   struct owcp_error err = {{0}};
   if (start(&d, &err) != 0) {
-    dlog("error", "start", "%s", err.msg);
+    svc_log(SVC_LOG_ERROR, "start", "%s", err.msg);
     stop(&d);
     curl_global_cleanup();
     xmlCleanupParser();
     dispatcher_config_free(&d.cfg);
     return 1;
   }
-  dlog("info", "start", "serving %s", d.base_url);
+  svc_log(SVC_LOG_INFO, "start", "serving %s", d.base_url);
   if (d.cfg.ready_file && write_ready_file(d.cfg.ready_file, d.base_url))
-    dlog("warning", "start", "cannot write --ready-file %s", d.cfg.ready_file);
+    svc_log(SVC_LOG_WARN, "start", "cannot write --ready-file %s",
+            d.cfg.ready_file);
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  dlog("info", "stop", "signal %d: finishing requests in flight", sig);
+  int sig = svc_run(reload, &d, d.base_url);
+  svc_log(SVC_LOG_INFO, "stop", "signal %d: finishing requests in flight", sig);
   stop(&d);
   curl_global_cleanup();
   xmlCleanupParser();
-  dlog("info", "stop", "stopped");
+  svc_log(SVC_LOG_INFO, "stop", "stopped");
   dispatcher_config_free(&d.cfg);
   return 0;
 }

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "owcp/service/log.h"
 #include "owcp/util.h"
 #include "store.h"
 
@@ -108,7 +108,7 @@ static void *listen_thread(void *arg)
     if (l == NULL) {
       l = store_listener_open(n->conninfo, &err);
       if (l == NULL) {
-        dlog("warning", "notify.listen", "%s", err.msg);
+        svc_log(SVC_LOG_WARN, "notify.listen", "%s", err.msg);
         expire_due(n);
         sleep_ms(backoff);
         backoff = backoff < 2000 ? backoff * 2 : 2000;
@@ -121,7 +121,7 @@ static void *listen_thread(void *arg)
     }
     int rc = store_listener_wait(l, TICK_MS, on_payload, n, &err);
     if (rc == STORE_UNAVAILABLE || rc < 0) {
-      dlog("warning", "notify.listen", "%s", err.msg);
+      svc_log(SVC_LOG_WARN, "notify.listen", "%s", err.msg);
       store_listener_close(l);
       l = NULL;
     }

@@ -32,7 +32,8 @@
 #include <time.h>
 
 #include "http.h"
-#include "log.h"
+#include "owcp/service/daemon.h"
+#include "owcp/service/log.h"
 #include "notify.h"
 #include "owcp/keys.h"
 #include "owcp/status.h"
@@ -281,8 +282,8 @@ static int render_body(struct outbox *ob, const struct store_outbox_item *item,
     store_pool_release(ob->d->pool, st);
   }
   if (rc != 0) {
-    dlog("error", "outbox.outcome", "transaction %s: %s", item->transaction,
-         err.msg);
+    svc_log(SVC_LOG_ERROR, "outbox.outcome", "transaction %s: %s",
+            item->transaction, err.msg);
     store_result_free(&res);
     return rc == STORE_UNAVAILABLE ? STORE_UNAVAILABLE : -1;
   }
@@ -319,7 +320,7 @@ static void record(struct outbox *ob, const struct store_outbox_item *item,
     int status = 0;
 
     if (i > 0)
-      workers_sleep_unless_stopping(ob->d, OUTBOX_IDLE_MS);
+      svc_sleep_unless(&ob->d->stopping, OUTBOX_IDLE_MS);
     rc = store_pool_acquire(ob->d->pool, OUTBOX_ACQUIRE_WAIT_MS, &st, &err);
     if (rc != 0)
       continue;
@@ -329,19 +330,21 @@ static void record(struct outbox *ob, const struct store_outbox_item *item,
       rc = store_outbox_failed(st, item->id, why, 0, &gave_up, &next, &err);
     store_pool_release(ob->d->pool, st);
     if (rc == 0 && gave_up)
-      dlog("warn", "completion.failed",
-           "transaction %s: gave up after %d attempts: %s", item->transaction,
-           item->attempts + 1, why);
+      svc_log(SVC_LOG_WARN, "completion.failed",
+              "transaction %s: gave up after %d attempts: %s",
+              item->transaction, item->attempts + 1, why);
     else if (rc == 0 && !delivered)
-      dlog("info", "completion.retry", "transaction %s: attempt %d: %s",
-           item->transaction, item->attempts + 1, why);
+      svc_log(SVC_LOG_INFO, "completion.retry",
+              "transaction %s: attempt %d: %s", item->transaction,
+              item->attempts + 1, why);
     else if (rc == 0)
-      dlog("info", "completion.delivered", "transaction %s delivered",
-           item->transaction);
+      svc_log(SVC_LOG_INFO, "completion.delivered", "transaction %s delivered",
+              item->transaction);
   }
   if (rc != 0)
-    dlog("error", "outbox.record", "transaction %s: cannot record attempt: %s",
-         item->transaction, err.msg);
+    svc_log(SVC_LOG_ERROR, "outbox.record",
+            "transaction %s: cannot record attempt: %s", item->transaction,
+            err.msg);
 }
 
 /* Renders, signs and sends one claimed row, then records the attempt. */
@@ -359,8 +362,8 @@ static void deliver(struct outbox *ob, const struct store_outbox_item *item)
     sig = owcp_sig_header_make(ob->d->keys.sign_key, ob->d->keys.sign_cert,
                                body, strlen(body), &err);
     if (sig == NULL) {
-      dlog("error", "outbox.sign", "transaction %s: %s", item->transaction,
-           err.msg);
+      svc_log(SVC_LOG_ERROR, "outbox.sign", "transaction %s: %s",
+              item->transaction, err.msg);
       snprintf(why, sizeof why, "cannot sign the body");
       rc = -1;
     }
@@ -401,9 +404,9 @@ static int run_batch(struct outbox *ob, struct owcp_error *err)
   deadline = notify_now_ms() + OUTBOX_LEASE_S * 1000LL - OUTBOX_LEASE_MARGIN_MS;
   for (size_t i = 0; i < batch.count && !atomic_load(&ob->d->stopping); i++) {
     if (notify_now_ms() > deadline) {
-      dlog("warn", "outbox.lease",
-           "%zu claimed completions left for their lease to return",
-           batch.count - i);
+      svc_log(SVC_LOG_WARN, "outbox.lease",
+              "%zu claimed completions left for their lease to return",
+              batch.count - i);
       break;
     }
     deliver(ob, &batch.items[i]);
@@ -422,12 +425,12 @@ static void *outbox_main(void *arg)
     int n = run_batch(ob, &err);
 
     if (n < 0 && !ob->failing)
-      dlog("error", "outbox.failed", "%s (retrying)", err.msg);
+      svc_log(SVC_LOG_ERROR, "outbox.failed", "%s (retrying)", err.msg);
     else if (n >= 0 && ob->failing)
-      dlog("info", "outbox.recovered", "outbox working again");
+      svc_log(SVC_LOG_INFO, "outbox.recovered", "outbox working again");
     ob->failing = n < 0;
     if (n < OUTBOX_BATCH) /* a full batch: more may be due at once */
-      workers_sleep_unless_stopping(ob->d, OUTBOX_IDLE_MS);
+      svc_sleep_unless(&ob->d->stopping, OUTBOX_IDLE_MS);
   }
   curl_easy_cleanup(ob->curl);
   free(ob);
@@ -455,7 +458,7 @@ int outbox_start(struct dispatcher *d, struct owcp_error *err)
     return -1;
   }
   if (configure(ob, err) != 0 ||
-      workers_thread_create(&d->outbox_thread, outbox_main, ob, err) != 0) {
+      svc_thread_create(&d->outbox_thread, outbox_main, ob, err) != 0) {
     curl_easy_cleanup(ob->curl);
     free(ob);
     return -1;

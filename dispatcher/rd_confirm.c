@@ -12,7 +12,7 @@
  */
 #include "ops.h"
 
-#include "log.h"
+#include "owcp/service/log.h"
 #include "owcp/util.h"
 
 #include <curl/curl.h>
@@ -312,10 +312,10 @@ static enum MHD_Result reply_outcome(struct request *r,
                        expires);
     return fields ? http_reply(r, OWCP_INCOMPLETE, fields) : MHD_NO;
   case OWCP_TOO_MANY_REQUESTS:
-    dlog("info", "request.refused",
-         "RD-Confirm 429: requestor %s over its "
-         "rate limit",
-         r->requestor.address);
+    svc_log(SVC_LOG_INFO, "request.refused",
+            "RD-Confirm 429: requestor %s over its "
+            "rate limit",
+            r->requestor.address);
     /* http_reply turns an integer "Retry" into a Retry-After header. */
     fields = json_pack(
         "{s:s, s:i}", "Error",

@@ -80,6 +80,8 @@ enum MHD_Result rd_status(struct request *r)
   enum MHD_Result ret;
 
   bool waiting = arm_if_waiting(r, in);
+  if (r->longpoll_refused)
+    return http_reply_longpoll_refused(r);
   int rc = store_status(r->st, r->requestor.id, in->transaction, 0, &res, &err);
   if (rc != 0)
     return http_reply_store_error(r, rc, &err);

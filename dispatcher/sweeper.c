@@ -6,26 +6,25 @@
  * advisory lock, SKIP LOCKED expiry), so running many is safe and running
  * none only delays sealing and expiry. A database outage is logged once and
  * retried on the next tick: the thread never exits before shutdown.
- * Also home of the small helpers both background threads share
- * (workers.h).
  */
 #include "workers.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <string.h>
-#include <time.h>
 
-#include "log.h"
+#include "owcp/service/daemon.h"
+#include "owcp/service/log.h"
+#include "owcp/service/metrics.h"
+#include "store_metrics.h"
 #include "logchain.h"
 #include "notify.h"
 
 #define SWEEP_TICK_MS 200
 #define SWEEP_EXPIRE_EVERY_MS 1000
-#define SWEEP_SLICE_MS 50
 #define SWEEP_ACQUIRE_WAIT_MS 100
 #define SWEEP_EXPIRE_BATCH 500
 #define SWEEP_SEAL_BATCH 1000
+/* How often the /metrics gauges are refreshed from the database. */
+#define SWEEP_METRICS_EVERY_MS 5000
 /* Bounds one tick's work so a huge backlog cannot delay shutdown. */
 #define SWEEP_MAX_BATCHES 20
 
@@ -34,19 +33,10 @@ struct sweeper_state {
   struct dispatcher *d;
   int64_t next_expire_ms;
   bool failing; /* last tick failed: log recovery, not every failure */
+  struct store_metrics_conn *metrics; /* NULL: gauges not sampled */
+  int64_t next_metrics_ms;
+  bool metrics_failing;
 };
-
-void workers_sleep_unless_stopping(struct dispatcher *d, int ms)
-{
-  while (ms > 0 && !atomic_load(&d->stopping)) {
-    int slice = ms < SWEEP_SLICE_MS ? ms : SWEEP_SLICE_MS;
-    struct timespec ts = {0, (long)slice * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-      ;
-    ms -= slice;
-  }
-}
 
 /* Chains every unsealed entry (up to a bound per tick). */
 static int seal(struct sweeper_state *s, struct store *st,
@@ -98,49 +88,63 @@ static int tick(struct sweeper_state *s, struct owcp_error *err)
   return rc;
 }
 
+/* Refreshes the backlog and seal-lag gauges when due. A failure only
+ * leaves the gauges at their last value (logged once). */
+static void sample_metrics(struct sweeper_state *s)
+{
+  struct store_metrics m;
+  struct owcp_error err = {{0}};
+
+  if (s->metrics == NULL || notify_now_ms() < s->next_metrics_ms)
+    return;
+  s->next_metrics_ms = notify_now_ms() + SWEEP_METRICS_EVERY_MS;
+  int rc = store_metrics_sample(s->metrics, &m, &err);
+  if (rc != 0 && !s->metrics_failing)
+    svc_log(SVC_LOG_WARN, "metrics.sample", "%s", err.msg);
+  s->metrics_failing = rc != 0;
+  if (rc != 0)
+    return;
+  svc_metric_set(s->d->gauges.completion_backlog, NULL, m.completion_backlog);
+  svc_metric_set(s->d->gauges.completion_oldest, NULL, m.completion_oldest_s);
+  svc_metric_set(s->d->gauges.log_seal_lag, NULL, m.log_seal_lag_s);
+}
+
 static void *sweeper_main(void *arg)
 {
   struct sweeper_state s = {.d = arg, .next_expire_ms = 0, .failing = false};
 
+  s.metrics = store_metrics_conn_new(s.d->cfg.db);
   while (!atomic_load(&s.d->stopping)) {
+    sample_metrics(&s);
     struct owcp_error err = {{0}};
     int rc = tick(&s, &err);
 
     if (rc != 0 && !s.failing)
-      dlog("error", "sweeper.failed", "%s (retrying every %d ms)", err.msg,
-           SWEEP_TICK_MS);
+      svc_log(SVC_LOG_ERROR, "sweeper.failed", "%s (retrying every %d ms)",
+              err.msg, SWEEP_TICK_MS);
     else if (rc == 0 && s.failing)
-      dlog("info", "sweeper.recovered", "sweeper working again");
+      svc_log(SVC_LOG_INFO, "sweeper.recovered", "sweeper working again");
     s.failing = rc != 0;
-    workers_sleep_unless_stopping(s.d, SWEEP_TICK_MS);
+    svc_sleep_unless(&s.d->stopping, SWEEP_TICK_MS);
   }
+  store_metrics_conn_free(s.metrics);
   return NULL;
 }
 
-/* Runs start_routine with the shutdown signals blocked, so SIGTERM and
- * SIGINT reach the main thread's handler, and with SIGPIPE blocked, so a
- * peer that closes its socket mid-write yields EPIPE instead of killing the
- * process. (Faults such as SIGSEGV are left alone.) */
-int workers_thread_create(pthread_t *thread, void *(*start_routine)(void *),
-                          void *arg, struct owcp_error *err)
+/* The gauges sample_metrics() keeps current. */
+static void register_gauges(struct dispatcher *d)
 {
-  sigset_t block, old;
-  int rc;
-
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
-  sigaddset(&block, SIGHUP);
-  sigaddset(&block, SIGQUIT);
-  sigaddset(&block, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  rc = pthread_create(thread, NULL, start_routine, arg);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) {
-    owcp_error_set(err, "cannot start a background thread: %s", strerror(rc));
-    return -1;
-  }
-  return 0;
+  d->gauges.completion_backlog = svc_metrics_gauge(
+      d->metrics, "owcp_completion_backlog",
+      "DR-Complete deliveries neither delivered nor given up.", NULL);
+  d->gauges.completion_oldest = svc_metrics_gauge(
+      d->metrics, "owcp_completion_oldest_age_seconds",
+      "Age of the oldest pending DR-Complete delivery (0: none).", NULL);
+  d->gauges.log_seal_lag = svc_metrics_gauge(
+      d->metrics, "owcp_log_seal_lag_seconds",
+      "Age of the oldest confirmation-log entry after the chain tip (0: "
+      "all sealed).",
+      NULL);
 }
 
 int sweeper_start(struct dispatcher *d, struct owcp_error *err)
@@ -149,7 +153,8 @@ int sweeper_start(struct dispatcher *d, struct owcp_error *err)
     owcp_error_set(err, "the sweeper is already running");
     return -1;
   }
-  if (workers_thread_create(&d->sweeper_thread, sweeper_main, d, err) != 0)
+  register_gauges(d);
+  if (svc_thread_create(&d->sweeper_thread, sweeper_main, d, err) != 0)
     return -1;
   d->sweeper_started = true;
   return 0;

@@ -3,7 +3,8 @@
  * transactions and seals the confirmation log) and the DR-Complete outbox
  * sender. Both hold no state another process needs: all their work is
  * claimed from the database with SKIP LOCKED, so any number of processes
- * can run them at once.
+ * can run them at once. Threads are created and paced with the service
+ * layer's runtime (owcp/service/daemon.h).
  */
 #ifndef OWCP_DISPATCHER_WORKERS_H
 #define OWCP_DISPATCHER_WORKERS_H
@@ -20,17 +21,6 @@ int outbox_start(struct dispatcher *d, struct owcp_error *err);
 /* Join the threads after d->stopping was set. */
 void sweeper_join(struct dispatcher *d);
 void outbox_join(struct dispatcher *d);
-
-/* pthread_create() with SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGPIPE
- * blocked in the new thread (they belong to the main thread, and a peer
- * closing its socket must yield EPIPE rather than kill the process).
- * Shared by the background threads; fills err on failure. */
-int workers_thread_create(pthread_t *thread, void *(*start_routine)(void *),
-                          void *arg, struct owcp_error *err);
-
-/* Sleeps about ms in 50 ms slices so that shutdown (d->stopping) is
- * noticed promptly. */
-void workers_sleep_unless_stopping(struct dispatcher *d, int ms);
 
 /* The DR-Complete body for a final outcome: {"Operation":"DR-Complete",
  * "Status":200|408, "Text":..., + the RD-Status result fields}. New

@@ -1,6 +1,8 @@
 /*
  * receiver.c — the embeddable DR-Complete endpoint (owcp/requestor.h): a
- * libmicrohttpd daemon that believes a completion only when the
+ * libmicrohttpd daemon (bodies and TLS versions handled exactly as the
+ * daemons' service layer does: owcp/service/body.h, SVC_TLS_PRIORITIES)
+ * that believes a completion only when the
  * dispatcher's OWCP-Signature verifies over the exact body and, for an
  * answer, the client's receipt shows a Request from this requestor (the
  * signature does not say whom a completion is for, and any requestor may
@@ -14,7 +16,6 @@
  * thread pool is ever configured.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@
 #include "internal.h"
 #include "owcp/jsonspec.h"
 #include "owcp/keys.h"
+#include "owcp/service/body.h"
+#include "owcp/service/http.h"
 #include "owcp/util.h"
 
 #define RECEIVER_DEFAULT_MAX_BODY ((size_t)1024 * 1024)
@@ -57,13 +60,6 @@ struct owcp_rq_receiver {
   pthread_mutex_t lock; /* guards seen[] */
   char **seen;          /* ring of handled transactions */
   size_t seen_cap, seen_next;
-};
-
-/* One POST being received. */
-struct upload {
-  char *body;
-  size_t len;
-  bool too_large;
 };
 
 static bool seen_has(struct owcp_rq_receiver *r, const char *tx)
@@ -149,7 +145,7 @@ static bool names_us(const struct owcp_rq_receiver *r, const char *requestor)
 
 /* Decides the answer to one complete POST. */
 static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
-                      const struct upload *up, const char **text)
+                      const struct svc_body *up, const char **text)
 {
   const char *sig =
       MHD_lookup_connection_value(con, MHD_HEADER_KIND, "OWCP-Signature");
@@ -164,7 +160,7 @@ static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
     *text = "body too large\n";
     return MHD_HTTP_CONTENT_TOO_LARGE;
   }
-  if (sig == NULL || owcp_sig_header_verify(sig, up->body, up->len,
+  if (sig == NULL || owcp_sig_header_verify(sig, up->data, up->len,
                                             r->dispatcher_cert, NULL) != 0) {
     *text = "missing or invalid OWCP-Signature\n";
     return MHD_HTTP_UNAUTHORIZED;
@@ -173,7 +169,7 @@ static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
     *text = "Content-Type must be application/json\n";
     return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
   }
-  json = json_loadb(up->body, up->len, JSON_REJECT_DUPLICATES, NULL);
+  json = json_loadb(up->data, up->len, JSON_REJECT_DUPLICATES, NULL);
   memset(&c, 0, sizeof c);
   if (!json_is_object(json) || read_completion(json, &c, &receipt) != 0) {
     json_decref(json);
@@ -181,7 +177,7 @@ static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
     *text = "not a DR-Complete body\n";
     return MHD_HTTP_BAD_REQUEST;
   }
-  c.body = up->body;
+  c.body = up->data;
   c.body_len = up->len;
   c.signature = sig;
   if (!names_us(r, c.requestor)) {
@@ -208,31 +204,13 @@ static unsigned judge(struct owcp_rq_receiver *r, struct MHD_Connection *con,
   return code;
 }
 
-/* A body whose Content-Length already exceeds the limit is refused before
- * any of it is read. One sent without a length (chunked) is still cut off
- * at the limit while it arrives. */
-static bool declared_too_large(const struct owcp_rq_receiver *r,
-                               struct MHD_Connection *con)
-{
-  const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
-                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
-  unsigned long long n;
-  char *end;
-
-  if (cl == NULL || cl[0] < '0' || cl[0] > '9')
-    return false;
-  errno = 0;
-  n = strtoull(cl, &end, 10);
-  return errno == ERANGE || (*end == '\0' && n > r->max_body);
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
                                   const char *url, const char *method,
                                   const char *version, const char *data,
                                   size_t *data_size, void **con_cls)
 {
   struct owcp_rq_receiver *r = cls;
-  struct upload *up = *con_cls;
+  struct svc_body *up = *con_cls;
   const char *text = "";
   unsigned code;
 
@@ -241,34 +219,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
       return answer(con, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
     if (r->path != NULL && strcmp(url, r->path) != 0)
       return answer(con, MHD_HTTP_NOT_FOUND, "no such path\n");
-    if (declared_too_large(r, con))
+    if (svc_body_declared_too_large(con, r->max_body))
       return answer(con, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
     up = calloc(1, sizeof *up);
     if (up == NULL)
       return MHD_NO;
+    svc_body_init(up, r->max_body);
     *con_cls = up;
     return MHD_YES;
   }
-  if (*data_size > 0) {
-    if (!up->too_large && *data_size <= r->max_body - up->len) {
-      char *grown = realloc(up->body, up->len + *data_size + 1);
-      if (grown == NULL)
-        return MHD_NO;
-      up->body = grown;
-      memcpy(up->body + up->len, data, *data_size);
-      up->len += *data_size;
-      up->body[up->len] = '\0';
-    } else {
-      up->too_large = true;
-    }
-    *data_size = 0;
-    return MHD_YES;
-  }
-  if (up->body == NULL) {
-    up->body = calloc(1, 1);
-    if (up->body == NULL)
-      return MHD_NO;
-  }
+  if (*data_size > 0)
+    return svc_body_consume(up, data, data_size) == 0 ? MHD_YES : MHD_NO;
+  if (svc_body_finish(up) != 0)
+    return MHD_NO;
   code = judge(r, con, up, &text);
   return answer(con, code, text);
 }
@@ -276,10 +239,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-  struct upload *up = *con_cls;
+  struct svc_body *up = *con_cls;
 
   if (up != NULL) {
-    free(up->body);
+    svc_body_free(up);
     free(up);
     *con_cls = NULL;
   }
@@ -339,7 +302,8 @@ static int start_daemon(struct owcp_rq_receiver *r,
       MHD_OPTION_CONNECTION_TIMEOUT, RECEIVER_CONN_TIMEOUT_S,
       MHD_OPTION_CONNECTION_LIMIT, RECEIVER_MAX_CONNECTIONS,
       tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, r->tls_cert,
-      MHD_OPTION_HTTPS_MEM_KEY, r->tls_key, MHD_OPTION_END);
+      MHD_OPTION_HTTPS_MEM_KEY, r->tls_key, MHD_OPTION_HTTPS_PRIORITIES,
+      SVC_TLS_PRIORITIES, MHD_OPTION_END);
   if (r->daemon == NULL) {
     owcp_error_set(err, "cannot start the receiver on %s:%u%s",
                    cfg->host ? cfg->host : "0.0.0.0", (unsigned)cfg->port,

@@ -22,6 +22,8 @@ RUN_PACKAGES=(
   # libraries
   libmicrohttpd-dev libjansson-dev libxml2-dev libssl-dev libc-ares-dev
   libpq-dev libcurl4-openssl-dev libinih-dev
+  # service layer: systemd notification (sd_notify)
+  libsystemd-dev
   # the database
   postgresql-15
 )

@@ -320,7 +320,14 @@ void itest_start(struct itest_env *e, const char *const *extra)
   argv[n++] = e->conninfo;
   argv[n++] = "--listen";
   argv[n++] = "127.0.0.1:0";
-  argv[n++] = "--insecure-http";
+  if (e->tls_cert[0] != '\0') {
+    argv[n++] = "--tls-cert";
+    argv[n++] = e->tls_cert;
+    argv[n++] = "--tls-key";
+    argv[n++] = e->tls_key;
+  } else {
+    argv[n++] = "--insecure-http";
+  }
   argv[n++] = "--key-dir";
   argv[n++] = e->keydir;
   argv[n++] = "--domain";
@@ -338,6 +345,12 @@ void itest_start(struct itest_env *e, const char *const *extra)
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
+    if (e->stderr_path[0] != '\0') {
+      int fd = open(e->stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+        _exit(126);
+      close(fd);
+    }
     execv(argv[0], (char *const *)argv);
     _exit(127);
   }
@@ -361,7 +374,10 @@ void itest_start(struct itest_env *e, const char *const *extra)
   free(url);
   const char *suffix = "/owcp/0.1";
   size_t bl = strlen(e->base), sl = strlen(suffix);
-  assert_true(strncmp(e->base, "http://127.0.0.1:", 17) == 0);
+  assert_true(
+      strncmp(e->base,
+              e->tls_cert[0] ? "https://127.0.0.1:" : "http://127.0.0.1:",
+              e->tls_cert[0] ? 18 : 17) == 0);
   assert_true(bl > sl && strcmp(e->base + bl - sl, suffix) == 0);
   snprintf(e->root, sizeof e->root, "%.*s", (int)(bl - sl), e->base);
 }
@@ -429,9 +445,9 @@ void itest_http_free(struct itest_http *h)
 
 /* One request; method POST when body != NULL, else GET. Thread-safe: no
  * cmocka assertions, transport failures come back as status 0. */
-static void request(const char *url, const char *token,
-                    const char *content_type, const void *body, size_t len,
-                    struct itest_http *out)
+static void request(const struct itest_env *e, const char *url,
+                    const char *token, const char *content_type,
+                    const void *body, size_t len, struct itest_http *out)
 {
   struct buf b = {NULL, 0};
   struct curl_slist *hdrs = NULL;
@@ -464,6 +480,8 @@ static void request(const char *url, const char *token,
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (e->tls_cert[0] != '\0') /* self-signed: it is its own trust anchor */
+    curl_easy_setopt(c, CURLOPT_CAINFO, e->tls_cert);
   double t0 = itest_now();
   CURLcode rc = curl_easy_perform(c);
   out->seconds = itest_now() - t0;
@@ -490,7 +508,7 @@ void itest_post_raw(const struct itest_env *e, const char *op,
 {
   char url[512];
   snprintf(url, sizeof url, "%s/%s", e->base, op);
-  request(url, token, content_type, body ? body : "", len, out);
+  request(e, url, token, content_type, body ? body : "", len, out);
 }
 
 void itest_post(const struct itest_env *e, const char *op, const char *token,
@@ -546,7 +564,7 @@ void itest_get(const struct itest_env *e, const char *path,
 {
   char url[512];
   snprintf(url, sizeof url, "%s%s", e->root, path);
-  request(url, NULL, NULL, NULL, 0, out);
+  request(e, url, NULL, NULL, NULL, 0, out);
 }
 
 static void *call_thread(void *arg)

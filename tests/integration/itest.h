@@ -41,6 +41,11 @@ struct itest_env {
   pid_t pid;      /* running dispatcher, or 0 */
   char base[256]; /* "http://127.0.0.1:PORT/owcp/0.1" */
   char root[256]; /* "http://127.0.0.1:PORT" */
+  /* Optional, set before itest_start(): a self-signed certificate and its
+   * key make the dispatcher serve HTTPS (and the HTTP helpers trust that
+   * certificate); stderr_path collects the dispatcher's log lines. */
+  char tls_cert[PATH_MAX], tls_key[PATH_MAX];
+  char stderr_path[PATH_MAX];
 };
 
 /* Creates the database (CREATE DATABASE through libpq on OWCP_TEST_DB),
@@ -52,7 +57,8 @@ void itest_env_init(struct itest_env *e, const char *name);
  * the temporary directory. */
 void itest_env_fini(struct itest_env *e);
 
-/* Starts owcp-dispatcher on 127.0.0.1:0 with --insecure-http, the env's
+/* Starts owcp-dispatcher on 127.0.0.1:0 with --insecure-http (or the
+ * env's TLS certificate and key when set), the env's
  * key dir, --domain example.com and the NULL-terminated extra arguments
  * (may be NULL), and waits (bounded) for its ready file. */
 void itest_start(struct itest_env *e, const char *const *extra);

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "owcp/keys.h"
+#include "owcp/service/body.h"
 #include "owcp/util.h"
 
 #define MAX_BODY ((size_t)256 * 1024)
@@ -39,13 +40,6 @@ struct receiver {
   long fail_first;
   long attempts; /* served by MHD's single internal thread only */
   const char *accepted_path, *attempts_path;
-};
-
-/* One POST being received. */
-struct upload {
-  char *body;
-  size_t len;
-  bool too_large;
 };
 
 /* The second certificate of the GET {base}/CA bundle (client CA first,
@@ -124,7 +118,7 @@ static enum MHD_Result reply(struct MHD_Connection *con, unsigned code,
 
 /* Decides the answer to one complete POST. */
 static unsigned judge(struct receiver *rx, struct MHD_Connection *con,
-                      const struct upload *up)
+                      const struct svc_body *up)
 {
   const char *sig =
       MHD_lookup_connection_value(con, MHD_HEADER_KIND, "OWCP-Signature");
@@ -140,13 +134,13 @@ static unsigned judge(struct receiver *rx, struct MHD_Connection *con,
     return 400;
   }
   if (sig == NULL ||
-      owcp_sig_header_verify(sig, up->body, up->len, rx->cert, &err) != 0) {
+      owcp_sig_header_verify(sig, up->data, up->len, rx->cert, &err) != 0) {
     fprintf(stderr, "itest_receiver: bad signature: %s\n",
             sig ? err.msg : "no OWCP-Signature header");
     return 401;
   }
-  if (memchr(up->body, '\n', up->len) != NULL ||
-      append_line(rx->accepted_path, up->body, up->len) != 0) {
+  if (memchr(up->data, '\n', up->len) != NULL ||
+      append_line(rx->accepted_path, up->data, up->len) != 0) {
     fprintf(stderr, "itest_receiver: cannot record the body\n");
     return 500;
   }
@@ -159,7 +153,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con,
                               size_t *data_size, void **con_cls)
 {
   struct receiver *rx = cls;
-  struct upload *up = *con_cls;
+  struct svc_body *up = *con_cls;
   char line[64];
   unsigned code;
 
@@ -169,26 +163,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con,
     up = calloc(1, sizeof *up);
     if (up == NULL)
       return MHD_NO;
+    svc_body_init(up, MAX_BODY);
     *con_cls = up;
     return MHD_YES;
   }
-  if (*data_size > 0) {
-    if (!up->too_large && up->len + *data_size <= MAX_BODY) {
-      char *grown = realloc(up->body, up->len + *data_size + 1);
-
-      if (grown == NULL)
-        return MHD_NO;
-      up->body = grown;
-      memcpy(up->body + up->len, data, *data_size);
-      up->len += *data_size;
-      up->body[up->len] = '\0';
-    } else {
-      up->too_large = true;
-    }
-    *data_size = 0;
-    return MHD_YES;
-  }
-  if (up->body == NULL)
+  if (*data_size > 0)
+    return svc_body_consume(up, data, data_size) == 0 ? MHD_YES : MHD_NO;
+  if (up->len == 0)
     up->too_large = true; /* an empty body is not a DR-Complete */
   code = judge(rx, con, up);
   snprintf(line, sizeof line, "%lld %u", unix_ms(), code);
@@ -200,10 +181,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con,
 static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-  struct upload *up = *con_cls;
+  struct svc_body *up = *con_cls;
 
   if (up != NULL) {
-    free(up->body);
+    svc_body_free(up);
     free(up);
     *con_cls = NULL;
   }

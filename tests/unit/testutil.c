@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,4 +129,64 @@ void testutil_assert_err_contains(const struct owcp_error *err,
 {
   if (strstr(err->msg, needle) == NULL)
     fail_msg("error '%s' lacks '%s'", err->msg, needle);
+}
+
+/* ---- Prometheus text exposition format ---------------------------------- */
+
+#define EXPO_NAME "[a-zA-Z_:][a-zA-Z0-9_:]*"
+#define EXPO_LABEL "[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\""
+#define EXPO_VALUE "(NaN|[+-]Inf|[-+]?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?)"
+
+static const char *const expo_patterns[] = {
+    "^# HELP " EXPO_NAME " .*$",
+    "^# TYPE " EXPO_NAME " (counter|gauge|histogram|summary|untyped)$",
+    "^" EXPO_NAME "(\\{" EXPO_LABEL "(," EXPO_LABEL ")*\\})? " EXPO_VALUE
+    "( -?[0-9]+)?$",
+};
+
+static bool expo_line_valid(const regex_t *re, size_t n, const char *line)
+{
+  for (size_t i = 0; i < n; i++)
+    if (regexec(&re[i], line, 0, NULL, 0) == 0)
+      return true;
+  return false;
+}
+
+void testutil_assert_exposition_valid(const char *text)
+{
+  enum { N = sizeof expo_patterns / sizeof expo_patterns[0] };
+  regex_t re[N];
+
+  for (size_t i = 0; i < N; i++)
+    assert_int_equal(
+        regcomp(&re[i], expo_patterns[i], REG_EXTENDED | REG_NOSUB), 0);
+  size_t len = strlen(text);
+  if (len == 0 || text[len - 1] != '\n')
+    fail_msg("exposition text does not end with a newline");
+  char *copy = strdup(text), *save = NULL;
+  assert_non_null(copy);
+  int lineno = 0;
+  for (char *line = strtok_r(copy, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save)) {
+    lineno++;
+    if (!expo_line_valid(re, N, line))
+      fail_msg("line %d is not valid exposition format: %s", lineno, line);
+  }
+  free(copy);
+  for (size_t i = 0; i < N; i++)
+    regfree(&re[i]);
+}
+
+double testutil_exposition_value(const char *text, const char *series)
+{
+  size_t n = strlen(series);
+
+  for (const char *p = text; p != NULL && *p != '\0';) {
+    if (strncmp(p, series, n) == 0 && p[n] == ' ')
+      return strtod(p + n + 1, NULL);
+    p = strchr(p, '\n');
+    if (p != NULL)
+      p++;
+  }
+  return -1;
 }

@@ -48,4 +48,15 @@ void testutil_write_file(const char *path, const void *data, size_t len);
 void testutil_assert_err_contains(const struct owcp_error *err,
                                   const char *needle);
 
+/* Fails the test (naming the line) unless every line of text is valid
+ * Prometheus text exposition format 0.0.4: "# HELP name ...", "# TYPE name
+ * counter|gauge|histogram|summary|untyped", or a sample
+ * name{label="value",...} value; and text ends with a newline. */
+void testutil_assert_exposition_valid(const char *text);
+
+/* The value of the sample whose name-and-labels part is exactly series
+ * (e.g. "owcp_x_total{route=\"/a\"}") in exposition text, or -1 when
+ * absent. */
+double testutil_exposition_value(const char *text, const char *series);
+
 #endif

@@ -1,0 +1,542 @@
+/*
+ * test_e2e_service.c — the service layer (service/) as a real
+ * owcp-dispatcher and the requestor library's receiver show it on the
+ * wire: TLS 1.1 refused while 1.2 and 1.3 are accepted (openssl s_client);
+ * SIGHUP with a replaced certificate serves new connections with it while
+ * a CD-List long poll already waiting survives and completes; a client
+ * trickling header bytes on 50 connections is cut off while a normal
+ * client is served within a second; /metrics is valid exposition format
+ * and its counters move; the access log names method, route and status
+ * but never the token or the query string; a token's long polls are
+ * capped (429); SIGTERM exits 0.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "itest.h"
+#include "owcp/requestor.h"
+#include "testutil.h"
+
+#define TRICKLE_CONNECTIONS 50
+#define TRICKLE_EVERY_S 2
+/* The layer's default header deadline is 10 s; allow for the reaper's
+ * tick and scheduling on a busy machine. */
+#define TRICKLE_CHECK_AFTER_S 14
+
+struct fx {
+  struct itest_env env;
+  char *token; /* requestor access@example.com */
+  struct itest_client alice;
+};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* A self-signed P-256 certificate for 127.0.0.1 named cn, written to
+ * cert and key. */
+static void make_cert(const char *cert, const char *key, const char *cn)
+{
+  char subj[128];
+
+  snprintf(subj, sizeof subj, "/CN=%s", cn);
+  if (testutil_openssl(NULL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                       "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                       "-subj", subj, "-addext", "subjectAltName=IP:127.0.0.1",
+                       "-keyout", key, "-out", cert) != 0)
+    itest_fail("openssl could not make a test certificate");
+}
+
+static unsigned port_of(const struct itest_env *e)
+{
+  const char *colon = strrchr(e->root, ':');
+  assert_non_null(colon);
+  return (unsigned)strtoul(colon + 1, NULL, 10);
+}
+
+/* openssl s_client with the given version flag against 127.0.0.1:port;
+ * its output goes to out (may be NULL). Returns its exit status (0: the
+ * handshake succeeded). */
+static int handshake(unsigned port, const char *version, const char *out)
+{
+  char target[32];
+
+  snprintf(target, sizeof target, "127.0.0.1:%u", port);
+  /* SECLEVEL=0: Debian's OpenSSL would not even offer TLS 1.1 otherwise,
+   * and the refusal must be the server's. */
+  return testutil_openssl(out, "s_client", "-connect", target, version,
+                          "-cipher", "DEFAULT@SECLEVEL=0", "-brief");
+}
+
+/* Reads a whole (small) file; caller frees. */
+static char *slurp(const char *path)
+{
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return strdup("");
+  char *buf = NULL;
+  size_t cap = 0, len = 0, n;
+  char chunk[4096];
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (len + n + 1 > cap) {
+      cap = (len + n + 1) * 2;
+      char *grown = realloc(buf, cap);
+      assert_non_null(grown);
+      buf = grown;
+    }
+    memcpy(buf + len, chunk, n);
+    len += n;
+  }
+  fclose(f);
+  if (buf == NULL)
+    return strdup("");
+  buf[len] = '\0';
+  return buf;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+  int n = 0;
+  for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+    n++;
+  return n;
+}
+
+static void sleep_s(double s)
+{
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static struct fx *fx_new(const char *name, bool tls)
+{
+  struct fx *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  itest_env_init(&f->env, name);
+  snprintf(f->env.stderr_path, sizeof f->env.stderr_path, "%s/stderr.log",
+           f->env.tmpdir);
+  if (tls) {
+    snprintf(f->env.tls_cert, sizeof f->env.tls_cert, "%s/tls.crt",
+             f->env.tmpdir);
+    snprintf(f->env.tls_key, sizeof f->env.tls_key, "%s/tls.key",
+             f->env.tmpdir);
+    make_cert(f->env.tls_cert, f->env.tls_key, "owcp-test-first");
+  }
+  itest_account_add(&f->env, "alice@example.com");
+  itest_account_add(&f->env, "bob@example.com");
+  f->token = itest_requestor_add(&f->env, "access@example.com", 0);
+  itest_start(&f->env, NULL);
+  itest_client_init(&f->alice, "alice@example.com");
+  itest_client_enrol(&f->env, &f->alice);
+  return f;
+}
+
+static int setup_plain(void **state)
+{
+  *state = fx_new("svc_plain", false);
+  return 0;
+}
+
+static int setup_tls(void **state)
+{
+  *state = fx_new("svc_tls", true);
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  struct fx *f = *state;
+  if (f->env.pid > 0)
+    itest_stop(&f->env);
+  itest_client_free(&f->alice);
+  free(f->token);
+  itest_env_fini(&f->env);
+  free(f);
+  return 0;
+}
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+static void test_tls_versions(void **state)
+{
+  struct fx *f = *state;
+  unsigned port = port_of(&f->env);
+
+  assert_int_not_equal(handshake(port, "-tls1_1", NULL), 0);
+  assert_int_equal(handshake(port, "-tls1_2", NULL), 0);
+  assert_int_equal(handshake(port, "-tls1_3", NULL), 0);
+  /* The server said no, and logged why (libmicrohttpd via svc_log). */
+  char *log = slurp(f->env.stderr_path);
+  assert_non_null(strstr(log, "\"event\":\"http.mhd\""));
+  free(log);
+  /* Still serving over TLS. */
+  struct itest_http h;
+  itest_get(&f->env, "/healthz", &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+}
+
+static int on_completion(const struct owcp_completion *c, void *arg)
+{
+  (void)c;
+  (void)arg;
+  return 0;
+}
+
+static void test_receiver_tls_versions(void **state)
+{
+  struct fx *f = *state;
+  char *cert = slurp(f->env.tls_cert), *key = slurp(f->env.tls_key);
+  struct owcp_receiver_config cfg = {.host = "127.0.0.1",
+                                     .tls_cert_pem = cert,
+                                     .tls_key_pem = key,
+                                     .dispatcher_cert_pem = cert,
+                                     .client_ca_pem = cert,
+                                     .account = "access@example.com",
+                                     .callback = on_completion};
+  struct owcp_rq_receiver *rx = NULL;
+  struct owcp_error err = {{0}};
+
+  if (owcp_rq_receiver_start(&cfg, &rx, &err) != 0)
+    itest_fail("receiver did not start: %s", err.msg);
+  unsigned port = owcp_rq_receiver_port(rx);
+  assert_int_not_equal(handshake(port, "-tls1_1", NULL), 0);
+  assert_int_equal(handshake(port, "-tls1_2", NULL), 0);
+  assert_int_equal(handshake(port, "-tls1_3", NULL), 0);
+  owcp_rq_receiver_stop(rx);
+  free(cert);
+  OPENSSL_cleanse(key, strlen(key));
+  free(key);
+}
+
+/* Whether a new TLS connection is served the certificate named cn. */
+static bool serves_cert(const struct fx *f, const char *cn)
+{
+  char out[PATH_MAX + 16];
+  snprintf(out, sizeof out, "%s/s_client.out", f->env.tmpdir);
+  char target[32];
+  snprintf(target, sizeof target, "127.0.0.1:%u", port_of(&f->env));
+  if (testutil_openssl(out, "s_client", "-connect", target, "-showcerts") != 0)
+    return false;
+  char *text = slurp(out);
+  bool found = strstr(text, cn) != NULL;
+  free(text);
+  return found;
+}
+
+static void test_sighup_reload_keeps_long_poll(void **state)
+{
+  struct fx *f = *state;
+  struct itest_call poll;
+  char cert2[PATH_MAX + 16], key2[PATH_MAX + 16];
+
+  assert_true(serves_cert(f, "owcp-test-first"));
+  itest_call_start(&poll, &f->env, "CD-List", f->alice.token,
+                   json_pack("{s:i}", "Wait", 20));
+  itest_let_poll_suspend();
+
+  /* Replace the files in place (rename), then SIGHUP. */
+  snprintf(cert2, sizeof cert2, "%s/new.crt", f->env.tmpdir);
+  snprintf(key2, sizeof key2, "%s/new.key", f->env.tmpdir);
+  make_cert(cert2, key2, "owcp-test-second");
+  assert_int_equal(rename(key2, f->env.tls_key), 0);
+  assert_int_equal(rename(cert2, f->env.tls_cert), 0);
+  assert_int_equal(kill(f->env.pid, SIGHUP), 0);
+  double deadline = itest_now() + 10;
+  while (!serves_cert(f, "owcp-test-second")) {
+    if (itest_now() > deadline)
+      itest_fail("new connections still see the old certificate");
+    sleep_s(0.2);
+  }
+
+  /* New connections work with the new certificate ... */
+  struct itest_http h;
+  itest_get(&f->env, "/healthz", &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  /* ... and the long poll held across the reload is answered normally. */
+  char *xml = itest_request_xml("access@example.com", "alice@example.com",
+                                "urn:itest:svc:reload", true, 0);
+  char *tx = itest_confirm_ok(&f->env, f->token, xml, 0);
+  itest_call_join(&poll);
+  ITEST_EXPECT(poll.h, 200);
+  if (itest_pending_find(&poll.h, tx) == NULL)
+    fail_msg("the long poll did not return the new transaction: %s",
+             poll.h.body);
+  assert_true(poll.ended - poll.started < 19.0);
+  itest_http_free(&poll.h);
+  free(tx);
+  free(xml);
+
+  /* SIGTERM still exits 0 (asserted by itest_stop) after a reload. */
+  itest_stop(&f->env);
+  char *log = slurp(f->env.stderr_path);
+  assert_non_null(strstr(log, "\"event\":\"http.reload\""));
+  assert_non_null(strstr(log, "\"msg\":\"stopped\""));
+  free(log);
+}
+
+/* ---- limits -------------------------------------------------------------- */
+
+static int connect_to(unsigned port)
+{
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+    itest_fail("connect: %s", strerror(errno));
+  return fd;
+}
+
+/* True once the server closed fd (EOF or reset), without blocking. */
+static bool closed_by_peer(int fd)
+{
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  char c;
+  if (poll(&p, 1, 0) <= 0)
+    return false;
+  ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void test_slow_trickle_cut_off(void **state)
+{
+  struct fx *f = *state;
+  static const char request[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+  int fds[TRICKLE_CONNECTIONS];
+  unsigned port = port_of(&f->env);
+  size_t sent = 0;
+
+  for (int i = 0; i < TRICKLE_CONNECTIONS; i++)
+    fds[i] = connect_to(port);
+  double start = itest_now(), worst = 0;
+  while (itest_now() - start < TRICKLE_CHECK_AFTER_S) {
+    /* One byte on every connection, every TRICKLE_EVERY_S seconds. */
+    for (int i = 0; i < TRICKLE_CONNECTIONS && sent < sizeof request - 1; i++)
+      (void)send(fds[i], request + sent, 1, MSG_NOSIGNAL);
+    sent++;
+    /* Meanwhile a normal client is served promptly. */
+    struct itest_http h;
+    itest_get(&f->env, "/healthz", &h);
+    ITEST_EXPECT(h, 200);
+    if (h.seconds > worst)
+      worst = h.seconds;
+    itest_http_free(&h);
+    sleep_s(TRICKLE_EVERY_S);
+  }
+  print_message("slowest normal request during the trickle: %.3f s\n", worst);
+  assert_true(worst < 1.0);
+  int cut = 0;
+  for (int i = 0; i < TRICKLE_CONNECTIONS; i++) {
+    cut += closed_by_peer(fds[i]);
+    close(fds[i]);
+  }
+  print_message("%d of %d trickling connections cut off\n", cut,
+                TRICKLE_CONNECTIONS);
+  assert_int_equal(cut, TRICKLE_CONNECTIONS);
+}
+
+static void test_longpoll_cap_per_token(void **state)
+{
+  struct fx *f = *state;
+  struct itest_client bob;
+  struct itest_call polls[8];
+
+  itest_client_init(&bob, "bob@example.com");
+  itest_client_enrol(&f->env, &bob);
+  for (int i = 0; i < 8; i++)
+    itest_call_start(&polls[i], &f->env, "CD-List", bob.token,
+                     json_pack("{s:i}", "Wait", 3));
+  itest_let_poll_suspend();
+  /* The ninth with the same token is refused; another token is not. */
+  struct itest_http h;
+  itest_list(&f->env, &bob, 3, &h);
+  ITEST_EXPECT(h, 429);
+  assert_non_null(strstr(h.body, "\"Retry\""));
+  itest_http_free(&h);
+  itest_list(&f->env, &f->alice, 0, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  for (int i = 0; i < 8; i++) {
+    itest_call_join(&polls[i]);
+    ITEST_EXPECT(polls[i].h, 200);
+    itest_http_free(&polls[i].h);
+  }
+  /* Once they ended, the token may wait again. */
+  itest_list(&f->env, &bob, 1, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  itest_client_free(&bob);
+}
+
+/* ---- observability ------------------------------------------------------- */
+
+static double metric(const struct itest_env *e, const char *series)
+{
+  struct itest_http h;
+  itest_get(e, "/metrics", &h);
+  ITEST_EXPECT(h, 200);
+  testutil_assert_exposition_valid(h.body);
+  double v = testutil_exposition_value(h.body, series);
+  itest_http_free(&h);
+  return v;
+}
+
+/* Requests are counted when they complete, just after the client has the
+ * reply: wait (bounded) for series to reach at least want; returns it. */
+static double metric_reaching(const struct itest_env *e, const char *series,
+                              double want)
+{
+  double deadline = itest_now() + 3, v;
+  while ((v = metric(e, series)) < want && itest_now() < deadline)
+    sleep_s(0.05);
+  return v;
+}
+
+static void test_metrics(void **state)
+{
+  struct fx *f = *state;
+  const char *healthz =
+      "owcp_http_requests_total{route=\"/healthz\",status=\"200\"}";
+  struct itest_http h;
+
+  itest_get(&f->env, "/healthz", &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  double before = metric_reaching(&f->env, healthz, 1);
+  assert_true(before >= 1);
+  for (int i = 0; i < 3; i++) {
+    itest_get(&f->env, "/healthz", &h);
+    itest_http_free(&h);
+  }
+  assert_true(metric_reaching(&f->env, healthz, before + 3) == before + 3);
+  itest_get(&f->env, "/metrics", &h);
+  ITEST_EXPECT(h, 200);
+  assert_true(testutil_exposition_value(
+                  h.body, "owcp_process_start_time_seconds") > 1.7e9);
+  assert_true(testutil_exposition_value(h.body, "owcp_longpolls_held") >= 0);
+  assert_true(testutil_exposition_value(h.body, "owcp_http_connections") >= 1);
+  /* The requests above borrowed pool connections; none is lent now but
+   * the scrape's own (which borrows none). */
+  assert_true(testutil_exposition_value(
+                  h.body, "owcp_db_pool_connections_in_use") == 0);
+  assert_true(testutil_exposition_value(h.body, "owcp_db_pool_waits_total") >=
+              0);
+  assert_true(testutil_exposition_value(
+                  h.body, "owcp_db_pool_wait_seconds_total") >= 0);
+  assert_non_null(
+      strstr(h.body, "# TYPE owcp_http_request_duration_seconds histogram"));
+  itest_http_free(&h);
+  /* The sweeper samples the database every 5 s. */
+  double deadline = itest_now() + 8;
+  while (metric(&f->env, "owcp_completion_backlog") < 0) {
+    if (itest_now() > deadline)
+      itest_fail("owcp_completion_backlog never appeared");
+    sleep_s(0.5);
+  }
+  assert_true(metric(&f->env, "owcp_log_seal_lag_seconds") >= 0);
+}
+
+static void test_access_log(void **state)
+{
+  struct fx *f = *state;
+  struct itest_http h;
+
+  itest_get(&f->env, "/healthz?secret=query-s3cr3t", &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  itest_list(&f->env, &f->alice, 0, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  itest_get(&f->env, "/no/such/path?x=query-s3cr3t", &h);
+  ITEST_EXPECT(h, 404);
+  itest_http_free(&h);
+  itest_post_raw(&f->env, "CD-List", NULL, "application/json", "{}", 2,
+                 &h); /* no token: 401 */
+  itest_http_free(&h);
+  itest_get(&f->env, "/owcp/0.1/CD-List", &h);
+  ITEST_EXPECT(h, 405);
+  itest_http_free(&h);
+
+  /* The line is written as the request completes: allow a moment. */
+  char *log = NULL;
+  double deadline = itest_now() + 3;
+  do {
+    free(log);
+    sleep_s(0.2);
+    log = slurp(f->env.stderr_path);
+  } while (strstr(log, "method=GET route=- status=405") == NULL &&
+           itest_now() < deadline);
+  assert_non_null(strstr(log, "\"event\":\"http.access\""));
+  assert_non_null(strstr(log, "method=GET route=/healthz status=200"));
+  assert_non_null(
+      strstr(log, "method=POST route=/owcp/0.1/CD-List status=200"));
+  assert_non_null(
+      strstr(log, "method=POST route=/owcp/0.1/CD-List status=401"));
+  assert_non_null(strstr(log, "method=GET route=- status=404"));
+  /* 405: no route matched, so no route is named. */
+  assert_non_null(strstr(log, "method=GET route=- status=405"));
+  assert_non_null(strstr(log, "client=127.0.0.1"));
+  assert_null(strstr(log, "query-s3cr3t"));
+  assert_null(strstr(log, f->alice.token));
+  assert_null(strstr(log, f->token));
+  /* One spelling per level, and every line is a JSON object. */
+  assert_int_equal(count_of(log, "\"log_level\":\"warning\""), 0);
+  assert_int_equal(count_of(log, "\"level\""), 0);
+  free(log);
+}
+
+static void test_sigterm_exits_zero(void **state)
+{
+  struct fx *f = *state;
+  struct itest_call poll;
+
+  /* A long poll in flight is answered, then the process exits 0. */
+  itest_call_start(&poll, &f->env, "CD-List", f->alice.token,
+                   json_pack("{s:i}", "Wait", 20));
+  itest_let_poll_suspend();
+  itest_stop(&f->env);
+  itest_call_join(&poll);
+  ITEST_EXPECT(poll.h, 200);
+  itest_http_free(&poll.h);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_tls_versions, setup_tls, teardown),
+      cmocka_unit_test_setup_teardown(test_receiver_tls_versions, setup_tls,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sighup_reload_keeps_long_poll,
+                                      setup_tls, teardown),
+      cmocka_unit_test_setup_teardown(test_slow_trickle_cut_off, setup_plain,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_longpoll_cap_per_token, setup_plain,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_metrics, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_access_log, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_sigterm_exits_zero, setup_plain,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
