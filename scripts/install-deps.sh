@@ -13,6 +13,8 @@ PACKAGES=(
   libpq-dev libcmocka-dev libcurl4-openssl-dev
   # real components used by the run command, tests and benchmarks
   postgresql-15 postgresql-contrib openssl dnsmasq-base tmux procps curl
+  # independent oracles of the enrollment bridge's OTPCE tests
+  python3-asn1crypto python3-cryptography libxml2-utils
 )
 
 SUDO=""
