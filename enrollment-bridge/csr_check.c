@@ -411,7 +411,7 @@ int csr_verify_signature(const struct csr_info *info, struct owcp_error *err)
     owcp_error_set(err,
                    "the certificate request is signed with %s, which is "
                    "not accepted",
-                   nid == NID_undef ? "an unknown algorithm" : OBJ_nid2sn(nid));
+                   nid == NID_undef ? "an unknown algorithm" : OBJ_nid2ln(nid));
     return -1;
   }
   EVP_PKEY *key = X509_REQ_get0_pubkey(info->req);
@@ -463,6 +463,7 @@ int csr_template_check(const struct csr_info *info, const char *const *allowed,
                         "template");
     return -1;
   }
+  const char *chosen = NULL;
   for (size_t i = 0; i < info->template_count; i++) {
     const struct csr_template *t = &info->templates[i];
     const char *hit = NULL;
@@ -476,9 +477,10 @@ int csr_template_check(const struct csr_info *info, const char *const *allowed,
                      form_name(t->form), t->value);
       return -1;
     }
-    if (*matched == NULL || t->form == CSR_TEMPLATE_V2)
-      *matched = hit;
+    if (chosen == NULL || t->form == CSR_TEMPLATE_V2)
+      chosen = hit;
   }
+  *matched = chosen;
   return 0;
 }
 

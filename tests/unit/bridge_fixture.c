@@ -39,8 +39,7 @@ static const char ra_ext[] = "[ra]\n"
 
 void fx_make_keys(const char *dir)
 {
-  char key[512], cakey[512], ca[512], rakey[512], racsr[512], ra[512],
-      ext[512];
+  char key[512], cakey[512], ca[512], rakey[512], racsr[512], ra[512], ext[512];
   fx_path(key, sizeof key, dir, "user.key");
   fx_path(cakey, sizeof cakey, dir, "ra-ca.key");
   fx_path(ca, sizeof ca, dir, "ra-ca.pem");
@@ -53,15 +52,14 @@ void fx_make_keys(const char *dir)
                                     "-pkeyopt", "rsa_keygen_bits:2048", "-out",
                                     key),
                    0);
-  assert_int_equal(testutil_openssl(NULL, "req", "-x509", "-newkey",
-                                    "ec:prime256v1", "-nodes", "-keyout",
-                                    cakey, "-subj", "/CN=Test RA CA", "-days",
-                                    "2", "-out", ca),
+  assert_int_equal(testutil_openssl(NULL, "req", "-x509", "-newkey", "ec",
+                                    "-pkeyopt", "ec_paramgen_curve:P-256",
+                                    "-nodes", "-keyout", cakey, "-subj",
+                                    "/CN=Test RA CA", "-days", "2", "-out", ca),
                    0);
-  assert_int_equal(testutil_openssl(NULL, "req", "-new", "-newkey",
-                                    "rsa:2048", "-nodes", "-keyout", rakey,
-                                    "-subj", "/CN=da.example.com", "-out",
-                                    racsr),
+  assert_int_equal(testutil_openssl(NULL, "req", "-new", "-newkey", "rsa:2048",
+                                    "-nodes", "-keyout", rakey, "-subj",
+                                    "/CN=da.example.com", "-out", racsr),
                    0);
   assert_int_equal(testutil_openssl(NULL, "x509", "-req", "-in", racsr, "-CA",
                                     ca, "-CAkey", cakey, "-CAcreateserial",
@@ -78,9 +76,8 @@ unsigned char *fx_csr_cli(const char *dir, const char *subject,
   fx_path(key, sizeof key, dir, "user.key");
   fx_path(out, sizeof out, dir, "req.der");
   snprintf(md, sizeof md, "-%s", digest);
-  const char *argv[40] = {"openssl", "req",  "-new",    "-key", key,
-                          "-subj",   subject, md,       "-outform",
-                          "DER",     "-out", out};
+  const char *argv[40] = {"openssl", "req", "-new",     "-key", key,    "-subj",
+                          subject,   md,    "-outform", "DER",  "-out", out};
   size_t n = 12;
   for (size_t i = 0; addext[i] != NULL; i++) {
     assert_true(n + 3 < sizeof argv / sizeof *argv);
@@ -106,8 +103,7 @@ unsigned char *fx_csr_windows(const char *dir, const char *upn, size_t *len)
 
 /* DER of the ASN1_generate_nconf() description `spec` whose sections are
  * in config. */
-static unsigned char *generate(const char *spec, const char *config,
-                               int *len)
+static unsigned char *generate(const char *spec, const char *config, int *len)
 {
   CONF *conf = NCONF_new(NULL);
   BIO *bio = BIO_new_mem_buf(config, -1);
@@ -163,8 +159,8 @@ static EVP_PKEY *load_user_key(const char *dir)
   return key;
 }
 
-unsigned char *fx_csr_c(const char *dir, const char *upn,
-                        const char *template, bool client_info, size_t *len)
+unsigned char *fx_csr_c(const char *dir, const char *upn, const char *template,
+                        bool client_info, size_t *len)
 {
   EVP_PKEY *key = load_user_key(dir);
   X509_REQ *req = X509_REQ_new();

@@ -17,8 +17,7 @@
 #define FX_TEMPLATE_OID "1.3.6.1.4.1.311.21.8.1.1"
 #define FX_TEMPLATE_V2 "DER:3013060b2b06010401823715080101020164020103"
 /* Another template: ...21.8.1.2. */
-#define FX_OTHER_TEMPLATE_V2                                                   \
-  "DER:3013060b2b06010401823715080102020164020103"
+#define FX_OTHER_TEMPLATE_V2 "DER:3013060b2b06010401823715080102020164020103"
 #define FX_SUBJECT "/DC=com/DC=example/CN=Users/CN=Alice Example"
 
 /* Writes dir/user.key (RSA 2048), dir/ra-ca.pem and dir/ra.pem + dir/ra.key
@@ -40,8 +39,8 @@ unsigned char *fx_csr_windows(const char *dir, const char *upn, size_t *len);
  * asked, a 1.3.6.1.4.1.311.13.2.1 attribute CertificateTemplate:template
  * and a 1.3.6.1.4.1.311.21.20 client-info attribute naming the machine
  * account EXAMPLE\LAPTOP-234$ and LogonUI.exe. SHA-256 RSA. */
-unsigned char *fx_csr_c(const char *dir, const char *upn,
-                        const char *template, bool client_info, size_t *len);
+unsigned char *fx_csr_c(const char *dir, const char *upn, const char *template,
+                        bool client_info, size_t *len);
 
 /* Reads dir/name (asserting) into a malloc()ed buffer. */
 unsigned char *fx_read(const char *dir, const char *name, size_t *len);
