@@ -2,6 +2,7 @@
 #include "cmc.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,49 +20,33 @@ typedef struct {
   ASN1_TYPE *request;
 } CMC_TAGGED_CR;
 
-ASN1_SEQUENCE(CMC_TAGGED_CR) =
-    {
-        ASN1_SIMPLE(CMC_TAGGED_CR, body_part_id, ASN1_INTEGER),
-        ASN1_SIMPLE(CMC_TAGGED_CR, request, ASN1_ANY),
+ASN1_SEQUENCE(CMC_TAGGED_CR) = {
+    ASN1_SIMPLE(CMC_TAGGED_CR, body_part_id, ASN1_INTEGER),
+    ASN1_SIMPLE(CMC_TAGGED_CR, request, ASN1_ANY),
 } static_ASN1_SEQUENCE_END(CMC_TAGGED_CR)
 
-    /* TaggedRequest ::= CHOICE { tcr [0] TaggedCertificationRequest, ... }
-     * (the CMC module uses implicit tags). Only tcr is ever built. */
-    typedef struct {
-  int type;
-  union {
-    CMC_TAGGED_CR *tcr;
-  } d;
-} CMC_TAGGED_REQUEST;
-
-ASN1_CHOICE(CMC_TAGGED_REQUEST) =
-    {
-        ASN1_IMP(CMC_TAGGED_REQUEST, d.tcr, CMC_TAGGED_CR, 0),
-} static_ASN1_CHOICE_END(CMC_TAGGED_REQUEST)
-
-        DEFINE_STACK_OF(CMC_TAGGED_REQUEST)
-
-    /* PKIData (RFC 5272 §3.2.1). The sequences the bridge leaves empty are
-     * typed ANY: nothing is ever put in them. */
-    typedef struct {
+/* PKIData (RFC 5272 §3.2.1). Its sequences are typed ANY: three stay
+ * empty, and the element of reqSequence, TaggedRequest ::= CHOICE
+ * { tcr [0] TaggedCertificationRequest, ... } with the CMC module's
+ * implicit tags, is encoded by tagged_request_new(). */
+typedef struct {
   STACK_OF(ASN1_TYPE) * control_sequence;
-  STACK_OF(CMC_TAGGED_REQUEST) * req_sequence;
+  STACK_OF(ASN1_TYPE) * req_sequence;
   STACK_OF(ASN1_TYPE) * cms_sequence;
   STACK_OF(ASN1_TYPE) * other_msg_sequence;
 } CMC_PKIDATA;
 
-ASN1_SEQUENCE(CMC_PKIDATA) =
-    {
-        ASN1_SEQUENCE_OF(CMC_PKIDATA, control_sequence, ASN1_ANY),
-        ASN1_SEQUENCE_OF(CMC_PKIDATA, req_sequence, CMC_TAGGED_REQUEST),
-        ASN1_SEQUENCE_OF(CMC_PKIDATA, cms_sequence, ASN1_ANY),
-        ASN1_SEQUENCE_OF(CMC_PKIDATA, other_msg_sequence, ASN1_ANY),
+ASN1_SEQUENCE(CMC_PKIDATA) = {
+    ASN1_SEQUENCE_OF(CMC_PKIDATA, control_sequence, ASN1_ANY),
+    ASN1_SEQUENCE_OF(CMC_PKIDATA, req_sequence, ASN1_ANY),
+    ASN1_SEQUENCE_OF(CMC_PKIDATA, cms_sequence, ASN1_ANY),
+    ASN1_SEQUENCE_OF(CMC_PKIDATA, other_msg_sequence, ASN1_ANY),
 } static_ASN1_SEQUENCE_END(CMC_PKIDATA)
 
-    /* Moves an OpenSSL-allocated encoding of len bytes into a malloc()ed
-     * *out, releasing der either way. */
-    static int take_der(unsigned char *der, int len, unsigned char **out,
-                        size_t *out_len, struct owcp_error *err)
+/* Moves an OpenSSL-allocated encoding of len bytes into a malloc()ed
+ * *out, releasing der either way. */
+static int take_der(unsigned char *der, int len, unsigned char **out,
+                    size_t *out_len, struct owcp_error *err)
 {
   *out = len > 0 ? malloc((size_t)len) : NULL;
   if (*out != NULL) {
@@ -92,30 +77,55 @@ static ASN1_TYPE *csr_as_any(const unsigned char *csr, size_t csr_len,
   return any;
 }
 
-static CMC_TAGGED_REQUEST *tagged_request_new(const unsigned char *csr,
-                                              size_t csr_len,
-                                              struct owcp_error *err)
+static CMC_TAGGED_CR *tagged_cr_new(const unsigned char *csr, size_t csr_len,
+                                    struct owcp_error *err)
 {
   ASN1_TYPE *any = csr_as_any(csr, csr_len, err);
   if (any == NULL)
     return NULL;
-  CMC_TAGGED_REQUEST *tr =
-      (CMC_TAGGED_REQUEST *)ASN1_item_new(ASN1_ITEM_rptr(CMC_TAGGED_REQUEST));
   CMC_TAGGED_CR *tcr =
       (CMC_TAGGED_CR *)ASN1_item_new(ASN1_ITEM_rptr(CMC_TAGGED_CR));
-  if (tr == NULL || tcr == NULL ||
+  if (tcr == NULL ||
       ASN1_INTEGER_set(tcr->body_part_id, CMC_CSR_BODY_PART_ID) != 1) {
     ASN1_TYPE_free(any);
     ASN1_item_free((ASN1_VALUE *)tcr, ASN1_ITEM_rptr(CMC_TAGGED_CR));
-    ASN1_item_free((ASN1_VALUE *)tr, ASN1_ITEM_rptr(CMC_TAGGED_REQUEST));
     owcp_error_set_ssl(err, "out of memory building the CMC request");
     return NULL;
   }
   ASN1_TYPE_free(tcr->request);
   tcr->request = any;
-  tr->type = 0;
-  tr->d.tcr = tcr;
-  return tr;
+  return tcr;
+}
+
+/* The TaggedRequest alternative tcr: the TaggedCertificationRequest
+ * encoded by OpenSSL under the implicit context tag [0], held as an ANY
+ * (V_ASN1_OTHER keeps a complete encoding and writes it out unchanged). */
+static ASN1_TYPE *tagged_request_new(const unsigned char *csr, size_t csr_len,
+                                     struct owcp_error *err)
+{
+  CMC_TAGGED_CR *tcr = tagged_cr_new(csr, csr_len, err);
+  if (tcr == NULL)
+    return NULL;
+  const ASN1_VALUE *v = (const ASN1_VALUE *)tcr;
+  const ASN1_ITEM *it = ASN1_ITEM_rptr(CMC_TAGGED_CR);
+  int len = ASN1_item_ex_i2d(&v, NULL, it, 0, V_ASN1_CONTEXT_SPECIFIC);
+  unsigned char *der = len > 0 ? OPENSSL_malloc((size_t)len) : NULL;
+  unsigned char *p = der;
+  ASN1_STRING *enc = ASN1_STRING_type_new(V_ASN1_OTHER);
+  ASN1_TYPE *tagged = ASN1_TYPE_new();
+  bool ok = der != NULL && enc != NULL && tagged != NULL &&
+            ASN1_item_ex_i2d(&v, &p, it, 0, V_ASN1_CONTEXT_SPECIFIC) == len &&
+            ASN1_STRING_set(enc, der, len) == 1;
+  OPENSSL_free(der);
+  ASN1_item_free((ASN1_VALUE *)tcr, it);
+  if (!ok) {
+    ASN1_STRING_free(enc);
+    ASN1_TYPE_free(tagged);
+    owcp_error_set_ssl(err, "cannot encode the CMC TaggedRequest");
+    return NULL;
+  }
+  ASN1_TYPE_set(tagged, V_ASN1_OTHER, enc);
+  return tagged;
 }
 
 int cmc_pkidata_encode(const unsigned char *csr, size_t csr_len,
@@ -124,12 +134,12 @@ int cmc_pkidata_encode(const unsigned char *csr, size_t csr_len,
 {
   *out = NULL;
   *out_len = 0;
-  CMC_TAGGED_REQUEST *tr = tagged_request_new(csr, csr_len, err);
+  ASN1_TYPE *tr = tagged_request_new(csr, csr_len, err);
   if (tr == NULL)
     return -1;
   CMC_PKIDATA *pd = (CMC_PKIDATA *)ASN1_item_new(ASN1_ITEM_rptr(CMC_PKIDATA));
-  if (pd == NULL || sk_CMC_TAGGED_REQUEST_push(pd->req_sequence, tr) <= 0) {
-    ASN1_item_free((ASN1_VALUE *)tr, ASN1_ITEM_rptr(CMC_TAGGED_REQUEST));
+  if (pd == NULL || sk_ASN1_TYPE_push(pd->req_sequence, tr) <= 0) {
+    ASN1_TYPE_free(tr);
     ASN1_item_free((ASN1_VALUE *)pd, ASN1_ITEM_rptr(CMC_PKIDATA));
     owcp_error_set_ssl(err, "out of memory building the CMC request");
     return -1;

@@ -22,45 +22,42 @@ typedef struct {
   ASN1_INTEGER *minor;
 } MS_TEMPLATE;
 
-ASN1_SEQUENCE(MS_TEMPLATE) =
-    {
-        ASN1_SIMPLE(MS_TEMPLATE, id, ASN1_OBJECT),
-        ASN1_OPT(MS_TEMPLATE, major, ASN1_INTEGER),
-        ASN1_OPT(MS_TEMPLATE, minor, ASN1_INTEGER),
+ASN1_SEQUENCE(MS_TEMPLATE) = {
+    ASN1_SIMPLE(MS_TEMPLATE, id, ASN1_OBJECT),
+    ASN1_OPT(MS_TEMPLATE, major, ASN1_INTEGER),
+    ASN1_OPT(MS_TEMPLATE, minor, ASN1_INTEGER),
 } static_ASN1_SEQUENCE_END(MS_TEMPLATE)
 
-    /* EnrollmentNameValuePair (MS-WCCE 2.2.2.7.10). */
-    typedef struct {
+/* EnrollmentNameValuePair (MS-WCCE 2.2.2.7.10). */
+typedef struct {
   ASN1_BMPSTRING *name;
   ASN1_BMPSTRING *value;
 } MS_NAME_VALUE;
 
-ASN1_SEQUENCE(MS_NAME_VALUE) =
-    {
-        ASN1_SIMPLE(MS_NAME_VALUE, name, ASN1_BMPSTRING),
-        ASN1_SIMPLE(MS_NAME_VALUE, value, ASN1_BMPSTRING),
+ASN1_SEQUENCE(MS_NAME_VALUE) = {
+    ASN1_SIMPLE(MS_NAME_VALUE, name, ASN1_BMPSTRING),
+    ASN1_SIMPLE(MS_NAME_VALUE, value, ASN1_BMPSTRING),
 } static_ASN1_SEQUENCE_END(MS_NAME_VALUE)
 
-    /* ClientInfo (MS-WCCE 2.2.2.7.4: the 1.3.6.1.4.1.311.21.20 attribute). */
-    typedef struct {
+/* ClientInfo (MS-WCCE 2.2.2.7.4: the 1.3.6.1.4.1.311.21.20 attribute). */
+typedef struct {
   ASN1_INTEGER *client_id;
   ASN1_UTF8STRING *machine;
   ASN1_UTF8STRING *user;
   ASN1_UTF8STRING *process;
 } MS_CLIENT_INFO;
 
-ASN1_SEQUENCE(MS_CLIENT_INFO) =
-    {
-        ASN1_SIMPLE(MS_CLIENT_INFO, client_id, ASN1_INTEGER),
-        ASN1_SIMPLE(MS_CLIENT_INFO, machine, ASN1_UTF8STRING),
-        ASN1_SIMPLE(MS_CLIENT_INFO, user, ASN1_UTF8STRING),
-        ASN1_SIMPLE(MS_CLIENT_INFO, process, ASN1_UTF8STRING),
+ASN1_SEQUENCE(MS_CLIENT_INFO) = {
+    ASN1_SIMPLE(MS_CLIENT_INFO, client_id, ASN1_INTEGER),
+    ASN1_SIMPLE(MS_CLIENT_INFO, machine, ASN1_UTF8STRING),
+    ASN1_SIMPLE(MS_CLIENT_INFO, user, ASN1_UTF8STRING),
+    ASN1_SIMPLE(MS_CLIENT_INFO, process, ASN1_UTF8STRING),
 } static_ASN1_SEQUENCE_END(MS_CLIENT_INFO)
 
-    /* Decodes exactly data[0..len) as item; NULL on any error or trailing
-     * bytes. The caller frees with ASN1_item_free. */
-    static void *
-    decode_exact(const ASN1_ITEM *item, const unsigned char *data, long len)
+/* Decodes exactly data[0..len) as item; NULL on any error or trailing
+ * bytes. The caller frees with ASN1_item_free. */
+static void *decode_exact(const ASN1_ITEM *item, const unsigned char *data,
+                          long len)
 {
   const unsigned char *p = data;
   ASN1_VALUE *v = ASN1_item_d2i(NULL, &p, len, item);
@@ -427,6 +424,8 @@ int csr_verify_signature(const struct csr_info *info, struct owcp_error *err)
  * objects (so "1.2.03" cannot sneak past "1.2.3"), names case-insensitively. */
 static bool template_matches(const struct csr_template *t, const char *entry)
 {
+  if (t->value == NULL || entry == NULL)
+    return false; /* neither happens: push_template() and the caller */
   ASN1_OBJECT *want = OBJ_txt2obj(entry, 1);
   bool match;
   if (t->form == CSR_TEMPLATE_V2) {

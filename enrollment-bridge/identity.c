@@ -23,7 +23,9 @@ static bool has_control(const char *s, size_t len)
 
 static char ascii_lower(char c)
 {
-  return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+  if (c >= 'A' && c <= 'Z')
+    c = (char)(c + ('a' - 'A'));
+  return c;
 }
 
 bool idmap_ascii_iequal(const char *a, size_t alen, const char *b, size_t blen)

@@ -94,8 +94,8 @@ unsigned char *fx_csr_windows(const char *dir, const char *upn, size_t *len)
   char san[256];
   snprintf(san, sizeof san,
            "subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:%s", upn);
-  const char *ext[] = {"1.3.6.1.4.1.311.21.7=" FX_TEMPLATE_V2, san,
-                       "extendedKeyUsage=1.3.6.1.4.1.311.20.2.2",
+  static const char v2[] = "1.3.6.1.4.1.311.21.7=" FX_TEMPLATE_V2;
+  const char *ext[] = {v2, san, "extendedKeyUsage=1.3.6.1.4.1.311.20.2.2",
                        "keyUsage=critical,digitalSignature,keyEncipherment",
                        NULL};
   return fx_csr_cli(dir, FX_SUBJECT, "sha1", ext, len);

@@ -118,9 +118,8 @@ static void test_rule_parse(void **state)
 {
   struct idmap_rule r;
   struct owcp_error err;
-  assert_int_equal(idmap_rule_parse("  EXAMPLE\\*\t->  *@Example.COM ", &r,
-                                    &err),
-                   0);
+  assert_int_equal(
+      idmap_rule_parse("  EXAMPLE\\*\t->  *@Example.COM ", &r, &err), 0);
   assert_string_equal(r.pattern, "EXAMPLE\\*");
   assert_string_equal(r.template, "*@Example.COM");
   assert_true(r.has_star);

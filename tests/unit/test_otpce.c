@@ -223,10 +223,9 @@ static void test_request_to_response(void **state)
   testutil_write_file(path, xml, xml_len);
   fx_path(ca, sizeof ca, dir, "ra-ca.pem");
   fx_path(out, sizeof out, dir, "signed.b64");
-  const char *xpath[] = {"xmllint", "--xpath",
-                         "string(/*[local-name()='signCertResponse']/"
-                         "@SignedCertRequest)",
-                         path, NULL};
+  static const char expr[] = "string(/*[local-name()='signCertResponse']/"
+                             "@SignedCertRequest)";
+  const char *xpath[] = {"xmllint", "--xpath", expr, path, NULL};
   assert_int_equal(testutil_exec(xpath, out), 0);
   char der[512];
   fx_path(der, sizeof der, dir, "signed.der");

@@ -184,13 +184,11 @@ static void test_size_and_depth(void **state)
   expect_refused(state, xml, big, OWCP_XML_TOO_LARGE, "over the limit");
   free(xml);
 
-  char deep[2048] = "<signCertRequest xmlns=\"" NS "\" username=\"d\\u\" "
-                    "oneTimePassword=\"1\" certRequest=\"" PLAIN "\">";
-  for (int i = 0; i < 10; i++)
-    strcat(deep, "<a>");
-  for (int i = 0; i < 10; i++)
-    strcat(deep, "</a>");
-  strcat(deep, "</signCertRequest>");
+  const char *deep =
+      "<signCertRequest xmlns=\"" NS "\" username=\"d\\u\" "
+      "oneTimePassword=\"1\" certRequest=\"" PLAIN "\">"
+      "<a><a><a><a><a><a><a><a><a><a></a></a></a></a></a></a></a></a></a></a>"
+      "</signCertRequest>";
   expect_refused(state, deep, strlen(deep), OWCP_XML_INVALID,
                  "deeper than 4 levels");
 
@@ -213,13 +211,9 @@ static int xmllint(const char *dir, const char *name, const char *xml,
   char path[512];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   testutil_write_file(path, xml, len);
-  const char *argv[] = {"xmllint",
-                        "--noout",
-                        "--nonet",
-                        "--schema",
-                        OWCP_SOURCE_DIR "/schema/otpcep.xsd",
-                        path,
-                        NULL};
+  static const char schema[] = OWCP_SOURCE_DIR "/schema/otpcep.xsd";
+  const char *argv[] = {"xmllint", "--noout", "--nonet", "--schema",
+                        schema,    path,      NULL};
   return testutil_exec(argv, NULL);
 }
 
