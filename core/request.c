@@ -1,41 +1,23 @@
 /* Parsing and validation of the OWCP XML Request; see owcp/request.h for
  * the order of checks and why each exists. */
 #include "owcp/request.h"
+#include "owcp/xmlsafe.h"
 
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xmlerror.h>
 #include <libxml/xmlschemas.h>
 
 /* Generated from schema/owcp.xsd by cmake/embed.cmake. */
 extern const unsigned char owcp_schema_xsd[];
 extern const size_t owcp_schema_xsd_len;
 
-/* libxml2 2.12 made the structured error argument const. */
-#if LIBXML_VERSION >= 21200
-typedef const xmlError *owcp_xml_error_ptr;
-#else
-typedef xmlError *owcp_xml_error_ptr;
-#endif
-
 struct owcp_xml_validator {
   xmlSchemaPtr schema;
   struct owcp_xml_limits limits;
-};
-
-/* What libxml2 reported during one call; only the first error is kept
- * because later ones are usually consequences of it. */
-struct xml_diag {
-  bool doctype;
-  bool have_error;
-  bool nomem;
-  int line;
-  char msg[OWCP_ERROR_MAX];
 };
 
 void owcp_xml_limits_default(struct owcp_xml_limits *limits)
@@ -43,67 +25,6 @@ void owcp_xml_limits_default(struct owcp_xml_limits *limits)
   limits->max_bytes = OWCP_XML_DEFAULT_MAX_BYTES;
   limits->max_depth = OWCP_XML_DEFAULT_MAX_DEPTH;
   limits->max_barcode_dim = OWCP_XML_DEFAULT_MAX_BARCODE_DIM;
-}
-
-/* Copies a libxml2 message into dst, dropping the OWCP namespace that
- * libxml2 prints as "{uri}" before every element name (it would fill the
- * sentence without saying anything) and turning control characters and the
- * trailing newline into spaces, so the sentence is safe to log or return. */
-static void clean_message(char *dst, size_t cap, const char *src)
-{
-  static const char ns[] = "{" OWCP_XML_NAMESPACE "}";
-  size_t n = 0;
-  while (*src != '\0' && n + 1 < cap) {
-    if (strncmp(src, ns, sizeof ns - 1) == 0) {
-      src += sizeof ns - 1;
-      continue;
-    }
-    unsigned char c = (unsigned char)*src++;
-    dst[n++] = (char)((c < 0x20 || c == 0x7f) ? ' ' : c);
-  }
-  while (n > 0 && dst[n - 1] == ' ')
-    n--;
-  dst[n] = '\0';
-}
-
-static void diag_record(struct xml_diag *d, owcp_xml_error_ptr e)
-{
-  if (e == NULL || e->level < XML_ERR_ERROR)
-    return;
-  if (e->code == XML_ERR_NO_MEMORY)
-    d->nomem = true;
-  if (d->have_error)
-    return;
-  d->have_error = true;
-  d->line = e->line;
-  clean_message(d->msg, sizeof d->msg,
-                e->message != NULL ? e->message : "unknown error");
-}
-
-/* Structured handler for the parser: userData is the parser context, whose
- * _private points at this call's diagnostics. */
-static void parser_error(void *user, owcp_xml_error_ptr e)
-{
-  xmlParserCtxtPtr ctxt = user;
-  diag_record(ctxt->_private, e);
-}
-
-/* Structured handler for schema compilation and validation. */
-static void schema_error(void *user, owcp_xml_error_ptr e)
-{
-  diag_record(user, e);
-}
-
-/* SAX hook called as soon as "<!DOCTYPE name ..." has been read and before
- * any of the internal subset is parsed: stopping here means no entity is
- * ever declared, let alone expanded. */
-static void refuse_doctype(void *user, const xmlChar *name,
-                           const xmlChar *external_id, const xmlChar *system_id)
-{
-  xmlParserCtxtPtr ctxt = user;
-  struct xml_diag *d = ctxt->_private;
-  d->doctype = true;
-  xmlStopParser(ctxt);
 }
 
 static int check_limits(const struct owcp_xml_limits *l, struct owcp_error *err)
@@ -134,27 +55,10 @@ owcp_xml_validator_new(const struct owcp_xml_limits *limits,
     owcp_xml_limits_default(&l);
   if (check_limits(&l, err) != 0)
     return NULL;
-  if (owcp_schema_xsd_len > INT_MAX) {
-    owcp_error_set(err, "embedded OWCP schema is too large");
+  xmlSchemaPtr schema = owcp_xml_schema_compile(
+      owcp_schema_xsd, owcp_schema_xsd_len, "OWCP", err);
+  if (schema == NULL)
     return NULL;
-  }
-
-  xmlInitParser();
-  struct xml_diag diag = {0};
-  xmlSchemaParserCtxtPtr pctxt = xmlSchemaNewMemParserCtxt(
-      (const char *)owcp_schema_xsd, (int)owcp_schema_xsd_len);
-  if (pctxt == NULL) {
-    owcp_error_set(err, "out of memory compiling the OWCP schema");
-    return NULL;
-  }
-  xmlSchemaSetParserStructuredErrors(pctxt, schema_error, &diag);
-  xmlSchemaPtr schema = xmlSchemaParse(pctxt);
-  xmlSchemaFreeParserCtxt(pctxt);
-  if (schema == NULL) {
-    owcp_error_set(err, "embedded OWCP schema does not compile (line %d: %s)",
-                   diag.line, diag.have_error ? diag.msg : "unknown error");
-    return NULL;
-  }
 
   struct owcp_xml_validator *v = calloc(1, sizeof *v);
   if (v == NULL) {
@@ -712,94 +616,12 @@ static int build_request(struct builder *b, const xmlNode *root,
 
 /* ---- The parse pipeline ---- */
 
-/* Depth of the deepest element, walking the tree iteratively; on excess
- * *where is the first element past the limit. */
-static bool depth_exceeds(const xmlNode *root, size_t limit,
-                          const xmlNode **where)
+static struct owcp_xml_source request_source(const struct owcp_xml_validator *v)
 {
-  const xmlNode *n = root;
-  size_t depth = 1;
-  while (n != NULL) {
-    if (n->type == XML_ELEMENT_NODE && depth > limit) {
-      *where = n;
-      return true;
-    }
-    if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
-      n = n->children;
-      depth++;
-      continue;
-    }
-    while (n != root && n->next == NULL) {
-      n = n->parent;
-      depth--;
-    }
-    n = n == root ? NULL : n->next;
-  }
-  return false;
-}
-
-/* Parses bytes into a tree with every risky feature off, refusing any
- * DOCTYPE; returns NULL with err set (and *nomem when memory ran out). */
-static xmlDocPtr parse_document(const char *xml, size_t len,
-                                struct owcp_error *err, bool *nomem)
-{
-  struct xml_diag diag = {0};
-  xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
-  if (ctxt == NULL) {
-    *nomem = true;
-    owcp_error_set(err, "out of memory parsing the XML Request");
-    return NULL;
-  }
-  ctxt->sax->internalSubset = refuse_doctype;
-  ctxt->sax->serror = parser_error;
-  /* No XML_PARSE_NOENT, DTDLOAD, DTDATTR, XINCLUDE or HUGE: entities stay
-   * unexpanded, nothing external is fetched and libxml2's own size and
-   * depth guards stay on. */
-  int options = XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC |
-                XML_PARSE_BIG_LINES;
-  ctxt->_private = &diag;
-  xmlDocPtr doc =
-      xmlCtxtReadMemory(ctxt, xml, (int)len, NULL, "UTF-8", options);
-  bool well_formed = ctxt->wellFormed != 0;
-  xmlFreeParserCtxt(ctxt);
-
-  if (diag.doctype) {
-    owcp_error_set(err, "XML Request must not contain a DOCTYPE declaration");
-  } else if (diag.nomem) {
-    *nomem = true;
-    owcp_error_set(err, "out of memory parsing the XML Request");
-  } else if (doc == NULL || !well_formed || diag.have_error) {
-    owcp_error_set(err, "XML Request is not well-formed (line %d: %s)",
-                   diag.line, diag.have_error ? diag.msg : "no root element");
-  } else {
-    return doc;
-  }
-  xmlFreeDoc(doc);
-  return NULL;
-}
-
-static enum owcp_xml_result validate(const struct owcp_xml_validator *v,
-                                     xmlDocPtr doc, struct owcp_error *err)
-{
-  struct xml_diag diag = {0};
-  xmlSchemaValidCtxtPtr vctxt = xmlSchemaNewValidCtxt(v->schema);
-  if (vctxt == NULL) {
-    owcp_error_set(err, "out of memory validating the XML Request");
-    return OWCP_XML_INTERNAL;
-  }
-  xmlSchemaSetValidStructuredErrors(vctxt, schema_error, &diag);
-  int rc = xmlSchemaValidateDoc(vctxt, doc);
-  xmlSchemaFreeValidCtxt(vctxt);
-  if (rc == 0)
-    return OWCP_XML_OK;
-  if (diag.nomem) {
-    owcp_error_set(err, "out of memory validating the XML Request");
-    return OWCP_XML_INTERNAL;
-  }
-  owcp_error_set(err,
-                 "XML Request does not match the OWCP schema (line %d: %s)",
-                 diag.line, diag.have_error ? diag.msg : "validation failed");
-  return OWCP_XML_INVALID;
+  return (struct owcp_xml_source){.what = "XML Request",
+                                  .namespace = OWCP_XML_NAMESPACE,
+                                  .max_bytes = v->limits.max_bytes,
+                                  .max_depth = v->limits.max_depth};
 }
 
 static enum owcp_xml_result build(const struct owcp_xml_validator *v,
@@ -826,46 +648,14 @@ enum owcp_xml_result owcp_request_parse(const struct owcp_xml_validator *v,
                                         struct owcp_error *err)
 {
   *out = NULL;
-  if (len > v->limits.max_bytes) {
-    owcp_error_set(err, "XML Request is %zu bytes, over the limit of %zu", len,
-                   v->limits.max_bytes);
-    return OWCP_XML_TOO_LARGE;
-  }
-  if (xml == NULL || len == 0) {
-    owcp_error_set(err, "XML Request is empty");
-    return OWCP_XML_INVALID;
-  }
-  /* NUL is not an XML character, and libxml2 stops reading at one: bytes
-   * after it would be stored and signed without ever being validated. */
-  const char *nul = memchr(xml, '\0', len);
-  if (nul != NULL) {
-    owcp_error_set(err, "XML Request contains a NUL byte at offset %zu",
-                   (size_t)(nul - xml));
-    return OWCP_XML_INVALID;
-  }
-  bool nomem = false;
-  xmlDocPtr doc = parse_document(xml, len, err, &nomem);
-  if (doc == NULL)
-    return nomem ? OWCP_XML_INTERNAL : OWCP_XML_INVALID;
-
-  enum owcp_xml_result rc;
-  const xmlNode *deep = NULL;
-  const xmlNode *root = xmlDocGetRootElement(doc);
-  if (root == NULL) {
-    owcp_error_set(err, "XML Request has no root element");
-    rc = OWCP_XML_INVALID;
-  } else if (depth_exceeds(root, v->limits.max_depth, &deep)) {
-    owcp_error_set(err,
-                   "XML Request nests elements deeper than %zu levels "
-                   "(element '%s' at line %ld)",
-                   v->limits.max_depth, (const char *)deep->name,
-                   xmlGetLineNo(deep));
-    rc = OWCP_XML_INVALID;
-  } else {
-    rc = validate(v, doc, err);
-    if (rc == OWCP_XML_OK)
-      rc = build(v, doc, out, err);
-  }
+  struct owcp_xml_source src = request_source(v);
+  xmlDocPtr doc = NULL;
+  enum owcp_xml_result rc = owcp_xml_read(&src, xml, len, &doc, err);
+  if (rc != OWCP_XML_OK)
+    return rc;
+  rc = owcp_xml_validate(&src, v->schema, "OWCP", doc, err);
+  if (rc == OWCP_XML_OK)
+    rc = build(v, doc, out, err);
   xmlFreeDoc(doc);
   return rc;
 }

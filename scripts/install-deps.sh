@@ -40,6 +40,8 @@ TEST_PACKAGES=(
   systemd man-db
   # the enrollment bridge's peers: OTP server (RADIUS client tests)
   freeradius freeradius-utils
+  # independent oracles of the enrollment bridge's OTPCE tests
+  python3-asn1crypto python3-cryptography libxml2-utils
 )
 
 mode=${1:-test}

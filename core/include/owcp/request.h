@@ -42,6 +42,7 @@
 
 #include "owcp/barcode.h"
 #include "owcp/util.h"
+#include "owcp/xmlresult.h"
 
 /* The XML namespace of every element of an OWCP 0.1 Request. */
 #define OWCP_XML_NAMESPACE "http://schema.comodo.com/2011/owcp/0.1"
@@ -61,14 +62,7 @@ struct owcp_xml_limits {
  * pixel barcode bound. */
 void owcp_xml_limits_default(struct owcp_xml_limits *limits);
 
-/* Outcome of owcp_request_parse(); every failure is negative so that
- * `!= 0` tests work as for the rest of the library. */
-enum owcp_xml_result {
-  OWCP_XML_OK = 0,
-  OWCP_XML_INVALID = -1,   /* malformed, refused or schema-invalid: 400 */
-  OWCP_XML_TOO_LARGE = -2, /* over limits.max_bytes: 413 */
-  OWCP_XML_INTERNAL = -3   /* allocation failure: 500 */
-};
+/* Outcome of owcp_request_parse(): enum owcp_xml_result (owcp/xmlresult.h). */
 
 /* The compiled schema plus limits. Opaque; immutable after creation. */
 struct owcp_xml_validator;
