@@ -84,17 +84,13 @@ int bstore_run_int(struct bridge_store *st, const struct bstore_stmt *s,
                    const struct svc_pg_params *p, int64_t *value,
                    struct owcp_error *err);
 
-/* Fills one array element from row i; strings are copied into the item. */
-typedef int (*bstore_fill_fn)(const PGresult *res, int i, void *item,
-                              struct owcp_error *err);
-
 /* Runs a statement and turns its rows into a calloc()ed array of
- * item_size-byte items filled by fill. *items (caller frees with the
- * list's own free function) holds *count items, also on failure (the ones
- * filled so far). */
+ * item_size-byte items filled by fill (svc_pg_rows_array). *items (caller frees
+ * with the list's own free function) holds *count items, also on failure (the
+ * ones filled so far). */
 int bstore_run_array(struct bridge_store *st, const struct bstore_stmt *s,
                      const struct svc_pg_params *p, size_t item_size,
-                     bstore_fill_fn fill, void **items, size_t *count,
+                     svc_pg_fill_fn fill, void **items, size_t *count,
                      struct owcp_error *err);
 
 /* Decodes a bytea column into a caller-owned, NUL-terminated buffer

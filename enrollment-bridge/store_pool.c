@@ -25,16 +25,6 @@ static const struct bstore_stmt *const *const groups[] = {
     bstore_wstep_statements,
     bstore_nonce_statements};
 
-/* True when preparing failed only because the schema is not migrated yet
- * (undefined function or table). */
-static bool missing_schema(const PGresult *res)
-{
-  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-  return state != NULL &&
-         (strcmp(state, "42883") == 0 || strcmp(state, "42P01") == 0);
-}
-
 /* svc_pg_fail, except that a refusal by the schema (class 22 data
  * exception, class 23 integrity constraint) is BRIDGE_STORE_INVALID: the
  * caller's data broke an invariant, which retrying cannot fix. */
@@ -67,7 +57,7 @@ static int prepare_stmt(struct bridge_store *st, const struct bstore_stmt *s,
   res = PQprepare(st->conn, s->name, s->sql, 0, NULL);
   if (PQresultStatus(res) == PGRES_COMMAND_OK)
     st->prepared[s->id] = true;
-  else if (!lenient || !missing_schema(res))
+  else if (!lenient || !svc_pg_missing_schema(res))
     rc = svc_pg_fail(st->conn, res, s->name, err);
   PQclear(res);
   return rc;
@@ -118,14 +108,7 @@ int bstore_run_row(struct bridge_store *st, const struct bstore_stmt *s,
 
   if (rc != 0)
     return rc;
-  if (PQntuples(*out) != 1) {
-    owcp_error_set(err, "database error during %s: expected one row, got %d",
-                   s->name, PQntuples(*out));
-    PQclear(*out);
-    *out = NULL;
-    return -1;
-  }
-  return 0;
+  return svc_pg_expect_one(out, s->name, err);
 }
 
 int bstore_run_int(struct bridge_store *st, const struct bstore_stmt *s,
@@ -144,32 +127,17 @@ int bstore_run_int(struct bridge_store *st, const struct bstore_stmt *s,
 
 int bstore_run_array(struct bridge_store *st, const struct bstore_stmt *s,
                      const struct svc_pg_params *p, size_t item_size,
-                     bstore_fill_fn fill, void **items, size_t *count,
+                     svc_pg_fill_fn fill, void **items, size_t *count,
                      struct owcp_error *err)
 {
   PGresult *res;
   int rc = bstore_run(st, s, p, &res, err);
-  int n;
 
   *items = NULL;
   *count = 0;
   if (rc != 0)
     return rc;
-  n = PQntuples(res);
-  if (n > 0) {
-    *items = calloc((size_t)n, item_size);
-    if (*items == NULL) {
-      PQclear(res);
-      owcp_error_set(err, "out of memory reading %d rows of %s", n, s->name);
-      return -1;
-    }
-  }
-  for (int i = 0; i < n && rc == 0; i++) {
-    *count = (size_t)i + 1;
-    rc = fill(res, i, (char *)*items + (size_t)i * item_size, err);
-  }
-  PQclear(res);
-  return rc;
+  return svc_pg_rows_array(res, s->name, item_size, fill, items, count, err);
 }
 
 int bstore_get_bytea_z(const PGresult *res, int row, int col, char **out,
