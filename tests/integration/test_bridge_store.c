@@ -648,7 +648,7 @@ static void test_wstep_lifecycle(void **state)
   struct owcp_error err = {{0}};
   struct bridge_wstep_cert cert = {
       "7F", "CN=alice@example.com", DER,   sizeof DER,
-      T0,   T0 + 86400 * 365,       T0 + 9};
+      T0,   T0 + 86400L * 365,      T0 + 9};
   struct bridge_wstep_request r;
   struct bridge_cert_list list = {0};
   int32_t id, id2;
