@@ -100,36 +100,42 @@ static const char *test_db_or_fail(void)
   return base;
 }
 
-static void create_database(struct itest_env *e)
+void itest_db_create(const char *dbname, char *conninfo, size_t size)
 {
   const char *base = test_db_or_fail();
   PGconn *pg = connect_or_fail(base);
   char sql[256];
 
-  snprintf(e->dbname, sizeof e->dbname, "e2e_%s_%ld", e->name, (long)getpid());
-  snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", e->dbname);
+  snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", dbname);
   exec_or_fail(pg, sql);
   PQfinish(pg);
   /* A later keyword overrides an earlier one in a libpq conninfo string. */
-  snprintf(e->conninfo, sizeof e->conninfo, "%s dbname=%s", base, e->dbname);
-  pg = connect_or_fail(e->conninfo);
-  assert_string_equal(PQdb(pg), e->dbname);
+  int n = snprintf(conninfo, size, "%s dbname=%s", base, dbname);
+  assert_true(n > 0 && (size_t)n < size);
+  pg = connect_or_fail(conninfo);
+  assert_string_equal(PQdb(pg), dbname);
   PQfinish(pg);
 }
 
-static void drop_database(struct itest_env *e)
+void itest_db_drop(const char *dbname)
 {
   const char *base = getenv("OWCP_TEST_DB");
-  if (base == NULL || e->dbname[0] == '\0')
+  if (base == NULL || dbname[0] == '\0')
     return;
   PGconn *pg = PQconnectdb(base);
   if (PQstatus(pg) == CONNECTION_OK) {
     char sql[256];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
-             e->dbname);
+             dbname);
     PQclear(PQexec(pg, sql));
   }
   PQfinish(pg);
+}
+
+static void create_database(struct itest_env *e)
+{
+  snprintf(e->dbname, sizeof e->dbname, "e2e_%s_%ld", e->name, (long)getpid());
+  itest_db_create(e->dbname, e->conninfo, sizeof e->conninfo);
 }
 
 long long itest_sql_count1(struct itest_env *e, const char *sql,
@@ -284,7 +290,7 @@ void itest_env_fini(struct itest_env *e)
 {
   if (e->pid > 0)
     itest_kill(e);
-  drop_database(e);
+  itest_db_drop(e->dbname);
   if (e->tmpdir[0] != '\0' && testutil_tmpdir_remove(e->tmpdir) != 0)
     print_error("could not remove %s\n", e->tmpdir);
   curl_global_cleanup();

@@ -87,6 +87,15 @@ char *itest_code_issue(struct itest_env *e, const char *account, int ttl);
 /* owcp-admin client revoke ID; fails the test unless it exits 0. */
 void itest_client_revoke(struct itest_env *e, const char *client_id);
 
+/* Creates the database dbname in the OWCP_TEST_DB cluster and writes its
+ * libpq conninfo into conninfo (size bytes); for a second database beside
+ * the env's (e.g. the enrollment bridge's own). Fails the test on error. */
+void itest_db_create(const char *dbname, char *conninfo, size_t size);
+
+/* Drops dbname (WITH (FORCE)) when it exists; errors are ignored, since
+ * this runs in teardown. */
+void itest_db_drop(const char *dbname);
+
 /* Runs one SQL query returning a single integer (e.g. SELECT count(*))
  * on the env's database; fails the test on any error. */
 long long itest_sql_count(struct itest_env *e, const char *sql);

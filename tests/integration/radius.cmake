@@ -2,7 +2,7 @@
 # a real FreeRADIUS started by the test on loopback, and against lying UDP
 # servers inside the test program.
 add_library(owcp_radius_itest STATIC ${CMAKE_CURRENT_SOURCE_DIR}/radius_itest.c)
-target_link_libraries(owcp_radius_itest PUBLIC owcp_bridge_radius
+target_link_libraries(owcp_radius_itest PUBLIC owcp_bridge_radius owcp_testutil
                       PkgConfig::CMOCKA)
 foreach(name test_radius_freeradius test_radius_hostile)
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
