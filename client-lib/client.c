@@ -1,6 +1,7 @@
 /*
- * client.c — libowcp-client's protocol side: CD-Register, CD-List,
- * CD-Reply with spec §6 receipts, CD-Deregister (see owcp/client.h).
+ * client.c — libowcp-client's protocol side: opening, the dispatcher
+ * exchange, CD-List, CD-Reply with spec §6 receipts, CD-Deregister (see
+ * owcp/client.h); CD-Register is in client_register.c.
  */
 #include "owcp/client.h"
 
@@ -23,10 +24,9 @@
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
 #include "owcp/request.h"
+#include "client_internal.h"
 #include "state.h"
 
-#define DEFAULT_APPROVAL_TIMEOUT_S 600
-#define DEFAULT_POLL_MS 1000
 /* Longest long poll this client asks for; the dispatcher caps it further
  * (spec §2: 60 s by default). */
 #define MAX_WAIT_S 3600
@@ -34,16 +34,6 @@
 /* The keystore's codes pass through owcp_client_reply unchanged. */
 _Static_assert(OWCP_CLIENT_BAD_PIN == OWCP_ERR_BAD_PIN, "bad-PIN code");
 _Static_assert(OWCP_CLIENT_LOCKED == OWCP_KEYSTORE_LOCKED, "locked code");
-
-struct owcp_client {
-  char *dir;
-  char *dispatcher;
-  char *dns_servers;
-  bool insecure;
-  struct owcp_httpc *http;
-  struct owcp_discovery *dns; /* created on first use */
-  struct owcp_xml_validator *xml;
-};
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -163,17 +153,19 @@ static int bases_for(struct owcp_client *c, const char *account,
  * whitespace collapsed), or NULL when s is NULL or memory ran out; the
  * caller frees. The dispatcher's words reach the user's terminal through
  * error sentences and listings, so they never pass unfiltered. */
-static char *neutral(const char *s)
+char *client_neutral(const char *s)
 {
   return s != NULL ? owcp_render_string(s, NULL, NULL) : NULL;
 }
 
 /* One sentence for a reply that was not the expected status. */
-static void reply_error(const char *op, const struct owcp_http_reply *r,
+void client_reply_error(const char *op, const struct owcp_http_reply *r,
                         struct owcp_error *err)
 {
-  char *why = neutral(json_string_value(json_object_get(r->json, "Error")));
-  char *text = neutral(json_string_value(json_object_get(r->json, "Text")));
+  char *why =
+      client_neutral(json_string_value(json_object_get(r->json, "Error")));
+  char *text =
+      client_neutral(json_string_value(json_object_get(r->json, "Text")));
 
   owcp_error_set(err, "%s failed with status %ld (%s)%s%s", op, r->status,
                  text != NULL ? text : "no OWCP reply", why != NULL ? ": " : "",
@@ -184,8 +176,7 @@ static void reply_error(const char *op, const struct owcp_http_reply *r,
 
 /* Transaction identifiers are opaque URL-safe text (spec §1); anything else
  * is refused before it can be shown, stored or signed. */
-#define MAX_TRANSACTION_LEN 128
-static bool transaction_ok(const char *tx)
+bool client_transaction_ok(const char *tx)
 {
   size_t n = strlen(tx);
 
@@ -201,7 +192,7 @@ static bool transaction_ok(const char *tx)
   return true;
 }
 
-static int post(struct owcp_client *c, const char *account, const char *saved,
+int client_post(struct owcp_client *c, const char *account, const char *saved,
                 const char *op, const char *token, const json_t *params,
                 int wait_s, struct owcp_http_reply *out, struct owcp_error *err)
 {
@@ -247,7 +238,7 @@ static int account_get(struct owcp_client *c, const char *account,
 
 /* Under the state lock: saves a (when not NULL) or removes the account
  * named remove. */
-static int account_store(struct owcp_client *c,
+int client_account_store(struct owcp_client *c,
                          const struct owcp_account_state *a, const char *remove,
                          struct owcp_error *err)
 {
@@ -311,270 +302,6 @@ bool owcp_client_account_has_pin(struct owcp_client *c, const char *account)
   return pin;
 }
 
-/* ---- CD-Register ------------------------------------------------------- */
-
-/* Decodes a base64 DER certificate: a reply's, or one saved from it. */
-static X509 *cert_from_b64(const char *b64, struct owcp_error *err)
-{
-  unsigned char *der = NULL;
-  size_t len = 0;
-  X509 *cert = NULL;
-
-  if (owcp_base64_decode(b64, strlen(b64), &der, &len, err) == 0)
-    cert = owcp_cert_from_der(der, len, err);
-  free(der);
-  return cert;
-}
-
-/* Decodes a base64 DER certificate member of a reply. */
-static X509 *reply_cert(const json_t *o, const char *name,
-                        struct owcp_error *err)
-{
-  const char *b64 = json_string_value(json_object_get(o, name));
-
-  if (b64 == NULL) {
-    owcp_error_set(err, "CD-Register reply lacks '%s'", name);
-    return NULL;
-  }
-  return cert_from_b64(b64, err);
-}
-
-/* True when cert's subject has exactly one CN and it is client, byte for
- * byte (the receipt names the Client; the dispatcher matches the signer's
- * certificate to it). */
-static bool subject_is_client(X509 *cert, const char *client)
-{
-  const X509_NAME *name = X509_get_subject_name(cert);
-  int at = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-
-  if (at < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, at) >= 0)
-    return false;
-  const ASN1_STRING *cn =
-      X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, at));
-  size_t len = strlen(client);
-  return cn != NULL && (size_t)ASN1_STRING_length(cn) == len &&
-         memcmp(ASN1_STRING_get0_data(cn), client, len) == 0;
-}
-
-/* The dispatcher is trusted only as far as it proves: the certificate must
- * chain to the CA it returned, carry our key and name our account and the
- * Client identifier it returned. */
-static int check_issued(const json_t *o, EVP_PKEY *key, const char *account,
-                        struct owcp_error *err)
-{
-  X509 *cert = reply_cert(o, "Certificate", err);
-  X509 *ca = cert != NULL ? reply_cert(o, "CA", err) : NULL;
-  const char *client = json_string_value(json_object_get(o, "Client"));
-  char named[320];
-  int rc = -1;
-
-  if (ca == NULL || owcp_cert_verify_chain(cert, ca, err) != 0)
-    goto out;
-  if (client == NULL || !subject_is_client(cert, client)) {
-    owcp_error_set(err, "CD-Register reply: the certificate's subject does "
-                        "not name the returned 'Client'");
-    goto out;
-  }
-  if (EVP_PKEY_eq(X509_get0_pubkey(cert), key) != 1) {
-    owcp_error_set(err, "CD-Register reply: the certificate is not for this "
-                        "device's key");
-    goto out;
-  }
-  if (owcp_cert_get_account(cert, named, sizeof named, err) != 0)
-    goto out;
-  if (strcmp(named, account) != 0) {
-    char *safe = neutral(named);
-    owcp_error_set(err,
-                   "CD-Register reply: the certificate names '%s', not "
-                   "'%s'",
-                   safe != NULL ? safe : "another account", account);
-    free(safe);
-    goto out;
-  }
-  rc = 0;
-out:
-  X509_free(cert);
-  X509_free(ca);
-  return rc;
-}
-
-/* Saves the account from a 200 CD-Register reply. */
-static int adopt(struct owcp_client *c, const struct owcp_register_params *p,
-                 const json_t *o, EVP_PKEY *key, char *pem,
-                 struct owcp_error *err)
-{
-  struct owcp_account_state a = {0};
-
-  if (check_issued(o, key, p->account, err) != 0)
-    return -1;
-  a.account = (char *)p->account;
-  a.description = (char *)p->description;
-  a.dispatcher = c->dispatcher;
-  a.client = (char *)json_string_value(json_object_get(o, "Client"));
-  a.token = (char *)json_string_value(json_object_get(o, "Token"));
-  a.cert_b64 = (char *)json_string_value(json_object_get(o, "Certificate"));
-  a.ca_b64 = (char *)json_string_value(json_object_get(o, "CA"));
-  a.pin = p->pin != NULL;
-  a.key_pem = pem;
-  a.max_failures = p->max_pin_failures != 0
-                       ? p->max_pin_failures
-                       : OWCP_CLIENT_DEFAULT_MAX_PIN_FAILURES;
-  if (a.client == NULL || a.client[0] == '\0' || a.token == NULL ||
-      a.token[0] == '\0') {
-    owcp_error_set(err, "CD-Register reply lacks 'Client' or 'Token'");
-    return -1;
-  }
-  return account_store(c, &a, NULL, err); /* put copies every string */
-}
-
-static json_t *register_params(const struct owcp_register_params *p,
-                               const char *csr_b64, const char *tx)
-{
-  json_t *o = json_pack("{s:s, s:s, s:s}", "Account", p->account, "Description",
-                        p->description, "CSR", csr_b64);
-
-  if (o != NULL && p->code != NULL)
-    json_object_set_new(o, "Code", json_string(p->code));
-  if (o != NULL && tx != NULL)
-    json_object_set_new(o, "Transaction", json_string(tx));
-  return o;
-}
-
-static double mono_now(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
-}
-
-/* Sends CD-Register until it is no longer 202 (approval pending). */
-static int register_exchange(struct owcp_client *c,
-                             const struct owcp_register_params *p,
-                             const char *csr_b64, struct owcp_http_reply *reply,
-                             struct owcp_error *err)
-{
-  int timeout = p->approval_timeout_s > 0 ? p->approval_timeout_s
-                                          : DEFAULT_APPROVAL_TIMEOUT_S;
-  int poll_ms = p->poll_interval_ms > 0 ? p->poll_interval_ms : DEFAULT_POLL_MS;
-  double deadline = mono_now() + timeout;
-  char *tx = NULL;
-  int rc;
-
-  for (;;) {
-    json_t *params = register_params(p, csr_b64, tx);
-    rc = post(c, p->account, NULL, "CD-Register", NULL, params, 0, reply, err);
-    json_decref(params);
-    if (rc != 0 || reply->status != 202)
-      break;
-    const char *t =
-        json_string_value(json_object_get(reply->json, "Transaction"));
-    if (t == NULL || !transaction_ok(t)) {
-      owcp_error_set(err,
-                     "CD-Register answered 202 without a valid "
-                     "'Transaction' (1..%d URL-safe characters)",
-                     MAX_TRANSACTION_LEN);
-      rc = -1;
-      break;
-    }
-    if (tx != NULL && strcmp(tx, t) != 0) {
-      owcp_error_set(err, "CD-Register answered 202 with a different "
-                          "'Transaction' than the one being approved");
-      rc = -1;
-      break;
-    }
-    if (tx == NULL) {
-      if ((tx = strdup(t)) == NULL) {
-        owcp_error_set(err, "out of memory");
-        rc = -1;
-        break;
-      }
-      if (p->on_pending != NULL)
-        p->on_pending(tx, p->arg);
-    }
-    if (mono_now() >= deadline) {
-      owcp_error_set(err, "no device approved the registration within %d s",
-                     timeout);
-      rc = -1;
-      break;
-    }
-    owcp_http_reply_free(reply);
-    sleep_ms(poll_ms);
-  }
-  free(tx);
-  return rc;
-}
-
-static int register_check_params(const struct owcp_register_params *p,
-                                 struct owcp_error *err)
-{
-  if (p->account == NULL || strchr(p->account, '@') == NULL) {
-    owcp_error_set(err, "the account must be of the form local@domain");
-    return -1;
-  }
-  if (p->description == NULL || p->description[0] == '\0') {
-    owcp_error_set(err, "the device description must not be empty");
-    return -1;
-  }
-  if (p->pin != NULL && p->pin[0] == '\0') {
-    owcp_error_set(err, "the PIN must not be empty");
-    return -1;
-  }
-  return 0;
-}
-
-int owcp_client_register(struct owcp_client *c,
-                         const struct owcp_register_params *p,
-                         struct owcp_error *err)
-{
-  EVP_PKEY *key = NULL;
-  char *pem = NULL;
-  unsigned char *csr = NULL;
-  size_t csr_len = 0;
-  char *csr_b64 = NULL;
-  struct owcp_http_reply reply = {0};
-  int rc = -1;
-
-  if (register_check_params(p, err) != 0 ||
-      owcp_keystore_create(p->pin, &key, &pem, err) != 0 ||
-      owcp_csr_new(key, p->account, &csr, &csr_len, err) != 0)
-    goto out;
-  csr_b64 = owcp_base64_encode(csr, csr_len);
-  if (csr_b64 == NULL) {
-    owcp_error_set(err, "out of memory");
-    goto out;
-  }
-  if (register_exchange(c, p, csr_b64, &reply, err) != 0)
-    goto out;
-  if (reply.status == 200)
-    rc = adopt(c, p, reply.json, key, pem, err);
-  else if (reply.status == 403 && p->code == NULL)
-    reply_error("CD-Register (the registration was rejected or the service "
-                "is closed)",
-                &reply, err);
-  else if (reply.status == 408)
-    reply_error("CD-Register (the approval expired)", &reply, err);
-  else
-    reply_error("CD-Register", &reply, err);
-out:
-  owcp_http_reply_free(&reply);
-  if (pem != NULL)
-    OPENSSL_cleanse(pem, strlen(pem));
-  free(pem);
-  free(csr);
-  free(csr_b64);
-  EVP_PKEY_free(key);
-  return rc;
-}
-
 /* ---- CD-Deregister ------------------------------------------------------ */
 
 int owcp_client_deregister(struct owcp_client *c, const char *account,
@@ -587,12 +314,12 @@ int owcp_client_deregister(struct owcp_client *c, const char *account,
   if (account_get(c, account, &a, err) != 0)
     return -1;
   json_t *params = json_pack("{s:s}", "Client", a.client);
-  if (post(c, account, a.dispatcher, "CD-Deregister", a.token, params, 0,
-           &reply, err) == 0) {
+  if (client_post(c, account, a.dispatcher, "CD-Deregister", a.token, params, 0,
+                  &reply, err) == 0) {
     if (reply.status == 200 || reply.status == 401 || reply.status == 404)
-      rc = account_store(c, NULL, account, err);
+      rc = client_account_store(c, NULL, account, err);
     else
-      reply_error("CD-Deregister", &reply, err);
+      client_reply_error("CD-Deregister", &reply, err);
   }
   json_decref(params);
   owcp_http_reply_free(&reply);
@@ -677,7 +404,8 @@ static int pending_from_json(const json_t *o, size_t i, struct owcp_pending *p,
     return -1;
   /* The identifier is signed into the receipt and shown to the user: an
    * embedded NUL or a control sequence must not get that far. */
-  if (tx_len != strlen(p->transaction) || !transaction_ok(p->transaction)) {
+  if (tx_len != strlen(p->transaction) ||
+      !client_transaction_ok(p->transaction)) {
     owcp_error_set(err,
                    "CD-List reply: Pending[%zu].Transaction is not 1..%d "
                    "URL-safe characters",
@@ -730,12 +458,12 @@ int owcp_client_list(struct owcp_client *c, const char *account, int wait_s,
     return -1;
   json_t *params =
       wait_s > 0 ? json_pack("{s:i}", "Wait", wait_s) : json_object();
-  if (post(c, account, a.dispatcher, "CD-List", a.token, params, wait_s, &reply,
-           err) == 0) {
+  if (client_post(c, account, a.dispatcher, "CD-List", a.token, params, wait_s,
+                  &reply, err) == 0) {
     if (reply.status == 200)
       rc = pending_list_from_json(reply.json, out, err);
     else
-      reply_error("CD-List", &reply, err);
+      client_reply_error("CD-List", &reply, err);
   }
   json_decref(params);
   owcp_http_reply_free(&reply);
@@ -777,7 +505,7 @@ static int check_addressee(const struct owcp_request *req, const char *account,
       strcmp(to, me) == 0)
     rc = 0;
   if (rc != 0) {
-    char *safe = neutral(req->header.to);
+    char *safe = client_neutral(req->header.to);
     owcp_error_set(err,
                    "transaction %s: the request is addressed to '%s', not to "
                    "'%s'",
@@ -798,7 +526,7 @@ static int parse_pending(struct owcp_client *c, const char *account,
   if (owcp_request_parse(c->xml, p->request, p->request_len, req, &why) !=
       OWCP_XML_OK) {
     /* The parser's sentence may quote the hostile document. */
-    char *safe = neutral(why.msg);
+    char *safe = client_neutral(why.msg);
     owcp_error_set(err, "transaction %s: the request is not valid: %s",
                    p->transaction, safe != NULL ? safe : "(out of memory)");
     free(safe);
@@ -832,10 +560,10 @@ static int view_fields(const struct owcp_request *req,
   out->summary = owcp_render_text(&req->header.summary, mode, NULL, err);
   if (out->summary == NULL)
     return -1;
-  if ((method != NULL && (out->unsupported = neutral(method)) == NULL) ||
-      (out->transaction = neutral(p->transaction)) == NULL ||
-      (out->from = neutral(p->from)) == NULL ||
-      (out->expires = neutral(p->expires)) == NULL) {
+  if ((method != NULL && (out->unsupported = client_neutral(method)) == NULL) ||
+      (out->transaction = client_neutral(p->transaction)) == NULL ||
+      (out->from = client_neutral(p->from)) == NULL ||
+      (out->expires = client_neutral(p->expires)) == NULL) {
     owcp_error_set(err, "out of memory");
     return -1;
   }
@@ -901,7 +629,7 @@ static char *sign_receipt(const struct owcp_account_state *a,
   unsigned char *der = NULL;
   size_t len = 0;
   char *b64 = NULL;
-  X509 *cert = cert_from_b64(a->cert_b64, err);
+  X509 *cert = client_cert_from_b64(a->cert_b64, err);
 
   if (cert != NULL &&
       owcp_receipt_create(&r, cert, key, &der, &len, err) == 0) {
@@ -926,16 +654,16 @@ static int send_reply(struct owcp_client *c, const struct owcp_account_state *a,
 
   if (params != NULL && reason != NULL)
     json_object_set_new(params, "Reason", json_string(reason));
-  if (post(c, a->account, a->dispatcher, "CD-Reply", a->token, params, 0,
-           &reply, err) == 0) {
+  if (client_post(c, a->account, a->dispatcher, "CD-Reply", a->token, params, 0,
+                  &reply, err) == 0) {
     if (reply.status == 200)
       rc = 0;
     else if (reply.status == 409)
-      reply_error("CD-Reply (already answered)", &reply, err);
+      client_reply_error("CD-Reply (already answered)", &reply, err);
     else if (reply.status == 408)
-      reply_error("CD-Reply (expired or cancelled)", &reply, err);
+      client_reply_error("CD-Reply (expired or cancelled)", &reply, err);
     else
-      reply_error("CD-Reply", &reply, err);
+      client_reply_error("CD-Reply", &reply, err);
   }
   json_decref(params);
   owcp_http_reply_free(&reply);

@@ -66,6 +66,15 @@ static const char usage[] =
     "  --max-timeout S        cap on RD-Confirm Timeout (86400)\n"
     "  --registration-timeout S  how long a device approval waits (600)\n"
     "  --max-connections N    simultaneous HTTP connections (16000)\n"
+    "  --per-ip-connections N simultaneous HTTP connections from one client\n"
+    "                         address (256)\n"
+    "  --header-timeout S     time a client has to send the request line and\n"
+    "                         headers (10)\n"
+    "  --body-timeout S       time a client has to send the body after the\n"
+    "                         headers (30)\n"
+    "  --longpolls-per-token N  long polls (CD-List, RD-Status) waiting at "
+    "once\n"
+    "                         per bearer token; more get 429 (8)\n"
     "  --ready-file FILE      write the base URL to FILE once serving\n"
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
     "  --version              print the version\n"
@@ -110,6 +119,14 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
                 86400, "seconds a device approval waits"),
     SVC_CFG_INT(C, max_connections, "max_connections", 0, "16000", 16, 1000000,
                 "simultaneous HTTP connections"),
+    SVC_CFG_INT(C, per_ip_connections, "per_ip_connections", 0, "256", 1,
+                1000000, "simultaneous HTTP connections from one address"),
+    SVC_CFG_INT(C, header_timeout, "header_timeout", 0, "10", 1, 3600,
+                "seconds a client has to send request line and headers"),
+    SVC_CFG_INT(C, body_timeout, "body_timeout", 0, "30", 1, 3600,
+                "seconds a client has to send the body after the headers"),
+    SVC_CFG_INT(C, longpolls_per_token, "longpolls_per_token", 0, "8", 1,
+                100000, "CD-List/RD-Status long polls waiting per token"),
     SVC_CFG_PATH(C, ready_file, "ready_file", 0, NULL,
                  "written with the base URL once serving"),
     SVC_CFG_ENUM(C, log_level, "log_level", 0, "info", log_levels,

@@ -33,19 +33,23 @@ struct dispatcher_config {
   char *tls_cert, *tls_key;   /* both or neither */
   bool insecure_http;         /* plain HTTP, loopback only */
   char *key_dir;
-  bool open;                 /* self-subscription allowed */
-  bool require_registration; /* RD-Confirm only to RD-Registered accounts */
-  unsigned threads;          /* HTTP worker threads = DB connections */
-  size_t max_body;           /* 256 KiB */
-  int max_wait;              /* seconds, 60 */
-  int default_timeout;       /* seconds, 300 */
-  int max_timeout;           /* seconds, policy cap */
-  int registration_timeout;  /* seconds an approval request waits */
-  unsigned max_connections;  /* simultaneous HTTP connections */
-  char *ready_file;          /* written with the base URL once serving */
-  int log_level;             /* enum svc_log_level (owcp/service/log.h) */
-  char *config_file;         /* the file read, NULL: flags only (SIGHUP) */
-  bool log_level_from_flag;  /* --log-level given: SIGHUP keeps it */
+  bool open;                    /* self-subscription allowed */
+  bool require_registration;    /* RD-Confirm only to RD-Registered accounts */
+  unsigned threads;             /* HTTP worker threads = DB connections */
+  size_t max_body;              /* 256 KiB */
+  int max_wait;                 /* seconds, 60 */
+  int default_timeout;          /* seconds, 300 */
+  int max_timeout;              /* seconds, policy cap */
+  int registration_timeout;     /* seconds an approval request waits */
+  unsigned max_connections;     /* simultaneous HTTP connections */
+  unsigned per_ip_connections;  /* connections from one client address */
+  unsigned header_timeout;      /* seconds to send request line + headers */
+  unsigned body_timeout;        /* seconds to send the body after them */
+  unsigned longpolls_per_token; /* CD-List/RD-Status waits per token */
+  char *ready_file;             /* written with the base URL once serving */
+  int log_level;                /* enum svc_log_level (owcp/service/log.h) */
+  char *config_file;            /* the file read, NULL: flags only (SIGHUP) */
+  bool log_level_from_flag;     /* --log-level given: SIGHUP keeps it */
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */

@@ -481,7 +481,7 @@ int http_start(struct dispatcher *d, struct owcp_error *err)
 {
   struct svc_http_config c;
 
-  d->longpolls = svc_limit_new(SVC_LIMIT_LONGPOLLS_PER_KEY);
+  d->longpolls = svc_limit_new(d->cfg.longpolls_per_token);
   d->svc_routes = routes_for_service();
   if (d->longpolls == NULL || d->svc_routes == NULL) {
     owcp_error_set(err, "out of memory for the route table");
@@ -497,6 +497,9 @@ int http_start(struct dispatcher *d, struct owcp_error *err)
   c.tls_key_file = d->cfg.tls_key;
   c.threads = d->cfg.threads;
   c.max_connections = d->cfg.max_connections;
+  c.per_ip_connections = d->cfg.per_ip_connections;
+  c.header_timeout_ms = d->cfg.header_timeout * 1000u;
+  c.body_timeout_ms = d->cfg.body_timeout * 1000u;
   c.max_body = d->cfg.max_body;
   /* A long poll sends nothing while it waits. */
   c.idle_timeout_s = (unsigned)(d->cfg.max_wait + 60);

@@ -115,7 +115,7 @@ enum MHD_Result http_reply_tx_result(struct request *r,
 void http_longpoll_arm(struct request *r, const char *key, int wait_seconds);
 
 /* When http_longpoll_arm() set r->longpoll_refused (the caller's token
- * already holds SVC_LIMIT_LONGPOLLS_PER_KEY waiting polls), the handler
+ * already holds longpolls_per_token waiting polls), the handler
  * answers with this: 429 with Retry. */
 enum MHD_Result http_reply_longpoll_refused(struct request *r);
 enum MHD_Result http_longpoll_suspend(struct request *r);

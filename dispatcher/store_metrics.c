@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "owcp/service/pg.h"
+
 static const char SAMPLE_SQL[] =
     "SELECT (SELECT count(*) FROM outbox"
     "         WHERE delivered_at IS NULL AND failed_at IS NULL),"
@@ -40,28 +42,29 @@ void store_metrics_conn_free(struct store_metrics_conn *c)
   free(c);
 }
 
-static int fail(struct store_metrics_conn *c, struct owcp_error *err,
-                const char *what)
+/* The query failed: the error classified as the pool's are
+ * (SVC_PG_UNAVAILABLE or -1, one line), the connection dropped so that the
+ * next sample reconnects. */
+static int fail(struct store_metrics_conn *c, const PGresult *res,
+                struct owcp_error *err)
 {
-  owcp_error_set(err, "metrics query: %s: %s", what,
-                 c->pg ? PQerrorMessage(c->pg) : "out of memory");
+  int rc = svc_pg_fail(c->pg, res, "metrics query", err);
   PQfinish(c->pg);
   c->pg = NULL;
-  return -1;
+  return rc;
 }
 
 int store_metrics_sample(struct store_metrics_conn *c,
                          struct store_metrics *out, struct owcp_error *err)
 {
-  if (c->pg == NULL) {
-    c->pg = PQconnectdb(c->conninfo);
-    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK)
-      return fail(c, err, "cannot connect");
-  }
+  if (c->pg == NULL &&
+      (c->pg = svc_pg_connect(c->conninfo, " for metrics", err)) == NULL)
+    return SVC_PG_UNAVAILABLE;
   PGresult *res = PQexec(c->pg, SAMPLE_SQL);
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    int rc = fail(c, res, err);
     PQclear(res);
-    return fail(c, err, "query failed");
+    return rc;
   }
   out->completion_backlog = strtod(PQgetvalue(res, 0, 0), NULL);
   out->completion_oldest_s = strtod(PQgetvalue(res, 0, 1), NULL);

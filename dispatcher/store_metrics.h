@@ -25,8 +25,10 @@ struct store_metrics {
 struct store_metrics_conn *store_metrics_conn_new(const char *conninfo);
 void store_metrics_conn_free(struct store_metrics_conn *c);
 
-/* One round trip; 0, or -1 with err set (the connection is dropped and
- * reopened next time). */
+/* One round trip; 0, or with err set (one line, as owcp/service/pg.h
+ * words it) SVC_PG_UNAVAILABLE when the database cannot be reached or the
+ * connection broke, -1 on another failure. The connection is then dropped
+ * and reopened by the next sample. */
 int store_metrics_sample(struct store_metrics_conn *c,
                          struct store_metrics *out, struct owcp_error *err);
 

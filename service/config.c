@@ -4,11 +4,12 @@
  * at a time by our reader, which is where the line number comes from
  * (Debian's libinih has no line-number handler), where '#' inline
  * comments are cut (Debian's build strips only ';') and where lines inih
- * would silently split or truncate are refused.
+ * would silently split or truncate are refused. The values of each type
+ * are parsed in config_value.c.
  */
 #include "owcp/service/config.h"
+#include "config_internal.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* libinih's MAX_SECTION and MAX_NAME (50) less the NUL: longer names would
  * be truncated silently by inih, so the reader refuses them. */
@@ -47,289 +47,12 @@ struct loader {
   size_t nseen, capseen;
 };
 
-/* ---- values ---------------------------------------------------------- */
-
-static void *member(void *base, size_t offset)
-{
-  return (char *)base + offset;
-}
-
-static int parse_int(const char *v, long long min, long long max,
-                     long long *out)
-{
-  char *end;
-  errno = 0;
-  long long n = strtoll(v, &end, 10);
-  if (*v == '\0' || *end != '\0' || errno != 0 || n < min || n > max)
-    return -1;
-  *out = n;
-  return 0;
-}
-
-static void store_int(void *p, enum svc_cfg_int_kind kind, long long v)
-{
-  switch (kind) {
-  case SVC_CFG_INT_INT:
-    *(int *)p = (int)v;
-    break;
-  case SVC_CFG_INT_UINT:
-    *(unsigned *)p = (unsigned)v;
-    break;
-  case SVC_CFG_INT_LONG:
-    *(long *)p = (long)v;
-    break;
-  case SVC_CFG_INT_ULONG:
-    *(unsigned long *)p = (unsigned long)v;
-    break;
-  case SVC_CFG_INT_LLONG:
-    *(long long *)p = v;
-    break;
-  case SVC_CFG_INT_ULLONG:
-    *(unsigned long long *)p = (unsigned long long)v;
-    break;
-  case SVC_CFG_INT_USHORT:
-    *(unsigned short *)p = (unsigned short)v;
-    break;
-  }
-}
-
-int svc_listen_parse(const char *text, struct svc_listen *out,
-                     struct owcp_error *err)
-{
-  const char *colon = strrchr(text, ':');
-  const char *host = text;
-  size_t hlen = colon != NULL ? (size_t)(colon - text) : 0;
-  long long port;
-  unsigned char addr[sizeof(struct in6_addr)];
-  int af = AF_INET;
-
-  if (colon != NULL && hlen >= 2 && text[0] == '[' && colon[-1] == ']') {
-    host++;
-    hlen -= 2;
-    af = AF_INET6;
-  }
-  if (colon == NULL || hlen == 0 || hlen >= sizeof out->host ||
-      parse_int(colon + 1, 0, 65535, &port) != 0)
-    goto bad;
-  char h[sizeof out->host];
-  memcpy(h, host, hlen);
-  h[hlen] = '\0';
-  if (inet_pton(af, h, addr) != 1)
-    goto bad;
-  memcpy(out->host, h, hlen + 1);
-  out->port = (unsigned short)port;
-  return 0;
-bad:
-  owcp_error_set(err,
-                 "must be HOST:PORT with a numeric IPv4 host or [IPV6]:PORT, "
-                 "not '%s'",
-                 text);
-  return -1;
-}
-
-int svc_secret_file_check(const char *path, struct owcp_error *err)
-{
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    owcp_error_set(err, "cannot use secret file %s: %s", path, strerror(errno));
-    return -1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    owcp_error_set(err, "secret file %s is not a regular file", path);
-    return -1;
-  }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    owcp_error_set(err,
-                   "secret file %s has mode %04o: it must not be readable by "
-                   "group or others (chmod 600 it)",
-                   path, (unsigned)(st.st_mode & 07777));
-    return -1;
-  }
-  return 0;
-}
-
-/* A new string: v, or dir/v when v is a relative path and dir is set. */
-static char *resolve(const struct svc_cfg_key *k, const char *v,
-                     const char *dir)
-{
-  bool relative = (k->type == SVC_CFG_T_PATH || k->type == SVC_CFG_T_SECRET) &&
-                  v[0] != '/' && dir != NULL;
-  if (!relative)
-    return strdup(v);
-  size_t n = strlen(dir) + strlen(v) + 2;
-  char *p = malloc(n);
-  if (p != NULL)
-    snprintf(p, n, "%s/%s", dir, v);
-  return p;
-}
-
-static int enum_index(const struct svc_cfg_key *k, const char *v,
-                      struct owcp_error *err)
-{
-  char list[160] = "";
-  for (int i = 0; k->choices[i] != NULL; i++) {
-    if (strcmp(k->choices[i], v) == 0)
-      return i;
-    size_t used = strlen(list);
-    snprintf(list + used, sizeof list - used, "%s%s", i ? "|" : "",
-             k->choices[i]);
-  }
-  owcp_error_set(err, "must be one of %s, not '%s'", list, v);
-  return -1;
-}
-
-/* A text value (string, path, secret, listen, enum item) checked and
- * copied; the copy the caller owns, or NULL with err. */
-static char *text_value(const struct svc_cfg_key *k, const char *v,
-                        const char *dir, struct owcp_error *err)
-{
-  struct svc_listen l;
-  if (k->type == SVC_CFG_T_LISTEN && svc_listen_parse(v, &l, err) != 0)
-    return NULL;
-  if (k->type == SVC_CFG_T_ENUM && enum_index(k, v, err) < 0)
-    return NULL;
-  char *copy = resolve(k, v, dir);
-  if (copy == NULL) {
-    owcp_error_set(err, "out of memory");
-    return NULL;
-  }
-  if (k->type == SVC_CFG_T_SECRET && svc_secret_file_check(copy, err) != 0) {
-    free(copy);
-    return NULL;
-  }
-  return copy;
-}
-
-static int list_append(struct svc_cfg_list *l, char *item,
-                       struct owcp_error *err)
-{
-  char **grown = realloc(l->items, (l->count + 2) * sizeof *grown);
-  if (grown == NULL) {
-    free(item);
-    owcp_error_set(err, "out of memory");
-    return -1;
-  }
-  grown[l->count++] = item;
-  grown[l->count] = NULL;
-  l->items = grown;
-  return 0;
-}
-
-static void list_clear(struct svc_cfg_list *l)
-{
-  for (size_t i = 0; i < l->count; i++)
-    free(l->items[i]);
-  free(l->items);
-  l->items = NULL;
-  l->count = 0;
-}
-
-static int scalar_value(const struct svc_cfg_key *k, void *p, const char *v,
-                        const char *dir, struct owcp_error *err)
-{
-  long long n;
-  int idx;
-  char *s;
-
-  switch (k->type) {
-  case SVC_CFG_T_BOOL:
-    if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
-      owcp_error_set(err, "must be yes or no, not '%s'", v);
-      return -1;
-    }
-    *(bool *)p = v[0] == 'y';
-    return 0;
-  case SVC_CFG_T_INT:
-    if (parse_int(v, k->min, k->max, &n) != 0) {
-      owcp_error_set(err, "must be an integer between %lld and %lld, not '%s'",
-                     k->min, k->max, v);
-      return -1;
-    }
-    store_int(p, k->int_kind, n);
-    return 0;
-  case SVC_CFG_T_ENUM:
-    if ((idx = enum_index(k, v, err)) < 0)
-      return -1;
-    *(int *)p = idx;
-    return 0;
-  case SVC_CFG_T_LISTEN:
-    return svc_listen_parse(v, p, err);
-  default:
-    if ((s = text_value(k, v, dir, err)) == NULL)
-      return -1;
-    free(*(char **)p);
-    *(char **)p = s;
-    return 0;
-  }
-}
-
-/* Sets key k of the section at base from text v (list keys append). */
-static int set_value(const struct svc_cfg_key *k, void *base, const char *v,
-                     const char *dir, struct owcp_error *err)
-{
-  void *p = member(base, k->offset);
-  if (*v == '\0') {
-    owcp_error_set(err, "must not be empty");
-    return -1;
-  }
-  if ((k->flags & SVC_CFG_LIST) == 0)
-    return scalar_value(k, p, v, dir, err);
-  char *item = text_value(k, v, dir, err);
-  return item == NULL ? -1 : list_append(p, item, err);
-}
-
-/* ---- defaults and release ------------------------------------------- */
-
-/* Zeroes key k's member without releasing what it held. */
-static void key_zero(const struct svc_cfg_key *k, void *base)
-{
-  void *p = member(base, k->offset);
-  if (k->flags & SVC_CFG_LIST) {
-    *(struct svc_cfg_list *)p = (struct svc_cfg_list){NULL, 0};
-    return;
-  }
-  switch (k->type) {
-  case SVC_CFG_T_STRING:
-  case SVC_CFG_T_PATH:
-  case SVC_CFG_T_SECRET:
-    *(char **)p = NULL;
-    break;
-  case SVC_CFG_T_BOOL:
-    *(bool *)p = false;
-    break;
-  case SVC_CFG_T_INT:
-    store_int(p, k->int_kind, 0);
-    break;
-  case SVC_CFG_T_ENUM:
-    *(int *)p = 0;
-    break;
-  case SVC_CFG_T_LISTEN:
-    memset(p, 0, sizeof(struct svc_listen));
-    break;
-  case SVC_CFG_T_END:
-    break;
-  }
-}
-
-/* Releases key k's member and zeroes it. */
-static void key_free(const struct svc_cfg_key *k, void *base)
-{
-  void *p = member(base, k->offset);
-  if (k->flags & SVC_CFG_LIST)
-    list_clear(p);
-  else if (k->type == SVC_CFG_T_STRING || k->type == SVC_CFG_T_PATH ||
-           k->type == SVC_CFG_T_SECRET)
-    free(*(char **)p);
-  key_zero(k, base);
-}
-
-/* Sets the defaults of one section instance (its members zeroed). */
 static int keys_default(const struct svc_cfg_key *keys, void *base,
                         struct owcp_error *err)
 {
   for (const struct svc_cfg_key *k = keys; k->name != NULL; k++) {
     struct owcp_error why = {{0}};
-    if (k->def != NULL && set_value(k, base, k->def, NULL, &why) != 0) {
+    if (k->def != NULL && svc_cfg_set_value(k, base, k->def, NULL, &why) != 0) {
       owcp_error_set(err, "default of %s: %s", k->name, why.msg);
       return -1;
     }
@@ -342,24 +65,24 @@ static int keys_default(const struct svc_cfg_key *keys, void *base,
 static char *array_get(const struct svc_cfg_section *s, void *out)
 {
   char *a;
-  memcpy(&a, member(out, s->base_offset), sizeof a);
+  memcpy(&a, svc_cfg_member(out, s->base_offset), sizeof a);
   return a;
 }
 
 static void array_set(const struct svc_cfg_section *s, void *out, char *a)
 {
-  memcpy(member(out, s->base_offset), &a, sizeof a);
+  memcpy(svc_cfg_member(out, s->base_offset), &a, sizeof a);
 }
 
 static void template_free(const struct svc_cfg_section *s, void *out)
 {
   char *array = array_get(s, out);
-  size_t *count = member(out, s->count_offset);
+  size_t *count = svc_cfg_member(out, s->count_offset);
   for (size_t i = 0; i < *count; i++) {
     char *inst = array + i * s->instance_size;
     for (const struct svc_cfg_key *k = s->keys; k->name != NULL; k++)
-      key_free(k, inst);
-    char **name = member(inst, s->name_offset);
+      svc_cfg_key_free(k, inst);
+    char **name = svc_cfg_member(inst, s->name_offset);
     free(*name);
     *name = NULL;
   }
@@ -376,9 +99,9 @@ void svc_config_free(const struct svc_cfg_section *sections, void *out)
       continue;
     }
     for (const struct svc_cfg_key *k = s->keys; k->name != NULL; k++)
-      key_free(k, member(out, s->base_offset));
+      svc_cfg_key_free(k, svc_cfg_member(out, s->base_offset));
     if (s->has_enabled)
-      *(bool *)member(out, s->enabled_offset) = false;
+      *(bool *)svc_cfg_member(out, s->enabled_offset) = false;
   }
 }
 
@@ -388,13 +111,13 @@ static void config_zero(const struct svc_cfg_section *sections, void *out)
   for (const struct svc_cfg_section *s = sections; s->name != NULL; s++) {
     if (s->flags & SVC_CFG_TEMPLATE) {
       array_set(s, out, NULL);
-      *(size_t *)member(out, s->count_offset) = 0;
+      *(size_t *)svc_cfg_member(out, s->count_offset) = 0;
       continue;
     }
     if (s->has_enabled)
-      *(bool *)member(out, s->enabled_offset) = false;
+      *(bool *)svc_cfg_member(out, s->enabled_offset) = false;
     for (const struct svc_cfg_key *k = s->keys; k->name != NULL; k++)
-      key_zero(k, member(out, s->base_offset));
+      svc_cfg_key_zero(k, svc_cfg_member(out, s->base_offset));
   }
 }
 
@@ -404,7 +127,7 @@ int svc_config_defaults(const struct svc_cfg_section *sections, void *out,
   config_zero(sections, out);
   for (const struct svc_cfg_section *s = sections; s->name != NULL; s++) {
     if ((s->flags & SVC_CFG_TEMPLATE) == 0 &&
-        keys_default(s->keys, member(out, s->base_offset), err) != 0) {
+        keys_default(s->keys, svc_cfg_member(out, s->base_offset), err) != 0) {
       svc_config_free(sections, out);
       return -1;
     }
@@ -438,10 +161,10 @@ static void *template_instance(const struct svc_cfg_section *s, void *out,
                                const char *name, struct owcp_error *err)
 {
   char *array = array_get(s, out);
-  size_t *count = member(out, s->count_offset);
+  size_t *count = svc_cfg_member(out, s->count_offset);
   for (size_t i = 0; i < *count; i++) {
     char *inst = array + i * s->instance_size;
-    if (strcmp(*(char **)member(inst, s->name_offset), name) == 0)
+    if (strcmp(*(char **)svc_cfg_member(inst, s->name_offset), name) == 0)
       return inst;
   }
   char *grown = realloc(array, (*count + 1) * s->instance_size);
@@ -454,7 +177,7 @@ static void *template_instance(const struct svc_cfg_section *s, void *out,
   memset(inst, 0, s->instance_size);
   (*count)++;
   char *copy = strdup(name);
-  *(char **)member(inst, s->name_offset) = copy;
+  *(char **)svc_cfg_member(inst, s->name_offset) = copy;
   if (copy == NULL) {
     owcp_error_set(err, "out of memory");
     return NULL;
@@ -468,7 +191,7 @@ static void *section_base(const struct svc_cfg_section *s, void *out,
 {
   if (s->flags & SVC_CFG_TEMPLATE)
     return template_instance(s, out, instance, err);
-  return member(out, s->base_offset);
+  return svc_cfg_member(out, s->base_offset);
 }
 
 const struct svc_cfg_key *
@@ -549,7 +272,7 @@ static void section_begin(struct loader *l, const char *name)
     return;
   }
   if (s->has_enabled && seen_find(l, name, "enabled") == NULL)
-    *(bool *)member(l->out, s->enabled_offset) = true;
+    *(bool *)svc_cfg_member(l->out, s->enabled_offset) = true;
 }
 
 /* 'enabled = yes|no' of a switched section. */
@@ -559,8 +282,8 @@ static int set_enabled(struct loader *l, const struct svc_cfg_section *s,
   static const struct svc_cfg_key enabled = {.name = "enabled",
                                              .type = SVC_CFG_T_BOOL};
   struct owcp_error why = {{0}};
-  if (set_value(&enabled, member(l->out, s->enabled_offset), value, NULL,
-                &why) != 0) {
+  if (svc_cfg_set_value(&enabled, svc_cfg_member(l->out, s->enabled_offset),
+                        value, NULL, &why) != 0) {
     fail(l, "[%s] enabled: %s", section, why.msg);
     return 0;
   }
@@ -612,7 +335,7 @@ static int on_value(void *user, const char *section, const char *name,
   if (is_enabled)
     return set_enabled(l, s, section, value);
   void *base = section_base(s, l->out, instance, &why);
-  if (base == NULL || set_value(k, base, value, l->dir, &why) != 0) {
+  if (base == NULL || svc_cfg_set_value(k, base, value, l->dir, &why) != 0) {
     fail(l, "[%s] %s: %s", section, name, why.msg);
     return 0;
   }
@@ -787,7 +510,7 @@ static int config_read(const char *path, const struct svc_cfg_section *sections,
 
 static bool key_is_set(const struct svc_cfg_key *k, void *base)
 {
-  void *p = member(base, k->offset);
+  void *p = svc_cfg_member(base, k->offset);
   if (k->flags & SVC_CFG_LIST)
     return ((struct svc_cfg_list *)p)->count > 0;
   if (k->type == SVC_CFG_T_LISTEN)
@@ -813,15 +536,15 @@ static int check_required(const struct svc_cfg_section *sections, void *out,
   for (const struct svc_cfg_section *s = sections; s->name != NULL; s++) {
     size_t n = 1;
     if (s->flags & SVC_CFG_TEMPLATE)
-      n = *(size_t *)member(out, s->count_offset);
-    else if (s->has_enabled && !*(bool *)member(out, s->enabled_offset))
+      n = *(size_t *)svc_cfg_member(out, s->count_offset);
+    else if (s->has_enabled && !*(bool *)svc_cfg_member(out, s->enabled_offset))
       continue;
     for (size_t i = 0; i < n; i++) {
-      void *base = member(out, s->base_offset);
+      void *base = svc_cfg_member(out, s->base_offset);
       const char *inst = NULL;
       if (s->flags & SVC_CFG_TEMPLATE) {
         base = array_get(s, out) + i * s->instance_size;
-        inst = *(char **)member(base, s->name_offset);
+        inst = *(char **)svc_cfg_member(base, s->name_offset);
       }
       const struct svc_cfg_key *k = missing_key(s->keys, base);
       if (k != NULL) {
@@ -888,10 +611,10 @@ int svc_config_apply(const struct svc_cfg_section *sections,
                      st->key);
       return -1;
     }
-    void *base = member(out, s->base_offset);
+    void *base = svc_cfg_member(out, s->base_offset);
     if ((k->flags & SVC_CFG_LIST) && !list_started(settings, i))
-      list_clear(member(base, k->offset));
-    if (set_value(k, base, st->value, NULL, &why) != 0) {
+      svc_cfg_list_clear(svc_cfg_member(base, k->offset));
+    if (svc_cfg_set_value(k, base, st->value, NULL, &why) != 0) {
       owcp_error_set(err, "%s: %s", st->origin, why.msg);
       return -1;
     }

@@ -312,6 +312,24 @@ static char *ready_url(const char *path)
   return url;
 }
 
+/* In the forked child: the variables systemd sets for a Type=notify
+ * service (and its watchdog), as the env asks. 0, or -1 when one cannot
+ * be set. */
+static int systemd_environment(const struct itest_env *e)
+{
+  char v[32];
+  if (e->notify_socket[0] != '\0' &&
+      setenv("NOTIFY_SOCKET", e->notify_socket, 1) != 0)
+    return -1;
+  if (e->watchdog_usec == 0)
+    return 0;
+  snprintf(v, sizeof v, "%lu", e->watchdog_usec);
+  if (setenv("WATCHDOG_USEC", v, 1) != 0)
+    return -1;
+  snprintf(v, sizeof v, "%ld", (long)getpid());
+  return setenv("WATCHDOG_PID", v, 1);
+}
+
 void itest_start(struct itest_env *e, const char *const *extra)
 {
   char ready[PATH_MAX + 16];
@@ -357,6 +375,8 @@ void itest_start(struct itest_env *e, const char *const *extra)
         _exit(126);
       close(fd);
     }
+    if (systemd_environment(e) != 0)
+      _exit(126);
     execv(argv[0], (char *const *)argv);
     _exit(127);
   }

@@ -46,6 +46,13 @@ struct itest_env {
    * certificate); stderr_path collects the dispatcher's log lines. */
   char tls_cert[PATH_MAX], tls_key[PATH_MAX];
   char stderr_path[PATH_MAX];
+  /* Optional, set before itest_start(): the dispatcher is started with
+   * NOTIFY_SOCKET set to notify_socket (an AF_UNIX datagram socket the
+   * test bound) and, when watchdog_usec is not 0, WATCHDOG_USEC and
+   * WATCHDOG_PID (its own pid), as systemd starts a Type=notify unit with
+   * WatchdogSec=. */
+  char notify_socket[108];
+  unsigned long watchdog_usec;
 };
 
 /* Creates the database (CREATE DATABASE through libpq on OWCP_TEST_DB),

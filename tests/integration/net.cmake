@@ -1,4 +1,4 @@
-# Discovery (core-net/discovery.c) and the protocol HTTP client
+# Discovery (core-net/discovery*.c) and the protocol HTTP client
 # (core-net/httpc.c) against real components: dnsmasq started by the test
 # itself, real owcp-dispatcher processes (owcp_itest, hence
 # scripts/with-pg.sh) and tiny libmicrohttpd servers inside the tests for

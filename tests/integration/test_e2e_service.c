@@ -4,11 +4,15 @@
  * wire: TLS 1.1 refused while 1.2 and 1.3 are accepted (openssl s_client);
  * SIGHUP with a replaced certificate serves new connections with it while
  * a CD-List long poll already waiting survives and completes; a client
- * trickling header bytes on 50 connections is cut off while a normal
- * client is served within a second; /metrics is valid exposition format
- * and its counters move; the access log names method, route and status
- * but never the token or the query string; a token's long polls are
- * capped (429); SIGTERM exits 0.
+ * trickling header bytes on 50 connections is cut off (header_timeout)
+ * while a normal client is served within a second; connections from one
+ * address beyond per_ip_connections are refused while another loopback
+ * address is served; /metrics is valid exposition format and its counters
+ * move; the access log names method, route and status but never the token
+ * or the query string; a token's long polls are capped
+ * (longpolls_per_token, 429); systemd hears READY=1, WATCHDOG=1 every half
+ * WATCHDOG_USEC, RELOADING=1 and READY=1 on SIGHUP, STOPPING=1 on SIGTERM
+ * (a real AF_UNIX datagram socket as NOTIFY_SOCKET); SIGTERM exits 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -35,15 +40,25 @@
 #include "testutil.h"
 
 #define TRICKLE_CONNECTIONS 50
-#define TRICKLE_EVERY_S 2
-/* The layer's default header deadline is 10 s; allow for the reaper's
- * tick and scheduling on a busy machine. */
-#define TRICKLE_CHECK_AFTER_S 14
+#define TRICKLE_EVERY_S 1
+/* setup_limits sets the header deadline (the default is 10 s); allow for
+ * the reaper's tick and scheduling on a busy machine. */
+#define HEADER_TIMEOUT_S 3
+#define TRICKLE_CHECK_AFTER_S 6
+/* setup_limits: long polls per token; setup_per_ip: connections per
+ * client address. */
+#define LONGPOLL_CAP 3
+#define PER_IP_CAP 4
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* setup_notify: systemd's WatchdogSec=1, so WATCHDOG=1 every 0.5 s. */
+#define NOTIFY_WATCHDOG_USEC 1000000UL
 
 struct fx {
   struct itest_env env;
   char *token; /* requestor access@example.com */
   struct itest_client alice;
+  int notify_fd; /* the bound NOTIFY_SOCKET, or -1 */
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -123,12 +138,33 @@ static void sleep_s(double s)
   nanosleep(&ts, NULL);
 }
 
+/* Binds an AF_UNIX datagram socket at TMPDIR/notify, as systemd's
+ * notification socket, and names it in e->notify_socket. Returns it. */
+static int notify_socket_bind(struct itest_env *e)
+{
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/notify", e->tmpdir);
+  assert_true(n > 0 && (size_t)n < sizeof sa.sun_path);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  if (bind(fd, (const struct sockaddr *)&sa, sizeof sa) != 0)
+    itest_fail("bind %s: %s", sa.sun_path, strerror(errno));
+  snprintf(e->notify_socket, sizeof e->notify_socket, "%s", sa.sun_path);
+  return fd;
+}
+
 /* ---- fixtures ------------------------------------------------------------ */
 
-static struct fx *fx_new(const char *name, bool tls)
+/* A dispatcher with accounts alice and bob, a requestor and alice's
+ * client, started with the NULL-terminated extra flags (may be NULL);
+ * with notify, it reports to f->notify_fd as it would to systemd, with a
+ * watchdog of NOTIFY_WATCHDOG_USEC. */
+static struct fx *fx_start(const char *name, bool tls, const char *const *extra,
+                           bool notify)
 {
   struct fx *f = calloc(1, sizeof *f);
   assert_non_null(f);
+  f->notify_fd = -1;
   itest_env_init(&f->env, name);
   snprintf(f->env.stderr_path, sizeof f->env.stderr_path, "%s/stderr.log",
            f->env.tmpdir);
@@ -139,10 +175,14 @@ static struct fx *fx_new(const char *name, bool tls)
              f->env.tmpdir);
     make_cert(f->env.tls_cert, f->env.tls_key, "owcp-test-first");
   }
+  if (notify) {
+    f->notify_fd = notify_socket_bind(&f->env);
+    f->env.watchdog_usec = NOTIFY_WATCHDOG_USEC;
+  }
   itest_account_add(&f->env, "alice@example.com");
   itest_account_add(&f->env, "bob@example.com");
   f->token = itest_requestor_add(&f->env, "access@example.com", 0);
-  itest_start(&f->env, NULL);
+  itest_start(&f->env, extra);
   itest_client_init(&f->alice, "alice@example.com");
   itest_client_enrol(&f->env, &f->alice);
   return f;
@@ -150,13 +190,37 @@ static struct fx *fx_new(const char *name, bool tls)
 
 static int setup_plain(void **state)
 {
-  *state = fx_new("svc_plain", false);
+  *state = fx_start("svc_plain", false, NULL, false);
   return 0;
 }
 
 static int setup_tls(void **state)
 {
-  *state = fx_new("svc_tls", true);
+  *state = fx_start("svc_tls", true, NULL, false);
+  return 0;
+}
+
+/* Small limits, so that the tests reach them quickly. */
+static int setup_limits(void **state)
+{
+  static const char *const extra[] = {"--header-timeout", STR(HEADER_TIMEOUT_S),
+                                      "--longpolls-per-token",
+                                      STR(LONGPOLL_CAP), NULL};
+  *state = fx_start("svc_limits", false, extra, false);
+  return 0;
+}
+
+static int setup_per_ip(void **state)
+{
+  static const char *const extra[] = {"--per-ip-connections", STR(PER_IP_CAP),
+                                      NULL};
+  *state = fx_start("svc_per_ip", false, extra, false);
+  return 0;
+}
+
+static int setup_notify(void **state)
+{
+  *state = fx_start("svc_notify", false, NULL, true);
   return 0;
 }
 
@@ -167,6 +231,8 @@ static int teardown(void **state)
     itest_stop(&f->env);
   itest_client_free(&f->alice);
   free(f->token);
+  if (f->notify_fd >= 0)
+    close(f->notify_fd);
   itest_env_fini(&f->env);
   free(f);
   return 0;
@@ -295,16 +361,29 @@ static void test_sighup_reload_keeps_long_poll(void **state)
 
 /* ---- limits -------------------------------------------------------------- */
 
-static int connect_to(unsigned port)
+/* A TCP connection to 127.0.0.1:port from the loopback address src
+ * (NULL: the kernel's choice, 127.0.0.1). */
+static int connect_from(const char *src, unsigned port)
 {
   struct sockaddr_in sa = {.sin_family = AF_INET,
                            .sin_port = htons((uint16_t)port),
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(fd >= 0);
+  if (src != NULL) {
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+    if (bind(fd, (const struct sockaddr *)&from, sizeof from) != 0)
+      itest_fail("bind %s: %s", src, strerror(errno));
+  }
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
     itest_fail("connect: %s", strerror(errno));
   return fd;
+}
+
+static int connect_to(unsigned port)
+{
+  return connect_from(NULL, port);
 }
 
 /* True once the server closed fd (EOF or reset), without blocking. */
@@ -360,15 +439,15 @@ static void test_longpoll_cap_per_token(void **state)
 {
   struct fx *f = *state;
   struct itest_client bob;
-  struct itest_call polls[8];
+  struct itest_call polls[LONGPOLL_CAP];
 
   itest_client_init(&bob, "bob@example.com");
   itest_client_enrol(&f->env, &bob);
-  for (int i = 0; i < 8; i++)
+  for (int i = 0; i < LONGPOLL_CAP; i++)
     itest_call_start(&polls[i], &f->env, "CD-List", bob.token,
                      json_pack("{s:i}", "Wait", 3));
   itest_let_poll_suspend();
-  /* The ninth with the same token is refused; another token is not. */
+  /* One more with the same token is refused; another token is not. */
   struct itest_http h;
   itest_list(&f->env, &bob, 3, &h);
   ITEST_EXPECT(h, 429);
@@ -377,7 +456,7 @@ static void test_longpoll_cap_per_token(void **state)
   itest_list(&f->env, &f->alice, 0, &h);
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
-  for (int i = 0; i < 8; i++) {
+  for (int i = 0; i < LONGPOLL_CAP; i++) {
     itest_call_join(&polls[i]);
     ITEST_EXPECT(polls[i].h, 200);
     itest_http_free(&polls[i].h);
@@ -387,6 +466,132 @@ static void test_longpoll_cap_per_token(void **state)
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
   itest_client_free(&bob);
+}
+
+/* Sends GET /healthz on fd and waits (bounded) for the answer: true for a
+ * 200, false when the server closed the connection without one. */
+static bool healthz_served(int fd)
+{
+  static const char request[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  char reply[64] = {0};
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+
+  (void)send(fd, request, sizeof request - 1, MSG_NOSIGNAL);
+  if (poll(&p, 1, 5000) <= 0)
+    itest_fail("neither an answer nor a close within 5 s");
+  ssize_t n = recv(fd, reply, sizeof reply - 1, 0);
+  if (n <= 0)
+    return false;
+  if (strncmp(reply, "HTTP/1.1 200", 12) != 0)
+    itest_fail("unexpected answer: %s", reply);
+  return true;
+}
+
+static void test_per_ip_connection_cap(void **state)
+{
+  struct fx *f = *state;
+  unsigned port = port_of(&f->env);
+  int held[PER_IP_CAP];
+
+  for (int i = 0; i < PER_IP_CAP; i++) {
+    held[i] = connect_from("127.0.0.1", port);
+    assert_true(healthz_served(held[i]));
+  }
+  /* One more from the same address is refused ... */
+  int over = connect_from("127.0.0.1", port);
+  assert_false(healthz_served(over));
+  close(over);
+  /* ... while another address is served meanwhile. */
+  int other = connect_from("127.0.0.2", port);
+  assert_true(healthz_served(other));
+  close(other);
+  /* A connection closed makes room again (once the server noticed). */
+  close(held[0]);
+  bool again = false;
+  for (double end = itest_now() + 5; !again && itest_now() < end;) {
+    int fd = connect_from("127.0.0.1", port);
+    again = healthz_served(fd);
+    close(fd);
+    if (!again)
+      sleep_s(0.1);
+  }
+  assert_true(again);
+  for (int i = 1; i < PER_IP_CAP; i++)
+    close(held[i]);
+}
+
+/* ---- systemd ------------------------------------------------------------- */
+
+/* The next notification within timeout_s into msg; false on timeout. */
+static bool notification(int fd, double timeout_s, char *msg, size_t size)
+{
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  if (poll(&p, 1, (int)(timeout_s * 1000)) <= 0)
+    return false;
+  ssize_t n = recv(fd, msg, size - 1, 0);
+  assert_true(n >= 0);
+  msg[n] = '\0';
+  return true;
+}
+
+/* Waits (10 s at most) for the next notification other than WATCHDOG=1
+ * (those are counted in *watchdogs) and fails unless it starts with want.
+ * The whole message is left in msg. */
+static void expect_notification(int fd, const char *want, int *watchdogs,
+                                char *msg, size_t size)
+{
+  double deadline = itest_now() + 10;
+  for (;;) {
+    double left = deadline - itest_now();
+    if (left <= 0 || !notification(fd, left, msg, size))
+      itest_fail("no %s notification within 10 s", want);
+    if (strcmp(msg, "WATCHDOG=1") == 0) {
+      (*watchdogs)++;
+      continue;
+    }
+    if (strncmp(msg, want, strlen(want)) != 0)
+      itest_fail("expected %s, got '%s'", want, msg);
+    return;
+  }
+}
+
+static void test_systemd_notify(void **state)
+{
+  struct fx *f = *state;
+  char msg[512];
+  int watchdogs = 0;
+
+  expect_notification(f->notify_fd, "READY=1", &watchdogs, msg, sizeof msg);
+  /* Serving: WATCHDOG=1 every half WATCHDOG_USEC (0.5 s), nothing else.
+   * Those already queued are not counted. */
+  while (notification(f->notify_fd, 0, msg, sizeof msg))
+    if (strcmp(msg, "WATCHDOG=1") != 0)
+      itest_fail("unexpected notification while serving: '%s'", msg);
+  int ticks = 0;
+  for (double end = itest_now() + 2; itest_now() < end;) {
+    if (!notification(f->notify_fd, end - itest_now(), msg, sizeof msg))
+      break;
+    if (strcmp(msg, "WATCHDOG=1") != 0)
+      itest_fail("unexpected notification while serving: '%s'", msg);
+    ticks++;
+  }
+  print_message("%d WATCHDOG=1 in 2 s\n", ticks);
+  assert_in_range(ticks, 3, 5);
+  /* SIGHUP: RELOADING=1 with the monotonic time, then READY=1 again. */
+  assert_int_equal(kill(f->env.pid, SIGHUP), 0);
+  expect_notification(f->notify_fd, "RELOADING=1", &watchdogs, msg, sizeof msg);
+  assert_non_null(strstr(msg, "\nMONOTONIC_USEC="));
+  expect_notification(f->notify_fd, "READY=1", &watchdogs, msg, sizeof msg);
+  struct itest_http h;
+  itest_get(&f->env, "/healthz", &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  /* SIGTERM: STOPPING=1, then a clean exit. */
+  itest_stop(&f->env);
+  expect_notification(f->notify_fd, "STOPPING=1", &watchdogs, msg, sizeof msg);
+  while (notification(f->notify_fd, 0, msg, sizeof msg))
+    if (strcmp(msg, "WATCHDOG=1") != 0)
+      itest_fail("unexpected notification after STOPPING=1: '%s'", msg);
 }
 
 /* ---- observability ------------------------------------------------------- */
@@ -529,9 +734,13 @@ int main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sighup_reload_keeps_long_poll,
                                       setup_tls, teardown),
-      cmocka_unit_test_setup_teardown(test_slow_trickle_cut_off, setup_plain,
+      cmocka_unit_test_setup_teardown(test_slow_trickle_cut_off, setup_limits,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_longpoll_cap_per_token, setup_plain,
+      cmocka_unit_test_setup_teardown(test_longpoll_cap_per_token, setup_limits,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_per_ip_connection_cap, setup_per_ip,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_systemd_notify, setup_notify,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_metrics, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_access_log, setup_plain, teardown),

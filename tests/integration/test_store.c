@@ -13,6 +13,8 @@
 
 #include "logchain.h"
 #include "store.h"
+#include "store_metrics.h"
+#include "owcp/service/pg.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -796,6 +798,45 @@ static void test_listener_error_one_line(void **state)
   assert_string_equal(a.msg + 33, b.msg + strlen("database unavailable: "));
 }
 
+/* The monitoring queries' own connection fails as the pool's does: a
+ * database that cannot be reached, or a connection that broke, is
+ * SVC_PG_UNAVAILABLE with one line; the next sample reconnects. */
+static void test_metrics_sample(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_metrics m;
+  char conninfo[1100];
+
+  struct store_metrics_conn *gone =
+      store_metrics_conn_new("host=/nonexistent connect_timeout=1");
+  assert_non_null(gone);
+  assert_int_equal(store_metrics_sample(gone, &m, &err), SVC_PG_UNAVAILABLE);
+  assert_true(strncmp(err.msg, "database unavailable for metrics: ", 34) == 0);
+  assert_null(strchr(err.msg, '\n'));
+  store_metrics_conn_free(gone);
+
+  snprintf(conninfo, sizeof conninfo, "%s application_name=owcp_metrics_test",
+           f->conninfo);
+  struct store_metrics_conn *c = store_metrics_conn_new(conninfo);
+  assert_non_null(c);
+  assert_int_equal(store_metrics_sample(c, &m, &err), 0);
+  assert_true(m.completion_backlog == 0 && m.log_seal_lag_s >= 0);
+  /* The server ends the connection (as a restart would). */
+  PGresult *r = raw(f->conninfo, "SELECT pg_terminate_backend(pid) FROM "
+                                 "pg_stat_activity WHERE application_name = "
+                                 "'owcp_metrics_test'");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_int_equal(PQntuples(r), 1);
+  PQclear(r);
+  memset(&err, 0, sizeof err);
+  assert_int_equal(store_metrics_sample(c, &m, &err), SVC_PG_UNAVAILABLE);
+  assert_true(strlen(err.msg) > 0);
+  assert_null(strchr(err.msg, '\n'));
+  assert_int_equal(store_metrics_sample(c, &m, &err), 0);
+  store_metrics_conn_free(c);
+}
+
 static void collect(void *arg, const char *payload)
 {
   snprintf(arg, 128, "%s", payload);
@@ -853,6 +894,7 @@ int main(void)
       T(test_pool_reconnects),
       T(test_pool_stats),
       T(test_listener_error_one_line),
+      T(test_metrics_sample),
       T(test_listener),
   };
 

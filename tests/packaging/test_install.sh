@@ -4,8 +4,9 @@
 # cmocka hidden from pkg-config; installs it into PREFIX (emptied first) and
 # checks what a user of the installed tree needs: the programs run, the man
 # pages render, the unit, sysusers file and example configuration are in
-# place, and a program builds against the installed headers, libraries and
-# pkg-config files. test_systemd_unit.sh then checks the installed unit.
+# place, the installed admin and dispatcher run against a throwaway
+# cluster (installed_run.sh), and a program builds against the installed
+# headers, libraries and pkg-config files. test_systemd_unit.sh then checks the installed unit.
 set -u
 src=$1
 prefix=$2
@@ -59,7 +60,7 @@ expect_file bin/owcp-client x
 expect_file lib/systemd/system/owcp-dispatcher.service f
 expect_file lib/sysusers.d/owcp.conf f
 expect_file share/doc/owcp/dispatcher.conf.example f
-for h in requestor client request barcode util render; do expect_file "include/owcp/$h.h" f; done
+for h in requestor client request barcode util render xmlresult; do expect_file "include/owcp/$h.h" f; done
 
 # The installed programs run. The libraries are found through
 # LD_LIBRARY_PATH, as the scratch prefix is not in the loader's path.
@@ -97,13 +98,24 @@ unit=$prefix/lib/systemd/system/owcp-dispatcher.service
 grep -qx "ExecStart=$prefix/sbin/owcp-dispatcher --config /etc/owcp/dispatcher.conf" "$unit" ||
   fail "unit ExecStart: $(grep ExecStart= "$unit")"
 
-# The example configuration: one [dispatcher] section naming every key.
+# The example configuration: one [dispatcher] section naming every key of
+# the dispatcher's table (test_config_example.sh checks the source's).
+# shellcheck source=conf_edit.sh
+. "$(dirname "$0")/conf_edit.sh"
 conf=$prefix/share/doc/owcp/dispatcher.conf.example
-for key in db listen domain tls_cert tls_key insecure_http key_dir open require_registration \
-           threads max_body max_wait default_timeout max_timeout registration_timeout \
-           max_connections ready_file log_level; do
+for key in $(dispatcher_keys "$src"); do
   grep -Eq "^#?$key = ?" "$conf" || fail "example configuration lacks $key"
 done
+
+# The installed tree runs: the installed owcp-admin migrates a throwaway
+# cluster with the installed migrations, the installed owcp-dispatcher
+# (configured from the installed example alone) passes check and serves
+# /healthz and /metrics.
+if "$src/scripts/with-pg.sh" "$(dirname "$0")/installed_run.sh" "$prefix"; then
+  ok "the installed admin and dispatcher run against a throwaway cluster"
+else
+  fail "the installed admin and dispatcher against a throwaway cluster (above)"
+fi
 
 # A program builds and links against the installed headers and libraries,
 # found through the installed pkg-config files only.
