@@ -38,6 +38,7 @@ for doc in docs/*.md README.md; do
       tok=${tok//\`/}
       if [[ $tok == */* ]]; then
         dir=''
+        [[ $tok == ../* || $tok == /* ]] && continue
         top=${tok%%/*}
         [ -n "$top" ] && [ -d "$top" ] && [ ! -e "$top/CMakeCache.txt" ] || continue
         [[ $tok =~ $placeholder || $tok == *'<'* ]] && continue
