@@ -21,6 +21,8 @@ disp=$1 admin=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/owcp-logheads.XXXXXX")
 disp_pid='' base=''
 fails=0
+# shellcheck source=itest_lib.sh
+. "$(dirname "$0")/itest_lib.sh"
 
 cleanup() {
   [ -n "$disp_pid" ] && kill -9 "$disp_pid" 2>/dev/null
@@ -29,34 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 A() { "$admin" --db "$OWCP_TEST_DB" "$@"; }
 psql() { "$OWCP_PGBIN/psql" -qAt -v ON_ERROR_STOP=1 "$@"; }
-
-# expect NAME WANT_RC PATTERN -- COMMAND...: exit status and output match.
-expect() {
-  local name=$1 want=$2 pat=$3 out rc
-  shift 4
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$pat" <<<"$out"; then
-    echo "FAIL $name: rc=$rc (want $want), output:"; echo "$out"
-    fails=$((fails + 1))
-  else
-    echo "ok   $name"
-  fi
-}
-
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.1
-  done
-}
 
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 at_least_lines() { [ "$(lines "$1")" -ge "$2" ]; }
