@@ -17,7 +17,7 @@
 
 #define LOGHEAD_CONTEXT "owcp-log-head"
 #define LOGHEAD_FILE_MAX ((size_t)256 * 1024 * 1024)
-#define HEX_LEN (2 * OWCP_SHA256_LEN)
+#define HEX_LEN ((size_t)2 * OWCP_SHA256_LEN)
 
 /* The signed text: "owcp-log-head\n<Position>\n<Hash>\n<Time>". */
 static int signed_text(int64_t position, const char *hash, const char *time,
@@ -226,7 +226,7 @@ int loghead_certs_load(const char *path, X509 ***certs, size_t *n,
     return -1;
   }
   while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-    X509 **grown = realloc(list, (count + 1) * sizeof *list);
+    X509 **grown = realloc(list, (count + 1) * sizeof(X509 *));
 
     if (grown == NULL) {
       X509_free(cert);
@@ -268,7 +268,8 @@ int loghead_append(const char *path, const char *text, struct owcp_error *err)
     return -1;
   }
   memcpy(line, text, len);
-  memcpy(line + len, "\n", 2);
+  line[len] = '\n';
+  line[len + 1] = '\0';
   fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
     owcp_error_set(err, "cannot open log head file %s: %s", path,

@@ -755,7 +755,7 @@ static int log_verify(struct admin *a, int argc, char **argv)
   struct verify_args v = {0};
   struct logchain_head *heads = NULL;
   const struct logchain_head *top;
-  struct logchain_report r;
+  struct logchain_report r = {0};
   char hex[2 * OWCP_SHA256_LEN + 1];
   size_t n = 0;
   int rc = verify_args_parse(a, argc, argv, &v);

@@ -165,6 +165,9 @@ static void flow_as_runtime_role(void **state)
 static void runtime_role_cannot_erase(void **state)
 {
   struct fx *f = *state;
+  static const char replace_trigger_fn[] =
+      "CREATE OR REPLACE FUNCTION owcp_log_immutable() RETURNS trigger "
+      "LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$";
   static const char *const attacks[] = {
       "DELETE FROM log",
       "DELETE FROM log_chain",
@@ -175,8 +178,7 @@ static void runtime_role_cannot_erase(void **state)
       "ALTER TABLE log DISABLE TRIGGER ALL",
       "ALTER TABLE log_chain DISABLE TRIGGER log_chain_no_change",
       "DROP TABLE log_chain",
-      "CREATE OR REPLACE FUNCTION owcp_log_immutable() RETURNS trigger "
-      "LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
+      replace_trigger_fn,
       "SELECT owcp_grant_runtime(current_user)",
   };
 
