@@ -457,7 +457,7 @@ int owcp_cert_fingerprint(X509 *cert, char out[OWCP_FINGERPRINT_LEN],
 }
 
 /* ECDSA P-256 SHA-256 signature (DER) over body. */
-static int sign_body(EVP_PKEY *key, const void *body, size_t len,
+int owcp_sign_sha256(EVP_PKEY *key, const void *body, size_t len,
                      unsigned char **sig, size_t *sig_len,
                      struct owcp_error *err)
 {
@@ -502,7 +502,7 @@ char *owcp_sig_header_make(EVP_PKEY *key, X509 *cert, const void *body,
     return NULL;
   }
   if (owcp_cert_fingerprint(cert, keyid, err) != 0 ||
-      sign_body(key, body, len, &sig, &sig_len, err) != 0)
+      owcp_sign_sha256(key, body, len, &sig, &sig_len, err) != 0)
     return NULL;
   b64 = owcp_base64_encode(sig, sig_len);
   free(sig);
@@ -559,7 +559,7 @@ static int parse_sig_header(const char *header, char keyid[65],
 }
 
 /* Verifies a DER ECDSA signature over body with cert's key. */
-static int verify_body(X509 *cert, const unsigned char *sig, size_t sig_len,
+int owcp_verify_sha256(X509 *cert, const unsigned char *sig, size_t sig_len,
                        const void *body, size_t len, struct owcp_error *err)
 {
   EVP_PKEY *pub = X509_get0_pubkey(cert);
@@ -578,8 +578,8 @@ static int verify_body(X509 *cert, const unsigned char *sig, size_t sig_len,
        EVP_DigestVerify(ctx, sig, sig_len, body, len) == 1;
   EVP_MD_CTX_free(ctx);
   if (!ok) {
-    owcp_error_set_ssl(err, "OWCP-Signature sig does not verify over the "
-                            "body");
+    owcp_error_set_ssl(err, "the signature does not verify over the signed "
+                            "data");
     return -1;
   }
   return 0;
@@ -623,7 +623,7 @@ int owcp_sig_header_verify(const char *header, const void *body, size_t len,
     free(sig);
     return -1;
   }
-  rc = verify_body(cert, sig, sig_len, body, len, err);
+  rc = owcp_verify_sha256(cert, sig, sig_len, body, len, err);
   free(sig);
   return rc;
 }

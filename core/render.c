@@ -3,6 +3,7 @@
 #include "owcp/render.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,6 +525,53 @@ char *owcp_render_request(const struct owcp_request *req,
   if (o.failed) {
     xmlBufferFree(o.buf);
     return NULL;
+  }
+  return out_finish(&o, err);
+}
+
+/* ---- Escaping for administrators' terminals ---- */
+
+/* Appends the escape of the code point cp in the given form. */
+static void escape_cp(struct out *o, enum owcp_escape_form form, int cp)
+{
+  char esc[16];
+  if (form == OWCP_ESCAPE_TEXT && cp < 0x80)
+    snprintf(esc, sizeof esc, "\\x%02x", (unsigned)cp);
+  else
+    snprintf(esc, sizeof esc, "\\u%04x", (unsigned)cp);
+  out_str(o, esc);
+}
+
+char *owcp_render_escape(const char *s, enum owcp_escape_form form,
+                         struct owcp_error *err)
+{
+  struct out o;
+  size_t len = strlen(s), i = 0;
+  if (!out_init(&o)) {
+    owcp_error_set(err, "out of memory escaping text");
+    return NULL;
+  }
+  while (i < len) {
+    int avail = len - i > 4 ? 4 : (int)(len - i);
+    int cp = xmlGetUTF8Char((const unsigned char *)s + i, &avail);
+    if (cp < 0 || avail <= 0) {
+      if (form == OWCP_ESCAPE_TEXT) {
+        char esc[16];
+        snprintf(esc, sizeof esc, "\\x%02x", (unsigned char)s[i]);
+        out_str(&o, esc);
+      } else {
+        out_put(&o, replacement, sizeof replacement - 1);
+      }
+      i++;
+      continue;
+    }
+    if (is_dangerous(cp))
+      escape_cp(&o, form, cp);
+    else if (cp == '\\' && form == OWCP_ESCAPE_TEXT)
+      out_str(&o, "\\\\");
+    else
+      out_put(&o, s + i, (size_t)avail);
+    i += (size_t)avail;
   }
   return out_finish(&o, err);
 }

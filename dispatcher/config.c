@@ -27,7 +27,8 @@ static const char usage[] =
     "\n"
     "The OWCP dispatcher: a store-and-forward hub between requestors and\n"
     "clients, serving POST {base}/<Operation> at /owcp/0.1, the client CA at\n"
-    "GET /owcp/0.1/CA and its health at GET /healthz.\n"
+    "GET /owcp/0.1/CA, the newest signed log head at GET /owcp/0.1/Log-Head\n"
+    "and its health at GET /healthz.\n"
     "\n"
     "Settings come from the [dispatcher] section of a configuration file\n"
     "(--config FILE; without --config and without any other "
@@ -77,6 +78,9 @@ static const char usage[] =
     "                         per bearer token; more get 429 (8)\n"
     "  --ready-file FILE      write the base URL to FILE once serving\n"
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
+    "  --log-head-interval S  seconds between signed log heads (60)\n"
+    "  --log-head-file FILE   append every signed log head to FILE\n"
+    "                         (default KEY_DIR/log-heads.jsonl)\n"
     "  --version              print the version\n"
     "  --help                 this text\n"
     "\n"
@@ -131,6 +135,12 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
                  "written with the base URL once serving"),
     SVC_CFG_ENUM(C, log_level, "log_level", 0, "info", log_levels,
                  "error, warn, info or debug"),
+    /* Signed log heads (spec §10, log_head.c). */
+    SVC_CFG_INT(C, log_head_interval, "log_head_interval", 0, "60", 1, 86400,
+                "seconds between signed log heads"),
+    SVC_CFG_PATH(C, log_head_file, "log_head_file", 0, NULL,
+                 "file every signed log head is appended to "
+                 "(default key_dir/log-heads.jsonl)"),
     SVC_CFG_KEY_END};
 #undef C
 
@@ -153,6 +163,20 @@ bool dispatcher_serves_account(const struct dispatcher *d, const char *account)
 {
   const char *at = strrchr(account, '@');
   return at != NULL && dispatcher_serves_domain(d, at + 1);
+}
+
+int dispatcher_log_head_path(const struct dispatcher_config *cfg, char *out,
+                             size_t size, struct owcp_error *err)
+{
+  int n = cfg->log_head_file != NULL
+              ? snprintf(out, size, "%s", cfg->log_head_file)
+              : snprintf(out, size, "%s/log-heads.jsonl",
+                         cfg->key_dir ? cfg->key_dir : ".");
+  if (n < 0 || (size_t)n >= size) {
+    owcp_error_set(err, "[dispatcher] log_head_file: the path is too long");
+    return -1;
+  }
+  return 0;
 }
 
 void dispatcher_config_free(struct dispatcher_config *cfg)

@@ -51,6 +51,11 @@ int dispatcher_config_from_file(const char *path, struct dispatcher_config *cfg,
 int dispatcher_config_check_files(const struct dispatcher_config *cfg,
                                   struct owcp_error *err);
 
+/* The file signed log heads are appended to: log_head_file, else
+ * key_dir/log-heads.jsonl, into out (size bytes). 0, or -1 with err. */
+int dispatcher_log_head_path(const struct dispatcher_config *cfg, char *out,
+                             size_t size, struct owcp_error *err);
+
 /* Releases the copies in *cfg and zeroes it. */
 void dispatcher_config_free(struct dispatcher_config *cfg);
 

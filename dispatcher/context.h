@@ -50,6 +50,9 @@ struct dispatcher_config {
   int log_level;                /* enum svc_log_level (owcp/service/log.h) */
   char *config_file;            /* the file read, NULL: flags only (SIGHUP) */
   bool log_level_from_flag;     /* --log-level given: SIGHUP keeps it */
+  /* Signed log heads (spec §10, dispatcher/log_head.c). */
+  int log_head_interval;        /* seconds between heads */
+  char *log_head_file;          /* NULL: key_dir/log-heads.jsonl */
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */
@@ -95,6 +98,11 @@ struct dispatcher {
   atomic_bool stopping;                   /* set on SIGTERM/SIGINT */
   pthread_t sweeper_thread, outbox_thread;
   bool sweeper_started, outbox_started;
+  /* The newest log head this process signed (log_head.c), served at
+   * GET {base}/Log-Head; guarded by log_head_lock. */
+  pthread_mutex_t log_head_lock;
+  bool log_head_ready; /* the lock is initialised */
+  char *log_head;      /* the signed document, NULL before the first */
 };
 
 /* True when domain (lowercase) is one this dispatcher serves. */

@@ -188,10 +188,22 @@ int logchain_seal(struct store *st, int limit, int *sealed,
   return rc;
 }
 
+int logchain_seal_all(struct store *st, struct owcp_error *err)
+{
+  int sealed, rc;
+
+  do {
+    rc = logchain_seal(st, SEAL_BATCH_MAX, &sealed, err);
+  } while (rc == 0 && sealed == SEAL_BATCH_MAX);
+  return rc;
+}
+
 struct verify_state {
   struct logchain_report *r;
   int64_t expect_pos;
   unsigned char prev[OWCP_SHA256_LEN];
+  struct logchain_head *heads; /* sorted by position */
+  size_t nheads, next_head;    /* next_head: first not yet reached */
   struct owcp_error *err;
 };
 
@@ -203,6 +215,37 @@ static int broken(struct verify_state *v, int64_t pos, const char *what)
   snprintf(v->r->problem, sizeof v->r->problem,
            "chain position %" PRId64 ": %s", pos, what);
   return 1;
+}
+
+/* The hash of position 0, the empty chain, in a head. */
+static const char zero_hex[2 * OWCP_SHA256_LEN + 1] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/* Compares hash (of chain position pos) with every head signed for pos;
+ * 1 after recording a mismatch. */
+static int check_heads(struct verify_state *v, int64_t pos,
+                       const unsigned char hash[OWCP_SHA256_LEN])
+{
+  char hex[2 * OWCP_SHA256_LEN + 1];
+
+  owcp_hex_encode(hash, OWCP_SHA256_LEN, hex);
+  for (; v->next_head < v->nheads && v->heads[v->next_head].position <= pos;
+       v->next_head++) {
+    const struct logchain_head *h = &v->heads[v->next_head];
+
+    /* Position 0 is the empty chain: every chain extends it. */
+    if (strcmp(h->hash, h->position < pos ? zero_hex : hex) != 0) {
+      char what[96];
+
+      snprintf(what, sizeof what,
+               "hash differs from the head signed at %s (the log was "
+               "rewritten)",
+               h->time);
+      return broken(v, pos, what);
+    }
+    v->r->heads_checked++;
+  }
+  return 0;
 }
 
 static int verify_row(void *arg, int64_t pos, const unsigned char *prev,
@@ -222,31 +265,73 @@ static int verify_row(void *arg, int64_t pos, const unsigned char *prev,
     return -1;
   if (!owcp_ct_equal(want, hash, OWCP_SHA256_LEN))
     return broken(v, pos, "hash does not match the entry (entry altered)");
+  if (check_heads(v, pos, hash) != 0)
+    return 1;
   memcpy(v->prev, hash, OWCP_SHA256_LEN);
   v->expect_pos++;
   v->r->entries++;
   return 0;
 }
 
+static int head_order(const void *a, const void *b)
+{
+  int64_t x = ((const struct logchain_head *)a)->position;
+  int64_t y = ((const struct logchain_head *)b)->position;
+
+  return (x > y) - (x < y);
+}
+
 int logchain_verify(struct store *st, struct logchain_report *report,
                     struct owcp_error *err)
 {
-  struct verify_state v = {report, 1, {0}, err};
+  return logchain_verify_heads(st, NULL, 0, report, err);
+}
+
+/* After the walk: heads the chain no longer reaches (and those of
+ * position 0 when the chain is empty). */
+static void heads_after_walk(struct verify_state *v)
+{
+  for (; v->next_head < v->nheads; v->next_head++) {
+    const struct logchain_head *h = &v->heads[v->next_head];
+
+    if (h->position == 0 && strcmp(h->hash, zero_hex) == 0) {
+      v->r->heads_checked++;
+      continue;
+    }
+    v->r->ok = false;
+    v->r->broken_pos = h->position;
+    snprintf(v->r->problem, sizeof v->r->problem,
+             "the log no longer reaches position %" PRId64
+             " of the head signed at %s: the chain ends at %" PRId64
+             " (entries were deleted or the log truncated)",
+             h->position, h->time, v->r->entries);
+    return;
+  }
+}
+
+int logchain_verify_heads(struct store *st, struct logchain_head *heads,
+                          size_t n, struct logchain_report *report,
+                          struct owcp_error *err)
+{
+  struct verify_state v = {report, 1, {0}, heads, n, 0, err};
   int64_t unchained = 0, first = 0;
-  int sealed, rc;
+  int rc;
 
   memset(report, 0, sizeof *report);
   report->ok = true;
   /* Seal until nothing is left, so entries committed before verify began
    * are judged; a concurrent sealer holding the lock also finishes them. */
-  do {
-    rc = logchain_seal(st, SEAL_BATCH_MAX, &sealed, err);
-  } while (rc == 0 && sealed == SEAL_BATCH_MAX);
+  rc = logchain_seal_all(st, err);
   if (rc != 0)
     return rc;
+  if (n > 0)
+    qsort(heads, n, sizeof *heads, head_order);
   rc = store_chain_walk(st, verify_row, &v, err);
   if (rc < 0)
     return rc;
+  memcpy(report->tip, v.prev, OWCP_SHA256_LEN);
+  if (report->ok)
+    heads_after_walk(&v);
   if (!report->ok)
     return 0;
   rc = store_log_unchained(st, &unchained, &first, err);

@@ -33,10 +33,16 @@ int logchain_hash(const unsigned char prev[OWCP_SHA256_LEN],
 int logchain_seal(struct store *st, int limit, int *sealed,
                   struct owcp_error *err);
 
+/* Seals until nothing visible is left unsealed (logchain_seal in full
+ * batches). 0, -1 or STORE_UNAVAILABLE. */
+int logchain_seal_all(struct store *st, struct owcp_error *err);
+
 struct logchain_report {
   bool ok;
-  int64_t entries;              /* chain rows checked */
-  int64_t broken_pos;           /* first bad chain position (0: none) */
+  int64_t entries;                    /* chain rows checked */
+  unsigned char tip[OWCP_SHA256_LEN]; /* hash of position `entries` */
+  size_t heads_checked;               /* signed heads the chain extends */
+  int64_t broken_pos;                 /* first bad chain position (0: none) */
   int64_t unchained_seq;        /* first log entry not chained (0: none) */
   char problem[OWCP_ERROR_MAX]; /* one sentence when !ok */
 };
@@ -47,5 +53,21 @@ struct logchain_report {
  * chain is a successful call with report->ok false. */
 int logchain_verify(struct store *st, struct logchain_report *report,
                     struct owcp_error *err);
+
+/* A signed head (loghead.h) the log must still extend. */
+struct logchain_head {
+  int64_t position;
+  char hash[2 * OWCP_SHA256_LEN + 1]; /* lowercase hex */
+  char time[32];                      /* when it was signed, for messages */
+};
+
+/* logchain_verify, and also: for every head, the chain still has its
+ * position and the hash there is the head's. A head beyond the chain's end
+ * (entries deleted, the tables truncated) or a different hash at its
+ * position (a rewrite, even with recomputed hashes) makes report->ok false.
+ * heads (n of them, any order) is sorted in place. */
+int logchain_verify_heads(struct store *st, struct logchain_head *heads,
+                          size_t n, struct logchain_report *report,
+                          struct owcp_error *err);
 
 #endif

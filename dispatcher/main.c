@@ -17,6 +17,7 @@
 #include "context.h"
 #include "http.h"
 #include "keyring.h"
+#include "log_head.h"
 #include "notify.h"
 #include "owcp/service/daemon.h"
 #include "owcp/service/log.h"
@@ -113,6 +114,8 @@ static int start(struct dispatcher *d, struct owcp_error *err)
     return -1;
   if (keyring_load_or_create(d->cfg.key_dir, d->cfg.domains[0], &d->keys, err))
     return -1;
+  if (log_head_init(d, err) != 0)
+    return -1;
   snprintf(d->system_address, sizeof d->system_address, "dispatcher@%s",
            d->cfg.domains[0]);
   d->pool = store_pool_new(d->cfg.db, d->cfg.threads + 2, err);
@@ -158,9 +161,11 @@ static void stop(struct dispatcher *d)
   http_stop(d, 10000);
   sweeper_join(d);
   outbox_join(d);
+  log_head_final(d); /* after every request that could log has ended */
   notify_free(d->notify);
   certcache_free(d->certs);
   store_pool_free(d->pool);
+  log_head_fini(d);
   keyring_free(&d->keys);
   owcp_xml_validator_free(d->xml);
   svc_metrics_free(d->metrics);

@@ -89,8 +89,9 @@ extern const char *const cd_reply_responses[]; /* Accept, Reject, Refuse */
 extern const struct owcp_param_spec cd_reply_params[];
 enum MHD_Result cd_reply(struct request *r);
 
-/* GET {base}/CA and GET /healthz. */
+/* GET {base}/CA, GET {base}/Log-Head (log_head.c) and GET /healthz. */
 enum MHD_Result ca_get(struct request *r);
+enum MHD_Result log_head_get(struct request *r);
 enum MHD_Result healthz(struct request *r);
 
 #endif

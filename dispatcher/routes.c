@@ -26,6 +26,10 @@ const struct route http_routes[] = {
      .path = "/owcp/0.1/CA",
      .auth = HTTP_AUTH_NONE,
      .handle = ca_get},
+    {.method = "GET",
+     .path = "/owcp/0.1/Log-Head",
+     .auth = HTTP_AUTH_NONE,
+     .handle = log_head_get},
 };
 
 const size_t http_route_count = sizeof http_routes / sizeof http_routes[0];

@@ -75,6 +75,15 @@ int store_ping(struct store *st, struct owcp_error *err);
 int store_migrate(struct store *st, const char *dir, int *applied,
                   struct owcp_error *err);
 
+/* After store_migrate, as the migrating role: makes it the owner of every
+ * table and function and grants `role` (the dispatcher's own role) only
+ * what the dispatcher's statements need: on the confirmation log INSERT
+ * and SELECT, never UPDATE, DELETE, TRUNCATE or ownership
+ * (sql/dispatcher/procedures/owcp_grant_runtime.sql). *tables (may be
+ * NULL) gets how many tables were granted. Idempotent. */
+int store_grant_runtime(struct store *st, const char *role, int *tables,
+                        struct owcp_error *err);
+
 struct store_pool;
 
 /* A thread-safe pool of at most `size` connections, opened lazily. Returns
@@ -432,7 +441,8 @@ struct store_log_filter {
 
 /* Log entries matching the filter in seq order, calling fn per row with
  * columns seq, at (RFC 3339 with microseconds), event, account, requestor,
- * transaction, client, detail. */
+ * transaction, client, detail, position and hash (the entry's chain
+ * position and lowercase hex hash; NULL while not yet sealed). */
 int store_log_query(struct store *st, const struct store_log_filter *f,
                     store_row_fn fn, void *arg, struct owcp_error *err);
 

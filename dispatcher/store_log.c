@@ -13,19 +13,18 @@
  * every process agrees on it. */
 #define SEAL_LOCK "5716493375131403596"
 
+/* With each entry's chain position and hash (NULL until sealed). */
 static const struct store_stmt stmt_log_query = {
     S_LOG_QUERY, "log_query",
-    "SELECT seq, to_char(at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS at, event, "
-    "account, requestor, transaction, client, detail FROM "
-    "log WHERE ($1::text IS NULL OR account = $1) AND "
-    "($2::text IS NULL OR requestor = $2) AND ($3::text IS "
-    "NULL OR transaction = $3) AND ($4::text IS NULL OR "
-    "event = $4) AND ($5::float8 IS NULL OR at >= " TS(
-        5) ") AND ($6::float8 IS NULL OR at < " TS(6) ") "
-                                                      "ORDER "
-                                                      "BY "
-                                                      "seq",
+    "SELECT l.seq, to_char(l.at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS at, l.event, l.account, "
+    "l.requestor, l.transaction, l.client, l.detail, c.pos AS position, "
+    "encode(c.hash, 'hex') AS hash FROM log l LEFT JOIN log_chain c ON "
+    "c.seq = l.seq WHERE ($1::text IS NULL OR l.account = $1) AND "
+    "($2::text IS NULL OR l.requestor = $2) AND ($3::text IS NULL OR "
+    "l.transaction = $3) AND ($4::text IS NULL OR l.event = $4) AND "
+    "($5::float8 IS NULL OR l.at >= " TS(5) ") AND ($6::float8 IS NULL OR "
+                                            "l.at < " TS(6) ") ORDER BY l.seq",
     false};
 
 static const struct store_stmt stmt_seal_lock = {

@@ -29,3 +29,19 @@ int store_migrate(struct store *st, const char *dir, int *applied,
     *applied = res.applied;
   return rc;
 }
+
+int store_grant_runtime(struct store *st, const char *role, int *tables,
+                        struct owcp_error *err)
+{
+  const char *params[1] = {role};
+  PGresult *res = PQexecParams(st->conn, "SELECT owcp_grant_runtime($1)", 1,
+                               NULL, params, NULL, NULL, 0);
+  int rc = 0;
+
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+    rc = svc_pg_fail(st->conn, res, "granting the runtime role", err);
+  else if (tables != NULL)
+    *tables = (int)svc_pg_get_int(res, 0, 0);
+  PQclear(res);
+  return rc;
+}

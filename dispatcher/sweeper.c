@@ -1,6 +1,7 @@
 /*
  * sweeper.c — the background thread that chains new confirmation-log
- * entries (every ~200 ms) and marks expired transactions (every ~1 s).
+ * entries (every ~200 ms), marks expired transactions (every ~1 s) and
+ * signs log heads (every log_head_interval seconds, log_head.h).
  *
  * Every dispatcher process runs one; the database arbitrates (the sealer's
  * advisory lock, SKIP LOCKED expiry), so running many is safe and running
@@ -15,6 +16,7 @@
 #include "owcp/service/log.h"
 #include "owcp/service/metrics.h"
 #include "store_metrics.h"
+#include "log_head.h"
 #include "logchain.h"
 #include "notify.h"
 
@@ -32,7 +34,8 @@
 struct sweeper_state {
   struct dispatcher *d;
   int64_t next_expire_ms;
-  bool failing; /* last tick failed: log recovery, not every failure */
+  int64_t next_head_ms; /* next signed log head (log_head.c) */
+  bool failing;         /* last tick failed: log recovery, not every failure */
   struct store_metrics_conn *metrics; /* NULL: gauges not sampled */
   int64_t next_metrics_ms;
   bool metrics_failing;
@@ -70,7 +73,8 @@ static int expire(struct sweeper_state *s, struct store *st,
   return 0;
 }
 
-/* One tick: borrow a connection, seal, expire when due, give it back. */
+/* One tick: borrow a connection, seal, expire and sign a log head when
+ * due, give it back. */
 static int tick(struct sweeper_state *s, struct owcp_error *err)
 {
   struct store *st = NULL;
@@ -83,6 +87,12 @@ static int tick(struct sweeper_state *s, struct owcp_error *err)
     rc = expire(s, st, err);
     if (rc == 0)
       s->next_expire_ms = notify_now_ms() + SWEEP_EXPIRE_EVERY_MS;
+  }
+  if (rc == 0 && notify_now_ms() >= s->next_head_ms) {
+    rc = log_head_sign(s->d, st, err);
+    if (rc == 0)
+      s->next_head_ms =
+          notify_now_ms() + (int64_t)s->d->cfg.log_head_interval * 1000;
   }
   store_pool_release(s->d->pool, st);
   return rc;

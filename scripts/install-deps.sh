@@ -42,6 +42,8 @@ TEST_PACKAGES=(
   freeradius freeradius-utils
   # independent oracles of the enrollment bridge's OTPCE tests
   python3-asn1crypto python3-cryptography libxml2-utils
+  # JSON in the shell integration tests (test_log_heads.sh, test_completion.sh)
+  jq
 )
 
 mode=${1:-test}

@@ -5,26 +5,15 @@ set -u
 admin=$1
 : "${OWCP_TEST_DB:?OWCP_TEST_DB is not set: run under scripts/with-pg.sh}"
 fails=0
+# shellcheck source=itest_lib.sh
+. "$(dirname "$0")/itest_lib.sh"
 A() { "$admin" --db "$OWCP_TEST_DB" "$@"; }
 psql() { "$OWCP_PGBIN/psql" -qAt -v ON_ERROR_STOP=1 "$OWCP_TEST_DB" "$@"; }
 
-# expect NAME WANT_RC PATTERN -- COMMAND...: runs it, checks exit status and
-# that stdout+stderr match the extended regex PATTERN.
-expect() {
-  local name=$1 want=$2 pat=$3 out rc
-  shift 4
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$pat" <<<"$out"; then
-    echo "FAIL $name: rc=$rc (want $want), output:"; echo "$out"
-    fails=$((fails + 1))
-  else
-    echo "ok   $name"
-  fi
-}
-
 expect help 0 'log verify' -- "$admin" --help
 expect help-exit-codes 0 'Exit status' -- "$admin" --help
+expect help-runtime-role 0 'migrate \[--runtime-role ROLE\]' -- "$admin" --help
+expect help-log-head 0 'log verify \[--head FILE\]' -- "$admin" --help
 expect no-command 2 'missing COMMAND' -- A
 expect unknown-command 2 "unknown command 'frob'" -- A frob
 expect bad-db 3 'database unavailable' -- "$admin" --db "host=/nonexistent" migrate
@@ -32,6 +21,7 @@ expect bad-db 3 'database unavailable' -- "$admin" --db "host=/nonexistent" migr
 migrations=$(ls "$(dirname "$0")"/../../sql/dispatcher/[0-9][0-9][0-9]_*.sql | wc -l)
 expect migrate 0 "migrations applied: $migrations" -- A migrate
 expect migrate-again 0 'migrations applied: 0' -- A migrate
+expect migrate-bad-arg 2 "unexpected argument 'now'" -- A migrate now
 expect account-add 0 'account alice@example.com added' -- A account add alice@EXAMPLE.com
 expect account-dup 1 "already exists" -- A account add alice@example.com
 expect account-bad 2 "not an address" -- A account add not-an-address
@@ -58,6 +48,8 @@ expect log-json 0 '"event":"code.issued"' -- A log show --json --account alice@e
 expect log-since 0 '^$' -- A log show --since 2999-01-01T00:00:00Z
 expect log-bad-time 2 'since' -- A log show --since yesterday
 expect log-verify 0 'log chain OK: 5 entries' -- A log verify
+expect log-verify-prints 0 'verified position: 5' -- A log verify
+expect log-verify-no-head 0 'no signed head checked' -- A log verify
 expect log-refuses-update 1 'append-only' -- psql -c "UPDATE log SET detail = 'x' WHERE seq = 2"
 psql -c "ALTER TABLE log DISABLE TRIGGER ALL; UPDATE log SET detail = 'forged' WHERE seq = 2"
 expect log-verify-tampered 1 'first broken position: 2' -- A log verify

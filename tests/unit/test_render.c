@@ -336,6 +336,40 @@ static void test_render_barcode_request(void **state)
   owcp_request_free(req);
 }
 
+/* One escape of s in form, compared with want. */
+static void expect_escape(const char *s, enum owcp_escape_form form,
+                          const char *want)
+{
+  struct owcp_error err = {{0}};
+  char *got = owcp_render_escape(s, form, &err);
+  assert_non_null(got);
+  assert_string_equal(got, want);
+  free(got);
+}
+
+/* owcp-admin's escaping: every code point the renderer neutralises stays
+ * visible as an escape, ordinary text (non-ASCII included) is untouched,
+ * and the text form doubles backslashes so it reads back unambiguously. */
+static void test_escape_for_terminals(void **state)
+{
+  (void)state;
+  expect_escape("Alice's phone \xc3\xa9", OWCP_ESCAPE_TEXT,
+                "Alice's phone \xc3\xa9");
+  expect_escape("a\x1b[2Jb\tc\n\x7f", OWCP_ESCAPE_TEXT,
+                "a\\x1b[2Jb\\x09c\\x0a\\x7f");
+  expect_escape("\xc2\x9b"
+                "31m",
+                OWCP_ESCAPE_TEXT, "\\u009b31m");
+  expect_escape("x\xe2\x80\xaey\xe2\x81\xa6z\xe2\x80\x8e\xd8\x9c",
+                OWCP_ESCAPE_TEXT, "x\\u202ey\\u2066z\\u200e\\u061c");
+  expect_escape("\xe2\x80\xa8", OWCP_ESCAPE_TEXT, "\\u2028");
+  expect_escape("bad\xff\xc3", OWCP_ESCAPE_TEXT, "bad\\xff\\xc3");
+  expect_escape("C:\\x1b", OWCP_ESCAPE_TEXT, "C:\\\\x1b");
+  /* JSON form: only what jansson leaves raw; backslashes untouched. */
+  expect_escape("{\"d\":\"a\\u001b\xe2\x80\xae\x7f\xc2\x85\"}",
+                OWCP_ESCAPE_JSON, "{\"d\":\"a\\u001b\\u202e\\u007f\\u0085\"}");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -351,6 +385,7 @@ int main(void)
       cmocka_unit_test(test_table_rules),
       cmocka_unit_test(test_render_draft_payment),
       cmocka_unit_test(test_render_barcode_request),
+      cmocka_unit_test(test_escape_for_terminals),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -109,6 +109,17 @@ int owcp_cert_save_der(const char *path, X509 *cert, struct owcp_error *err);
 int owcp_cert_fingerprint(X509 *cert, char out[OWCP_FINGERPRINT_LEN],
                           struct owcp_error *err);
 
+/* DER ECDSA signature with SHA-256 of data by key (P-256) into *sig
+ * (caller frees): DR-Complete bodies and signed log heads. */
+int owcp_sign_sha256(EVP_PKEY *key, const void *data, size_t len,
+                     unsigned char **sig, size_t *sig_len,
+                     struct owcp_error *err);
+
+/* 0 when sig is a DER ECDSA SHA-256 signature of data by cert's P-256 key;
+ * -1 with err otherwise. */
+int owcp_verify_sha256(X509 *cert, const unsigned char *sig, size_t sig_len,
+                       const void *data, size_t len, struct owcp_error *err);
+
 /* The OWCP-Signature header value for a DR-Complete body (spec §4):
  * "keyid=<hex SHA-256 of cert's DER>,sig=<base64 DER ECDSA P-256 SHA-256
  * signature over body>". key must be P-256 and match cert. Caller frees;

@@ -74,4 +74,27 @@ char *owcp_render_table(const struct owcp_table *table,
 char *owcp_render_request(const struct owcp_request *req,
                           enum owcp_render_mode mode, struct owcp_error *err);
 
+/* How owcp_render_escape() shows a code point that could drive a terminal
+ * (the set neutralised above: C0, DEL, C1, U+2028/U+2029 and the bidi
+ * marks, overrides and isolates). Unlike the renderer, which replaces them
+ * with U+FFFD for a user, escaping keeps them visible and distinguishable
+ * for an administrator or auditor. */
+enum owcp_escape_form {
+  /* Text for a terminal: "\x1b" for an ASCII control (C0, DEL),
+   * "\u202e" (4 lowercase hex digits) for any other such code point,
+   * "\xff" for each byte of invalid UTF-8, and a backslash doubled, so
+   * the output reads back unambiguously. */
+  OWCP_ESCAPE_TEXT,
+  /* Serialised JSON text (e.g. from json_dumps): such code points become
+   * "\u009b", "\u202e" (valid JSON, since they can only occur inside
+   * strings); every other byte, backslashes included, is left alone. */
+  OWCP_ESCAPE_JSON
+};
+
+/* A copy of s with every code point that could drive a terminal escaped
+ * in the given form (see enum owcp_escape_form). Caller frees; NULL with
+ * err set when memory runs out. */
+char *owcp_render_escape(const char *s, enum owcp_escape_form form,
+                         struct owcp_error *err);
+
 #endif
