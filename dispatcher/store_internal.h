@@ -127,8 +127,7 @@ int store_run_rows(struct store *st, const struct store_stmt *s,
                    struct owcp_error *err);
 
 /* Fills one array element from row i; strings are copied into the item. */
-typedef int (*store_item_fill_fn)(const PGresult *res, int i, void *item,
-                                  struct owcp_error *err);
+typedef svc_pg_fill_fn store_item_fill_fn;
 
 /* Runs a statement and turns its rows into a calloc()ed array of items of
  * item_size bytes, filled by fill. On success *items (caller frees with

@@ -24,15 +24,6 @@ static const struct store_stmt *const *const groups[] = {
     store_cd_statements,   store_outbox_statements, store_admin_statements,
     store_log_statements};
 
-/* True when preparing failed only because the schema is not migrated yet. */
-static bool missing_schema(const PGresult *res)
-{
-  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-  return state != NULL &&
-         (strcmp(state, "42883") == 0 || strcmp(state, "42P01") == 0);
-}
-
 /* Prepares statement s unless it already is. When lenient, a statement
  * whose tables/procedures are not migrated yet is left for later
  * (prepared on first use) instead of failing. */
@@ -47,7 +38,7 @@ static int prepare_stmt(struct store *st, const struct store_stmt *s,
   res = PQprepare(st->conn, s->name, s->sql, 0, NULL);
   if (PQresultStatus(res) == PGRES_COMMAND_OK)
     st->prepared[s->id] = true;
-  else if (!lenient || !missing_schema(res))
+  else if (!lenient || !svc_pg_missing_schema(res))
     rc = svc_pg_fail(st->conn, res, s->name, err);
   PQclear(res);
   return rc;
@@ -125,14 +116,7 @@ int store_run_row(struct store *st, const struct store_stmt *s,
 
   if (rc != 0)
     return rc;
-  if (PQntuples(*out) != 1) {
-    owcp_error_set(err, "database error during %s: expected one row, got %d",
-                   s->name, PQntuples(*out));
-    PQclear(*out);
-    *out = NULL;
-    return -1;
-  }
-  return 0;
+  return svc_pg_expect_one(out, s->name, err);
 }
 
 /* Streams a statement's rows one at a time (single-row mode) so that long
@@ -192,27 +176,12 @@ int store_run_array(struct store *st, const struct store_stmt *s,
 {
   PGresult *res;
   int rc = store_run(st, s, p, &res, err);
-  int n;
 
   *items = NULL;
   *count = 0;
   if (rc != 0)
     return rc;
-  n = PQntuples(res);
-  if (n > 0) {
-    *items = calloc((size_t)n, item_size);
-    if (*items == NULL) {
-      PQclear(res);
-      owcp_error_set(err, "out of memory reading %d rows of %s", n, s->name);
-      return -1;
-    }
-  }
-  for (int i = 0; i < n && rc == 0; i++) {
-    *count = (size_t)i + 1;
-    rc = fill(res, i, (char *)*items + (size_t)i * item_size, err);
-  }
-  PQclear(res);
-  return rc;
+  return svc_pg_rows_array(res, s->name, item_size, fill, items, count, err);
 }
 
 /* Adapts one streamed row to the public row callback. */

@@ -100,6 +100,50 @@ void svc_pg_reset_transaction(PGconn *conn)
     svc_pg_exec(conn, "ROLLBACK", "release", NULL);
 }
 
+bool svc_pg_missing_schema(const PGresult *res)
+{
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+  return state != NULL &&
+         (strcmp(state, "42883") == 0 || strcmp(state, "42P01") == 0);
+}
+
+int svc_pg_expect_one(PGresult **res, const char *what, struct owcp_error *err)
+{
+  if (PQntuples(*res) == 1)
+    return 0;
+  owcp_error_set(err, "database error during %s: expected one row, got %d",
+                 what, PQntuples(*res));
+  PQclear(*res);
+  *res = NULL;
+  return -1;
+}
+
+int svc_pg_rows_array(PGresult *res, const char *what, size_t item_size,
+                      svc_pg_fill_fn fill, void **items, size_t *count,
+                      struct owcp_error *err)
+{
+  int n = PQntuples(res);
+  int rc = 0;
+
+  *items = NULL;
+  *count = 0;
+  if (n > 0) {
+    *items = calloc((size_t)n, item_size);
+    if (*items == NULL) {
+      PQclear(res);
+      owcp_error_set(err, "out of memory reading %d rows of %s", n, what);
+      return -1;
+    }
+  }
+  for (int i = 0; i < n && rc == 0; i++) {
+    *count = (size_t)i + 1;
+    rc = fill(res, i, (char *)*items + (size_t)i * item_size, err);
+  }
+  PQclear(res);
+  return rc;
+}
+
 /* ---- parameters ------------------------------------------------------- */
 
 void svc_pg_param_text(struct svc_pg_params *p, const char *s)

@@ -71,6 +71,27 @@ void svc_pg_param_int(struct svc_pg_params *p, int64_t v);
 void svc_pg_param_time(struct svc_pg_params *p, time_t t);
 void svc_pg_param_bool(struct svc_pg_params *p, bool b);
 
+/* True when a statement failed only because the schema is not migrated
+ * yet (undefined function or table): a daemon prepares such statements on
+ * first use instead of failing at connect. */
+bool svc_pg_missing_schema(const PGresult *res);
+
+/* Keeps *res when it holds exactly one row; otherwise clears it, sets
+ * *res NULL and fails naming `what`. */
+int svc_pg_expect_one(PGresult **res, const char *what, struct owcp_error *err);
+
+/* Fills one array element from row i; strings are copied into the item. */
+typedef int (*svc_pg_fill_fn)(const PGresult *res, int i, void *item,
+                              struct owcp_error *err);
+
+/* Turns res's rows into a calloc()ed array of item_size-byte items filled
+ * by fill, and clears res. *items (caller frees with the list's own free
+ * function) holds *count items, also on failure (the ones filled so
+ * far). */
+int svc_pg_rows_array(PGresult *res, const char *what, size_t item_size,
+                      svc_pg_fill_fn fill, void **items, size_t *count,
+                      struct owcp_error *err);
+
 /* Column readers (text format). get returns NULL for SQL NULL and points
  * into res. */
 const char *svc_pg_get(const PGresult *res, int row, int col);
