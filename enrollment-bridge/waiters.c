@@ -208,8 +208,8 @@ static void *run(void *arg)
 struct waiters *waiters_new(struct bridge *b, struct owcp_error *err)
 {
   struct waiters *w = calloc(1, sizeof *w);
-  if (w == NULL ||
-      (w->queue = calloc(WAITERS_MAX_JOBS, sizeof *w->queue)) == NULL) {
+  if (w == NULL || (w->queue = calloc(WAITERS_MAX_JOBS,
+                                      sizeof(struct confirm_job *))) == NULL) {
     free(w);
     owcp_error_set(err, "out of memory for the confirmation waiters");
     return NULL;
