@@ -768,6 +768,7 @@ static int config_read(const char *path, const struct svc_cfg_section *sections,
     return -1;
   if (read_file(&l) != 0) {
     loader_free(&l);
+    svc_config_free(sections, out); /* the defaults */
     return -1;
   }
   int rc = ini_parse_stream(next_line, &l, on_value, &l);
