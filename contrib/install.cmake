@@ -12,7 +12,7 @@
 # documentation (share/doc/owcp): the administrator copies it to
 # /etc/owcp/dispatcher.conf, so an upgrade never overwrites a live file.
 
-foreach(prog owcp-dispatcher owcp-admin)
+foreach(prog owcp-dispatcher owcp-admin owcp-bridge)
   if(TARGET ${prog})
     install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
   endif()
@@ -32,6 +32,13 @@ install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/owcp.sysusers
         DESTINATION ${OWCP_SYSUSERSDIR} RENAME owcp.conf)
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/dispatcher.conf.example
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# ---- owcp-bridge: its unit (same hardening) and example configuration ----
+configure_file(${CMAKE_CURRENT_LIST_DIR}/systemd/owcp-bridge.service.in
+               ${PROJECT_BINARY_DIR}/contrib/owcp-bridge.service @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/contrib/owcp-bridge.service
+        DESTINATION ${OWCP_SYSTEMD_UNITDIR})
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/bridge.conf.example
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # Man pages: one scdoc source each (docs/man/NAME.SECTION.scd), built as
 # part of `all`.
@@ -39,7 +46,7 @@ option(OWCP_MAN "Build and install the man pages (needs scdoc)" ON)
 if(OWCP_MAN)
   find_program(SCDOC scdoc REQUIRED)
   set(OWCP_MAN_PAGES owcp-dispatcher.8 owcp-admin.8 owcp-request.1
-                     owcp-client.1)
+                     owcp-client.1 owcp-bridge.8)
   set(OWCP_MAN_OUT "")
   foreach(page ${OWCP_MAN_PAGES})
     set(src ${PROJECT_SOURCE_DIR}/docs/man/${page}.scd)

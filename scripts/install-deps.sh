@@ -26,6 +26,8 @@ RUN_PACKAGES=(
   libsystemd-dev
   # the database
   postgresql-15
+  # the enrollment bridge demo (scripts/run-bridge.sh): OTP server, openssl, curl
+  freeradius openssl curl
 )
 
 # What only the tests, static analysis, fuzzing and benchmarks use.
@@ -38,8 +40,8 @@ TEST_PACKAGES=(
   postgresql-contrib openssl dnsmasq-base tmux procps curl
   # packaging tests: systemd-analyze verify, systemd-sysusers, man -l
   systemd man-db
-  # the enrollment bridge's peers: OTP server (RADIUS client tests)
-  freeradius freeradius-utils
+  # the enrollment bridge's peers: RADIUS test client (freeradius is a run package)
+  freeradius-utils
   # independent oracles of the enrollment bridge's OTPCE tests
   python3-asn1crypto python3-cryptography libxml2-utils
   # JSON in the shell integration tests (test_log_heads.sh, test_completion.sh)

@@ -381,7 +381,7 @@ static void check_line(struct loader *l, char *s, size_t n)
     s[n - 1] = '\0';
     if (n - 2 > SVC_CFG_NAME_MAX)
       fail(l, "section name longer than %d characters", SVC_CFG_NAME_MAX);
-    else
+    else if (l->sections != NULL) /* NULL: svc_config_key_line() */
       section_begin(l, s + 1);
     s[n - 1] = ']';
     return;
@@ -491,6 +491,7 @@ static int config_read(const char *path, const struct svc_cfg_section *sections,
     return -1;
   if (read_file(&l) != 0) {
     loader_free(&l);
+    svc_config_free(sections, out); /* the defaults */
     return -1;
   }
   int rc = ini_parse_stream(next_line, &l, on_value, &l);
@@ -620,4 +621,39 @@ int svc_config_apply(const struct svc_cfg_section *sections,
     }
   }
   return 0;
+}
+
+/* ---- where a key is given ------------------------------------------- */
+
+/* The search of svc_config_key_line(): the nth [section] key. */
+struct locate {
+  const struct loader *l;
+  const char *section, *key;
+  size_t nth, seen;
+  int line;
+};
+
+/* libinih's handler for the search: stops at the match. */
+static int on_locate(void *user, const char *section, const char *name,
+                     const char *value)
+{
+  struct locate *loc = user;
+  (void)value;
+  if (strcmp(section, loc->section) != 0 || strcmp(name, loc->key) != 0 ||
+      loc->seen++ != loc->nth)
+    return 1;
+  loc->line = loc->l->line;
+  return 0;
+}
+
+int svc_config_key_line(const char *path, const char *section, const char *key,
+                        size_t nth)
+{
+  struct owcp_error ignored = {{0}};
+  struct loader l = {.path = path, .err = &ignored};
+  struct locate loc = {.l = &l, .section = section, .key = key, .nth = nth};
+  if (read_file(&l) == 0)
+    (void)ini_parse_stream(next_line, &l, on_locate, &loc);
+  loader_free(&l);
+  return loc.line;
 }

@@ -10,30 +10,16 @@ target_link_libraries(owcp_bridge_itest PUBLIC owcp_itest owcp_radius_itest
                       PkgConfig::OPENSSL)
 target_compile_definitions(owcp_bridge_itest PRIVATE
   OWCP_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-# TEMPORARY (bridgetest branch, remove at merge): the owcp-bridge target is
-# being written on the bridged branch. Until it is merged the programs are
-# built against its future path but not registered as tests.
-if(TARGET owcp-bridge)
-  target_compile_definitions(owcp_bridge_itest PRIVATE
-    OWCP_BRIDGE_BIN="$<TARGET_FILE:owcp-bridge>")
-  add_dependencies(owcp_bridge_itest owcp-bridge)
-  set(OWCP_BRIDGE_TESTS_RUN ON)
-else()
-  target_compile_definitions(owcp_bridge_itest PRIVATE
-    OWCP_BRIDGE_BIN="${CMAKE_BINARY_DIR}/enrollment-bridge/owcp-bridge")
-  message(WARNING "owcp-bridge target missing: bridge end-to-end tests "
-                  "built but not registered (temporary guard)")
-  set(OWCP_BRIDGE_TESTS_RUN OFF)
-endif()
-# END TEMPORARY
+target_compile_definitions(owcp_bridge_itest PRIVATE
+  OWCP_BRIDGE_BIN="$<TARGET_FILE:owcp-bridge>")
+# The binary is run, not linked: build it before the tests.
+add_dependencies(owcp_bridge_itest owcp-bridge)
 foreach(name test_bridge_otpce test_bridge_otpce_refuse
              test_bridge_otpce_confirm)
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
   target_link_libraries(${name} PRIVATE owcp_bridge_itest)
-  if(OWCP_BRIDGE_TESTS_RUN) # TEMPORARY guard, see above
-    add_test(NAME ${name}
-             COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-pg.sh
-                     $<TARGET_FILE:${name}>)
-    set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT 300)
-  endif()
+  add_test(NAME ${name}
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-pg.sh
+                   $<TARGET_FILE:${name}>)
+  set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT 300)
 endforeach()

@@ -58,6 +58,11 @@ expect_file sbin/owcp-admin x
 expect_file bin/owcp-request x
 expect_file bin/owcp-client x
 expect_file lib/systemd/system/owcp-dispatcher.service f
+expect_file sbin/owcp-bridge x
+expect_file lib/systemd/system/owcp-bridge.service f
+expect_file share/doc/owcp/bridge.conf.example f
+expect_file share/man/man8/owcp-bridge.8 f
+expect_file share/owcp/sql/bridge/001_initial.sql f
 expect_file lib/sysusers.d/owcp.conf f
 expect_file share/doc/owcp/dispatcher.conf.example f
 for h in requestor client request barcode util render xmlresult; do expect_file "include/owcp/$h.h" f; done
@@ -78,7 +83,7 @@ expect_help bin/owcp-client 'usage: owcp-client'
 
 # Man pages: installed where man looks, render without a warning, and name
 # the program.
-for page in man8/owcp-dispatcher.8 man8/owcp-admin.8 man1/owcp-request.1 man1/owcp-client.1; do
+for page in man8/owcp-dispatcher.8 man8/owcp-admin.8 man8/owcp-bridge.8 man1/owcp-request.1 man1/owcp-client.1; do
   f=$prefix/share/man/$page
   name=$(basename "${page%.*}")
   if [ ! -f "$f" ]; then fail "missing man page $page"; continue; fi

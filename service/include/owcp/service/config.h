@@ -309,6 +309,13 @@ int svc_listen_parse(const char *text, struct svc_listen *out,
  * 0, or -1 with err saying what is wrong (mode in octal). */
 int svc_secret_file_check(const char *path, struct owcp_error *err);
 
+/* The line of path on which [section] key is given for the nth time (0:
+ * the first), or 0 when it is not there: for messages about rules a daemon
+ * checks after loading (a value that parsed but does not fit another key),
+ * so they too read "FILE:LINE: [SECTION] KEY: ...". */
+int svc_config_key_line(const char *path, const char *section, const char *key,
+                        size_t nth);
+
 /* The section table entry and key for [section] key, or NULL. */
 const struct svc_cfg_key *
 svc_config_find(const struct svc_cfg_section *sections, const char *section,

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The enrollment bridge demo: on loopback, with a throwaway PostgreSQL
+# (scripts/with-pg.sh), starts the dispatcher, a FreeRADIUS with the demo
+# user EXAMPLE\alice (one-time password 123456), a demo RA certificate and
+# owcp-bridge with a demo configuration (MS-OTPCE on
+# http://127.0.0.1:PORT/otpce, confirm = required), and prints how to
+# register alice's device and how to send a SignCert with curl. Ctrl-C
+# stops everything and removes the databases.
+#
+#   scripts/run-bridge.sh [PORT]      (default 8443; the dispatcher: 8480)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT=${1:-8443}
+
+if [ "${OWCP_BRIDGE_DEMO_INSIDE:-}" != 1 ]; then
+  scripts/install-deps.sh run
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc)" >/dev/null
+  OWCP_BRIDGE_DEMO_INSIDE=1 exec scripts/with-pg.sh --durable "$0" "$PORT"
+fi
+
+# ---- inside the throwaway cluster (OWCP_TEST_DB, OWCP_PGHOST) ----------------
+admin=build/dispatcher/owcp-admin
+bridge=build/enrollment-bridge/owcp-bridge
+db=$OWCP_TEST_DB
+demo=$OWCP_PGHOST/demo
+mkdir -m 0711 "$demo"
+# FreeRADIUS (as root: the freerad user) must reach its configuration,
+# which the cluster's directory (mode 0700) would hide.
+raddir=$(mktemp -d "${TMPDIR:-/tmp}/owcp-radius.XXXXXX")
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait; rm -rf "$raddir"' EXIT
+trap 'exit 130' INT TERM
+
+# The dispatcher, its requestor account for the bridge and alice.
+"$admin" --db "$db" migrate >/dev/null
+token=$("$admin" --db "$db" requestor add enroll@example.com | tail -n 1)
+"$admin" --db "$db" account add alice@example.com >/dev/null
+code=$("$admin" --db "$db" code issue alice@example.com | tail -n 1)
+dport=8480
+dbase="http://127.0.0.1:$dport/owcp/0.1"
+build/dispatcher/owcp-dispatcher --db "$db" --listen "127.0.0.1:$dport" \
+  --domain example.com --insecure-http --key-dir "$demo/keys" \
+  >"$demo/dispatcher.log" 2>&1 &
+pids+=($!)
+
+# FreeRADIUS: EXAMPLE\alice with the one-time password 123456.
+rport=18120
+secret=demo-radius-secret
+printf "'EXAMPLE\\\\alice' Cleartext-Password := \"123456\"\n" |
+  contrib/demo/freeradius-conf.sh "$raddir/raddb" "$rport" "$secret"
+freeradius -X -d "$raddir/raddb" -l stdout >"$demo/freeradius.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  grep -q 'Ready to process requests' "$demo/freeradius.log" && break
+  sleep 0.2
+done
+
+# The bridge's files: token, RADIUS secret, a demo RA (enrollment agent).
+(
+  umask 077
+  printf '%s\n' "$token" >"$demo/bridge.token"
+  printf '%s\n' "$secret" >"$demo/radius.secret"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Demo Enrollment Agent" \
+    -keyout "$demo/ra.key" -out "$demo/ra.pem" 2>/dev/null
+)
+bridge_db="host=$OWCP_PGHOST user=postgres dbname=owcp_bridge"
+"$OWCP_PGBIN/createdb" -h "$OWCP_PGHOST" -U postgres owcp_bridge
+cat >"$demo/bridge.conf" <<CONF
+# owcp-bridge demo configuration (scripts/run-bridge.sh)
+[bridge]
+listen = 127.0.0.1:$PORT
+insecure_http = yes
+db = $bridge_db
+[owcp]
+requestor = enroll@example.com
+token_file = bridge.token
+dispatcher = $dbase
+insecure_http = yes
+timeout = 120
+[identity]
+map = EXAMPLE\\* -> *@example.com
+upn_suffix = EXAMPLE = example.com
+[otpce]
+path = /otpce
+template = SmartcardLogon
+ra_cert = ra.pem
+ra_key = ra.key
+issuing_ca = ca1.example.com\\Example Issuing CA
+confirm = required
+[radius]
+server = 127.0.0.1:$rport
+secret_file = radius.secret
+CONF
+"$bridge" --config "$demo/bridge.conf" migrate >/dev/null
+
+client="build/client-lib/owcp-client --state-dir $demo/client --dispatcher $dbase --insecure-http"
+cat <<EOT
+
+owcp enrollment bridge (demo; the databases are removed when you stop it)
+  bridge:       http://127.0.0.1:$PORT/otpce   (health: /healthz, /metrics)
+  dispatcher:   $dbase
+  FreeRADIUS:   127.0.0.1:$rport, user EXAMPLE\\alice, one-time password 123456
+  files, logs:  $demo
+
+  1. In another terminal, register alice's device and answer requests:
+       mkdir -m 700 $demo/client
+       $client register alice@example.com --code $code --pin
+       $client watch
+
+  2. In a third, a Windows-like request (SHA-1, v1 template, UPN) and a
+     SignCert with curl; the bridge asks alice (accept in step 1):
+       cd $demo
+       openssl req -new -newkey rsa:2048 -nodes -sha1 -keyout alice.key \\
+         -subj "/DC=com/DC=example/CN=Users/CN=Alice Example" \\
+         -addext "1.3.6.1.4.1.311.20.2=ASN1:BMPSTRING:SmartcardLogon" \\
+         -addext "subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@example.com" \\
+         -addext "extendedKeyUsage=1.3.6.1.4.1.311.20.2.2" -outform DER -out alice.csr
+       printf '<signCertRequest xmlns="http://schemas.microsoft.com/otpcep/1.0/protocol" username="EXAMPLE\\\\alice" oneTimePassword="123456" certRequest="%s"/>' "\$(base64 -w0 alice.csr)" >signcert.xml
+       curl -sS -H 'X-OTPCEP-version: 1.0' -H 'Content-Type: application/xml; charset=utf-8' \\
+         --data-binary @signcert.xml http://127.0.0.1:$PORT/otpce
+     The answer is statusCode="Success" with the RA-signed CMC request
+     (SignedCertRequest) and the IssuingCA, once alice accepted.
+Ctrl-C stops it.
+
+EOT
+"$bridge" --config "$demo/bridge.conf" &
+pids+=($!)
+wait "$!"
