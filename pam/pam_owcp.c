@@ -186,9 +186,10 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
   return rc;
 }
 
-/* The decision is auth's; account management has nothing to add. */
-PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc,
-                                const char **argv)
+/* What account management and setcred do: nothing, successfully. The
+ * decision is auth's, and a confirmation leaves no credential to set. */
+static int nothing_to_do(pam_handle_t *pamh, int flags, int argc,
+                         const char **argv)
 {
   (void)pamh;
   (void)flags;
@@ -197,12 +198,14 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc,
   return PAM_SUCCESS;
 }
 
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc,
+                                const char **argv)
+{
+  return nothing_to_do(pamh, flags, argc, argv);
+}
+
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
                               const char **argv)
 {
-  (void)pamh;
-  (void)flags;
-  (void)argc;
-  (void)argv;
-  return PAM_SUCCESS;
+  return nothing_to_do(pamh, flags, argc, argv);
 }

@@ -1,6 +1,7 @@
 /* [pam] account values as idmap rules; see pamo_account.h. */
 #include "pamo_account.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,17 +25,14 @@ static char *template_rule(const char *tmpl, struct owcp_error *err)
                    tmpl);
     return NULL;
   }
-  size_t head = (size_t)(u - tmpl), len = strlen(tmpl);
-  size_t n = 5 + len - 1; /* "* -> " + template with "%u" -> "*" */
+  int head = (int)(u - tmpl);
+  size_t n = strlen("* -> ") + strlen(tmpl) - 1; /* "%u" becomes '*' */
   char *rule = malloc(n + 1);
   if (rule == NULL) {
     owcp_error_set(err, "out of memory");
     return NULL;
   }
-  memcpy(rule, "* -> ", 5);
-  memcpy(rule + 5, tmpl, head);
-  rule[5 + head] = '*';
-  memcpy(rule + 5 + head + 1, u + 2, len - head - 2 + 1);
+  snprintf(rule, n + 1, "* -> %.*s*%s", head, tmpl, u + 2);
   return rule;
 }
 

@@ -14,7 +14,10 @@ char *pamo_text_clean(const char *s, size_t max)
     return NULL;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    if (c >= 0x20 && c < 0x7f)
+      out[i] = s[i];
+    else
+      out[i] = '?';
   }
   out[n] = '\0';
   return out;

@@ -24,6 +24,8 @@ RUN_PACKAGES=(
   libpq-dev libcurl4-openssl-dev libinih-dev
   # service layer: systemd notification (sd_notify)
   libsystemd-dev
+  # the PAM module (pam/)
+  libpam0g-dev
   # the database
   postgresql-15
 )
@@ -42,6 +44,8 @@ TEST_PACKAGES=(
   freeradius freeradius-utils
   # independent oracles of the enrollment bridge's OTPCE tests
   python3-asn1crypto python3-cryptography libxml2-utils
+  # an ordinary PAM application, for the PAM module's tests
+  pamtester
 )
 
 mode=${1:-test}
