@@ -23,7 +23,7 @@
 #include <stddef.h>
 
 #include "confirm.h"
-#include "identity.h"
+#include "owcp/idmap.h"
 #include "owcp/service/config.h"
 #include "radius.h"
 
@@ -135,7 +135,7 @@ extern const struct svc_cfg_section bridge_config_sections[];
  *  - tls_cert and tls_key go together; insecure_http = no needs both;
  *    insecure_http = yes only on a loopback listen address;
  *  - public_url: http(s)://..., no trailing slash; required with [wstep];
- *  - [identity] map and upn_suffix parse (identity.h);
+ *  - [identity] map and upn_suffix parse (owcp/idmap.h);
  *  - every confirm = parses (required | cached:MINUTES | off);
  *  - [radius] is required (present, enabled) when [otpce] is enabled or
  *    [wstep] auth lists username; its servers parse as HOST:PORT;

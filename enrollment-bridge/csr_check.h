@@ -31,7 +31,7 @@
 
 #include <openssl/x509.h>
 
-#include "identity.h"
+#include "owcp/idmap.h"
 #include "owcp/util.h"
 
 /* Largest DER request accepted (an RSA-4096 Windows request is ~2.5 KiB). */

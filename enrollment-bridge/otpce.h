@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "identity.h"
+#include "owcp/idmap.h"
 #include "otpce_xml.h"
 #include "owcp/util.h"
 

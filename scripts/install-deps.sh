@@ -24,6 +24,8 @@ RUN_PACKAGES=(
   libpq-dev libcurl4-openssl-dev libinih-dev
   # service layer: systemd notification (sd_notify)
   libsystemd-dev
+  # the PAM module (pam/)
+  libpam0g-dev
   # the database
   postgresql-15
   # the enrollment bridge demo (scripts/run-bridge.sh): OTP server, openssl, curl
@@ -46,6 +48,8 @@ TEST_PACKAGES=(
   python3-asn1crypto python3-cryptography libxml2-utils
   # JSON in the shell integration tests (test_log_heads.sh, test_completion.sh)
   jq
+  # an ordinary PAM application, for the PAM module's tests
+  pamtester
 )
 
 mode=${1:-test}

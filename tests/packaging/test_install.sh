@@ -71,6 +71,13 @@ for h in requestor client request barcode util render xmlresult; do expect_file 
 # LD_LIBRARY_PATH, as the scratch prefix is not in the loader's path.
 libdir=$(dirname "$(find "$prefix" -name 'libowcp-requestor.so' | head -1)")
 export LD_LIBRARY_PATH=$libdir
+# The PAM module: in the PAM module directory under the libdir (with
+# -DCMAKE_INSTALL_PREFIX=/usr, where libpam looks), exporting only pam_sm_*.
+pam=$libdir/security/pam_owcp.so
+if [ -f "$pam" ]; then ok "${pam#"$prefix"/}"; else fail "missing $libdir/security/pam_owcp.so"; fi
+exports=$(nm -D --defined-only "$pam" 2>/dev/null | awk '{print $3}' | sort | tr '\n' ' ')
+[ "$exports" = "pam_sm_acct_mgmt pam_sm_authenticate pam_sm_setcred " ] &&
+  ok "pam_owcp.so exports only pam_sm_*" || fail "pam_owcp.so exports: $exports"
 # expect_help PROGRAM PATTERN: PROGRAM --help exits 0 and prints PATTERN.
 expect_help() {
   local out

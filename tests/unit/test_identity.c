@@ -1,5 +1,5 @@
-/* identity.c: rule parsing, first match, case rules, captures, unmapped,
- * and the NetBIOS -> UPN suffix list. */
+/* core/idmap.c (owcp/idmap.h): rule parsing, first match, case rules, captures,
+ * unmapped, and the NetBIOS -> UPN suffix list. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "identity.h"
+#include "owcp/idmap.h"
 #include "testutil.h"
 
 static void add_rules(struct idmap *m, const char *const *rules)

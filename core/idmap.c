@@ -1,5 +1,6 @@
-/* The [identity] mapping; see identity.h for the rules and why. */
-#include "identity.h"
+/* User-name mapping ([identity] map, [pam] account); see owcp/idmap.h for
+ * the rules and why. */
+#include "owcp/idmap.h"
 
 #include <stdlib.h>
 #include <string.h>

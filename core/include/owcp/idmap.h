@@ -1,9 +1,11 @@
 /*
- * identity.h — the bridge's `[identity]` section: how a user name a
- * protocol carries (`EXAMPLE\alice`, `sip:alice@example.com`, a UPN) becomes
- * the OWCP account that is asked to confirm, and which UPN suffix belongs to
- * a Windows NetBIOS domain. Shared by every front (OTPCE, WSTEP, MRAS) and
- * by the PAM module; pure (no I/O). The INI layer hands over the value
+ * owcp/idmap.h — user-name mapping: how a user name a protocol carries
+ * (`EXAMPLE\alice`, `sip:alice@example.com`, a UPN, a PAM user) becomes the
+ * OWCP account that is asked to confirm, and which UPN suffix belongs to a
+ * Windows NetBIOS domain. The enrollment bridge's `[identity]` section
+ * (every front: OTPCE, WSTEP, MRAS) and the PAM module's `[pam] account`
+ * rules share it, so both read `PATTERN -> TEMPLATE` the same way; pure
+ * (no I/O). The INI layer hands over the value
  * strings of the `map` and `upn_suffix` keys in file order.
  *
  * Rules (`map = PATTERN -> TEMPLATE`):
@@ -28,8 +30,8 @@
  *    not tried, because falling through to a broader rule would map a name
  *    the administrator meant to handle with this one.
  */
-#ifndef OWCP_BRIDGE_IDENTITY_H
-#define OWCP_BRIDGE_IDENTITY_H
+#ifndef OWCP_IDMAP_H
+#define OWCP_IDMAP_H
 
 #include <stdbool.h>
 #include <stddef.h>
