@@ -67,6 +67,9 @@ static const char usage[] =
     "  --registration-timeout S  how long a device approval waits (600)\n"
     "  --max-connections N    simultaneous HTTP connections (16000)\n"
     "  --ready-file FILE      write the base URL to FILE once serving\n"
+    "  --completion-max N     DR-Complete deliveries in flight at once (64)\n"
+    "  --completion-per-host N  ... per destination host and port (4)\n"
+    "  --completion-timeout S longest DR-Complete attempt (15)\n"
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
     "  --version              print the version\n"
     "  --help                 this text\n"
@@ -114,6 +117,12 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
                  "written with the base URL once serving"),
     SVC_CFG_ENUM(C, log_level, "log_level", 0, "info", log_levels,
                  "error, warn, info or debug"),
+    SVC_CFG_INT(C, completion_max, "completion_max", 0, "64", 1, 4096,
+                "DR-Complete deliveries in flight at once"),
+    SVC_CFG_INT(C, completion_per_host, "completion_per_host", 0, "4", 1, 256,
+                "DR-Complete deliveries in flight per destination host"),
+    SVC_CFG_INT(C, completion_timeout, "completion_timeout", 0, "15", 1, 40,
+                "seconds one DR-Complete attempt may take"),
     SVC_CFG_KEY_END};
 #undef C
 

@@ -46,6 +46,10 @@ struct dispatcher_config {
   int log_level;             /* enum svc_log_level (owcp/service/log.h) */
   char *config_file;         /* the file read, NULL: flags only (SIGHUP) */
   bool log_level_from_flag;  /* --log-level given: SIGHUP keeps it */
+  /* DR-Complete delivery (outbox.c) */
+  unsigned completion_max;      /* deliveries in flight, all hosts */
+  unsigned completion_per_host; /* deliveries in flight per host:port */
+  int completion_timeout;       /* seconds one attempt may take */
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */
