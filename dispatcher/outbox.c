@@ -73,7 +73,7 @@
 #define OUTBOX_HOST_BACKOFF_MIN_MS 1000LL
 #define OUTBOX_HOST_BACKOFF_MAX_MS 600000LL
 /* As owcp_outbox_failed: a row this old is given up at its next failure. */
-#define OUTBOX_GIVE_UP_S (24 * 3600)
+#define OUTBOX_GIVE_UP_S (24L * 3600L)
 #define OUTBOX_HOST_KEY_MAX 300
 
 static const char refused_text[] =
@@ -900,7 +900,7 @@ int outbox_start(struct dispatcher *d, struct owcp_error *err)
   }
   ob->d = d;
   ob->multi = curl_multi_init();
-  ob->running = calloc(max, sizeof *ob->running);
+  ob->running = calloc(max, sizeof(struct outbox_transfer *));
   ob->releases = calloc(max, sizeof *ob->releases);
   ob->busy_ids = calloc(max, sizeof *ob->busy_ids);
   ob->busy_counts = calloc(max, sizeof *ob->busy_counts);

@@ -211,6 +211,8 @@ check second-dispatcher-delivers 'wait_for 25 count_is 1 "SELECT count(*) FROM o
 echo "     delivered $((SECONDS - t0)) s after the second dispatcher started"
 stop_dispatcher
 check log-verify 'A log verify >/dev/null'
+# under OWCP_SANITIZE the processes report here (and nowhere else)
+check no-sanitizer-reports '! grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$tmp"/*.log'
 
 if [ "$fails" -ne 0 ]; then
   for f in d1 d2 d3 d4; do echo "--- $f log"; tail -n 15 "$tmp/$f.log"; done
