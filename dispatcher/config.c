@@ -77,6 +77,9 @@ static const char usage[] =
     "once\n"
     "                         per bearer token; more get 429 (8)\n"
     "  --ready-file FILE      write the base URL to FILE once serving\n"
+    "  --completion-max N     DR-Complete deliveries in flight at once (64)\n"
+    "  --completion-per-host N  ... per destination host and port (4)\n"
+    "  --completion-timeout S longest DR-Complete attempt (15)\n"
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
     "  --log-head-interval S  seconds between signed log heads (60)\n"
     "  --log-head-file FILE   append every signed log head to FILE\n"
@@ -141,6 +144,12 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
     SVC_CFG_PATH(C, log_head_file, "log_head_file", 0, NULL,
                  "file every signed log head is appended to "
                  "(default key_dir/log-heads.jsonl)"),
+    SVC_CFG_INT(C, completion_max, "completion_max", 0, "64", 1, 4096,
+                "DR-Complete deliveries in flight at once"),
+    SVC_CFG_INT(C, completion_per_host, "completion_per_host", 0, "4", 1, 256,
+                "DR-Complete deliveries in flight per destination host"),
+    SVC_CFG_INT(C, completion_timeout, "completion_timeout", 0, "15", 1, 40,
+                "seconds one DR-Complete attempt may take"),
     SVC_CFG_KEY_END};
 #undef C
 

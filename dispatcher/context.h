@@ -53,6 +53,10 @@ struct dispatcher_config {
   /* Signed log heads (spec §10, dispatcher/log_head.c). */
   int log_head_interval;        /* seconds between heads */
   char *log_head_file;          /* NULL: key_dir/log-heads.jsonl */
+  /* DR-Complete delivery (outbox.c) */
+  unsigned completion_max;      /* deliveries in flight, all hosts */
+  unsigned completion_per_host; /* deliveries in flight per host:port */
+  int completion_timeout;       /* seconds one attempt may take */
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */

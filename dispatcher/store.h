@@ -351,6 +351,8 @@ struct store_outbox_item {
   char *body; /* NULL: render from store_outcome() */
   int attempts;
   time_t created;
+  int64_t requestor; /* requestors.id: whom the outcome is for */
+  int64_t lease_us;  /* the claim's lease end, for store_outbox_release() */
 };
 
 struct store_outbox_batch {
@@ -361,24 +363,52 @@ struct store_outbox_batch {
 /* Frees the items and zeroes *batch. */
 void store_outbox_batch_free(struct store_outbox_batch *batch);
 
-/* Claims at most limit due rows (FOR UPDATE SKIP LOCKED) and leases them
- * for lease_seconds: a sender that dies mid-send gets its rows back to the
- * pool when the lease ends. */
-int store_outbox_claim(struct store *st, int limit, int lease_seconds,
-                       time_t now, struct store_outbox_batch *out,
-                       struct owcp_error *err);
+/* What one claim asks for. busy_requestors/busy_counts (busy_count
+ * entries, borrowed): deliveries the caller has in flight per requestor,
+ * which push that requestor's rows back in the turn order. */
+struct store_outbox_claim_opts {
+  int limit;         /* rows at most */
+  int per_requestor; /* rows at most per requestor */
+  int lease_seconds;
+  const int64_t *busy_requestors;
+  const int *busy_counts;
+  size_t busy_count;
+};
 
-/* Marks a row delivered and logs completion.delivered. *status 200, or 404
- * when already delivered/given up. */
-int store_outbox_delivered(struct store *st, int64_t id, time_t now,
-                           int *status, struct owcp_error *err);
+/* Claims due rows (FOR UPDATE SKIP LOCKED), taking turns between
+ * requestors (sql/dispatcher/procedures/owcp_outbox_claim.sql), and leases
+ * them for o->lease_seconds: a sender that dies mid-send gets its rows back
+ * to the pool when the lease ends. */
+int store_outbox_claim(struct store *st,
+                       const struct store_outbox_claim_opts *o, time_t now,
+                       struct store_outbox_batch *out, struct owcp_error *err);
+
+/* Marks a row delivered and logs completion.delivered naming uri_logged
+ * (the redacted Completion URI). *status 200, or 404 when already
+ * delivered/given up. */
+int store_outbox_delivered(struct store *st, int64_t id, const char *uri_logged,
+                           time_t now, int *status, struct owcp_error *err);
 
 /* Records a failed attempt: next try after min(2^(n-1) s, 600 s) for the
  * n-th failure; once the row is 24 h old it is given up (*gave_up, logs
- * completion.failed). last_error must not contain secrets. */
+ * completion.failed naming uri_logged). last_error must not contain
+ * secrets. */
 int store_outbox_failed(struct store *st, int64_t id, const char *last_error,
-                        time_t now, bool *gave_up, time_t *next_attempt,
-                        struct owcp_error *err);
+                        const char *uri_logged, time_t now, bool *gave_up,
+                        time_t *next_attempt, struct owcp_error *err);
+
+/* One claimed row to give back unattempted. */
+struct store_outbox_release {
+  int64_t id;
+  int64_t lease_us; /* as claimed */
+  int delay_ms;     /* due again this long from now */
+};
+
+/* Gives count claimed rows back without counting an attempt, each only if
+ * still under the lease its claim set; *released gets how many were. */
+int store_outbox_release(struct store *st,
+                         const struct store_outbox_release *rows, size_t count,
+                         int *released, struct owcp_error *err);
 
 /* ---- administration --------------------------------------------------------
  */

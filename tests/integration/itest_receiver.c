@@ -9,12 +9,14 @@
  * retry schedule.
  *
  *   itest_receiver --ca-bundle PEM --fail N --port-file F --accepted F
- *                  --attempts F
+ *                  --attempts F [--delay-ms N]
  *
  * Listens on 127.0.0.1 at a free port, written to --port-file once serving;
  * runs until SIGTERM or SIGINT. The fail counter lives in --attempts (lines
  * already there count), so a restarted receiver keeps failing only the
- * remaining attempts.
+ * remaining attempts. --delay-ms makes it a slow requestor: every answer
+ * waits N ms, and as it serves one request at a time, a backlog of
+ * deliveries to it takes N ms each (test_completion_fair.sh).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +40,7 @@
 struct receiver {
   X509 *cert; /* the dispatcher's signing certificate */
   long fail_first;
+  long delay_ms;
   long attempts; /* served by MHD's single internal thread only */
   const char *accepted_path, *attempts_path;
 };
@@ -171,6 +174,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con,
     return svc_body_consume(up, data, data_size) == 0 ? MHD_YES : MHD_NO;
   if (up->len == 0)
     up->too_large = true; /* an empty body is not a DR-Complete */
+  if (rx->delay_ms > 0) {
+    struct timespec ts = {rx->delay_ms / 1000, (rx->delay_ms % 1000) * 1000000};
+
+    nanosleep(&ts, NULL);
+  }
   code = judge(rx, con, up);
   snprintf(line, sizeof line, "%lld %u", unix_ms(), code);
   if (append_line(rx->attempts_path, line, strlen(line)) != 0)
@@ -215,6 +223,7 @@ int main(int argc, char **argv)
       {"port-file", required_argument, NULL, 'p'},
       {"accepted", required_argument, NULL, 'a'},
       {"attempts", required_argument, NULL, 't'},
+      {"delay-ms", required_argument, NULL, 'd'},
       {NULL, 0, NULL, 0}};
   struct receiver rx = {0};
   const char *bundle = NULL, *port_file = NULL;
@@ -238,6 +247,9 @@ int main(int argc, char **argv)
       break;
     case 't':
       rx.attempts_path = optarg;
+      break;
+    case 'd':
+      rx.delay_ms = strtol(optarg, NULL, 10);
       break;
     default:
       return 2;

@@ -383,14 +383,16 @@ static void test_ca_and_healthz(void **state)
   itest_http_free(&h);
 }
 
-/* A Completion URI aimed at link-local (cloud metadata) or unspecified
- * addresses is accepted as a URI but never connected to: every attempt
- * fails at connect time and nothing is delivered. */
+/* A Completion URI aimed at link-local (cloud metadata), unspecified,
+ * shared (CGNAT 100.64.0.0/10) or NAT64 (64:ff9b::/96, here wrapping
+ * 127.0.0.1) addresses is accepted as a URI but never connected to: every
+ * attempt is refused at connect time and nothing is delivered. */
 static void test_completion_forbidden_addresses(void **state)
 {
   struct fx *f = *state;
   const char *uris[] = {"https://169.254.169.254/latest/meta-data",
-                        "https://0.0.0.0:8443/owcp"};
+                        "https://0.0.0.0:8443/owcp", "https://100.64.0.1/done",
+                        "https://[64:ff9b::7f00:1]:8443/done"};
 
   for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
     char id[64];

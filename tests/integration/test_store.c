@@ -124,15 +124,17 @@ static int teardown(void **state)
   return 0;
 }
 
-static struct store_confirm_out confirm(struct fx *f, const char *ident,
-                                        const char *xml, time_t now,
-                                        int timeout)
+/* RD-Confirm of xml to alice by requestor req, Completion
+ * https://rp.example/done. */
+static struct store_confirm_out confirm_as(struct fx *f, int64_t req,
+                                           const char *ident, const char *xml,
+                                           time_t now, int timeout)
 {
   struct owcp_error err = {{0}};
   struct store_confirm_in in = {0};
   struct store_confirm_out out;
 
-  in.requestor_id = f->req;
+  in.requestor_id = req;
   in.account = "alice@example.com";
   in.identifier = ident;
   in.request_xml = xml;
@@ -143,6 +145,24 @@ static struct store_confirm_out confirm(struct fx *f, const char *ident,
   in.now = now;
   assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
   return out;
+}
+
+static struct store_confirm_out confirm(struct fx *f, const char *ident,
+                                        const char *xml, time_t now,
+                                        int timeout)
+{
+  return confirm_as(f, f->req, ident, xml, now, timeout);
+}
+
+/* store_outbox_claim with nothing in flight and no per-requestor bound
+ * below limit. */
+static int claim(struct store *st, int limit, int lease, time_t now,
+                 struct store_outbox_batch *b, struct owcp_error *err)
+{
+  struct store_outbox_claim_opts o = {
+      .limit = limit, .per_requestor = limit, .lease_seconds = lease};
+
+  return store_outbox_claim(st, &o, now, b, err);
 }
 
 static int reply(struct store *st, const char *tx, const char *client,
@@ -433,8 +453,7 @@ static void *claim_all(void *arg)
   if (st == NULL)
     return NULL;
   for (;;) {
-    if (store_outbox_claim(st, 1, 60, T0 + 100, &b, &err) != 0 ||
-        b.count == 0) {
+    if (claim(st, 1, 60, T0 + 100, &b, &err) != 0 || b.count == 0) {
       store_outbox_batch_free(&b);
       break;
     }
@@ -488,7 +507,7 @@ static void test_outbox_backoff(void **state)
   assert_int_equal(
       store_final(f->st, f->req, o.transaction, T0 + 1, &res, &err), 0);
   store_result_free(&res);
-  assert_int_equal(store_outbox_claim(f->st, 10, 30, T0 + 1, &b, &err), 0);
+  assert_int_equal(claim(f->st, 10, 30, T0 + 1, &b, &err), 0);
   assert_int_equal(b.count, 1);
   assert_string_equal(b.items[0].uri, "https://rp.example/done");
   assert_null(b.items[0].body);
@@ -496,32 +515,119 @@ static void test_outbox_backoff(void **state)
   {
     struct store_outbox_batch again;
 
-    assert_int_equal(store_outbox_claim(f->st, 10, 30, T0 + 2, &again, &err),
-                     0);
+    assert_int_equal(claim(f->st, 10, 30, T0 + 2, &again, &err), 0);
     assert_int_equal(again.count, 0);
     store_outbox_batch_free(&again);
-    assert_int_equal(store_outbox_claim(f->st, 10, 30, T0 + 31, &again, &err),
-                     0);
+    assert_int_equal(claim(f->st, 10, 30, T0 + 31, &again, &err), 0);
     assert_int_equal(again.count, 1);
     store_outbox_batch_free(&again);
   }
   for (int i = 0; i < 12; i++) {
     assert_int_equal(store_outbox_failed(f->st, b.items[0].id, "refused",
-                                         T0 + 100, &gave_up, &next, &err),
+                                         "https://rp.example/done", T0 + 100,
+                                         &gave_up, &next, &err),
                      0);
     assert_false(gave_up);
     assert_int_equal(next, T0 + 100 + want[i]);
   }
   assert_int_equal(store_outbox_failed(f->st, b.items[0].id, "refused",
+                                       "https://rp.example/done",
                                        T0 + 1 + 86400, &gave_up, &next, &err),
                    0);
   assert_true(gave_up);
-  assert_int_equal(
-      store_outbox_delivered(f->st, b.items[0].id, T0, &status, &err), 0);
+  assert_int_equal(store_outbox_delivered(f->st, b.items[0].id,
+                                          "https://rp.example/done", T0,
+                                          &status, &err),
+                   0);
   assert_int_equal(status, 404);
   assert_int_equal(
       count(f, "SELECT count(*) FROM log WHERE event = 'completion.failed'"),
       1);
+  store_outbox_batch_free(&b);
+}
+
+/* Queues a final outcome for delivery for requestor req (a transaction
+ * finished at now; 0: the database's clock). */
+static void queue_for(struct fx *f, int64_t req, const char *ident, time_t now)
+{
+  struct owcp_error err = {{0}};
+  struct store_confirm_out o = confirm_as(f, req, ident, "<f/>", now, 300);
+  struct store_result res;
+
+  assert_int_equal(store_final(f->st, req, o.transaction, now, &res, &err), 0);
+  store_result_free(&res);
+}
+
+/* Claims take turns between requestors: B's one row, due after all of
+ * A's backlog, comes in the first claim of two rows, and in a claim of
+ * one row as soon as A has a delivery in flight. */
+static void test_outbox_fair_claims(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_outbox_batch b;
+  unsigned char th[OWCP_SHA256_LEN];
+  int64_t req_b = 0;
+  int status;
+  char ident[16];
+
+  owcp_sha256("tok-b", 5, th);
+  assert_int_equal(store_requestor_add(f->st, "other@example.com", th, 1000,
+                                       &status, &req_b, &err),
+                   0);
+  for (int i = 0; i < 10; i++) {
+    snprintf(ident, sizeof ident, "A%d", i);
+    queue_for(f, f->req, ident, T0 + i);
+  }
+  queue_for(f, req_b, "B0", T0 + 20);
+
+  assert_int_equal(claim(f->st, 2, 60, T0 + 30, &b, &err), 0);
+  assert_int_equal(b.count, 2);
+  assert_true(b.items[0].requestor != b.items[1].requestor);
+  store_outbox_batch_free(&b);
+
+  /* a fresh B row, A busy with one delivery: B's row goes first */
+  queue_for(f, req_b, "B1", T0 + 25);
+  {
+    const int64_t busy[] = {f->req};
+    const int counts[] = {1};
+    struct store_outbox_claim_opts o = {.limit = 1,
+                                        .per_requestor = 1,
+                                        .lease_seconds = 60,
+                                        .busy_requestors = busy,
+                                        .busy_counts = counts,
+                                        .busy_count = 1};
+
+    assert_int_equal(store_outbox_claim(f->st, &o, T0 + 30, &b, &err), 0);
+    assert_int_equal(b.count, 1);
+    assert_int_equal(b.items[0].requestor, req_b);
+    store_outbox_batch_free(&b);
+  }
+}
+
+/* Released rows are due again at once, without an attempt counted; a row
+ * whose lease was renewed by another claim is not released. */
+static void test_outbox_release(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_outbox_batch b, again;
+  struct store_outbox_release r;
+  int released = -1;
+
+  queue_for(f, f->req, "R0", 0); /* release works on the real clock */
+  assert_int_equal(claim(f->st, 10, 600, 0, &b, &err), 0);
+  assert_int_equal(b.count, 1);
+  r = (struct store_outbox_release){b.items[0].id, b.items[0].lease_us + 1, 0};
+  assert_int_equal(store_outbox_release(f->st, &r, 1, &released, &err), 0);
+  assert_int_equal(released, 0); /* not our lease */
+  r.lease_us = b.items[0].lease_us;
+  assert_int_equal(store_outbox_release(f->st, &r, 1, &released, &err), 0);
+  assert_int_equal(released, 1);
+  assert_int_equal(claim(f->st, 10, 600, 0, &again, &err), 0);
+  assert_int_equal(again.count, 1);
+  assert_int_equal(again.items[0].attempts, 0);
+  store_outbox_batch_free(&again);
   store_outbox_batch_free(&b);
 }
 
@@ -886,6 +992,8 @@ int main(void)
       T(test_408_after_expiry_and_final),
       T(test_outbox_skip_locked),
       T(test_outbox_backoff),
+      T(test_outbox_fair_claims),
+      T(test_outbox_release),
       T(test_code_single_use_and_expiry),
       T(test_approval_flow),
       T(test_log_refuses_changes),

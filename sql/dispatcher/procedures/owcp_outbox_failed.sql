@@ -1,6 +1,9 @@
 -- Backoff after the n-th failed attempt: min(2^(n-1) s, 10 min); give up
--- once the row is 24 h old.
+-- once the row is 24 h old. p_uri_logged: the Completion URI as the log may
+-- show it (without userinfo, query and fragment; see owcp_outbox_delivered).
+DROP FUNCTION IF EXISTS owcp_outbox_failed(bigint, text, timestamptz);
 CREATE OR REPLACE FUNCTION owcp_outbox_failed(p_id bigint, p_error text,
+                                   p_uri_logged text,
                                    p_now timestamptz,
                                    OUT o_status integer,
                                    OUT o_gave_up boolean,
@@ -11,7 +14,7 @@ DECLARE
   r record;
 BEGIN
   o_gave_up := false;
-  SELECT id, transaction_id, uri, attempts, created_at INTO r FROM outbox
+  SELECT id, transaction_id, attempts, created_at INTO r FROM outbox
    WHERE id = p_id AND delivered_at IS NULL AND failed_at IS NULL
    FOR UPDATE;
   IF NOT FOUND THEN
@@ -28,7 +31,7 @@ BEGIN
           ON a.id = t.account_id WHERE t.id = r.transaction_id),
       (SELECT q.address FROM transactions t JOIN requestors q
           ON q.id = t.requestor_id WHERE t.id = r.transaction_id),
-      r.transaction_id, NULL, 'uri=' || r.uri || ' attempts=' ||
+      r.transaction_id, NULL, 'uri=' || p_uri_logged || ' attempts=' ||
       (r.attempts + 1));
     o_gave_up := true;
     RETURN;
