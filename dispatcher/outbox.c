@@ -47,6 +47,7 @@
 #include <time.h>
 
 #include "completion_uri.h"
+#include "outbox_hosts.h"
 #include "http.h"
 #include "notify.h"
 #include "owcp/keys.h"
@@ -69,25 +70,13 @@
 /* A row whose destination has all its slots taken is due again after
  * this long. */
 #define OUTBOX_BUSY_DEFER_MS 1000
-/* Destination backoff: 1 s doubling to 10 min (the rows' own schedule). */
-#define OUTBOX_HOST_BACKOFF_MIN_MS 1000LL
-#define OUTBOX_HOST_BACKOFF_MAX_MS 600000LL
 /* As owcp_outbox_failed: a row this old is given up at its next failure. */
 #define OUTBOX_GIVE_UP_S (24L * 3600L)
-#define OUTBOX_HOST_KEY_MAX 300
 
 static const char refused_text[] =
     "delivery refused: the Completion host's address is not allowed "
     "(link-local, unspecified, multicast, shared 100.64.0.0/10, NAT64 "
     "64:ff9b::/96, or loopback)";
-
-/* One destination (host:port) and what this sender knows about it. */
-struct outbox_host {
-  char key[OUTBOX_HOST_KEY_MAX];
-  unsigned in_flight;
-  unsigned failures;        /* consecutive transport failures */
-  int64_t backoff_until_ms; /* no new delivery before (monotonic ms) */
-};
 
 struct outbox;
 
@@ -119,8 +108,7 @@ struct outbox {
   CURLM *multi;
   struct outbox_transfer **running; /* n_running of cfg.completion_max */
   size_t n_running;
-  struct outbox_host *hosts;
-  size_t n_hosts, cap_hosts;
+  struct outbox_hosts hosts;             /* destinations (outbox_hosts.h) */
   struct store_outbox_release *releases; /* given back after each pass */
   size_t n_releases;                     /* of cfg.completion_max */
   int64_t *busy_ids; /* claim_pass()'s scratch, completion_max each */
@@ -262,99 +250,6 @@ static int configure(struct outbox_transfer *t, struct owcp_error *err)
     return -1;
   }
   return 0;
-}
-
-/* ---- destinations ------------------------------------------------------ */
-
-static struct outbox_host *host_find(struct outbox *ob, const char *key)
-{
-  for (size_t i = 0; i < ob->n_hosts; i++)
-    if (strcmp(ob->hosts[i].key, key) == 0)
-      return &ob->hosts[i];
-  return NULL;
-}
-
-/* Forgets destinations with nothing in flight and no backoff left, so the
- * table holds only what matters now. Invalidates host pointers. */
-static void hosts_prune(struct outbox *ob, int64_t now)
-{
-  size_t backed_off = 0;
-
-  for (size_t i = 0; i < ob->n_hosts;) {
-    struct outbox_host *h = &ob->hosts[i];
-
-    if (h->in_flight == 0 && h->backoff_until_ms <= now && h->failures == 0) {
-      *h = ob->hosts[--ob->n_hosts];
-      continue;
-    }
-    if (h->backoff_until_ms > now)
-      backed_off++;
-    i++;
-  }
-  svc_metric_set(ob->m.backed_off, NULL, (double)backed_off);
-}
-
-/* The entry for key, created when new; NULL when memory runs out. */
-static struct outbox_host *host_get(struct outbox *ob, const char *key)
-{
-  struct outbox_host *h = host_find(ob, key);
-
-  if (h != NULL)
-    return h;
-  if (ob->n_hosts == ob->cap_hosts) {
-    size_t cap = ob->cap_hosts ? ob->cap_hosts * 2 : 16;
-    struct outbox_host *more = realloc(ob->hosts, cap * sizeof *more);
-
-    if (more == NULL)
-      return NULL;
-    ob->hosts = more;
-    ob->cap_hosts = cap;
-  }
-  h = &ob->hosts[ob->n_hosts++];
-  memset(h, 0, sizeof *h);
-  snprintf(h->key, sizeof h->key, "%s", key);
-  return h;
-}
-
-/* Deliveries the destination may take now: none while backed off, one
- * (a probe) while it has been failing, else completion_per_host. */
-static unsigned host_slots(const struct outbox *ob, const struct outbox_host *h,
-                           int64_t now)
-{
-  unsigned cap = h->failures > 0 ? 1 : ob->d->cfg.completion_per_host;
-
-  if (h->backoff_until_ms > now || h->in_flight >= cap)
-    return 0;
-  return cap - h->in_flight;
-}
-
-/* A transport failure: back the destination off, unless a delivery that
- * ran beside this one already did. */
-static void host_failed(struct outbox *ob, struct outbox_host *h,
-                        const char *why)
-{
-  int64_t now = notify_now_ms(), delay = OUTBOX_HOST_BACKOFF_MIN_MS;
-
-  if (h->backoff_until_ms > now)
-    return;
-  h->failures++;
-  for (unsigned i = 1; i < h->failures && delay < OUTBOX_HOST_BACKOFF_MAX_MS;
-       i++)
-    delay *= 2;
-  if (delay > OUTBOX_HOST_BACKOFF_MAX_MS)
-    delay = OUTBOX_HOST_BACKOFF_MAX_MS;
-  h->backoff_until_ms = now + delay;
-  svc_log(SVC_LOG_WARN, "completion.backoff",
-          "%s: %s; no deliveries there for %lld ms", h->key, why,
-          (long long)delay);
-}
-
-static void host_answered(struct outbox_host *h)
-{
-  if (h->failures > 0)
-    svc_log(SVC_LOG_INFO, "completion.recovered", "%s answers again", h->key);
-  h->failures = 0;
-  h->backoff_until_ms = 0;
 }
 
 /* ---- rows -------------------------------------------------------------- */
@@ -632,7 +527,7 @@ static void dispatch(struct outbox *ob, struct store_outbox_item *item)
                 "delivery failed: the Completion URI cannot be parsed");
     return;
   }
-  h = host_get(ob, key);
+  h = outbox_host_get(&ob->hosts, key);
   if (h == NULL) {
     defer(ob, item, OUTBOX_BUSY_DEFER_MS, "error");
     return;
@@ -646,7 +541,7 @@ static void dispatch(struct outbox *ob, struct store_outbox_item *item)
       defer(ob, item, h->backoff_until_ms - now, "host_backoff");
     return;
   }
-  if (host_slots(ob, h, now) == 0) {
+  if (outbox_host_slots(h, ob->d->cfg.completion_per_host, now) == 0) {
     /* a probe may take up to the attempt timeout */
     defer(ob, item,
           h->failures > 0 ? ob->d->cfg.completion_timeout * 1000LL
@@ -706,7 +601,8 @@ static int claim_pass(struct outbox *ob, struct owcp_error *err)
   store_pool_release(ob->d->pool, st); /* never held across HTTP */
   if (rc != 0)
     return rc;
-  hosts_prune(ob, notify_now_ms());
+  svc_metric_set(ob->m.backed_off, NULL,
+                 (double)outbox_hosts_prune(&ob->hosts, notify_now_ms()));
   for (size_t i = 0; i < batch.count; i++) {
     if (atomic_load(&ob->d->stopping))
       defer(ob, &batch.items[i], 0, "shutdown");
@@ -733,7 +629,7 @@ static void unlink_transfer(struct outbox *ob, struct outbox_transfer *t)
 static void finish(struct outbox *ob, struct outbox_transfer *t,
                    CURLcode result)
 {
-  struct outbox_host *h = host_find(ob, t->host_key);
+  struct outbox_host *h = outbox_host_find(&ob->hosts, t->host_key);
   char why[OUTBOX_ERROR_TEXT] = "";
   long code = 0;
   bool delivered = false;
@@ -749,7 +645,7 @@ static void finish(struct outbox *ob, struct outbox_transfer *t,
       snprintf(why, sizeof why, "requestor answered HTTP %ld, not 200", code);
     count_attempt(ob, delivered ? "delivered" : "rejected");
     if (h != NULL)
-      host_answered(h);
+      outbox_host_answered(h);
   } else if (t->refused) {
     snprintf(why, sizeof why, "%s", refused_text);
     count_attempt(ob, "refused");
@@ -758,7 +654,7 @@ static void finish(struct outbox *ob, struct outbox_transfer *t,
              curl_easy_strerror(result));
     count_attempt(ob, "unreachable");
     if (h != NULL)
-      host_failed(ob, h, why);
+      outbox_host_failed(h, notify_now_ms(), why);
   }
   record(ob, &t->item, t->uri_logged, delivered, why);
   transfer_free(t);
@@ -845,7 +741,7 @@ static void outbox_free(struct outbox *ob)
   free(ob->releases);
   free(ob->busy_ids);
   free(ob->busy_counts);
-  free(ob->hosts);
+  outbox_hosts_free(&ob->hosts);
   free(ob);
 }
 
