@@ -16,9 +16,9 @@
  *
  * At start, waiters_recover() queues the confirmations the database still
  * has as pending (a previous process was stopped while they waited): their
- * outcomes are recorded as they come, and under cached: (or the required
- * retry window, docs/enrollment-bridge.md) an Accept becomes the approval
- * the client's retry finds.
+ * outcomes are recorded as they come, and under cached: an Accept becomes
+ * the approval the client's retry finds (under required the retry finds
+ * the recorded Accept itself, docs/enrollment-bridge.md).
  */
 #ifndef OWCP_BRIDGE_WAITERS_H
 #define OWCP_BRIDGE_WAITERS_H
