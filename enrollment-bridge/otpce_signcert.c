@@ -336,9 +336,17 @@ static enum MHD_Result follow(struct svc_request *req, struct signcert *s,
                                  otpce_cache_minutes(&b->cfg.otpce.policy),
                                  s->wakeup)
                : NULL;
-  if (s->job == NULL || !waiters_submit(b->waiters, s->job)) {
-    /* Over the bound: never an unbounded thread. The row stays pending
-     * and is decided (cancelled) by the next start's recovery. */
+  bool queued = s->job != NULL && waiters_submit(b->waiters, s->job);
+  if (!queued && s->job != NULL && waiters_stopping(b->waiters))
+    /* A stop between the question and its job: the row is recorded as
+     * pending and the next start's recovery follows it (a confirmation in
+     * progress survives a restart), so the question is not withdrawn. */
+    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR,
+                "stopping; the confirmation stays pending for the next start");
+  if (!queued) {
+    /* Over the bound: never an unbounded thread. Our question is
+     * withdrawn; the row stays pending and is decided (cancelled) by the
+     * next start's recovery. */
     if (ours)
       withdraw(b, s->chk.account, c->transaction, c->request_xml,
                c->request_len);

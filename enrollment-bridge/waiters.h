@@ -80,6 +80,10 @@ struct waiters *waiters_new(struct bridge *b, struct owcp_error *err);
  * WAITERS_MAX_JOBS or stopping: the caller keeps its job and decides. */
 bool waiters_submit(struct waiters *w, struct confirm_job *job);
 
+/* Has waiters_stop() begun? (A refused submit then means "stopping", not
+ * "full": the confirmation stays pending for the next start.) */
+bool waiters_stopping(struct waiters *w);
+
 /* Jobs queued or being checked, for /metrics. */
 size_t waiters_pending(struct waiters *w);
 
