@@ -280,7 +280,7 @@ static void test_retry_while_pending(void **state)
                "question; it got HTTP %ld '%s'",
                second.h.status, second.h.body ? second.h.body : "");
     }
-    struct timespec ts = {0, 20 * 1000 * 1000};
+    struct timespec ts = {0, 20L * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   assert_int_equal(bridge_itest_device_pending(w->device, ALICE_ACCOUNT, 0), 1);

@@ -481,6 +481,7 @@ static void test_issuance_record(void **state)
 
 #define RETRY_SCOPE "1.2.3 csr-sha256:ab"
 #define RETRY_WINDOW 15 /* minutes */
+#define RETRY_WINDOW_S ((time_t)RETRY_WINDOW * 60)
 
 /* The transaction a retry of (otpce, account, RETRY_SCOPE) finds at now
  * ("" when none) and its state. */
@@ -535,8 +536,8 @@ static void test_confirm_retry(void **state)
   assert_int_equal(decide(f, "TX-r1", "accepted", 0, T0 + 10), 200);
   assert_int_equal(count(f, "SELECT count(*) FROM approvals"), 0);
   retry_at(f, ALICE, T0 + 10, "TX-r1", "accepted");
-  retry_at(f, ALICE, T0 + 10 + RETRY_WINDOW * 60 - 1, "TX-r1", "accepted");
-  retry_at(f, ALICE, T0 + 10 + RETRY_WINDOW * 60, NULL, NULL);
+  retry_at(f, ALICE, T0 + 10 + RETRY_WINDOW_S - 1, "TX-r1", "accepted");
+  retry_at(f, ALICE, T0 + 10 + RETRY_WINDOW_S, NULL, NULL);
   retry_at(f, ALICE, T0 + 9, NULL, NULL); /* decided in the future */
   /* handed out once: consumed */
   assert_int_equal(
