@@ -8,14 +8,19 @@
  *   RADIUS PAP (username and OTP as received)    -> Reject
  *       AuthenticationError, Challenge ChallengeResponseRequired, no
  *       valid answer OtherError
- *   the confirmation ([otpce] confirm): a covering approval, or a new
- *       question whose answer a confirmation waiter fetches while this
- *       request is suspended (waiters.h)          -> unknown account
+ *   the confirmation ([otpce] confirm): off none; cached a covering
+ *       approval; required the same request's confirmation when a retry
+ *       finds one not handed out yet (pending: followed; accepted: used
+ *       once); else a new question whose answer a confirmation waiter
+ *       fetches while this request is suspended (waiters.h)
+ *                                                -> unknown account
  *       AuthenticationError; anything but a recorded, verified Accept
  *       OtherError
  *   cmc_ra_sign() of the CSR byte for byte, recorded as an issuance
- *                                                -> Success
- * Every response carries X-OTPCEP-version: 1.0. RADIUS runs on the worker
+ *       (under required: the Accept's only one)  -> Success
+ * Every response carries X-OTPCEP-version: 1.0, added by the service
+ * layer from the route's headers (otpce_response_headers), so its own 413
+ * and 405 on this path carry it too. RADIUS runs on the worker
  * thread: it is bounded by servers x (1 + retries) x timeout_ms.
  */
 #include <jansson.h>
@@ -65,8 +70,6 @@ int otpce_cache_minutes(const struct confirm_policy *p)
   switch (p->mode) {
   case CONFIRM_MODE_CACHED:
     return (int)p->minutes;
-  case CONFIRM_MODE_REQUIRED:
-    return OTPCE_RETRY_MINUTES;
   default:
     return 0;
   }
@@ -74,6 +77,9 @@ int otpce_cache_minutes(const struct confirm_policy *p)
 
 /* ---- replies ---------------------------------------------------------------
  */
+
+const char *const otpce_response_headers[] = {OTPCE_VERSION_HEADER,
+                                              OTPCE_VERSION, NULL};
 
 static enum MHD_Result reply_xml(struct svc_request *req, unsigned status,
                                  char *xml, size_t len)
@@ -86,7 +92,6 @@ static enum MHD_Result reply_xml(struct svc_request *req, unsigned status,
   }
   (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "application/xml; charset=utf-8");
-  (void)MHD_add_response_header(resp, OTPCE_VERSION_HEADER, OTPCE_VERSION);
   (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                                 "no-store");
   enum MHD_Result ret = svc_http_queue(req, status, resp, len);
@@ -142,12 +147,17 @@ static char *details_json(const struct signcert *s)
   return text;
 }
 
+/* Records the issuance; *status 200, or 409 when under required the
+ * Accept of transaction was handed out already (nothing recorded). */
 static int record_issuance(struct bridge *b, const struct signcert *s,
-                           const char *transaction, struct owcp_error *err)
+                           const char *transaction, int *status,
+                           struct owcp_error *err)
 {
   char desc[512];
   struct bridge_store *st = NULL;
   char *details = details_json(s);
+  bool once =
+      transaction != NULL && b->cfg.otpce.policy.mode == CONFIRM_MODE_REQUIRED;
   snprintf(desc, sizeof desc, "CMC request (template %s) for %s",
            s->chk.template_id, s->chk.subject);
   struct bridge_issuance_new in = {.front = "otpce",
@@ -157,18 +167,25 @@ static int record_issuance(struct bridge *b, const struct signcert *s,
                                    .description = desc,
                                    .details_json = details,
                                    .transaction = transaction};
+  *status = 200;
   int rc = details ? bridge_store_acquire(b->pool, DB_WAIT_MS, &st, err) : -1;
   if (rc == 0)
-    rc = bridge_store_issuance_record(st, &in, NULL, err);
+    rc = once ? bridge_store_issuance_record_once(st, &in, status, NULL, err)
+              : bridge_store_issuance_record(st, &in, NULL, err);
   bridge_store_release(b->pool, st);
   free(details);
   return rc;
 }
 
+static enum MHD_Result confirm_and_wait(struct svc_request *req,
+                                        struct signcert *s);
+
 /* Signs, records, answers Success. transaction: the accepted confirmation
- * (NULL under confirm = off). */
+ * (NULL under confirm = off). When that Accept turns out to be handed out
+ * already (required; a concurrent request of the same bytes took it):
+ * ask_again asks the user anew, else OtherError. */
 static enum MHD_Result issue(struct svc_request *req, struct signcert *s,
-                             const char *transaction)
+                             const char *transaction, bool ask_again)
 {
   struct bridge *b = req->app_ctx;
   struct owcp_error err = {{0}};
@@ -176,17 +193,32 @@ static enum MHD_Result issue(struct svc_request *req, struct signcert *s,
   size_t cmc_len = 0;
   char *xml = NULL;
   size_t len = 0;
-  if (cmc_ra_sign(s->req.csr_der, s->req.csr_len, b->mat.ra_cert, b->mat.ra_key,
-                  &cmc, &cmc_len, &err) != 0 ||
-      otpce_response_success(
-          cmc, cmc_len, (const char *const *)b->cfg.otpce.issuing_ca.items,
-          b->cfg.otpce.issuing_ca.count, &xml, &len, &err) != 0 ||
-      record_issuance(b, s, transaction, &err) != 0) {
-    free(cmc);
+  int status = 0;
+  int rc = cmc_ra_sign(s->req.csr_der, s->req.csr_len, b->mat.ra_cert,
+                       b->mat.ra_key, &cmc, &cmc_len, &err);
+  if (rc == 0)
+    rc = otpce_response_success(
+        cmc, cmc_len, (const char *const *)b->cfg.otpce.issuing_ca.items,
+        b->cfg.otpce.issuing_ca.count, &xml, &len, &err);
+  if (rc == 0)
+    rc = record_issuance(b, s, transaction, &status, &err);
+  free(cmc);
+  if (rc == 0 && status != 200) {
+    free(xml);
+    svc_log(SVC_LOG_INFO, "otpce.consumed",
+            "user %s (%s): the Accept of transaction %s was handed out "
+            "already%s",
+            s->req.username, s->chk.account, transaction,
+            ask_again ? "; asking again" : "");
+    if (ask_again)
+      return confirm_and_wait(req, s);
+    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR,
+                "the Accept was handed out to another request already");
+  }
+  if (rc != 0) {
     free(xml);
     return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR, err.msg);
   }
-  free(cmc);
   svc_log(SVC_LOG_INFO, "otpce.issued",
           "user %s (%s): CMC request for template %s, transaction %s",
           s->req.username, s->chk.account, s->chk.template_id,
@@ -198,22 +230,23 @@ static enum MHD_Result issue(struct svc_request *req, struct signcert *s,
 /* ---- the confirmation ------------------------------------------------------
  */
 
-/* Under cached: the template; under required: the template and the CSR's
- * SHA-256, so that the retry window covers only this very request. */
+/* Under required: the template and the CSR's SHA-256, so that a retry
+ * finds only this very request's confirmation; otherwise the template. */
 static char *scope_new(const struct confirm_policy *p, const struct signcert *s)
 {
   size_t n = strlen(s->chk.template_id) + sizeof s->csr_sha256 + 16;
   char *scope = malloc(n);
   if (scope == NULL)
     return NULL;
-  if (p->mode == CONFIRM_MODE_CACHED)
+  if (p->mode != CONFIRM_MODE_REQUIRED)
     snprintf(scope, n, "%s", s->chk.template_id);
   else
     snprintf(scope, n, "%s csr-sha256:%s", s->chk.template_id, s->csr_sha256);
   return scope;
 }
 
-/* A covering approval's transaction into tx; 1 found, 0 none, -1 error. */
+/* confirm = cached: a covering approval's transaction into tx; 1 found,
+ * 0 none, -1 error. */
 static int approval(struct bridge *b, const struct signcert *s,
                     char tx[BRIDGE_STORE_TX_MAX], struct owcp_error *err)
 {
@@ -276,15 +309,53 @@ static enum confirm_outcome ask(struct bridge *b, const struct signcert *s,
   return o;
 }
 
-/* Gives up on a question we cannot follow (not recorded, or no waiter). */
-static void withdraw(struct bridge *b, const struct signcert *s,
-                     const struct confirm_sent *sent)
+/* Gives up on a question we sent and cannot follow. */
+static void withdraw(struct bridge *b, const char *account,
+                     const char *transaction, const char *request_xml,
+                     size_t request_len)
 {
   struct confirm_result res = {0};
   struct owcp_error err = {{0}};
-  (void)confirm_cancel(b->confirm, sent->transaction, sent->request_xml,
-                       sent->request_len, s->chk.account, &res, &err);
+  (void)confirm_cancel(b->confirm, transaction, request_xml, request_len,
+                       account, &res, &err);
   confirm_result_free(&res);
+}
+
+/* Suspends until a waiter has the outcome of c, a recorded confirmation.
+ * ours: this request sent it (withdrawn when it cannot be followed);
+ * otherwise another request's, which its own follower or the next start's
+ * recovery still decides. */
+static enum MHD_Result follow(struct svc_request *req, struct signcert *s,
+                              const struct confirm_sent *c, bool ours)
+{
+  struct bridge *b = req->app_ctx;
+  s->wakeup = svc_wakeup_new(req->con);
+  s->job = s->wakeup
+               ? confirm_job_new(c->transaction, c->request_xml, c->request_len,
+                                 s->chk.account, c->expires,
+                                 otpce_cache_minutes(&b->cfg.otpce.policy),
+                                 s->wakeup)
+               : NULL;
+  bool queued = s->job != NULL && waiters_submit(b->waiters, s->job);
+  if (!queued && s->job != NULL && waiters_stopping(b->waiters))
+    /* A stop between the question and its job: the row is recorded as
+     * pending and the next start's recovery follows it (a confirmation in
+     * progress survives a restart), so the question is not withdrawn. */
+    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR,
+                "stopping; the confirmation stays pending for the next start");
+  if (!queued) {
+    /* Over the bound: never an unbounded thread. Our question is
+     * withdrawn; the row stays pending and is decided (cancelled) by the
+     * next start's recovery. */
+    if (ours)
+      withdraw(b, s->chk.account, c->transaction, c->request_xml,
+               c->request_len);
+    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR,
+                "too many confirmations in progress (or out of memory)");
+  }
+  if (svc_wakeup_suspend(s->wakeup))
+    return MHD_YES;
+  return otpce_signcert(req); /* answered before we could suspend */
 }
 
 /* Asks the user and suspends until a waiter has the outcome. */
@@ -304,31 +375,67 @@ static enum MHD_Result confirm_and_wait(struct svc_request *req,
                 err.msg);
   }
   if (record_sent(b, s, &sent, &err) != 0) {
-    withdraw(b, s, &sent);
+    withdraw(b, s->chk.account, sent.transaction, sent.request_xml,
+             sent.request_len);
     confirm_sent_free(&sent);
     return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR, err.msg);
   }
-  s->wakeup = svc_wakeup_new(req->con);
-  s->job = s->wakeup
-               ? confirm_job_new(sent.transaction, sent.request_xml,
-                                 sent.request_len, s->chk.account, sent.expires,
-                                 otpce_cache_minutes(&b->cfg.otpce.policy),
-                                 s->wakeup)
-               : NULL;
-  if (s->job == NULL || !waiters_submit(b->waiters, s->job)) {
-    /* Over the bound: never an unbounded thread. The row stays pending
-     * and is decided (cancelled) by the next start's recovery. */
-    withdraw(b, s, &sent);
-    confirm_sent_free(&sent);
-    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR,
-                "too many confirmations in progress (or out of memory)");
-  }
   svc_log(SVC_LOG_INFO, "otpce.confirm", "user %s (%s): transaction %s sent",
           s->req.username, s->chk.account, sent.transaction);
+  enum MHD_Result ret = follow(req, s, &sent, true);
   confirm_sent_free(&sent);
-  if (svc_wakeup_suspend(s->wakeup))
-    return MHD_YES;
-  return otpce_signcert(req); /* answered before we could suspend */
+  return ret;
+}
+
+/* confirm = required: this very request's (same account, template, CSR)
+ * earlier confirmation, left by a client that went away or a bridge that
+ * restarted: 1 found into *c, 0 none, -1 error. */
+static int retry_find(struct bridge *b, const struct signcert *s,
+                      struct bridge_confirmation *c, struct owcp_error *err)
+{
+  struct bridge_store *st = NULL;
+  bool found = false;
+  int rc = bridge_store_acquire(b->pool, DB_WAIT_MS, &st, err);
+  if (rc == 0)
+    rc = bridge_store_confirm_retry(st, "otpce", s->chk.account, s->scope,
+                                    OTPCE_RETRY_MINUTES, 0, c, &found, err);
+  bridge_store_release(b->pool, st);
+  if (rc != 0)
+    return -1;
+  return found ? 1 : 0;
+}
+
+/* confirm = required: every issuance asks, except that a retry of the
+ * same request follows its still pending question, or takes its Accept
+ * that nothing was issued from yet. */
+static enum MHD_Result required(struct svc_request *req, struct signcert *s)
+{
+  struct bridge *b = req->app_ctx;
+  struct owcp_error err = {{0}};
+  struct bridge_confirmation c = {0};
+  int found = retry_find(b, s, &c, &err);
+  if (found < 0)
+    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR, err.msg);
+  if (found == 0)
+    return confirm_and_wait(req, s);
+  char tx[BRIDGE_STORE_TX_MAX];
+  memcpy(tx, c.transaction, sizeof tx);
+  bool accepted = strcmp(c.state, "accepted") == 0;
+  svc_log(SVC_LOG_INFO, "otpce.retry",
+          "user %s (%s): a retry of transaction %s (%s)", s->req.username,
+          s->chk.account, tx, c.state);
+  enum MHD_Result ret;
+  if (accepted) {
+    bridge_confirmation_free(&c);
+    return issue(req, s, tx, true);
+  }
+  struct confirm_sent pending = {.transaction = c.transaction,
+                                 .request_xml = c.request,
+                                 .request_len = c.request_len,
+                                 .expires = c.expires};
+  ret = follow(req, s, &pending, false);
+  bridge_confirmation_free(&c);
+  return ret;
 }
 
 /* ---- the steps before the confirmation -------------------------------------
@@ -415,19 +522,22 @@ static enum MHD_Result start(struct svc_request *req, struct signcert *s)
   if (!check_otp(req, s, &ret))
     return ret;
   const struct confirm_policy *p = &b->cfg.otpce.policy;
-  if (p->mode == CONFIRM_MODE_OFF)
-    return issue(req, s, NULL);
   s->scope = scope_new(p, s);
+  if (s->scope == NULL)
+    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR, "out of memory");
+  if (p->mode == CONFIRM_MODE_OFF)
+    return issue(req, s, NULL, false);
+  if (p->mode == CONFIRM_MODE_REQUIRED)
+    return required(req, s);
   char tx[BRIDGE_STORE_TX_MAX];
-  int found = s->scope ? approval(b, s, tx, &err) : -1;
+  int found = approval(b, s, tx, &err);
   if (found < 0)
-    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR,
-                err.msg[0] ? err.msg : "out of memory");
+    return fail(req, MHD_HTTP_OK, OTPCE_OTHER_ERROR, err.msg);
   if (found > 0) {
     svc_log(SVC_LOG_INFO, "otpce.approved",
             "user %s (%s): covered by the Accept of transaction %s",
             s->req.username, s->chk.account, tx);
-    return issue(req, s, tx);
+    return issue(req, s, tx, false);
   }
   return confirm_and_wait(req, s);
 }
@@ -439,7 +549,7 @@ static enum MHD_Result resume(struct svc_request *req, struct signcert *s)
   if (!atomic_load(&j->done))
     return svc_wakeup_suspend(s->wakeup) ? MHD_YES : resume(req, s);
   if (j->outcome == CONFIRM_ACCEPTED && j->recorded)
-    return issue(req, s, j->transaction);
+    return issue(req, s, j->transaction, false);
   char why[128];
   snprintf(why, sizeof why, "confirmation %s: %s", j->transaction,
            confirm_outcome_name(j->outcome));

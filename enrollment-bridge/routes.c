@@ -24,8 +24,11 @@ int routes_build(struct bridge *b, struct owcp_error *err)
   }
   b->route_count = 0;
   if (b->cfg.otpce_on)
-    b->routes[b->route_count++] = (struct svc_route){
-        .method = "POST", .path = b->cfg.otpce.path, .handle = otpce_signcert};
+    b->routes[b->route_count++] =
+        (struct svc_route){.method = "POST",
+                           .path = b->cfg.otpce.path,
+                           .handle = otpce_signcert,
+                           .headers = otpce_response_headers};
   return 0;
 }
 

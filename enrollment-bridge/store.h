@@ -158,6 +158,17 @@ int bridge_store_confirm_pending(struct bridge_store *st, const char *front,
                                  int max, struct bridge_confirmation_list *out,
                                  struct owcp_error *err);
 
+/* The confirmation a byte-identical retry under confirm = required
+ * follows (docs/enrollment-bridge.md, "Restart semantics"): the latest of
+ * (front, account, scope) that is either still pending and not expired at
+ * now, or accepted at most window_minutes before now with nothing issued
+ * from it yet. *found false when none. */
+int bridge_store_confirm_retry(struct bridge_store *st, const char *front,
+                               const char *account, const char *scope,
+                               int window_minutes, time_t now,
+                               struct bridge_confirmation *out, bool *found,
+                               struct owcp_error *err);
+
 /* How a confirmation ended. */
 struct bridge_confirm_outcome {
   const char *transaction;
@@ -219,6 +230,16 @@ struct bridge_issuance_new {
 int bridge_store_issuance_record(struct bridge_store *st,
                                  const struct bridge_issuance_new *in,
                                  int64_t *id, struct owcp_error *err);
+
+/* As bridge_store_issuance_record, for an Accept that covers exactly one
+ * issuance (confirm = required): in->transaction is required; *status 200
+ * (recorded; *id, when not NULL, its row id) or 409 (something was issued
+ * from that transaction already, also by a concurrent request: nothing
+ * recorded). */
+int bridge_store_issuance_record_once(struct bridge_store *st,
+                                      const struct bridge_issuance_new *in,
+                                      int *status, int64_t *id,
+                                      struct owcp_error *err);
 
 /* ---- certificates (store_cert.c) ------------------------------------------
  */

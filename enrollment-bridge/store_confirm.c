@@ -37,8 +37,24 @@ static const struct bstore_stmt stmt_decide = {
     "SELECT o_status, o_state FROM bridge_confirmation_decide($1, $2, $3, "
     "$4, $5, " BS_TS(6) ")"};
 
+/* Pending ones: while their question is open (their own expiry bounds
+ * them); accepted ones: within the window and not yet handed out. */
+static const struct bstore_stmt stmt_retry = {
+    BS_CONFIRM_RETRY, "bridge_confirm_retry",
+    "SELECT " CONFIRM_COLUMNS " FROM confirmations c "
+    "WHERE c.front = $1 AND c.account = $2 AND c.scope = $3 AND "
+    "((c.state = 'pending' AND c.expires_at > " BS_NOW(
+        5) ") OR "
+           "(c.state = 'accepted' AND c.decided_at <= " BS_NOW(
+               5) " AND "
+                  "c.decided_at > " BS_NOW(
+                      5) " - make_interval(mins => $4::integer) AND "
+                         "NOT EXISTS (SELECT 1 FROM issuances i WHERE "
+                         "i.confirmation_id = c.id))) "
+                         "ORDER BY c.created_at DESC, c.id DESC LIMIT 1"};
+
 const struct bstore_stmt *const bstore_confirm_statements[] = {
-    &stmt_record, &stmt_get, &stmt_pending, &stmt_decide, NULL};
+    &stmt_record, &stmt_get, &stmt_pending, &stmt_decide, &stmt_retry, NULL};
 
 int bridge_store_confirm_record(struct bridge_store *st,
                                 const struct bridge_confirm_new *in,
@@ -102,18 +118,18 @@ static int confirmation_fill(const PGresult *res, int i, void *item,
   return 0;
 }
 
-int bridge_store_confirm_get(struct bridge_store *st, const char *transaction,
-                             struct bridge_confirmation *out, bool *found,
-                             struct owcp_error *err)
+/* Runs a statement answering at most one confirmation row into *out. */
+static int confirm_one(struct bridge_store *st, const struct bstore_stmt *s,
+                       const struct svc_pg_params *p,
+                       struct bridge_confirmation *out, bool *found,
+                       struct owcp_error *err)
 {
-  struct svc_pg_params p = {0};
   PGresult *res;
   int rc;
 
   memset(out, 0, sizeof *out);
   *found = false;
-  svc_pg_param_text(&p, transaction);
-  rc = bstore_run(st, &stmt_get, &p, &res, err);
+  rc = bstore_run(st, s, p, &res, err);
   if (rc != 0)
     return rc;
   if (PQntuples(res) == 1) {
@@ -124,6 +140,32 @@ int bridge_store_confirm_get(struct bridge_store *st, const char *transaction,
   }
   PQclear(res);
   return rc;
+}
+
+int bridge_store_confirm_retry(struct bridge_store *st, const char *front,
+                               const char *account, const char *scope,
+                               int window_minutes, time_t now,
+                               struct bridge_confirmation *out, bool *found,
+                               struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, front);
+  svc_pg_param_text(&p, account);
+  svc_pg_param_text(&p, scope);
+  svc_pg_param_int(&p, window_minutes);
+  svc_pg_param_time(&p, now);
+  return confirm_one(st, &stmt_retry, &p, out, found, err);
+}
+
+int bridge_store_confirm_get(struct bridge_store *st, const char *transaction,
+                             struct bridge_confirmation *out, bool *found,
+                             struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, transaction);
+  return confirm_one(st, &stmt_get, &p, out, found, err);
 }
 
 int bridge_store_confirm_pending(struct bridge_store *st, const char *front,

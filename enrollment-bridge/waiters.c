@@ -239,6 +239,14 @@ bool waiters_submit(struct waiters *w, struct confirm_job *job)
   return ok;
 }
 
+bool waiters_stopping(struct waiters *w)
+{
+  pthread_mutex_lock(&w->lock);
+  bool stopping = w->stopping;
+  pthread_mutex_unlock(&w->lock);
+  return stopping;
+}
+
 size_t waiters_pending(struct waiters *w)
 {
   pthread_mutex_lock(&w->lock);

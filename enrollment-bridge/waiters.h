@@ -16,9 +16,9 @@
  *
  * At start, waiters_recover() queues the confirmations the database still
  * has as pending (a previous process was stopped while they waited): their
- * outcomes are recorded as they come, and under cached: (or the required
- * retry window, docs/enrollment-bridge.md) an Accept becomes the approval
- * the client's retry finds.
+ * outcomes are recorded as they come, and under cached: an Accept becomes
+ * the approval the client's retry finds (under required the retry finds
+ * the recorded Accept itself, docs/enrollment-bridge.md).
  */
 #ifndef OWCP_BRIDGE_WAITERS_H
 #define OWCP_BRIDGE_WAITERS_H
@@ -79,6 +79,10 @@ struct waiters *waiters_new(struct bridge *b, struct owcp_error *err);
 /* Queues job (taking a reference of its own). false when the pool is at
  * WAITERS_MAX_JOBS or stopping: the caller keeps its job and decides. */
 bool waiters_submit(struct waiters *w, struct confirm_job *job);
+
+/* Has waiters_stop() begun? (A refused submit then means "stopping", not
+ * "full": the confirmation stays pending for the next start.) */
+bool waiters_stopping(struct waiters *w);
 
 /* Jobs queued or being checked, for /metrics. */
 size_t waiters_pending(struct waiters *w);

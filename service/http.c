@@ -114,9 +114,22 @@ unsigned short svc_http_port(const struct svc_http *h)
 
 /* ---- replies ------------------------------------------------------------ */
 
+/* The route's own headers (struct svc_route.headers) that resp lacks. */
+static void add_route_headers(struct MHD_Response *resp,
+                              const struct svc_route *route)
+{
+  if (route == NULL || route->headers == NULL)
+    return;
+  for (const char *const *h = route->headers; h[0] != NULL && h[1] != NULL;
+       h += 2)
+    if (MHD_get_response_header(resp, h[0]) == NULL)
+      (void)MHD_add_response_header(resp, h[0], h[1]);
+}
+
 enum MHD_Result svc_http_queue(struct svc_request *req, unsigned status,
                                struct MHD_Response *resp, size_t len)
 {
+  add_route_headers(resp, req->route);
   req->status = status;
   req->bytes = len;
   req->replied = true;
@@ -124,13 +137,18 @@ enum MHD_Result svc_http_queue(struct svc_request *req, unsigned status,
 }
 
 /* An error the layer answers itself, in the daemon's format when it has
- * one. allow: the Allow header of a 405, else NULL. */
-static enum MHD_Result reply_error(struct svc_request *req, unsigned status,
-                                   const char *allow, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+ * one. allow: the Allow header of a 405, else NULL; path_route: a route of
+ * the request's path whose headers the reply carries (the matched route's
+ * are added anyway), or NULL. */
+static enum MHD_Result
+reply_error(struct svc_request *req, unsigned status, const char *allow,
+            const struct svc_route *path_route, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static enum MHD_Result reply_error(struct svc_request *req, unsigned status,
-                                   const char *allow, const char *fmt, ...)
+                                   const char *allow,
+                                   const struct svc_route *path_route,
+                                   const char *fmt, ...)
 {
   char msg[OWCP_ERROR_MAX];
   va_list ap;
@@ -156,6 +174,7 @@ static enum MHD_Result reply_error(struct svc_request *req, unsigned status,
   }
   if (allow != NULL)
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+  add_route_headers(resp, path_route);
   enum MHD_Result ret = svc_http_queue(req, status, resp, len);
   MHD_destroy_response(resp);
   return ret;
@@ -416,15 +435,18 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 }
 
 /* The route for path and method; with none, *allow lists the methods the
- * path has (empty when the path is unknown). */
+ * path has (empty when the path is unknown) and *path_route is the first
+ * of its routes (NULL when none). */
 static const struct svc_route *find_route(const struct svc_http *h,
                                           const char *path, const char *method,
-                                          char *allow, size_t n)
+                                          char *allow, size_t n,
+                                          const struct svc_route **path_route)
 {
   const struct svc_route *tables[] = {h->cfg.routes, h->builtin};
   const size_t counts[] = {h->cfg.route_count, h->builtin_count};
 
   allow[0] = '\0';
+  *path_route = NULL;
   for (size_t t = 0; t < 2; t++)
     for (size_t i = 0; i < counts[t]; i++) {
       const struct svc_route *r = &tables[t][i];
@@ -432,6 +454,8 @@ static const struct svc_route *find_route(const struct svc_http *h,
         continue;
       if (strcmp(r->method, method) == 0)
         return r;
+      if (*path_route == NULL)
+        *path_route = r;
       size_t used = strlen(allow);
       snprintf(allow + used, n - used, "%s%s", used ? ", " : "", r->method);
     }
@@ -445,19 +469,20 @@ static enum MHD_Result first_call(struct svc_request *req, const char *url,
 {
   struct svc_http *h = req->http;
   char allow[128];
+  const struct svc_route *path_route;
 
   req->seen = true;
   snprintf(req->method, sizeof req->method, "%s", method);
   set_deadline(h, req->con, h->cfg.body_timeout_ms);
-  req->route = find_route(h, url, method, allow, sizeof allow);
+  req->route = find_route(h, url, method, allow, sizeof allow, &path_route);
   if (req->route == NULL && allow[0] != '\0')
-    return reply_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, allow,
+    return reply_error(req, MHD_HTTP_METHOD_NOT_ALLOWED, allow, path_route,
                        "Method %s is not allowed here.", req->method);
   if (req->route == NULL)
-    return reply_error(req, MHD_HTTP_NOT_FOUND, NULL,
+    return reply_error(req, MHD_HTTP_NOT_FOUND, NULL, NULL,
                        "There is nothing at this path.");
   if (svc_body_declared_too_large(req->con, h->cfg.max_body))
-    return reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+    return reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
                        "The body is larger than %zu octets.", h->cfg.max_body);
   return MHD_YES;
 }
@@ -486,7 +511,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
     req->upload_done = true;
     set_deadline(req->http, con, 0);
     if (req->body.too_large)
-      return reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+      return reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
                          "The body is larger than %zu octets.",
                          req->http->cfg.max_body);
     if (svc_body_finish(&req->body) != 0)

@@ -261,16 +261,26 @@ bool bridge_itest_has(const void *hay, size_t hay_len, const void *needle,
   return false;
 }
 
-bool bridge_itest_log_contains(const struct bridge_itest *b, const char *needle)
+size_t bridge_itest_log_count(const struct bridge_itest *b, const char *needle)
 {
   unsigned char *data = NULL;
-  size_t len = 0;
+  size_t len = 0, n = 0, nl = strlen(needle);
 
-  if (owcp_file_read(b->log, (size_t)64 << 20, &data, &len, NULL) != 0)
-    return false;
-  bool found = bridge_itest_has(data, len, needle, strlen(needle));
+  if (nl == 0 ||
+      owcp_file_read(b->log, (size_t)64 << 20, &data, &len, NULL) != 0)
+    return 0;
+  for (size_t i = 0; i + nl <= len; i++)
+    if (memcmp(data + i, needle, nl) == 0) {
+      n++;
+      i += nl - 1;
+    }
   free(data);
-  return found;
+  return n;
+}
+
+bool bridge_itest_log_contains(const struct bridge_itest *b, const char *needle)
+{
+  return bridge_itest_log_count(b, needle) > 0;
 }
 
 void bridge_itest_start(struct bridge_itest *b)

@@ -112,6 +112,9 @@ void bridge_itest_reset_db(struct bridge_itest *b);
 bool bridge_itest_has(const void *hay, size_t hay_len, const void *needle,
                       size_t needle_len);
 
+/* How many times needle occurs in the bridge's log (all its runs so far). */
+size_t bridge_itest_log_count(const struct bridge_itest *b, const char *needle);
+
 /* Whether the bridge's log (all its runs so far) contains needle. */
 bool bridge_itest_log_contains(const struct bridge_itest *b,
                                const char *needle);

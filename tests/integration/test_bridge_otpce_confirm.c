@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bridge_itest.h"
 
@@ -207,9 +208,10 @@ static void test_restart_keeps_cached_approval(void **state)
  * (and must stop promptly and cleanly even so); the user accepts while
  * the bridge is down; the client sends the same request again (Windows
  * retries the same SignCert) and gets Success without a second question.
- * OPEN POINT: under `required` the contract does not say how a retry is
- * matched to the pending transaction; this test expects the same username,
- * template and CSR bytes to match. */
+ * Under `required` the contract does not say how a retry is matched to
+ * the pending transaction; the decision (docs/enrollment-bridge.md,
+ * "Restart semantics"): the same account, template and CSR bytes, within
+ * 15 minutes of the Accept, and only while nothing was issued from it. */
 static void test_restart_with_pending_confirmation(void **state)
 {
   struct bridge_world *w = *state;
@@ -250,6 +252,55 @@ static void test_restart_with_pending_confirmation(void **state)
   policy(w, "required");
 }
 
+/* required, the same decision: a client that sends the same request
+ * again while its question is open causes no second question (the retry
+ * follows the first one), and the Accept covers exactly one issuance:
+ * one of the two gets the CMC, the other OtherError. */
+static void test_retry_while_pending(void **state)
+{
+  struct bridge_world *w = *state;
+  struct bridge_call first, second;
+
+  policy(w, "required");
+  char *body = request_for(w, ALICE, ALICE_ACCOUNT);
+  char *again = strdup(body);
+  assert_non_null(again);
+  size_t retries = bridge_itest_log_count(&w->bridge, "\"otpce.retry\"");
+  bridge_call_start(&first, &w->bridge, body);
+  assert_int_equal(bridge_itest_device_pending(w->device, ALICE_ACCOUNT, 10),
+                   1);
+  bridge_call_start(&second, &w->bridge, again);
+  /* until the bridge has matched the second request to the first one's
+   * question */
+  double deadline = itest_now() + 10;
+  while (bridge_itest_log_count(&w->bridge, "\"otpce.retry\"") == retries) {
+    if (atomic_load(&second.done) || itest_now() > deadline) {
+      bridge_call_join(&second);
+      fail_msg("the same request again was not matched to the pending "
+               "question; it got HTTP %ld '%s'",
+               second.h.status, second.h.body ? second.h.body : "");
+    }
+    struct timespec ts = {0, 20L * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  assert_int_equal(bridge_itest_device_pending(w->device, ALICE_ACCOUNT, 0), 1);
+  free(bridge_itest_device_answer(w->device, ALICE_ACCOUNT, OWCP_ANSWER_ACCEPT,
+                                  5));
+  bridge_call_join(&first);
+  bridge_call_join(&second);
+  const struct bridge_http *got[] = {&first.h, &second.h};
+  int success = 0;
+  for (int i = 0; i < 2; i++) {
+    bool ok = got[i]->body != NULL && strstr(got[i]->body, "Success") != NULL;
+    BRIDGE_EXPECT(*got[i], 200, ok ? "Success" : "OtherError");
+    success += ok;
+  }
+  assert_int_equal(success, 1);
+  assert_int_equal(bridge_itest_device_pending(w->device, ALICE_ACCOUNT, 0), 0);
+  bridge_http_free(&first.h);
+  bridge_http_free(&second.h);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -263,6 +314,7 @@ int main(void)
       cmocka_unit_test(test_policy_off),
       cmocka_unit_test(test_restart_keeps_cached_approval),
       cmocka_unit_test(test_restart_with_pending_confirmation),
+      cmocka_unit_test(test_retry_while_pending),
   };
   return cmocka_run_group_tests(tests, setup, bridge_world_group_teardown);
 }

@@ -179,7 +179,7 @@ static void test_migrate_twice(void **state)
   assert_int_equal(count(f, "SELECT count(*) FROM schema_migrations"), 1);
   assert_int_equal(count(f, "SELECT count(*) FROM pg_proc WHERE proname "
                             "LIKE 'bridge\\_%'"),
-                   8);
+                   9);
   /* Every table and column is explained. */
   assert_int_equal(count(f, "SELECT count(*) FROM pg_class c JOIN "
                             "pg_namespace n ON n.oid = c.relnamespace WHERE "
@@ -474,6 +474,172 @@ static void test_issuance_record(void **state)
   in.front = "otpce";
   assert_int_equal(bridge_store_issuance_record(f->st, &in, &id, &err), 0);
   assert_int_equal(count(f, "SELECT count(*) FROM issuances"), 2);
+}
+
+/* ---- confirm = required: one Accept, one issuance ---------------------------
+ */
+
+#define RETRY_SCOPE "1.2.3 csr-sha256:ab"
+#define RETRY_WINDOW 15 /* minutes */
+#define RETRY_WINDOW_S ((time_t)RETRY_WINDOW * 60)
+
+/* The transaction a retry of (otpce, account, RETRY_SCOPE) finds at now
+ * ("" when none) and its state. */
+static void retry_at(struct fx *f, const char *account, time_t now,
+                     const char *want_tx, const char *want_state)
+{
+  struct owcp_error err = {{0}};
+  struct bridge_confirmation c;
+  bool found = true;
+
+  assert_int_equal(bridge_store_confirm_retry(f->st, "otpce", account,
+                                              RETRY_SCOPE, RETRY_WINDOW, now,
+                                              &c, &found, &err),
+                   0);
+  if (want_tx == NULL) {
+    if (found)
+      fail_msg("at T0%+lld a retry finds %s (%s), expected none",
+               (long long)(now - T0), c.transaction, c.state);
+    return;
+  }
+  if (!found)
+    fail_msg("at T0%+lld a retry finds nothing, expected %s",
+             (long long)(now - T0), want_tx);
+  assert_string_equal(c.transaction, want_tx);
+  assert_string_equal(c.state, want_state);
+  assert_string_equal(c.request, "<Request>x</Request>");
+  bridge_confirmation_free(&c);
+}
+
+static struct bridge_issuance_new cmc_issuance(const char *tx)
+{
+  return (struct bridge_issuance_new){"otpce",       ALICE, RETRY_SCOPE, "cmc",
+                                      "CMC request", NULL,  tx,          0};
+}
+
+/* A pending question is followed until it expires; an Accept serves a
+ * retry within the window only while nothing was issued from it; a
+ * Reject, another account or another scope serve nothing. */
+static void test_confirm_retry(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct bridge_issuance_new in = cmc_issuance("TX-r1");
+  int status = 0;
+
+  retry_at(f, ALICE, T0, NULL, NULL);
+  record(f, "otpce", ALICE, RETRY_SCOPE, "TX-r1");
+  record(f, "otpce", ALICE, "1.2.3 csr-sha256:cd", "TX-other-csr");
+  record(f, "otpce", BOB, RETRY_SCOPE, "TX-bob");
+  retry_at(f, ALICE, T0 + 1, "TX-r1", "pending");
+  retry_at(f, ALICE, T0 + 120, NULL, NULL); /* its expiry */
+  assert_int_equal(decide(f, "TX-r1", "accepted", 0, T0 + 10), 200);
+  assert_int_equal(count(f, "SELECT count(*) FROM approvals"), 0);
+  retry_at(f, ALICE, T0 + 10, "TX-r1", "accepted");
+  retry_at(f, ALICE, T0 + 10 + RETRY_WINDOW_S - 1, "TX-r1", "accepted");
+  retry_at(f, ALICE, T0 + 10 + RETRY_WINDOW_S, NULL, NULL);
+  retry_at(f, ALICE, T0 + 9, NULL, NULL); /* decided in the future */
+  /* handed out once: consumed */
+  assert_int_equal(
+      bridge_store_issuance_record_once(f->st, &in, &status, NULL, &err), 0);
+  assert_int_equal(status, 200);
+  retry_at(f, ALICE, T0 + 11, NULL, NULL);
+  /* a Reject serves nothing */
+  record(f, "otpce", ALICE, RETRY_SCOPE, "TX-r2");
+  assert_int_equal(decide(f, "TX-r2", "rejected", 0, T0 + 20), 200);
+  retry_at(f, ALICE, T0 + 21, NULL, NULL);
+  /* the latest of several is found */
+  record(f, "otpce", ALICE, RETRY_SCOPE, "TX-r3");
+  retry_at(f, ALICE, T0 + 22, "TX-r3", "pending");
+}
+
+/* The second consumer of one Accept gets 409 and records nothing; a
+ * transaction that is not accepted, or none, is refused. */
+static void test_issuance_once(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct bridge_issuance_new in = cmc_issuance("TX-o");
+  int status = 0;
+  int64_t id = 0;
+
+  record(f, "otpce", ALICE, RETRY_SCOPE, "TX-o");
+  assert_int_equal(
+      bridge_store_issuance_record_once(f->st, &in, &status, &id, &err),
+      BRIDGE_STORE_INVALID);
+  assert_non_null(strstr(err.msg, "issuance_needs_accepted_confirmation"));
+  assert_int_equal(decide(f, "TX-o", "accepted", 0, T0 + 2), 200);
+  assert_int_equal(
+      bridge_store_issuance_record_once(f->st, &in, &status, &id, &err), 0);
+  assert_int_equal(status, 200);
+  assert_true(id > 0);
+  assert_int_equal(
+      bridge_store_issuance_record_once(f->st, &in, &status, &id, &err), 0);
+  assert_int_equal(status, 409);
+  assert_int_equal(id, 0);
+  assert_int_equal(count(f, "SELECT count(*) FROM issuances"), 1);
+  in.transaction = NULL;
+  assert_int_equal(
+      bridge_store_issuance_record_once(f->st, &in, &status, &id, &err),
+      BRIDGE_STORE_INVALID);
+  in.transaction = "TX-unknown";
+  assert_int_equal(
+      bridge_store_issuance_record_once(f->st, &in, &status, &id, &err),
+      BRIDGE_STORE_INVALID);
+}
+
+#define ONCE_ROUNDS 40
+
+struct consumer {
+  struct fx *f;
+  int status[ONCE_ROUNDS];
+  int rc;
+};
+
+static void *consume(void *arg)
+{
+  struct consumer *c = arg;
+  struct owcp_error err = {{0}};
+  struct bridge_store *st;
+  char tx[32];
+
+  c->rc = bridge_store_acquire(c->f->pool, 5000, &st, &err);
+  for (int i = 0; i < ONCE_ROUNDS && c->rc == 0; i++) {
+    snprintf(tx, sizeof tx, "TX-race-%d", i);
+    struct bridge_issuance_new in = cmc_issuance(tx);
+    c->rc =
+        bridge_store_issuance_record_once(st, &in, &c->status[i], NULL, &err);
+  }
+  bridge_store_release(c->f->pool, st);
+  return NULL;
+}
+
+/* Two requests holding the same Accept at the same moment: exactly one
+ * records, every time. */
+static void test_issuance_once_concurrent(void **state)
+{
+  struct fx *f = *state;
+  struct consumer a = {f, {0}, -1};
+  struct consumer b = {f, {0}, -1};
+  pthread_t ta, tb;
+  char tx[32];
+
+  for (int i = 0; i < ONCE_ROUNDS; i++) {
+    snprintf(tx, sizeof tx, "TX-race-%d", i);
+    record(f, "otpce", ALICE, RETRY_SCOPE, tx);
+    assert_int_equal(decide(f, tx, "accepted", 0, T0 + 1), 200);
+  }
+  assert_int_equal(pthread_create(&ta, NULL, consume, &a), 0);
+  assert_int_equal(pthread_create(&tb, NULL, consume, &b), 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  assert_int_equal(a.rc, 0);
+  assert_int_equal(b.rc, 0);
+  for (int i = 0; i < ONCE_ROUNDS; i++)
+    if ((a.status[i] == 200) == (b.status[i] == 200))
+      fail_msg("Accept %d: statuses %d and %d, expected one 200 and one 409", i,
+               a.status[i], b.status[i]);
+  assert_int_equal(count(f, "SELECT count(*) FROM issuances"), ONCE_ROUNDS);
 }
 
 /* ---- constraint violations come back as clear errors ------------------------
@@ -834,6 +1000,9 @@ int main(void)
       T(test_approval_expiry_and_scope),
       T(test_accept_caches_atomically),
       T(test_issuance_record),
+      T(test_confirm_retry),
+      T(test_issuance_once),
+      T(test_issuance_once_concurrent),
       T(test_constraints_clear_errors),
       T(test_cert_serial_unique),
       T(test_wstep_request_ids),

@@ -54,6 +54,11 @@ struct svc_route {
   const char *path;   /* exact match, e.g. "/owcp/0.1/RD-Confirm" */
   svc_http_handler handle;
   const void *data; /* the daemon's own route data (req->route->data) */
+  /* Headers every reply on this path carries, also the layer's own 405
+   * and 413 (a protocol that requires a header on every response): "Name",
+   * "value" pairs, NULL-terminated; NULL: none. Added to a reply that does
+   * not already have the header. */
+  const char *const *headers;
 };
 
 /* Renders an error the layer answers itself (404, 405, 413) in the
