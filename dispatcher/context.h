@@ -51,8 +51,8 @@ struct dispatcher_config {
   char *config_file;            /* the file read, NULL: flags only (SIGHUP) */
   bool log_level_from_flag;     /* --log-level given: SIGHUP keeps it */
   /* Signed log heads (spec §10, dispatcher/log_head.c). */
-  int log_head_interval;        /* seconds between heads */
-  char *log_head_file;          /* NULL: key_dir/log-heads.jsonl */
+  int log_head_interval; /* seconds between heads */
+  char *log_head_file;   /* NULL: key_dir/log-heads.jsonl */
   /* DR-Complete delivery (outbox.c) */
   unsigned completion_max;      /* deliveries in flight, all hosts */
   unsigned completion_per_host; /* deliveries in flight per host:port */
