@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "mras.h"
 #include "owcp/service/log.h"
 #include "store.h"
 
@@ -17,7 +18,7 @@
 int routes_build(struct bridge *b, struct owcp_error *err)
 {
   /* One slot per front; WSTEP and MRAS add theirs with their issues. */
-  b->routes = calloc(1, sizeof *b->routes);
+  b->routes = calloc(2, sizeof *b->routes);
   if (b->routes == NULL) {
     owcp_error_set(err, "out of memory for the route table");
     return -1;
@@ -26,6 +27,9 @@ int routes_build(struct bridge *b, struct owcp_error *err)
   if (b->cfg.otpce_on)
     b->routes[b->route_count++] = (struct svc_route){
         .method = "POST", .path = b->cfg.otpce.path, .handle = otpce_signcert};
+  if (b->cfg.mras_on && b->cfg.mras.http_path != NULL)
+    b->routes[b->route_count++] = (struct svc_route){
+        .method = "POST", .path = b->cfg.mras.http_path, .handle = mras_http};
   return 0;
 }
 
