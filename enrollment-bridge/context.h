@@ -19,6 +19,7 @@
 
 struct bridge_store_pool;
 struct confirm_service;
+struct mras_front;
 struct otpce_parser;
 struct svc_http;
 struct svc_metrics;
@@ -50,6 +51,7 @@ struct bridge {
   struct confirm_service *confirm;  /* shared by every thread */
   struct bridge_store_pool *pool;
   struct waiters *waiters; /* confirmation waiter threads */
+  struct mras_front *mras; /* the MRAS front (mras.h), NULL when off */
   struct svc_metrics *metrics;
   struct bridge_counters counters;
   struct svc_http *http;

@@ -20,6 +20,8 @@
 #include "context.h"
 #include "handlers.h"
 #include "material.h"
+#include "mras.h"
+#include "sip_message.h"
 #include "owcp/service/daemon.h"
 #include "owcp/service/http.h"
 #include "owcp/service/log.h"
@@ -40,7 +42,8 @@ static const char usage[] =
     "       owcp-bridge [--config FILE] check\n"
     "       owcp-bridge --version | --help\n"
     "\n"
-    "The enrollment bridge: certificate enrollment (MS-OTPCE) behind the\n"
+    "The enrollment bridge: certificate enrollment (MS-OTPCE) and media\n"
+    "relay credentials (MRAS over SIP and HTTPS) behind the\n"
     "user's confirmation through an OWCP dispatcher.\n"
     "\n"
     "  serve     run (the default): the fronts of the configuration, GET\n"
@@ -52,7 +55,8 @@ static const char usage[] =
     ")\n"
     "\n"
     "Logs are JSON objects, one per line, on standard error. SIGHUP reloads\n"
-    "the TLS certificate and key and the log level. Exit status: 0 after a\n"
+    "the TLS certificate and key, the TURN secrets and the log level.\n"
+    "Exit status: 0 after a\n"
     "clean stop (SIGTERM/SIGINT) or a passing check/migrate, 1 on a\n"
     "start-up failure or an unusable file, 4 on a usage or configuration\n"
     "error. See owcp-bridge(8) and docs/enrollment-bridge.md.\n";
@@ -223,6 +227,9 @@ static int start(struct bridge *b, struct owcp_error *err)
   if (b->pool == NULL || bridge_metrics_start(b, err) != 0 ||
       (b->waiters = waiters_new(b, err)) == NULL || http_start(b, err) != 0)
     return -1;
+  /* MRAS: after the waiters (it resumes its own pending questions). */
+  if (b->cfg.mras_on && mras_front_start(b, err) == NULL)
+    return -1;
   if (waiters_recover(b->waiters, "otpce", &recovered, &why) != 0)
     svc_log(SVC_LOG_WARN, "start",
             "pending confirmations not resumed (retried at the next "
@@ -247,6 +254,13 @@ static int reload(void *arg)
     rc = -1;
   } else {
     svc_log_set_level((enum svc_log_level)now.log_level);
+    if (b->mras != NULL &&
+        mras_front_reload(b->mras,
+                          (const char *const *)now.mras.turn_secret_file.items,
+                          now.mras.turn_secret_file.count, &err) != 0) {
+      svc_log(SVC_LOG_ERROR, "reload", "%s", err.msg);
+      rc = -1;
+    }
     bridge_config_free(&now);
   }
   if (svc_http_reload(b->http, &err) != 0) {
@@ -267,6 +281,8 @@ static void stop(struct bridge *b)
   atomic_store(&b->stopping, true);
   svc_http_stop(b->http, BRIDGE_STOP_GRACE_MS, wake_suspended, b->waiters);
   b->http = NULL;
+  mras_front_stop(b->mras); /* its waits see `stopping` and end */
+  b->mras = NULL;
   waiters_stop(b->waiters);
   waiters_free(b->waiters);
   routes_free(b);
@@ -312,6 +328,7 @@ int main(int argc, char **argv)
   /* Before any thread: only svc_run() takes SIGTERM, SIGINT, SIGHUP. */
   svc_signals_init();
   xmlInitParser();
+  sip_message_init();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   if (cmd == CMD_MIGRATE)
     rc = migrate(&b.cfg);

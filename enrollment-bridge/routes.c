@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "mras.h"
 #include "owcp/service/log.h"
 #include "store.h"
 
@@ -16,8 +17,8 @@
 
 int routes_build(struct bridge *b, struct owcp_error *err)
 {
-  /* One slot per front; WSTEP and MRAS add theirs with their issues. */
-  b->routes = calloc(1, sizeof *b->routes);
+  /* One slot per HTTP front: OTPCE, WSTEP, MRAS. */
+  b->routes = calloc(3, sizeof *b->routes);
   if (b->routes == NULL) {
     owcp_error_set(err, "out of memory for the route table");
     return -1;
@@ -29,6 +30,9 @@ int routes_build(struct bridge *b, struct owcp_error *err)
                            .path = b->cfg.otpce.path,
                            .handle = otpce_signcert,
                            .headers = otpce_response_headers};
+  if (b->cfg.mras_on && b->cfg.mras.http_path != NULL)
+    b->routes[b->route_count++] = (struct svc_route){
+        .method = "POST", .path = b->cfg.mras.http_path, .handle = mras_http};
   return 0;
 }
 

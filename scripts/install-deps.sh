@@ -28,6 +28,8 @@ RUN_PACKAGES=(
   libpam0g-dev
   # the database
   postgresql-15
+  # the enrollment bridge MRAS front: the SIP parser (libosip2)
+  libosip2-dev
   # the enrollment bridge demo (scripts/run-bridge.sh): OTP server, openssl, curl
   freeradius openssl curl
 )
@@ -48,6 +50,8 @@ TEST_PACKAGES=(
   python3-asn1crypto python3-cryptography libxml2-utils
   # JSON in the shell integration tests (test_log_heads.sh, test_completion.sh)
   jq
+  # the enrollment bridge MRAS front's peers: SIP clients, a TURN server, TLS relay
+  sip-tester sipsak coturn socat
   # an ordinary PAM application, for the PAM module's tests
   pamtester
 )

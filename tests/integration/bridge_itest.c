@@ -180,8 +180,11 @@ void bridge_itest_configure(struct bridge_itest *b)
            "upn_suffix = EXAMPLE = example.com\n"
            "; a domain with a UPN suffix and no mapping: its users are "
            "unmapped\n"
-           "upn_suffix = OTHER = other.example\n\n"
-           "[otpce]\n"
+           "upn_suffix = OTHER = other.example\n");
+  if (o->identity_extra != NULL)
+    conf_add(conf, sizeof conf, "%s", o->identity_extra);
+  conf_add(conf, sizeof conf,
+           "\n[otpce]\n"
            "enabled = yes\n"
            "path = " BRIDGE_ITEST_PATH "\n");
   for (size_t i = 0; o->templates[i] != NULL; i++)
@@ -199,6 +202,8 @@ void bridge_itest_configure(struct bridge_itest *b)
            "nas_identifier = owcp-bridge\n"
            "require_message_authenticator = yes\n",
            o->radius_timeout_ms, o->radius_retries);
+  if (o->extra != NULL)
+    conf_add(conf, sizeof conf, "\n%s", o->extra);
   testutil_write_file(b->conf, conf, strlen(conf));
 }
 

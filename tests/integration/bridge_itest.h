@@ -56,6 +56,10 @@ struct bridge_itest_opts {
   const char *templates[4];  /* [otpce] template, NULL-terminated */
   const char *issuing_ca[4]; /* [otpce] issuing_ca, NULL-terminated */
   long max_body;             /* [bridge] max_body */
+  /* MRAS tests (issue 14): more [identity] lines, and sections appended
+   * after [radius]; NULL: none. */
+  const char *identity_extra;
+  const char *extra;
 };
 
 /* One bridge: its directory, database, configuration and process. */
