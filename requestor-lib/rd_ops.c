@@ -411,7 +411,18 @@ owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
   enum owcp_rq_status s;
   char *tx, *expires;
 
-  s = owcp_rq_confirm(rq, xml, xml_len, opts, out, err);
+  /* RD-Confirm is idempotent (the dispatcher requires the header
+   * identifier, and identical bytes return the existing transaction), so
+   * a submission whose answer was lost — the dispatcher died after the
+   * commit, a 503, a 429 — is sent again until the deadline. */
+  for (;;) {
+    s = owcp_rq_confirm(rq, xml, xml_len, opts, out, err);
+    if (!retryable(s) || deadline == 0 || next_wait(deadline) == 0)
+      break;
+    long retry = out->retry_after;
+    owcp_rq_result_free(out);
+    pause_before_retry(retry, deadline);
+  }
   if (s != OWCP_RQ_PENDING)
     return s;
   tx = out->transaction;

@@ -641,10 +641,12 @@ static void test_metrics(void **state)
                   h.body, "owcp_process_start_time_seconds") > 1.7e9);
   assert_true(testutil_exposition_value(h.body, "owcp_longpolls_held") >= 0);
   assert_true(testutil_exposition_value(h.body, "owcp_http_connections") >= 1);
-  /* The requests above borrowed pool connections; none is lent now but
-   * the scrape's own (which borrows none). */
-  assert_true(testutil_exposition_value(
-                  h.body, "owcp_db_pool_connections_in_use") == 0);
+  /* The pool's gauges are present (-1: absent); a background thread may
+   * hold a connection at the moment of the scrape, so only their range is
+   * fixed. */
+  double in_use =
+      testutil_exposition_value(h.body, "owcp_db_pool_connections_in_use");
+  assert_true(in_use >= 0 && in_use <= 64);
   assert_true(testutil_exposition_value(h.body, "owcp_db_pool_waits_total") >=
               0);
   assert_true(testutil_exposition_value(

@@ -277,7 +277,9 @@ enum owcp_rq_status owcp_rq_deregister(struct owcp_requestor *rq,
  * time(), 0: none) passes (OWCP_RQ_DEADLINE; the transaction is left
  * pending — call owcp_rq_final to cancel it). A 503, a 429 (after its
  * Retry) or a lost connection while polling is retried after a pause until
- * the deadline or the expiry. Any other outcome is returned as it
+ * the deadline or the expiry; with a deadline, so is the RD-Confirm itself
+ * (resubmitting the same bytes is idempotent: the dispatcher answers with
+ * the existing transaction). Any other outcome is returned as it
  * happened. */
 enum owcp_rq_status
 owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
