@@ -51,12 +51,16 @@ struct dispatcher_config {
   char *config_file;            /* the file read, NULL: flags only (SIGHUP) */
   bool log_level_from_flag;     /* --log-level given: SIGHUP keeps it */
   /* Signed log heads (spec §10, dispatcher/log_head.c). */
-  int log_head_interval;        /* seconds between heads */
-  char *log_head_file;          /* NULL: key_dir/log-heads.jsonl */
+  int log_head_interval; /* seconds between heads */
+  char *log_head_file;   /* NULL: key_dir/log-heads.jsonl */
   /* DR-Complete delivery (outbox.c) */
   unsigned completion_max;      /* deliveries in flight, all hosts */
   unsigned completion_per_host; /* deliveries in flight per host:port */
   int completion_timeout;       /* seconds one attempt may take */
+  /* Device approvals and "Not Me" (cd_register.c, cd_reply.c). */
+  int approvals_per_hour;  /* approvals asked per account and hour */
+  int register_per_minute; /* unauthenticated CD-Register per address */
+  int not_me_block;        /* seconds a "Not Me" blocks a requestor */
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */
