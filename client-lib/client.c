@@ -540,6 +540,15 @@ static int parse_pending(struct owcp_client *c, const char *account,
   return 0;
 }
 
+/* A device approval: the dispatcher reserves the type for them (a
+ * requestor cannot send it), and accepting one needs the new device's
+ * number (spec §5). */
+static bool is_approval(const struct owcp_request *req)
+{
+  return req->header.type != NULL &&
+         strcmp(req->header.type, "Registration") == 0;
+}
+
 void owcp_view_clear(struct owcp_view *v)
 {
   free(v->text);
@@ -581,6 +590,7 @@ int owcp_client_view(struct owcp_client *c, const char *account,
   if (parse_pending(c, account, p, &req, err) != 0)
     return -1;
   out->needs_pin = owcp_client_account_has_pin(c, account);
+  out->needs_match = is_approval(req);
   out->text = owcp_render_request(req, mode, err);
   if (out->text != NULL &&
       view_fields(req, p, unsupported_method(req, out->needs_pin), mode, out,
@@ -602,6 +612,7 @@ const char *owcp_answer_name(enum owcp_answer a)
   case OWCP_ANSWER_REJECT:
     return "Reject";
   case OWCP_ANSWER_REFUSE:
+  case OWCP_ANSWER_NOT_ME:
     break;
   }
   return "Refuse";
@@ -611,7 +622,7 @@ const char *owcp_answer_name(enum owcp_answer a)
  * frees). Verification lists PIN exactly when the key was unlocked by it. */
 static char *sign_receipt(const struct owcp_account_state *a,
                           const struct owcp_pending *p, const char *response,
-                          const char *reason, EVP_PKEY *key,
+                          const char *reason, const char *match, EVP_PKEY *key,
                           struct owcp_error *err)
 {
   char *methods[1] = {"PIN"};
@@ -625,6 +636,7 @@ static char *sign_receipt(const struct owcp_account_state *a,
       .request = p->request,
       .request_len = p->request_len,
       .reason = (char *)reason,
+      .match = (char *)match,
   };
   unsigned char *der = NULL;
   size_t len = 0;
@@ -662,6 +674,10 @@ static int send_reply(struct owcp_client *c, const struct owcp_account_state *a,
       client_reply_error("CD-Reply (already answered)", &reply, err);
     else if (reply.status == 408)
       client_reply_error("CD-Reply (expired or cancelled)", &reply, err);
+    else if (reply.status == 403)
+      client_reply_error("CD-Reply (wrong number: the registration was "
+                         "rejected)",
+                         &reply, err);
     else
       client_reply_error("CD-Reply", &reply, err);
   }
@@ -670,30 +686,93 @@ static int send_reply(struct owcp_client *c, const struct owcp_account_state *a,
   return rc;
 }
 
+/* True when m is exactly two ASCII digits. */
+static bool two_digits(const char *m)
+{
+  return m != NULL && m[0] >= '0' && m[0] <= '9' && m[1] >= '0' &&
+         m[1] <= '9' && m[2] == '\0';
+}
+
+/* What is sent for answer to req (Refuse when a method is unsupported,
+ * unless the user said "Not Me"), and the digits the receipt carries:
+ * only an Accept of a device approval has them. -1 with err (nothing to
+ * send) when they are missing, malformed or out of place. */
+static int decide(const struct owcp_request *req, bool has_pin,
+                  enum owcp_answer answer, const char *match,
+                  enum owcp_answer *what, const char **signed_match,
+                  struct owcp_error *err)
+{
+  bool approval = is_approval(req);
+
+  *what = answer;
+  *signed_match = NULL;
+  if (match != NULL && !approval) {
+    owcp_error_set(err, "this request is not a device approval: there is no "
+                        "number to type");
+    return -1;
+  }
+  if (answer != OWCP_ANSWER_NOT_ME && unsupported_method(req, has_pin) != NULL)
+    *what = OWCP_ANSWER_REFUSE;
+  if (!approval || *what != OWCP_ANSWER_ACCEPT)
+    return 0;
+  if (match == NULL) {
+    owcp_error_set(err, "accepting a device approval needs the two-digit "
+                        "number the new device shows");
+    return -1;
+  }
+  if (!two_digits(match)) {
+    owcp_error_set(err, "the number shown on the new device has exactly two "
+                        "digits");
+    return -1;
+  }
+  *signed_match = match;
+  return 0;
+}
+
+/* The Reason sent with what, or NULL. */
+static const char *reason_of(enum owcp_answer what)
+{
+  if (what == OWCP_ANSWER_NOT_ME)
+    return OWCP_CLIENT_NOT_ME;
+  if (what == OWCP_ANSWER_REFUSE)
+    return OWCP_CLIENT_UNKNOWN_VERIFICATION;
+  return NULL;
+}
+
 int owcp_client_reply(struct owcp_client *c, const char *account,
                       const struct owcp_pending *p, enum owcp_answer answer,
                       const char *pin, enum owcp_answer *sent,
                       struct owcp_error *err)
+{
+  return owcp_client_reply_match(c, account, p, answer, pin, NULL, sent, err);
+}
+
+int owcp_client_reply_match(struct owcp_client *c, const char *account,
+                            const struct owcp_pending *p,
+                            enum owcp_answer answer, const char *pin,
+                            const char *match, enum owcp_answer *sent,
+                            struct owcp_error *err)
 {
   struct owcp_account_state a;
   struct owcp_request *req = NULL;
   EVP_PKEY *key = NULL;
   char *receipt = NULL;
   enum owcp_answer what = answer;
+  const char *digits = NULL;
   int rc;
 
   if (account_get(c, account, &a, err) != 0)
     return -1;
   rc = parse_pending(c, account, p, &req, err);
-  if (rc == 0 && unsupported_method(req, a.pin) != NULL)
-    what = OWCP_ANSWER_REFUSE;
+  if (rc == 0)
+    rc = decide(req, a.pin, answer, match, &what, &digits, err);
   owcp_request_free(req);
   if (rc == 0)
     rc = owcp_keystore_unlock(c->dir, account, pin, &key, err);
   if (rc == 0) {
-    const char *reason =
-        what == OWCP_ANSWER_REFUSE ? OWCP_CLIENT_UNKNOWN_VERIFICATION : NULL;
-    receipt = sign_receipt(&a, p, owcp_answer_name(what), reason, key, err);
+    const char *reason = reason_of(what);
+    receipt =
+        sign_receipt(&a, p, owcp_answer_name(what), reason, digits, key, err);
     rc = receipt != NULL ? send_reply(c, &a, p, owcp_answer_name(what), reason,
                                       receipt, err)
                          : -1;

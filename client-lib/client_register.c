@@ -177,6 +177,32 @@ static void sleep_ms(int ms)
     ;
 }
 
+/* The first 202 of an approval: the transaction is remembered in *tx and
+ * the caller's callbacks learn it and the digits to show (spec §5: the
+ * approving user types them). 0, or -1 with err. */
+static int approval_started(const struct owcp_register_params *p,
+                            const json_t *reply, const char *t, char **tx,
+                            struct owcp_error *err)
+{
+  const char *m = json_string_value(json_object_get(reply, "Match"));
+
+  if (m == NULL || !(m[0] >= '0' && m[0] <= '9' && m[1] >= '0' && m[1] <= '9' &&
+                     m[2] == '\0')) {
+    owcp_error_set(err, "CD-Register answered 202 without 'Match', the two "
+                        "digits to show for the approval");
+    return -1;
+  }
+  if ((*tx = strdup(t)) == NULL) {
+    owcp_error_set(err, "out of memory");
+    return -1;
+  }
+  if (p->on_pending != NULL)
+    p->on_pending(*tx, p->arg);
+  if (p->on_match != NULL)
+    p->on_match(*tx, m, p->arg);
+  return 0;
+}
+
 /* Sends CD-Register until it is no longer 202 (approval pending). */
 static int register_exchange(struct owcp_client *c,
                              const struct owcp_register_params *p,
@@ -213,14 +239,9 @@ static int register_exchange(struct owcp_client *c,
       rc = -1;
       break;
     }
-    if (tx == NULL) {
-      if ((tx = strdup(t)) == NULL) {
-        owcp_error_set(err, "out of memory");
-        rc = -1;
-        break;
-      }
-      if (p->on_pending != NULL)
-        p->on_pending(tx, p->arg);
+    if (tx == NULL && approval_started(p, reply->json, t, &tx, err) != 0) {
+      rc = -1;
+      break;
     }
     if (mono_now() >= deadline) {
       owcp_error_set(err, "no device approved the registration within %d s",
@@ -279,10 +300,13 @@ int owcp_client_register(struct owcp_client *c,
   if (reply.status == 200)
     rc = adopt(c, p, reply.json, key, pem, err);
   else if (reply.status == 403 && p->code == NULL)
-    client_reply_error(
-        "CD-Register (the registration was rejected or the service "
-        "is closed)",
-        &reply, err);
+    client_reply_error("CD-Register (the registration was rejected, or "
+                       "approved with the wrong number)",
+                       &reply, err);
+  else if (reply.status == 429)
+    client_reply_error("CD-Register (too many registration attempts; try "
+                       "again later)",
+                       &reply, err);
   else if (reply.status == 408)
     client_reply_error("CD-Register (the approval expired)", &reply, err);
   else

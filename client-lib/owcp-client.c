@@ -41,13 +41,20 @@ static const char usage_text[] =
     "      without either, by open self-subscription when the service allows\n"
     "      it. With --pin the device key is encrypted under a PIN (asked\n"
     "      twice); without it, requests that need PIN verification are\n"
-    "      refused (\"Unknown Verification Type\").\n"
+    "      refused (\"Unknown Verification Type\"). With --approval it\n"
+    "      prints a two-digit number: type it on the approving device.\n"
     "  list [--wait S]        pending requests (long-poll up to S seconds)\n"
     "  show TX                a pending request, rendered\n"
-    "  reply TX accept|reject answer a pending request (asks the PIN)\n"
-    "  watch                  wait for requests, show each, ask a/r and the\n"
-    "                         PIN, reply, keep waiting; q or end of input\n"
-    "                         quits\n"
+    "  reply TX accept|reject|not-me\n"
+    "                         answer a pending request (asks the PIN, and\n"
+    "                         for a device approval the number the new\n"
+    "                         device shows, unless --match); not-me: you did\n"
+    "                         not start it, reported as fraud and the\n"
+    "                         requestor is blocked from your account\n"
+    "  watch                  wait for requests, show each, ask a/r/n (n:\n"
+    "                         not me), the number for a device approval and\n"
+    "                         the PIN, reply, keep waiting; q or end of\n"
+    "                         input quits\n"
     "  accounts               the accounts registered on this device\n"
     "  deregister             remove this device's registration\n"
     "\n"
@@ -67,6 +74,8 @@ static const char usage_text[] =
     "  --wait S               long poll of list and watch (watch: 30)\n"
     "  --pin-file FILE        read the PIN from FILE (mode 0600 or stricter)\n"
     "                         instead of asking on the terminal\n"
+    "  --match NN             reply: the number the new device shows, for\n"
+    "                         accepting a device approval without asking\n"
     "  --version              print the version\n"
     "  --help                 this text\n"
     "\n"
@@ -80,6 +89,7 @@ struct opts {
   const char *code;
   const char *description;
   const char *pin_file;
+  const char *match;
   bool approval;
   bool pin;
   unsigned max_failures;
@@ -120,6 +130,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       {"max-pin-failures", required_argument, NULL, 'm'},
       {"timeout", required_argument, NULL, 't'},
       {"wait", required_argument, NULL, 'w'},
+      {"match", required_argument, NULL, 'M'},
       {"version", no_argument, NULL, 'V'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
@@ -157,6 +168,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       break;
     case 'P':
       o->pin_file = optarg;
+      break;
+    case 'M':
+      o->match = optarg;
       break;
     case 'd':
       o->description = optarg;
@@ -234,6 +248,15 @@ static void announce_pending(const char *tx, void *arg)
           account, tx);
 }
 
+static void announce_match(const char *tx, const char *match, void *arg)
+{
+  (void)tx;
+  (void)arg;
+  fprintf(stderr,
+          "On the device that approves, type this number when asked: %s\n",
+          match);
+}
+
 static int cmd_register(struct owcp_client *c, const struct opts *o,
                         const char *account)
 {
@@ -261,6 +284,7 @@ static int cmd_register(struct owcp_client *c, const struct opts *o,
       .approval_timeout_s = o->timeout_s,
       .on_pending = announce_pending,
       .arg = (void *)account,
+      .on_match = announce_match,
   };
   int rc = owcp_client_register(c, &p, &err);
   OPENSSL_cleanse(pin, sizeof pin);
@@ -409,23 +433,48 @@ static int cmd_show(struct owcp_client *c, const char *account, const char *tx)
   return status;
 }
 
-/* Asks the PIN when needed and replies; prints what was sent. */
+/* The number the new device shows, for accepting a device approval:
+ * --match, else asked on the terminal (it is not secret: it is on the
+ * other screen). 0, or -1 at end of input. */
+static int ask_match(const struct opts *o, char *out, size_t size)
+{
+  if (o->match != NULL) {
+    snprintf(out, size, "%s", o->match);
+    return 0;
+  }
+  printf("Type the number shown on the new device: ");
+  fflush(stdout);
+  return cli_read_line_fd(STDIN_FILENO, out, size);
+}
+
+/* Asks the number (accepting a device approval) and the PIN when needed
+ * and replies; prints what was sent. */
 static int answer(struct owcp_client *c, const struct opts *o,
                   const char *account, const struct owcp_pending *p,
                   const struct owcp_view *v, enum owcp_answer a)
 {
   char pin[PIN_MAX] = "";
+  char match[16] = "";
   struct owcp_error err = {{0}};
   enum owcp_answer sent = a;
+  bool with_match = v->needs_match && a == OWCP_ANSWER_ACCEPT;
   int rc;
 
+  if (with_match && ask_match(o, match, sizeof match) != 0)
+    return EXIT_FAIL;
   if (v->needs_pin && cli_pin_get(o->pin_file, "PIN: ", pin, sizeof pin) != 0)
     return EXIT_FAIL;
-  rc = owcp_client_reply(c, account, p, a, v->needs_pin ? pin : NULL, &sent,
-                         &err);
+  rc = owcp_client_reply_match(c, account, p, a, v->needs_pin ? pin : NULL,
+                               with_match ? match : NULL, &sent, &err);
   OPENSSL_cleanse(pin, sizeof pin);
   if (rc != 0)
     return lib_status(rc, &err);
+  if (sent == OWCP_ANSWER_NOT_ME) {
+    printf("Sent Refuse (%s) for %s: reported as fraud; %s may not send to "
+           "%s for a while.\n",
+           OWCP_CLIENT_NOT_ME, v->transaction, v->from, account);
+    return EXIT_OK;
+  }
   if (sent == OWCP_ANSWER_REFUSE) {
     printf("Sent Refuse (%s) for %s.\n", OWCP_CLIENT_UNKNOWN_VERIFICATION,
            v->transaction);
@@ -448,8 +497,11 @@ static int cmd_reply(struct owcp_client *c, const struct opts *o,
     a = OWCP_ANSWER_ACCEPT;
   } else if (strcmp(what, "reject") == 0) {
     a = OWCP_ANSWER_REJECT;
+  } else if (strcmp(what, "not-me") == 0) {
+    a = OWCP_ANSWER_NOT_ME;
   } else {
-    fprintf(stderr, "owcp-client: reply takes accept or reject, not '%s'\n",
+    fprintf(stderr,
+            "owcp-client: reply takes accept, reject or not-me, not '%s'\n",
             what);
     return EXIT_USAGE;
   }
@@ -470,20 +522,29 @@ static int cmd_reply(struct owcp_client *c, const struct opts *o,
   return status;
 }
 
-/* Asks accept/reject/skip/quit on stdin: 'a', 'r', 's', or 'q' (also EOF). */
+/* Asks accept/reject/not me/skip/quit on stdin: 'a', 'r', 'n', 's', or 'q'
+ * (also EOF). */
 static char ask_choice(void)
 {
   char line[64];
 
   for (;;) {
-    printf("Accept or Reject? [a/r, s to skip, q to quit] ");
+    printf("Accept, Reject or Not me? [a/r/n (not me: you did not start "
+           "it), s to skip, q to quit] ");
     fflush(stdout);
     if (cli_read_line_fd(STDIN_FILENO, line, sizeof line) != 0)
       return 'q';
-    if (strcmp(line, "a") == 0 || strcmp(line, "r") == 0 ||
-        strcmp(line, "s") == 0 || strcmp(line, "q") == 0)
+    if (line[0] != '\0' && line[1] == '\0' && strchr("arnsq", line[0]))
       return line[0];
   }
+}
+
+/* The answer a watch choice stands for ('a', 'r' or 'n'). */
+static enum owcp_answer choice_answer(char choice)
+{
+  if (choice == 'a')
+    return OWCP_ANSWER_ACCEPT;
+  return choice == 'n' ? OWCP_ANSWER_NOT_ME : OWCP_ANSWER_REJECT;
 }
 
 /* Throws away whatever was typed before the request is on screen: keys
@@ -513,10 +574,9 @@ static bool watch_one(struct owcp_client *c, const struct opts *o,
   discard_typeahead();
   print_request(&v);
   choice = ask_choice();
-  if (choice == 'a' || choice == 'r') {
+  if (choice == 'a' || choice == 'r' || choice == 'n') {
     do {
-      status = answer(c, o, account, p, &v,
-                      choice == 'a' ? OWCP_ANSWER_ACCEPT : OWCP_ANSWER_REJECT);
+      status = answer(c, o, account, p, &v, choice_answer(choice));
     } while (status == EXIT_BAD_PIN && o->pin_file == NULL);
   }
   owcp_view_clear(&v);

@@ -20,9 +20,15 @@
 
 /* Member names, in the order the content is written. */
 static const char *const members[] = {
-    "Transaction",  "Account", "Client", "Response",
-    "Verification", "Request", "Signed", "Reason",
+    "Transaction", "Account", "Client", "Response", "Verification",
+    "Request",     "Signed",  "Reason", "Match",
 };
+
+/* Members a receipt may leave out. */
+static bool is_optional(const char *key)
+{
+  return strcmp(key, "Reason") == 0 || strcmp(key, "Match") == 0;
+}
 
 void owcp_receipt_free(struct owcp_receipt *r)
 {
@@ -40,6 +46,7 @@ void owcp_receipt_free(struct owcp_receipt *r)
   free(r->request);
   free(r->signed_at);
   free(r->reason);
+  free(r->match);
   free(r);
 }
 
@@ -110,6 +117,12 @@ int owcp_receipt_check(const struct owcp_receipt *r, struct owcp_error *err)
                         "contains NUL");
     return -1;
   }
+  if (r->match != NULL &&
+      !(r->match[0] >= '0' && r->match[0] <= '9' && r->match[1] >= '0' &&
+        r->match[1] <= '9' && r->match[2] == '\0')) {
+    owcp_error_set(err, "receipt field 'Match' must be exactly two digits");
+    return -1;
+  }
   if (r->signed_at != NULL && owcp_time_parse(r->signed_at, &t, err) != 0) {
     char inner[OWCP_ERROR_MAX];
 
@@ -177,6 +190,8 @@ static json_t *receipt_object(const struct owcp_receipt *r,
       put(obj, "Signed", json_string(signed_at), err) != 0)
     goto fail;
   if (r->reason != NULL && put(obj, "Reason", json_string(r->reason), err))
+    goto fail;
+  if (r->match != NULL && put(obj, "Match", json_string(r->match), err))
     goto fail;
   return obj;
 fail:
@@ -453,7 +468,7 @@ static int check_members(const json_t *obj, struct owcp_error *err)
     const json_t *v = json_object_get(obj, members[i]);
     bool want_array = strcmp(members[i], "Verification") == 0;
 
-    if (v == NULL && strcmp(members[i], "Reason") == 0)
+    if (v == NULL && is_optional(members[i]))
       continue;
     if (v == NULL) {
       owcp_error_set(err, "receipt content lacks member '%s'", members[i]);
@@ -496,6 +511,8 @@ static struct owcp_receipt *receipt_from_json(const json_t *obj,
   r->signed_at = dup_member(obj, "Signed");
   if (json_object_get(obj, "Reason") != NULL)
     r->reason = dup_member(obj, "Reason");
+  if (json_object_get(obj, "Match") != NULL)
+    r->match = dup_member(obj, "Match");
   r->request_len = json_string_length(req);
   r->request = malloc(r->request_len + 1);
   if (r->request != NULL) {
@@ -506,7 +523,8 @@ static struct owcp_receipt *receipt_from_json(const json_t *obj,
   oom = r->transaction == NULL || r->account == NULL || r->client == NULL ||
         r->response == NULL || r->signed_at == NULL || r->request == NULL ||
         r->verification == NULL ||
-        (json_object_get(obj, "Reason") != NULL && r->reason == NULL);
+        (json_object_get(obj, "Reason") != NULL && r->reason == NULL) ||
+        (json_object_get(obj, "Match") != NULL && r->match == NULL);
   for (i = 0; !oom && i < n; i++) {
     r->verification[i] = strdup(json_string_value(json_array_get(ver, i)));
     r->verification_count = i + 1;

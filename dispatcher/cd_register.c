@@ -2,8 +2,14 @@
  * cd_register.c — CD-Register (spec §5): a new client joins an account and
  * receives its identifier, bearer token and certificate. Three ways in:
  * a one-time enrollment code, the approval of the account's existing
- * clients (a confirmation request they answer like any other), or open
- * self-subscription for an account that never existed.
+ * clients (a confirmation request they answer like any other; the first
+ * ask is cd_approval.c), or open self-subscription for an account that
+ * never existed.
+ *
+ * Nothing is signed before the call is authorized: the code is checked,
+ * or the approval found accepted with the right number, before the
+ * certificate is issued; the store then decides again, atomically, when
+ * it stores the client (so a lost race only drops an unused certificate).
  *
  * Secrets: the token is returned exactly once and only its SHA-256 reaches
  * the store; the enrollment code is hashed before the store sees it.
@@ -16,18 +22,12 @@
 
 #include <openssl/crypto.h>
 
-#include "ops.h"
+#include "cd_register.h"
 #include "owcp/ca.h"
-#include "owcp/keys.h"
-#include "owcp/request.h"
-#include "owcp/request_write.h"
 
 /* Client certificates live about as long as a device does; 825 days is
  * the familiar CA/Browser-Forum bound and well under OWCP_CERT_MAX_DAYS. */
 #define CD_CLIENT_CERT_DAYS 825
-
-/* Used when the operator configured no registration timeout. */
-#define CD_APPROVAL_TIMEOUT_DEFAULT 300
 
 const struct owcp_param_spec cd_register_params[] = {
     OWCP_PARAM_ACCOUNT("Account", struct cd_register_in, account,
@@ -51,15 +51,6 @@ struct new_client {
   unsigned char *cert_der;
   size_t cert_len;
   struct store_new_client row;
-};
-
-/* Everything one CD-Register call works with, so the paths below take one
- * argument besides the request. */
-struct reg {
-  struct request *r;
-  const struct cd_register_in *in;
-  EVP_PKEY *pub; /* the verified CSR's public key */
-  unsigned char csr_sha256[OWCP_SHA256_LEN];
 };
 
 /* ---- Description ---------------------------------------------------------
@@ -112,10 +103,7 @@ static int description_check(const char *desc, struct owcp_error *err)
   return 0;
 }
 
-/* http_reply() for a json_pack() result, which is NULL only when memory
- * ran out: a success reply must never go out without its fields. */
-static enum MHD_Result reply_fields(struct request *r, int status,
-                                    json_t *fields)
+enum MHD_Result cd_reply_fields(struct request *r, int status, json_t *fields)
 {
   if (fields == NULL)
     return http_reply_error(r, 500, "out of memory building the reply");
@@ -136,10 +124,11 @@ static void new_client_clear(struct new_client *nc)
   memset(nc, 0, sizeof *nc);
 }
 
-/* A fresh identifier, token and certificate for g's key. The certificate
- * is issued before the store decides, because the store writes the client
- * in the same database transaction that consumes the code or approval;
- * when the store then refuses, the unused certificate is simply dropped. */
+/* A fresh identifier, token and certificate for g's key. Called only once
+ * the code or approval was found valid (or the account free, on an open
+ * service); the store decides again when it writes the client in the same
+ * database transaction that consumes the code or approval, and when it
+ * then refuses (a concurrent use won), the unused certificate is dropped. */
 static int new_client_make(const struct reg *g, struct new_client *nc,
                            struct owcp_error *err)
 {
@@ -190,7 +179,7 @@ static enum MHD_Result reply_new_client(struct request *r,
                        nc->token, "Certificate", cert_b64, "CA", ca_b64);
   free(cert_b64);
   free(ca_b64);
-  return reply_fields(r, 200, fields);
+  return cd_reply_fields(r, 200, fields);
 }
 
 /* Runs one of the store's client-creating calls for a freshly made client
@@ -252,6 +241,26 @@ static enum MHD_Result code_refused(const struct reg *g, int status)
   return unexpected_status(g, status);
 }
 
+/* Counted per address (code guessing), checked, then issued. */
+static enum MHD_Result register_by_code(const struct reg *g)
+{
+  struct owcp_error err = {{0}};
+  unsigned char code_hash[OWCP_SHA256_LEN];
+  enum MHD_Result ret;
+  int status = 0, rc;
+
+  if (!cd_register_rate_ok(g, &ret))
+    return ret;
+  owcp_sha256(g->in->code, strlen(g->in->code), code_hash);
+  rc = store_cd_code_check(g->r->st, g->in->account, code_hash, 0, &status,
+                           &err);
+  if (rc != 0)
+    return http_reply_store_error(g->r, rc, &err);
+  if (status != 200)
+    return code_refused(g, status);
+  return create_client(g, create_by_code, code_refused);
+}
+
 /* ---- (b) repeat after approval ---------------------------------------------
  */
 
@@ -273,11 +282,13 @@ static enum MHD_Result approval_refused(const struct reg *g, int status)
 
   switch (status) {
   case 202:
-    return reply_fields(r, 202, json_pack("{s:s}", "Transaction", tx));
+    return cd_reply_fields(r, 202, json_pack("{s:s}", "Transaction", tx));
   case 403:
     return http_reply_error(r, 403,
                             "the registration request in transaction '%s' "
-                            "was rejected by the account's clients",
+                            "was rejected by the account's clients (or "
+                            "accepted with a number other than the one "
+                            "this device showed)",
                             tx);
   case 404:
     return http_reply_error(r, 404,
@@ -299,6 +310,24 @@ static enum MHD_Result approval_refused(const struct reg *g, int status)
   }
 }
 
+/* Repeat with Transaction: where the approval stands, and only once it was
+ * accepted with the right number a certificate. Not counted per address:
+ * it creates nothing, and the new device polls it. */
+static enum MHD_Result register_repeat(const struct reg *g)
+{
+  struct owcp_error err = {{0}};
+  int status = 0, rc;
+
+  rc = store_cd_approval_check(g->r->st, g->in->transaction, g->csr_sha256,
+                               g->in->account, g->in->description, 0, &status,
+                               &err);
+  if (rc != 0)
+    return http_reply_store_error(g->r, rc, &err);
+  if (status != 200)
+    return approval_refused(g, status);
+  return create_client(g, create_by_approval, approval_refused);
+}
+
 /* ---- (c) open self-subscription ------------------------------------------
  */
 
@@ -310,160 +339,18 @@ static int create_open(const struct reg *g, const struct store_new_client *c,
 
 static enum MHD_Result open_refused(const struct reg *g, int status)
 {
+  /* Only when the account was created between the ask and now. */
   if (status == 403)
     return http_reply_error(g->r, 403,
-                            "account '%s' already exists (or was disabled) "
-                            "and has no active client to approve a new "
-                            "device; an enrollment code (parameter 'Code') "
-                            "is required",
+                            "account '%s' was created meanwhile; register "
+                            "again",
                             g->in->account);
   return unexpected_status(g, status);
 }
 
-/* ---- (c) approval request --------------------------------------------------
- */
-
-/* The "Register a new device …?" request sent to the account's clients,
- * written by core's Request writer so that whatever the description
- * contains is escaped, never pasted into markup. *xml is malloc()ed
- * (caller frees). */
-static int approval_xml(const struct reg *g, const char *tx, char **xml,
-                        size_t *len, struct owcp_error *err)
+enum MHD_Result cd_register_open(const struct reg *g)
 {
-  char summary[OPS_DESCRIPTION_MAX + STORE_ADDRESS_MAX + 64];
-  char identifier[STORE_ID_MAX + 32];
-
-  if ((size_t)snprintf(summary, sizeof summary,
-                       "Register a new device \u201c%s\u201d for %s?",
-                       g->in->description, g->in->account) >= sizeof summary ||
-      (size_t)snprintf(identifier, sizeof identifier,
-                       "urn:owcp:registration:%s", tx) >= sizeof identifier) {
-    owcp_error_set(err, "the registration request text is too long");
-    return -1;
-  }
-  return owcp_request_write_simple(g->r->d->system_address, g->in->account,
-                                   "Registration", identifier, summary, NULL,
-                                   NULL, true, xml, len, err);
-}
-
-/* Runs the generated request through the same validator as a requestor's
- * RD-Confirm, so clients are never sent anything a requestor could not
- * send. Returns 0, or the HTTP status to answer with err set; an invalid
- * result can only come from the description. */
-static int approval_validate(const struct reg *g, const char *xml, size_t len,
-                             struct owcp_error *err)
-{
-  struct owcp_error why = {{0}};
-  struct owcp_request *req = NULL;
-  enum owcp_xml_result xr;
-
-  xr = owcp_request_parse(g->r->d->xml, xml, len, &req, &why);
-  owcp_request_free(req);
-  switch (xr) {
-  case OWCP_XML_OK:
-    return 0;
-  case OWCP_XML_INVALID:
-    owcp_error_set(err,
-                   "parameter 'Description' cannot be shown in a "
-                   "confirmation request: %s",
-                   why.msg);
-    return 400;
-  case OWCP_XML_TOO_LARGE:
-    owcp_error_set(err,
-                   "parameter 'Description' makes the registration request "
-                   "too large: %s",
-                   why.msg);
-    return 413;
-  default:
-    owcp_error_set(err, "could not validate the registration request: %s",
-                   why.msg);
-    return 500;
-  }
-}
-
-/* Seconds the account's clients have to approve. */
-static int approval_timeout(const struct dispatcher *d)
-{
-  if (d->cfg.registration_timeout > 0)
-    return d->cfg.registration_timeout;
-  if (d->cfg.default_timeout > 0)
-    return d->cfg.default_timeout;
-  return CD_APPROVAL_TIMEOUT_DEFAULT;
-}
-
-/* What to do when no approval could be started: an open service creates a
- * never-seen account; otherwise the caller needs an enrollment code. */
-static enum MHD_Result approval_unavailable(const struct reg *g, int status)
-{
-  struct request *r = g->r;
-
-  if (r->d->cfg.open)
-    return create_client(g, create_open, open_refused);
-  /* Closed service (spec §3: 403). Unknown accounts and accounts without a
-   * client get the same answer, so the reply does not reveal which
-   * accounts exist. */
-  (void)status;
-  return http_reply_error(r, 403,
-                          "this service is closed: account '%s' can only "
-                          "register a client with an enrollment code "
-                          "(parameter 'Code') or an existing client's "
-                          "approval",
-                          g->in->account);
-}
-
-/* Stores the approval request and answers 202 with its transaction. */
-static enum MHD_Result approval_start(const struct reg *g, const char *tx,
-                                      const char *xml)
-{
-  struct request *r = g->r;
-  struct owcp_error err = {{0}};
-  struct store_approval_in in = {0};
-  struct store_confirm_out out;
-  char expires[OWCP_TIME_LEN];
-  int rc;
-
-  in.account = g->in->account;
-  in.description = g->in->description;
-  memcpy(in.csr_sha256, g->csr_sha256, OWCP_SHA256_LEN);
-  in.transaction = tx;
-  in.request_xml = xml;
-  in.system_address = r->d->system_address;
-  in.timeout_seconds = approval_timeout(r->d);
-  in.now = 0;
-  rc = store_cd_approval_start(r->st, &in, &out, &err);
-  if (rc != 0)
-    return http_reply_store_error(r, rc, &err);
-  if (out.status == 403 || out.status == 404)
-    return approval_unavailable(g, out.status);
-  if (out.status != 202)
-    return unexpected_status(g, out.status);
-  owcp_time_format(out.expires, expires);
-  return reply_fields(r, 202,
-                      json_pack("{s:s, s:s}", "Transaction", out.transaction,
-                                "Expires", expires));
-}
-
-/* First call without a code: ask the account's clients to approve. */
-static enum MHD_Result register_by_approval(const struct reg *g)
-{
-  struct owcp_error err = {{0}};
-  enum MHD_Result ret;
-  char *tx = owcp_random_id();
-  char *xml = NULL;
-  size_t len = 0;
-  int status;
-
-  if (tx == NULL)
-    return http_reply_error(g->r, 500, "could not generate a transaction id");
-  if (approval_xml(g, tx, &xml, &len, &err) != 0)
-    ret = http_reply_error(g->r, 500, "%s", err.msg);
-  else if ((status = approval_validate(g, xml, len, &err)) != 0)
-    ret = http_reply_error(g->r, status, "%s", err.msg);
-  else
-    ret = approval_start(g, tx, xml);
-  free(xml);
-  free(tx);
-  return ret;
+  return create_client(g, create_open, open_refused);
 }
 
 /* ---- the operation ---------------------------------------------------------
@@ -511,11 +398,11 @@ enum MHD_Result cd_register(struct request *r)
   if (!register_precheck(&g, &ret))
     return ret;
   if (g.in->code != NULL)
-    ret = create_client(&g, create_by_code, code_refused);
+    ret = register_by_code(&g);
   else if (g.in->transaction != NULL)
-    ret = create_client(&g, create_by_approval, approval_refused);
+    ret = register_repeat(&g);
   else
-    ret = register_by_approval(&g);
+    ret = cd_approval_ask(&g);
   EVP_PKEY_free(g.pub);
   return ret;
 }

@@ -4,7 +4,9 @@
  * relies on, so it is verified completely — signature, signer, and every
  * field against what the dispatcher itself holds — before anything
  * changes; only then does the store decide the race between the account's
- * clients (the first valid reply wins).
+ * clients (the first valid reply wins), compare the digits of a device
+ * approval (number matching) and record a "Not Me" fraud report (spec §5;
+ * procedures/owcp_reply.sql).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -247,12 +249,28 @@ static enum MHD_Result record_reply(struct request *r,
   sr.receipt = in->receipt;
   sr.receipt_len = in->receipt_len;
   sr.now = 0;
+  sr.match = rcpt->match;
+  sr.block_seconds = r->d->cfg.not_me_block;
   rc = store_reply(r->st, &sr, &status, &err);
   if (rc != 0)
     return http_reply_store_error(r, rc, &err);
   switch (status) {
   case 200:
     return http_reply(r, 200, NULL);
+  case 400:
+    return http_reply_error(r, 400,
+                            rcpt->match != NULL
+                                ? "parameter 'Receipt': 'Match' belongs only "
+                                  "in the answer to a device approval"
+                                : "parameter 'Receipt': accepting a device "
+                                  "approval needs 'Match', the number the "
+                                  "new device shows");
+  case 403:
+    return http_reply_error(r, 403,
+                            "the number in the receipt's 'Match' is not the "
+                            "one the new device shows: the registration in "
+                            "transaction '%s' was rejected",
+                            in->transaction);
   case 404:
     return http_reply_error(r, 404,
                             "parameter 'Transaction': no transaction '%s' "

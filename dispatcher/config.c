@@ -80,6 +80,11 @@ static const char usage[] =
     "  --completion-max N     DR-Complete deliveries in flight at once (64)\n"
     "  --completion-per-host N  ... per destination host and port (4)\n"
     "  --completion-timeout S longest DR-Complete attempt (15)\n"
+    "  --approvals-per-hour N device approvals asked per account and hour (5)\n"
+    "  --register-per-minute-per-address N  CD-Register without Transaction\n"
+    "                         per client address (IPv6: /64) and minute (20)\n"
+    "  --not-me-block S       how long a \"Not Me\" report blocks that\n"
+    "                         requestor from that account (86400)\n"
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
     "  --log-head-interval S  seconds between signed log heads (60)\n"
     "  --log-head-file FILE   append every signed log head to FILE\n"
@@ -150,6 +155,14 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
                 "DR-Complete deliveries in flight per destination host"),
     SVC_CFG_INT(C, completion_timeout, "completion_timeout", 0, "15", 1, 40,
                 "seconds one DR-Complete attempt may take"),
+    /* Device approvals and "Not Me" (spec §5, cd_register.c, cd_reply.c). */
+    SVC_CFG_INT(C, approvals_per_hour, "approvals_per_hour", 0, "5", 1, 1000,
+                "device approvals asked per account and hour"),
+    SVC_CFG_INT(C, register_per_minute, "register_per_minute_per_address", 0,
+                "20", 1, 1000000,
+                "unauthenticated CD-Register per client address and minute"),
+    SVC_CFG_INT(C, not_me_block, "not_me_block", 0, "86400", 1, 31536000,
+                "seconds a \"Not Me\" report blocks that requestor"),
     SVC_CFG_KEY_END};
 #undef C
 

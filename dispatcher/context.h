@@ -57,6 +57,10 @@ struct dispatcher_config {
   unsigned completion_max;      /* deliveries in flight, all hosts */
   unsigned completion_per_host; /* deliveries in flight per host:port */
   int completion_timeout;       /* seconds one attempt may take */
+  /* Device approvals and "Not Me" (cd_register.c, cd_reply.c). */
+  int approvals_per_hour;  /* approvals asked per account and hour */
+  int register_per_minute; /* unauthenticated CD-Register per address */
+  int not_me_block;        /* seconds a "Not Me" blocks a requestor */
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */

@@ -105,6 +105,19 @@ static int check_identifier(const char *id, struct owcp_error *err)
   return 0;
 }
 
+/* type="Registration" is what the dispatcher's own device approvals are
+ * called (cd_approval.c): clients ask their user for the new device's
+ * number on exactly those, so a requestor may not send one. */
+static int check_type(const char *type, struct owcp_error *err)
+{
+  if (type != NULL && strcmp(type, "Registration") == 0) {
+    owcp_error_set(err, "<Request> type 'Registration' is reserved for the "
+                        "dispatcher's device approvals.");
+    return OWCP_BAD_REQUEST;
+  }
+  return 0;
+}
+
 /* <From> must name the authenticated requestor, compared as accounts
  * (domain case-insensitive, local part exact), so a requestor cannot make
  * a user believe another party is asking. */
@@ -289,6 +302,8 @@ static int check_confirm(const struct request *r,
   if (status == 0)
     status = check_identifier(c->req->header.identifier, err);
   if (status == 0)
+    status = check_type(c->req->header.type, err);
+  if (status == 0)
     status = check_from(&r->requestor, c->req->header.from, err);
   if (status == 0)
     status = check_to(r->d, c->req->header.to, &c->to, err);
@@ -332,6 +347,13 @@ static enum MHD_Result reply_outcome(struct request *r,
     return http_reply_error(r, OWCP_NOT_FOUND,
                             "<To> '%s' is not an active account.", c->to);
   case OWCP_REFUSED:
+    if (out->retry_after > 0)
+      return http_reply_error(r, OWCP_REFUSED,
+                              "The user of '%s' reported a request from this "
+                              "requestor as not theirs (\"Not Me\"); this "
+                              "requestor may not send to '%s' for another %d "
+                              "seconds.",
+                              c->to, c->to, out->retry_after);
     if (r->d->cfg.require_registration)
       return http_reply_error(r, OWCP_REFUSED,
                               "<To> '%s' has not been RD-Registered by this "

@@ -273,10 +273,17 @@ struct store_reply_in {
   const unsigned char *receipt; /* already verified by the caller */
   size_t receipt_len;
   time_t now;
+  const char *match; /* the receipt's "Match" (device approvals), or NULL */
+  int block_seconds; /* how long a "Not Me" report blocks the requestor */
 };
 
 /* CD-Reply: *status 200 (first valid reply), 404 (unknown or other
- * account's), 408 (expired/cancelled), 409 (already answered). */
+ * account's), 408 (expired/cancelled), 409 (already answered), 400 (Match
+ * on a transaction that is not a device approval, or an Accept of one
+ * without Match; nothing changed), 403 (an approval accepted with the
+ * wrong number: recorded, and the approval ends as rejected). A Refuse
+ * with Reason "Not Me" also blocks the requestor from the account for
+ * block_seconds (procedures/owcp_reply.sql). */
 int store_reply(struct store *st, const struct store_reply_in *in, int *status,
                 struct owcp_error *err);
 
@@ -291,6 +298,13 @@ struct store_new_client {
   size_t cert_len;
   time_t now;
 };
+
+/* CD-Register by one-time code, before anything is signed (read only):
+ * *status 200 when the code is valid now for this active account, else
+ * 401. */
+int store_cd_code_check(struct store *st, const char *account,
+                        const unsigned char code_hash[OWCP_SHA256_LEN],
+                        time_t now, int *status, struct owcp_error *err);
 
 /* CD-Register by one-time code: consumes the code (single use, unexpired,
  * for this active account) and stores the client atomically. *status 200
@@ -313,17 +327,48 @@ struct store_approval_in {
   const char *system_address; /* the dispatcher's own requestor address */
   int timeout_seconds;
   time_t now;
+  const char *asked_from; /* the client address that asked */
+  const char *match;      /* the two digits the new device shows */
+  int per_hour;           /* approvals_per_hour */
+  bool open;              /* open service: 404 for a never-seen account */
 };
 
-/* CD-Register by approval, first call: out->status 202 with the new
- * transaction, 404 (unknown/disabled account) or 403 (no active client). */
+struct store_approval_out {
+  int status; /* 202, 404 or 429 */
+  char transaction[STORE_ID_MAX];
+  time_t expires;
+  int retry_after; /* seconds, with 429 */
+  bool sent;       /* 202: the account's clients were asked (log only) */
+};
+
+/* CD-Register by approval, first call (procedures/owcp_cd_approval_start.
+ * sql): out->status 429 (an approval of this account name is pending, or
+ * per_hour were asked in the last hour), 404 (open service and the
+ * account never existed; nothing written) or 202 with the new transaction
+ * — for every account name alike; out->sent tells whether a request
+ * really went to the account's clients. */
 int store_cd_approval_start(struct store *st,
                             const struct store_approval_in *in,
-                            struct store_confirm_out *out,
+                            struct store_approval_out *out,
                             struct owcp_error *err);
 
+/* CD-Register by approval, repeat with `transaction`, before anything is
+ * signed (read only): *status 200 (accepted with the right number, no
+ * client issued yet), or as store_cd_approval_finish() answers. */
+int store_cd_approval_check(struct store *st, const char *transaction,
+                            const unsigned char csr_sha256[OWCP_SHA256_LEN],
+                            const char *account, const char *description,
+                            time_t now, int *status, struct owcp_error *err);
+
+/* Counts one unauthenticated CD-Register from address (procedures/
+ * owcp_register_rate_take.sql); *retry_after > 0: over limit per minute. */
+int store_register_rate_take(struct store *st, const char *address, int limit,
+                             time_t now, int *retry_after,
+                             struct owcp_error *err);
+
 /* CD-Register by approval, repeat with `transaction`: *status 200 (approved;
- * client stored), 202 (pending; nothing stored), 403 (rejected/refused),
+ * client stored), 202 (pending; nothing stored), 403 (rejected/refused or
+ * accepted with the wrong number),
  * 408 (expired/cancelled), 409 (already issued), 404 (no such approval for
  * this account and CSR). */
 int store_cd_approval_finish(struct store *st, const char *transaction,

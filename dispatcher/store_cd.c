@@ -18,7 +18,8 @@ static const struct store_stmt stmt_list = {
 
 static const struct store_stmt stmt_reply = {
     S_REPLY, "reply",
-    "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(7) ")", true};
+    "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(7) ", $8, $9)",
+    true};
 
 static const struct store_stmt stmt_register_code = {
     S_REGISTER_CODE, "register_code",
@@ -33,8 +34,22 @@ static const struct store_stmt stmt_register_open = {
 static const struct store_stmt stmt_approval_start = {
     S_APPROVAL_START, "approval_start",
     "SELECT o_status, o_transaction, " EPOCH(
-        "o_expires") " FROM owcp_cd_approval_start($1, "
-                     "$2, $3, $4, $5, $6, $7, $8, " TS(9) ")",
+        "o_expires") ", o_retry_after, o_sent FROM owcp_cd_approval_start($1, "
+                     "$2, $3, $4, $5, $6, $7, $8, " TS(
+                         9) ", $10, $11, $12, $13)",
+    false};
+
+static const struct store_stmt stmt_approval_check = {
+    S_APPROVAL_CHECK, "approval_check",
+    "SELECT owcp_cd_approval_check($1, $2, $3, $4, " TS(5) ")", false};
+
+static const struct store_stmt stmt_code_check = {
+    S_CODE_CHECK, "code_check", "SELECT owcp_cd_code_check($1, $2, " TS(3) ")",
+    false};
+
+static const struct store_stmt stmt_register_rate_take = {
+    S_REGISTER_RATE_TAKE, "register_rate_take",
+    "SELECT o_retry_after FROM owcp_register_rate_take($1, $2, " TS(3) ")",
     false};
 
 static const struct store_stmt stmt_approval_finish = {
@@ -48,10 +63,17 @@ static const struct store_stmt stmt_client_revoke = {
     "SELECT owcp_client_revoke($1, $2, now())", false};
 
 const struct store_stmt *const store_cd_statements[] = {
-    &stmt_list,           &stmt_reply,
-    &stmt_register_code,  &stmt_register_open,
-    &stmt_approval_start, &stmt_approval_finish,
-    &stmt_client_revoke,  NULL};
+    &stmt_list,
+    &stmt_reply,
+    &stmt_register_code,
+    &stmt_register_open,
+    &stmt_approval_start,
+    &stmt_approval_finish,
+    &stmt_client_revoke,
+    &stmt_approval_check,
+    &stmt_code_check,
+    &stmt_register_rate_take,
+    NULL};
 
 /* ---- CD operations
  * ------------------------------------------------------------ */
@@ -152,6 +174,8 @@ int store_reply(struct store *st, const struct store_reply_in *in, int *status,
   svc_pg_param_text(&p, verification);
   svc_pg_param_bin(&p, in->receipt, in->receipt_len);
   svc_pg_param_time(&p, in->now);
+  svc_pg_param_text(&p, in->match);
+  svc_pg_param_int(&p, in->block_seconds);
   rc = store_run_status(st, &stmt_reply, &p, status, err);
   free(verification);
   return rc;
@@ -187,9 +211,55 @@ int store_cd_register_open(struct store *st, const struct store_new_client *c,
   return store_run_status(st, &stmt_register_open, &p, status, err);
 }
 
+int store_cd_code_check(struct store *st, const char *account,
+                        const unsigned char code_hash[OWCP_SHA256_LEN],
+                        time_t now, int *status, struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, account);
+  svc_pg_param_bin(&p, code_hash, OWCP_SHA256_LEN);
+  svc_pg_param_time(&p, now);
+  return store_run_status(st, &stmt_code_check, &p, status, err);
+}
+
+int store_register_rate_take(struct store *st, const char *address, int limit,
+                             time_t now, int *retry_after,
+                             struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+  PGresult *res;
+  int rc;
+
+  svc_pg_param_text(&p, address);
+  svc_pg_param_int(&p, limit);
+  svc_pg_param_time(&p, now);
+  rc = store_run_row(st, &stmt_register_rate_take, &p, &res, err);
+  if (rc != 0)
+    return rc;
+  *retry_after = (int)svc_pg_get_int(res, 0, 0);
+  PQclear(res);
+  return 0;
+}
+
+int store_cd_approval_check(struct store *st, const char *transaction,
+                            const unsigned char csr_sha256[OWCP_SHA256_LEN],
+                            const char *account, const char *description,
+                            time_t now, int *status, struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, transaction);
+  svc_pg_param_text(&p, account);
+  svc_pg_param_bin(&p, csr_sha256, OWCP_SHA256_LEN);
+  svc_pg_param_text(&p, description);
+  svc_pg_param_time(&p, now);
+  return store_run_status(st, &stmt_approval_check, &p, status, err);
+}
+
 int store_cd_approval_start(struct store *st,
                             const struct store_approval_in *in,
-                            struct store_confirm_out *out,
+                            struct store_approval_out *out,
                             struct owcp_error *err)
 {
   struct svc_pg_params p = {0};
@@ -208,6 +278,10 @@ int store_cd_approval_start(struct store *st,
   svc_pg_param_text(&p, in->system_address);
   svc_pg_param_int(&p, in->timeout_seconds);
   svc_pg_param_time(&p, in->now);
+  svc_pg_param_text(&p, in->asked_from);
+  svc_pg_param_text(&p, in->match);
+  svc_pg_param_int(&p, in->per_hour);
+  svc_pg_param_bool(&p, in->open);
   rc = store_run_row(st, &stmt_approval_start, &p, &res, err);
   if (rc != 0)
     return rc;
@@ -215,6 +289,8 @@ int store_cd_approval_start(struct store *st,
   rc = svc_pg_get_fixed(res, 0, 1, out->transaction, sizeof out->transaction,
                         err);
   out->expires = (time_t)svc_pg_get_int(res, 0, 2);
+  out->retry_after = (int)svc_pg_get_int(res, 0, 3);
+  out->sent = svc_pg_get_bool(res, 0, 4);
   PQclear(res);
   return rc;
 }

@@ -824,6 +824,13 @@ char *itest_receipt_b64(const struct itest_client *c, const char *tx,
                         const char *response, const char *reason,
                         const char *request_xml)
 {
+  return itest_receipt_b64_match(c, tx, response, reason, request_xml, NULL);
+}
+
+char *itest_receipt_b64_match(const struct itest_client *c, const char *tx,
+                              const char *response, const char *reason,
+                              const char *request_xml, const char *match)
+{
   struct owcp_error err = {{0}};
   char *pin[] = {(char *)"PIN"};
   bool refuse = strcmp(response, "Refuse") == 0;
@@ -838,6 +845,7 @@ char *itest_receipt_b64(const struct itest_client *c, const char *tx,
       .request_len = strlen(request_xml),
       .signed_at = NULL,
       .reason = refuse ? (char *)reason : NULL,
+      .match = (char *)match,
   };
   unsigned char *der = NULL;
   size_t len = 0;
@@ -864,7 +872,16 @@ void itest_reply(const struct itest_env *e, const struct itest_client *c,
                  const char *tx, const char *response, const char *reason,
                  const char *request_xml, struct itest_http *out)
 {
-  char *receipt = itest_receipt_b64(c, tx, response, reason, request_xml);
+  itest_reply_match(e, c, tx, response, reason, request_xml, NULL, out);
+}
+
+void itest_reply_match(const struct itest_env *e, const struct itest_client *c,
+                       const char *tx, const char *response, const char *reason,
+                       const char *request_xml, const char *match,
+                       struct itest_http *out)
+{
+  char *receipt =
+      itest_receipt_b64_match(c, tx, response, reason, request_xml, match);
   json_t *p = itest_reply_params(tx, response, reason, receipt);
   itest_post(e, "CD-Reply", c->token, p, out);
   json_decref(p);

@@ -247,6 +247,12 @@ char *itest_receipt_b64(const struct itest_client *c, const char *tx,
                         const char *response, const char *reason,
                         const char *request_xml);
 
+/* As itest_receipt_b64, with "Match" (the digits typed to approve a new
+ * device, spec §6) when match is not NULL. */
+char *itest_receipt_b64_match(const struct itest_client *c, const char *tx,
+                              const char *response, const char *reason,
+                              const char *request_xml, const char *match);
+
 /* CD-Reply parameters (new reference): Transaction, Response, the base64
  * Receipt (borrowed) and, when reason is not NULL, Reason. */
 json_t *itest_reply_params(const char *tx, const char *response,
@@ -256,6 +262,12 @@ json_t *itest_reply_params(const char *tx, const char *response,
 void itest_reply(const struct itest_env *e, const struct itest_client *c,
                  const char *tx, const char *response, const char *reason,
                  const char *request_xml, struct itest_http *out);
+
+/* itest_reply whose receipt carries match (NULL: none). */
+void itest_reply_match(const struct itest_env *e, const struct itest_client *c,
+                       const char *tx, const char *response, const char *reason,
+                       const char *request_xml, const char *match,
+                       struct itest_http *out);
 
 /* CD-List (wait < 0: no Wait sent); returns the response. */
 void itest_list(const struct itest_env *e, const struct itest_client *c,

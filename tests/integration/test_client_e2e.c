@@ -1,8 +1,10 @@
 /*
  * test_client_e2e.c — libowcp-client end to end against real owcp-admin and
  * owcp-dispatcher processes: registration by enrollment code, by approval
- * of an existing device (accepted and rejected) and by open self-
+ * of an existing device (accepted with the number the new device shows,
+ * rejected, and accepted with a wrong number) and by open self-
  * subscription; accept and reject with the PIN (a wrong PIN sends nothing);
+ * "Not Me" (Refuse with that Reason, RD-Confirm then refused);
  * requests naming a method the device cannot perform answered Refuse
  * "Unknown Verification Type"; receipts from RD-Status verified with the
  * core library and with `openssl cms -verify` against GET {base}/CA;
@@ -42,7 +44,9 @@ static struct fx *g_fx;
 static int group_setup(void **state)
 {
   struct fx *f = calloc(1, sizeof *f);
-  const char *open[] = {"--open", NULL};
+  /* Many registrations from one address within a minute. */
+  const char *open[] = {"--open", "--register-per-minute-per-address", "1000",
+                        NULL};
 
   assert_non_null(f);
   itest_env_init(&f->env, "client");
@@ -50,6 +54,7 @@ static int group_setup(void **state)
   itest_account_add(&f->env, "bob@example.com");
   itest_account_add(&f->env, "dave@example.com");
   itest_account_add(&f->env, "erin@example.com");
+  itest_account_add(&f->env, "frank@example.com");
   f->token = itest_requestor_add(&f->env, "access@example.com", 0);
   itest_start(&f->env, open);
   g_fx = f;
@@ -356,8 +361,18 @@ struct approval {
   int rc;
   struct owcp_error err;
   char tx[128];
+  char match[3]; /* the digits the new device was given */
   pthread_mutex_t mu;
 };
+
+static void on_match(const char *tx, const char *match, void *arg)
+{
+  struct approval *a = arg;
+  (void)tx;
+  pthread_mutex_lock(&a->mu);
+  snprintf(a->match, sizeof a->match, "%s", match);
+  pthread_mutex_unlock(&a->mu);
+}
 
 static void on_pending(const char *tx, void *arg)
 {
@@ -376,26 +391,64 @@ static void *approval_thread(void *arg)
                                    .approval_timeout_s = 60,
                                    .poll_interval_ms = 200,
                                    .on_pending = on_pending,
-                                   .arg = a};
+                                   .arg = a,
+                                   .on_match = on_match};
   a->rc = owcp_client_register(a->c, &p, &a->err);
   return NULL;
 }
 
-/* Waits (bounded) until the new device reported its approval transaction. */
-static void approval_tx(struct approval *a, char *out, size_t size)
+/* Waits (bounded) until the new device reported its approval transaction
+ * and the digits it shows. */
+static void approval_tx(struct approval *a, char *out, size_t size,
+                        char match[3])
 {
   for (int i = 0; i < 200; i++) {
     pthread_mutex_lock(&a->mu);
     snprintf(out, size, "%s", a->tx);
+    memcpy(match, a->match, 3);
     pthread_mutex_unlock(&a->mu);
-    if (out[0] != '\0')
+    if (out[0] != '\0' && match[0] != '\0')
       return;
     usleep(50000);
   }
-  fail_msg("the new device never got an approval transaction");
+  fail_msg("the new device never got an approval transaction and number");
 }
 
-static void approval_flow(struct fx *f, enum owcp_answer answer)
+/* How the first device answers: accept with the right number, reject, or
+ * accept with a wrong number. */
+enum approve_how { APPROVE_RIGHT, APPROVE_REJECT, APPROVE_WRONG };
+
+/* The first device answers the approval p as how says. */
+static void approve(struct owcp_client *first, const struct owcp_pending *p,
+                    enum approve_how how, const char match[3])
+{
+  struct owcp_error err = {{0}};
+  enum owcp_answer sent;
+  char wrong[3] = {(char)('0' + (match[0] - '0' + 5) % 10), match[1], '\0'};
+
+  if (how == APPROVE_REJECT) {
+    if (owcp_client_reply(first, "dave@example.com", p, OWCP_ANSWER_REJECT, PIN,
+                          &sent, &err) != 0)
+      fail_msg("reject: %s", err.msg);
+    return;
+  }
+  /* Accepting an approval without the number sends nothing. */
+  assert_int_equal(owcp_client_reply(first, "dave@example.com", p,
+                                     OWCP_ANSWER_ACCEPT, PIN, &sent, &err),
+                   -1);
+  assert_non_null(strstr(err.msg, "number"));
+  int rc = owcp_client_reply_match(
+      first, "dave@example.com", p, OWCP_ANSWER_ACCEPT, PIN,
+      how == APPROVE_RIGHT ? match : wrong, &sent, &err);
+  if (how == APPROVE_RIGHT && rc != 0)
+    fail_msg("approve: %s", err.msg);
+  if (how == APPROVE_WRONG) {
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err.msg, "wrong number"));
+  }
+}
+
+static void approval_flow(struct fx *f, enum approve_how how)
 {
   char dir1[512], dir2[512], tx[128];
   struct owcp_client *first = new_client(f, dir1, sizeof dir1);
@@ -404,13 +457,13 @@ static void approval_flow(struct fx *f, enum owcp_answer answer)
   struct owcp_error err = {{0}};
   struct owcp_pending_list l = {0};
   struct owcp_view v;
-  enum owcp_answer sent;
+  char match[3];
   pthread_t th;
 
   pthread_mutex_init(&a.mu, NULL);
   register_code(f, first, "dave@example.com", PIN);
   assert_int_equal(pthread_create(&th, NULL, approval_thread, &a), 0);
-  approval_tx(&a, tx, sizeof tx);
+  approval_tx(&a, tx, sizeof tx, match);
 
   const struct owcp_pending *p =
       wait_pending(first, "dave@example.com", tx, &l);
@@ -419,14 +472,13 @@ static void approval_flow(struct fx *f, enum owcp_answer answer)
                                     OWCP_RENDER_PLAIN, &v, &err),
                    0);
   assert_non_null(strstr(v.text, "second phone"));
+  assert_true(v.needs_match);
   owcp_view_clear(&v);
-  if (owcp_client_reply(first, "dave@example.com", p, answer, PIN, &sent,
-                        &err) != 0)
-    fail_msg("approve: %s", err.msg);
+  approve(first, p, how, match);
   pthread_join(th, NULL);
 
   struct owcp_pending_list l2 = {0};
-  if (answer == OWCP_ANSWER_ACCEPT) {
+  if (how == APPROVE_RIGHT) {
     if (a.rc != 0)
       fail_msg("approved registration failed: %s", a.err.msg);
     assert_true(owcp_client_account_has_pin(second, "dave@example.com"));
@@ -449,12 +501,64 @@ static void approval_flow(struct fx *f, enum owcp_answer answer)
 
 static void test_register_by_approval(void **state)
 {
-  approval_flow(*state, OWCP_ANSWER_ACCEPT);
+  approval_flow(*state, APPROVE_RIGHT);
 }
 
 static void test_register_by_approval_rejected(void **state)
 {
-  approval_flow(*state, OWCP_ANSWER_REJECT);
+  approval_flow(*state, APPROVE_REJECT);
+}
+
+static void test_register_by_approval_wrong_number(void **state)
+{
+  approval_flow(*state, APPROVE_WRONG);
+}
+
+/* "Not Me": Refuse with that Reason, and the requestor may no longer send
+ * to the account. */
+static void test_not_me(void **state)
+{
+  struct fx *f = *state;
+  char dir[512];
+  struct owcp_client *c = new_client(f, dir, sizeof dir);
+  struct owcp_error err = {{0}};
+  struct owcp_pending_list l = {0};
+  struct owcp_view v;
+  struct itest_http h;
+  enum owcp_answer sent = OWCP_ANSWER_ACCEPT;
+  char *xml = itest_request_xml("access@example.com", "frank@example.com",
+                                "urn:itest:client:not-me", true, 0);
+
+  register_code(f, c, "frank@example.com", PIN);
+  char *tx = itest_confirm_ok(&f->env, f->token, xml, 0);
+  const struct owcp_pending *p = wait_pending(c, "frank@example.com", tx, &l);
+  assert_int_equal(
+      owcp_client_view(c, "frank@example.com", p, OWCP_RENDER_PLAIN, &v, &err),
+      0);
+  assert_false(v.needs_match);
+  owcp_view_clear(&v);
+  /* Not a device approval: no number to type. */
+  assert_int_equal(owcp_client_reply_match(c, "frank@example.com", p,
+                                           OWCP_ANSWER_ACCEPT, PIN, "12", &sent,
+                                           &err),
+                   -1);
+  if (owcp_client_reply(c, "frank@example.com", p, OWCP_ANSWER_NOT_ME, PIN,
+                        &sent, &err) != 0)
+    fail_msg("reply: %s", err.msg);
+  assert_int_equal(sent, OWCP_ANSWER_NOT_ME);
+  check_outcome(f, tx, "frank@example.com", "Refuse", OWCP_CLIENT_NOT_ME, xml,
+                true);
+  char *xml2 = itest_request_xml("access@example.com", "frank@example.com",
+                                 "urn:itest:client:not-me-2", true, 0);
+  itest_confirm(&f->env, f->token, xml2, 0, &h);
+  ITEST_EXPECT(h, 403);
+  ITEST_EXPECT_ERROR(h, "Not Me");
+  itest_http_free(&h);
+  free(xml2);
+  owcp_pending_list_free(&l);
+  free(tx);
+  free(xml);
+  owcp_client_close(c);
 }
 
 static void test_open_self_subscription(void **state)
@@ -578,6 +682,8 @@ int main(void)
       cmocka_unit_test(test_no_pin_device),
       cmocka_unit_test(test_register_by_approval),
       cmocka_unit_test(test_register_by_approval_rejected),
+      cmocka_unit_test(test_register_by_approval_wrong_number),
+      cmocka_unit_test(test_not_me),
       cmocka_unit_test(test_open_self_subscription),
       cmocka_unit_test(test_several_accounts_and_deregister),
       cmocka_unit_test(test_open_refuses_shared_state_dir),

@@ -3,6 +3,9 @@
 # a request with emphasis, Money and a barcode arrives, is shown rendered
 # (barcode drawn with block characters), is accepted with the PIN typed at
 # a prompt that does not echo, and the requestor's RD-Status shows Accept.
+# A second device registers with --approval and prints the number; watch
+# shows the approval, asks that number and accepts it. A request answered
+# "n" (not me) is refused as "Not Me" and its requestor is then refused.
 # Run under scripts/with-pg.sh (OWCP_TEST_DB).
 #
 #   test_client_watch.sh OWCP_CLIENT OWCP_DISPATCHER OWCP_ADMIN
@@ -38,6 +41,19 @@ wait_pane() {
     sleep 0.1
   done
   fail "pane never showed '$want' within ${limit}s"
+}
+
+# Waits up to $3 seconds until the whole pane history holds the fixed
+# string $1 at least $2 times (for prompts that were shown before).
+wait_count() {
+  local want=$1 n=$2 limit=${3:-20} i
+  for ((i = 0; i < limit * 10; i++)); do
+    if [ "$(tmux capture-pane -p -S - -t "$session" | grep -cF -- "$want")" -ge "$n" ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "pane never showed '$want' $n times within ${limit}s"
 }
 
 umask 077
@@ -94,7 +110,7 @@ curl -sS -H @"$tmp/auth.hdr" -H 'Content-Type: application/json' \
 tx=$(sed -n 's/.*"Transaction": *"\([^"]*\)".*/\1/p' "$tmp/confirm.json")
 [ -n "$tx" ] || fail "RD-Confirm: $(cat "$tmp/confirm.json")"
 
-wait_pane "Accept or Reject?" 20
+wait_pane "Accept, Reject or Not me?" 20
 pane=$(tmux capture-pane -p -t "$session")
 grep -qF -- "Request $tx" <<<"$pane" || fail "transaction not shown"
 grep -qF "Summary: Open the server room door?" <<<"$pane" || fail "summary not rendered"
@@ -114,6 +130,55 @@ curl -sS -H @"$tmp/auth.hdr" -H 'Content-Type: application/json' \
   -d "{\"Transaction\":\"$tx\"}" "$base/RD-Status" >"$tmp/status.json"
 grep -q '"Response": *"Accept"' "$tmp/status.json" ||
   fail "RD-Status: $(cat "$tmp/status.json")"
+
+# A second device asks to join by approval: it prints the number to type;
+# the approval request does not show it; watch asks for it before the PIN.
+"$client" --state-dir "$tmp/state2" --dispatcher "$base" --insecure-http \
+  register alice@example.com --approval --pin-file "$tmp/pin" \
+  --description "second laptop" --timeout 60 >"$tmp/reg2.out" 2>"$tmp/reg2.err" &
+reg_pid=$!
+for ((i = 0; i < 100; i++)); do
+  grep -q "type this number when asked: [0-9][0-9]$" "$tmp/reg2.err" && break
+  sleep 0.1
+done
+match=$(sed -n 's/.*type this number when asked: \([0-9][0-9]\)$/\1/p' "$tmp/reg2.err")
+atx=$(sed -n 's/.*(transaction \([^)]*\)).*/\1/p' "$tmp/reg2.err")
+[ -n "$match" ] && [ -n "$atx" ] || fail "register --approval printed: $(cat "$tmp/reg2.err")"
+wait_pane "Request $atx" 20
+wait_pane "second laptop" 5
+tmux send-keys -t "$session" a Enter
+wait_pane "Type the number shown on the new device:" 10
+tmux send-keys -t "$session" -l "$match"
+tmux send-keys -t "$session" Enter
+wait_count "PIN:" 2 10
+tmux send-keys -t "$session" -l 2468
+tmux send-keys -t "$session" Enter
+wait_pane "Sent Accept for $atx" 20
+wait "$reg_pid" || fail "register --approval: $(cat "$tmp/reg2.err")"
+grep -q "Registered this device for alice@example.com" "$tmp/reg2.out" ||
+  fail "register --approval printed: $(cat "$tmp/reg2.out")"
+
+# "Not me" from another requestor's request: refused as fraud, and that
+# requestor may no longer send to alice (access@ is unaffected below).
+shop=$("$admin" --db "$db" requestor add shop@example.com | tail -n 1)
+printf 'Authorization: Bearer %s\n' "$shop" >"$tmp/shop.hdr"
+unset shop
+shop_xml=${xml//access@example.com/shop@example.com}
+curl -sS -H @"$tmp/shop.hdr" -H 'Content-Type: application/json' \
+  -d "{\"Request\":\"${shop_xml//urn:watch:1/urn:watch:nm}\"}" "$base/RD-Confirm" >"$tmp/nm.json"
+ntx=$(sed -n 's/.*"Transaction": *"\([^"]*\)".*/\1/p' "$tmp/nm.json")
+[ -n "$ntx" ] || fail "shop RD-Confirm: $(cat "$tmp/nm.json")"
+wait_pane "Request $ntx" 20
+tmux send-keys -t "$session" n Enter
+wait_count "PIN:" 3 10
+tmux send-keys -t "$session" -l 2468
+tmux send-keys -t "$session" Enter
+wait_pane "Sent Refuse (Not Me) for $ntx" 20
+code3=$(curl -sS -o "$tmp/nm2.json" -w '%{http_code}' -H @"$tmp/shop.hdr" \
+  -H 'Content-Type: application/json' \
+  -d "{\"Request\":\"${shop_xml//urn:watch:1/urn:watch:nm2}\"}" "$base/RD-Confirm")
+[ "$code3" = 403 ] && grep -q "Not Me" "$tmp/nm2.json" ||
+  fail "RD-Confirm after Not Me: HTTP $code3 $(cat "$tmp/nm2.json")"
 
 # Still waiting for more; q at the next prompt ends it.
 tmux capture-pane -p -t "$session" | grep -q WATCH-EXITED && fail "watch exited early"

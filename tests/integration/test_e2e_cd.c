@@ -102,14 +102,20 @@ static void test_code_is_single_use(void **state)
   free(code);
 }
 
-/* Starts an approval for c: 202 with a transaction (caller frees). */
-static char *approval_start(struct fx *f, const struct itest_client *c)
+/* Starts an approval for c: 202 with a transaction (caller frees) and the
+ * two digits the new device shows, into match. */
+static char *approval_start(struct fx *f, const struct itest_client *c,
+                            char match[3])
 {
   struct itest_http h;
   itest_register(&f->env, c, NULL, NULL, &h);
   ITEST_EXPECT(h, 202);
   const char *tx = itest_str(&h, "Transaction");
+  const char *m = itest_str(&h, "Match");
   assert_non_null(tx);
+  assert_non_null(m);
+  assert_int_equal(strlen(m), 2);
+  memcpy(match, m, 3);
   char *copy = strdup(tx);
   itest_http_free(&h);
   return copy;
@@ -141,8 +147,9 @@ static void test_register_by_approval(void **state)
   struct itest_http h;
   long long before = clients_of(f, "alice@example.com");
 
+  char match[3];
   itest_client_init(&nc, "alice@example.com");
-  char *tx = approval_start(f, &nc);
+  char *tx = approval_start(f, &nc, match);
   itest_register(&f->env, &nc, NULL, tx, &h);
   ITEST_EXPECT(h, 202); /* not answered yet: nothing issued */
   itest_http_free(&h);
@@ -150,7 +157,7 @@ static void test_register_by_approval(void **state)
 
   char *xml = approval_request(f, tx);
   assert_non_null(strstr(xml, "itest phone")); /* shows the Description */
-  itest_reply(&f->env, &f->a1, tx, "Accept", NULL, xml, &h);
+  itest_reply_match(&f->env, &f->a1, tx, "Accept", NULL, xml, match, &h);
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
 
@@ -183,8 +190,9 @@ static void test_register_by_approval_rejected(void **state)
   struct itest_http h;
   long long before = clients_of(f, "alice@example.com");
 
+  char match[3];
   itest_client_init(&nc, "alice@example.com");
-  char *tx = approval_start(f, &nc);
+  char *tx = approval_start(f, &nc, match);
   char *xml = approval_request(f, tx);
   itest_reply(&f->env, &f->a2, tx, "Reject", NULL, xml, &h);
   ITEST_EXPECT(h, 200);

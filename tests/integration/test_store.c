@@ -165,8 +165,9 @@ static int claim(struct store *st, int limit, int lease, time_t now,
   return store_outbox_claim(st, &o, now, b, err);
 }
 
-static int reply(struct store *st, const char *tx, const char *client,
-                 time_t now)
+/* Accept of tx by client; match: the digits of a device approval. */
+static int reply_match(struct store *st, const char *tx, const char *client,
+                       time_t now, const char *match)
 {
   struct owcp_error err = {{0}};
   const char *ver[] = {"PIN", "odd \"quoted\" \\ value"};
@@ -178,11 +179,19 @@ static int reply(struct store *st, const char *tx, const char *client,
                               2,
                               (const unsigned char *)"\x30\x03\x02\x01\x00",
                               5,
-                              now};
+                              now,
+                              match,
+                              86400};
   int status = 0;
 
   assert_int_equal(store_reply(st, &in, &status, &err), 0);
   return status;
+}
+
+static int reply(struct store *st, const char *tx, const char *client,
+                 time_t now)
+{
+  return reply_match(st, tx, client, now, NULL);
 }
 
 static int64_t count(struct fx *f, const char *sql)
@@ -670,7 +679,7 @@ static void test_approval_flow(void **state)
   struct fx *f = *state;
   struct owcp_error err = {{0}};
   struct store_approval_in in = {0};
-  struct store_confirm_out out;
+  struct store_approval_out out;
   struct store_new_client c = {0};
   struct store_pending_list l;
   char *tx = owcp_random_id();
@@ -684,8 +693,12 @@ static void test_approval_flow(void **state)
   in.system_address = "dispatcher@example.com";
   in.timeout_seconds = 300;
   in.now = T0;
+  in.asked_from = "192.0.2.7";
+  in.match = "42";
+  in.per_hour = 5;
   assert_int_equal(store_cd_approval_start(f->st, &in, &out, &err), 0);
   assert_int_equal(out.status, 202);
+  assert_true(out.sent);
   assert_string_equal(out.transaction, tx);
 
   c.account = "alice@example.com";
@@ -702,7 +715,9 @@ static void test_approval_flow(void **state)
   assert_int_equal(l.count, 1);
   assert_string_equal(l.items[0].from, "dispatcher@example.com");
   store_pending_list_free(&l);
-  assert_int_equal(reply(f->st, tx, f->c1, T0 + 2), 200);
+  /* Accepting an approval needs the digits (400: nothing changed). */
+  assert_int_equal(reply(f->st, tx, f->c1, T0 + 2), 400);
+  assert_int_equal(reply_match(f->st, tx, f->c1, T0 + 2, "42"), 200);
   assert_int_equal(
       store_cd_approval_finish(f->st, tx, in.csr_sha256, &c, &status, &err), 0);
   assert_int_equal(status, 200);
@@ -713,9 +728,14 @@ static void test_approval_flow(void **state)
   assert_int_equal(
       store_cd_approval_finish(f->st, tx, c.token_hash, &c, &status, &err), 0);
   assert_int_equal(status, 404);
+  /* An unknown account gets the same answer; nobody is asked. */
+  char *tx2 = owcp_random_id();
   in.account = "nobody@example.com";
+  in.transaction = tx2;
   assert_int_equal(store_cd_approval_start(f->st, &in, &out, &err), 0);
-  assert_int_equal(out.status, 404);
+  assert_int_equal(out.status, 202);
+  assert_false(out.sent);
+  free(tx2);
   free(tx);
 }
 

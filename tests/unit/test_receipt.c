@@ -384,6 +384,36 @@ static void test_refuse_round_trip(void **state)
   free(der);
 }
 
+/* Spec §6: an approval's receipt carries "Match", last, two digits. */
+static void test_match_round_trip(void **state)
+{
+  struct fixture *f = *state;
+  struct owcp_receipt r = sample(), *back = NULL;
+  unsigned char *der = NULL;
+  size_t len = 0;
+  struct owcp_error err;
+  char *json = NULL;
+
+  r.match = "07";
+  assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), 0);
+  assert_non_null(
+      strstr(json, "\"Signed\":\"2026-11-22T10:00:00Z\",\"Match\":\"07\"}}"));
+  free(json);
+  create(f, &r, &der, &len);
+  assert_int_equal(
+      owcp_receipt_verify(der, len, f->ca.cert, f->client.cert, &back, &err),
+      0);
+  assert_string_equal(back->match, "07");
+  owcp_receipt_free(back);
+  free(der);
+  const char *bad[] = {"7", "007", "0a", "", " 7"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    r.match = (char *)bad[i];
+    assert_int_equal(owcp_receipt_content(&r, &json, &len, &err), -1);
+    assert_non_null(strstr(err.msg, "Match"));
+  }
+}
+
 static void test_create_refuses_mismatched_key(void **state)
 {
   struct fixture *f = *state;
@@ -792,6 +822,7 @@ int main(void)
       cmocka_unit_test(test_content_defaults_signed_to_now),
       cmocka_unit_test(test_create_verify_round_trip),
       cmocka_unit_test(test_refuse_round_trip),
+      cmocka_unit_test(test_match_round_trip),
       cmocka_unit_test(test_create_refuses_mismatched_key),
       cmocka_unit_test(test_tampered_content_refused),
       cmocka_unit_test(test_tampered_signature_refused),

@@ -6,6 +6,16 @@
  * (CD-List with long-poll), render them for the user, answer them with a
  * signed receipt (CD-Reply), and deregister (CD-Deregister).
  *
+ * Device approvals use number matching (spec §5): the new device is given
+ * two digits (owcp_register_params.on_match) that its user reads out to
+ * the approving device; there, a request with owcp_view.needs_match can
+ * be accepted only with those digits typed by the user
+ * (owcp_client_reply_match), which go into the signed receipt; a wrong
+ * number ends the approval as rejected. Any request may be answered "Not
+ * Me" (OWCP_ANSWER_NOT_ME): the user did not start it; the dispatcher
+ * records a fraud report and blocks that requestor from the account for
+ * a while.
+ *
  * The secure path is the only path:
  *  - The device key (P-256) is generated here and never leaves the device.
  *    For an account registered with a PIN it is stored only encrypted
@@ -47,6 +57,9 @@
 
 /* The reason sent with Refuse for a method this client cannot perform. */
 #define OWCP_CLIENT_UNKNOWN_VERIFICATION "Unknown Verification Type"
+
+/* The reason sent with Refuse when the user did not start the request. */
+#define OWCP_CLIENT_NOT_ME "Not Me"
 
 /* Default number of wrong PINs before the key is locked. */
 #define OWCP_CLIENT_DEFAULT_MAX_PIN_FAILURES 5u
@@ -98,6 +111,10 @@ struct owcp_register_params {
    * 202 (e.g. to tell the user to approve on another device); may be NULL. */
   void (*on_pending)(const char *transaction, void *arg);
   void *arg;
+  /* Called once, right after on_pending, with the two digits ("Match")
+   * the user must type on the approving device: show them. May be NULL
+   * (then the approval cannot succeed unless shown some other way). */
+  void (*on_match)(const char *transaction, const char *match, void *arg);
 };
 
 /* Generates the device key, sends CD-Register and, on 200, checks the
@@ -105,7 +122,8 @@ struct owcp_register_params {
  * account) and saves the account (a previous registration of the same
  * account on this device is replaced). Without a code a 202 is polled
  * (repeating CD-Register with its Transaction) until 200, 403 (the other
- * device rejected it), 408 (expired) or the timeout. */
+ * device rejected it, or was given the wrong number), 408 (expired) or the
+ * timeout; a 202 without two digits in Match is refused. */
 int owcp_client_register(struct owcp_client *c,
                          const struct owcp_register_params *p,
                          struct owcp_error *err);
@@ -174,6 +192,10 @@ struct owcp_view {
   char *from;    /* CD-List From: the requestor the dispatcher vouches for */
   char *expires; /* CD-List Expires */
   char *summary; /* the request's <Summary> on one line */
+  /* A device approval (type "Registration"): accepting it needs the two
+   * digits the new device shows, typed by the user
+   * (owcp_client_reply_match). */
+  bool needs_match;
 };
 
 /* Validates p->request (schema and limits; its <To> must be account,
@@ -191,7 +213,8 @@ void owcp_view_clear(struct owcp_view *v);
 enum owcp_answer {
   OWCP_ANSWER_ACCEPT,
   OWCP_ANSWER_REJECT,
-  OWCP_ANSWER_REFUSE /* what was sent when a method was unsupported */
+  OWCP_ANSWER_REFUSE, /* what was sent when a method was unsupported */
+  OWCP_ANSWER_NOT_ME  /* Refuse with Reason "Not Me": a fraud report */
 };
 
 /* Answers p for account (checked as owcp_client_view checks it, so a
@@ -203,13 +226,28 @@ enum owcp_answer {
  * "Unknown Verification Type" is sent instead of answer. *sent (may be
  * NULL) receives what was sent. Returns 0 when the dispatcher accepted the
  * reply; OWCP_CLIENT_BAD_PIN / OWCP_CLIENT_LOCKED (nothing sent); -1
- * otherwise, e.g. "already answered" (409) or "expired" (408). */
+ * otherwise, e.g. "already answered" (409) or "expired" (408).
+ * OWCP_ANSWER_NOT_ME sends Refuse with Reason "Not Me" (also when a method
+ * is unsupported). Accepting a device approval (owcp_view.needs_match)
+ * needs owcp_client_reply_match(); here it fails with nothing sent. */
 int owcp_client_reply(struct owcp_client *c, const char *account,
                       const struct owcp_pending *p, enum owcp_answer answer,
                       const char *pin, enum owcp_answer *sent,
                       struct owcp_error *err);
 
-/* "Accept", "Reject" or "Refuse". */
+/* owcp_client_reply() for a device approval: match is the two digits the
+ * user typed (what the new device shows), signed into the receipt with an
+ * Accept; ignored for other answers, and refused (nothing sent) on a
+ * request that is not a device approval. Not two digits: -1, nothing
+ * sent. A wrong number is sent: the dispatcher then ends the approval as
+ * rejected and this returns -1 naming it. */
+int owcp_client_reply_match(struct owcp_client *c, const char *account,
+                            const struct owcp_pending *p,
+                            enum owcp_answer answer, const char *pin,
+                            const char *match, enum owcp_answer *sent,
+                            struct owcp_error *err);
+
+/* "Accept", "Reject" or "Refuse" (also for OWCP_ANSWER_NOT_ME). */
 const char *owcp_answer_name(enum owcp_answer a);
 
 #endif

@@ -7,9 +7,12 @@
  * client's P-256 key, SHA-256, signed attributes incl. signingTime), the
  * signer certificate included. The content is the UTF-8 JSON
  *   {"Receipt":{"Transaction":..,"Account":..,"Client":..,"Response":..,
- *               "Verification":[..],"Request":..,"Signed":..[,"Reason":..]}}
+ *               "Verification":[..],"Request":..,"Signed":..[,"Reason":..]
+ *               [,"Match":..]}}
  * written compactly in exactly this member order; "Reason" is present iff
- * Response is "Refuse" and comes last (decision for protocol-decisions.md).
+ * Response is "Refuse"; "Match" (spec §6: the two digits the user typed
+ * to approve a new device) is optional and comes last, exactly two ASCII
+ * digits when present (decision for protocol-decisions.md).
  * Verification parses it strictly: exactly one top-level member "Receipt",
  * exactly these members (unknown ones are refused), no duplicate members,
  * no U+0000, "Signed" must be RFC 3339.
@@ -42,13 +45,15 @@ struct owcp_receipt {
   size_t request_len; /* request may not contain NUL */
   char *signed_at;    /* JSON "Signed": RFC 3339 */
   char *reason;       /* JSON "Reason": set iff response is Refuse */
+  char *match;        /* JSON "Match": two digits, or NULL (device approval) */
 };
 
 /* Frees r and everything it points to; NULL is fine. */
 void owcp_receipt_free(struct owcp_receipt *r);
 
 /* Checks r's fields as verification would (non-empty strings, Response one
- * of the three, Reason iff Refuse, Signed RFC 3339 when set). */
+ * of the three, Reason iff Refuse, Signed RFC 3339 when set, Match two
+ * ASCII digits when set). */
 int owcp_receipt_check(const struct owcp_receipt *r, struct owcp_error *err);
 
 /* The exact JSON content bytes for r (see above) into *json (caller frees;

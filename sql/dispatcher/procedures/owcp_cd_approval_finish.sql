@@ -1,6 +1,8 @@
--- By approval, repeat: 202 pending, 408 expired/cancelled, 403 rejected or
--- refused, 200 approved (client stored now), 409 already issued, 404 when
--- the transaction is not an approval for this account and CSR.
+-- By approval, repeat, once owcp_cd_approval_check() answered 200 and the
+-- certificate was signed: decides again with the approval and its
+-- transaction locked (so a client is issued at most once) and stores the
+-- client on 200; any other status is owcp_cd_approval_check()'s, nothing
+-- stored. An approval whose transaction is past its expiry is expired here.
 CREATE OR REPLACE FUNCTION owcp_cd_approval_finish(p_tx text, p_account text,
                                         p_csr_sha256 bytea, p_client text,
                                         p_description text,
@@ -10,32 +12,21 @@ RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now timestamptz := coalesce(p_now, now());
+  v_status integer;
   d record;
 BEGIN
-  SELECT da.transaction_id, da.client_id, da.account_id, a.address,
-         t.state, t.response, t.expires_at INTO d
+  SELECT da.account_id, a.address, t.state, t.expires_at INTO d
     FROM device_approvals da JOIN transactions t ON t.id = da.transaction_id
     JOIN accounts a ON a.id = da.account_id
-   WHERE da.transaction_id = p_tx AND a.address = p_account
-     AND da.csr_sha256 = p_csr_sha256
-     -- the client is stored with the description the user approved, or not
-     -- at all: a repeat may not swap in another one
-     AND da.description = p_description
+   WHERE da.transaction_id = p_tx
    FOR UPDATE OF da, t;
-  IF NOT FOUND THEN
-    RETURN 404;
-  END IF;
-  IF d.client_id IS NOT NULL THEN
-    RETURN 409;
-  ELSIF d.state = 'pending' AND d.expires_at <= v_now THEN
+  IF FOUND AND d.state = 'pending' AND d.expires_at <= v_now THEN
     PERFORM owcp_tx_expire_locked(p_tx, v_now);
-    RETURN 408;
-  ELSIF d.state = 'pending' THEN
-    RETURN 202;
-  ELSIF d.state <> 'answered' THEN
-    RETURN 408;
-  ELSIF d.response <> 'Accept' THEN
-    RETURN 403;
+  END IF;
+  v_status := owcp_cd_approval_check(p_tx, p_account, p_csr_sha256,
+                                     p_description, v_now);
+  IF v_status <> 200 THEN
+    RETURN v_status;
   END IF;
   PERFORM owcp_client_insert(d.account_id, d.address, p_client, p_description,
                              p_token_hash, p_cert, v_now, 'approval');

@@ -1,4 +1,5 @@
 -- RD-Confirm without the rate limit (owcp_rate_take counts it first).
+-- o_status 403 with o_retry_after > 0: blocked by a "Not Me" report.
 CREATE OR REPLACE FUNCTION owcp_confirm(p_requestor bigint, p_account text,
                              p_identifier text, p_request_xml text,
                              p_request_sha256 bytea, p_type text,
@@ -54,6 +55,19 @@ BEGIN
     o_status := 403;
     RETURN;
   END IF;
+  -- A "Not Me" report of the account's user blocks this requestor
+  -- (owcp_reply(), 006_approval_caps.sql): 403 with o_retry_after the
+  -- seconds the block still lasts (a plain 403 has 0).
+  SELECT ceil(extract(epoch FROM until - v_now))::integer INTO o_retry_after
+    FROM fraud_blocks
+   WHERE requestor_id = p_requestor AND account_id = v_acc.id
+     AND until > v_now;
+  IF FOUND THEN
+    o_retry_after := greatest(1, o_retry_after);
+    o_status := 403;
+    RETURN;
+  END IF;
+  o_retry_after := 0;
 
   INSERT INTO transactions (id, requestor_id, account_id, identifier,
                             request_xml, request_sha256, type,

@@ -81,6 +81,11 @@ BEGIN
                ('outbox', 'SELECT, INSERT, UPDATE'),
                -- the per-requestor rate limit (old windows are deleted)
                ('rate_windows', 'SELECT, INSERT, UPDATE, DELETE'),
+               -- device-approval caps, per-address CD-Register limit and
+               -- "Not Me" blocks (006_approval_caps.sql)
+               ('approval_asks', 'SELECT, INSERT'),
+               ('register_windows', 'SELECT, INSERT, UPDATE, DELETE'),
+               ('fraud_blocks', 'SELECT, INSERT, UPDATE'),
                ('schema_migrations', 'SELECT')
              ) AS g(tbl, privs) ON g.tbl = c.relname
             WHERE c.relnamespace = v_ns

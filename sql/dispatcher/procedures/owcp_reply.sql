@@ -1,14 +1,30 @@
 -- CD-Reply. The receipt has been verified in C against this transaction and
--- client before this is called; here only the state race is decided.
+-- client before this is called; here the state race is decided, and:
+--  - a device approval (device_approvals row) is answered with number
+--    matching (binding §5): p_match is the "Match" of the receipt. Match on
+--    any other transaction, or an Accept of an approval without one, is 400
+--    and changes nothing. An Accept whose digits differ from the ones the
+--    new device shows is recorded (the receipt is evidence of what was
+--    signed), ends the approval as rejected (mismatched_at) and is logged
+--    as approval.mismatch; the caller gets 403.
+--  - Refuse with Reason "Not Me" is a fraud report: logged as
+--    fraud.reported, and the transaction's requestor may not send to this
+--    account for p_block_seconds (fraud_blocks, checked by owcp_confirm()).
+DROP FUNCTION IF EXISTS owcp_reply(text, text, text, text, text[], bytea,
+                                   timestamptz);
 CREATE OR REPLACE FUNCTION owcp_reply(p_tx text, p_client text, p_response text,
                            p_reason text, p_verification text[],
-                           p_receipt bytea, p_now timestamptz)
+                           p_receipt bytea, p_now timestamptz,
+                           p_match text, p_block_seconds integer)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now timestamptz := coalesce(p_now, now());
   v_cl record;
   t record;
+  v_want text;
+  v_approval boolean;
+  v_status integer := 200;
 BEGIN
   SELECT c.id, c.account_id, a.address INTO v_cl
     FROM clients c JOIN accounts a ON a.id = c.account_id
@@ -16,12 +32,20 @@ BEGIN
   IF NOT FOUND THEN
     RETURN 404;
   END IF;
-  SELECT tr.id, tr.state, tr.expires_at, q.address AS requestor INTO t
+  SELECT tr.id, tr.state, tr.expires_at, tr.requestor_id,
+         q.address AS requestor INTO t
     FROM transactions tr JOIN requestors q ON q.id = tr.requestor_id
    WHERE tr.id = p_tx AND tr.account_id = v_cl.account_id
    FOR UPDATE OF tr;
   IF NOT FOUND THEN
     RETURN 404;
+  END IF;
+  SELECT match INTO v_want FROM device_approvals WHERE transaction_id = p_tx;
+  v_approval := FOUND;
+  IF p_match IS NOT NULL AND NOT v_approval THEN
+    RETURN 400;
+  ELSIF v_approval AND p_response = 'Accept' AND p_match IS NULL THEN
+    RETURN 400;
   END IF;
   IF t.state = 'answered' THEN
     RETURN 409;
@@ -38,6 +62,30 @@ BEGIN
    WHERE id = p_tx;
   PERFORM owcp_log_append('transaction.answered', v_cl.address, t.requestor,
                           p_tx, p_client, 'response=' || p_response);
+  IF v_approval AND p_response = 'Accept'
+     AND p_match IS DISTINCT FROM v_want THEN
+    UPDATE device_approvals SET mismatched_at = v_now
+     WHERE transaction_id = p_tx;
+    PERFORM owcp_log_append('approval.mismatch', v_cl.address, t.requestor,
+                            p_tx, p_client,
+                            'the number typed differs from the one the new '
+                            'device shows; registration rejected');
+    v_status := 403;
+  END IF;
+  IF p_response = 'Refuse' AND p_reason = 'Not Me' THEN
+    INSERT INTO fraud_blocks AS b (requestor_id, account_id, reported_at, until)
+    VALUES (t.requestor_id, v_cl.account_id, v_now,
+            v_now + make_interval(secs => p_block_seconds))
+    ON CONFLICT (requestor_id, account_id) DO UPDATE
+      SET reported_at = EXCLUDED.reported_at,
+          until = greatest(b.until, EXCLUDED.until);
+    PERFORM owcp_log_append('fraud.reported', v_cl.address, t.requestor,
+                            p_tx, p_client,
+                            'Not Me; requestor blocked until ' ||
+                            to_char((v_now + make_interval(secs => p_block_seconds))
+                                      AT TIME ZONE 'UTC',
+                                    'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+  END IF;
   PERFORM owcp_tx_finished(p_tx, v_now);
-  RETURN 200;
+  RETURN v_status;
 END $$;

@@ -55,7 +55,7 @@ void svc_pg_reset_transaction(PGconn *conn);
 
 /* Parameters of one statement call; text unless passed as binary. The
  * values are borrowed (numbers are formatted into the struct itself). */
-#define SVC_PG_MAX_PARAMS 12
+#define SVC_PG_MAX_PARAMS 16
 struct svc_pg_params {
   const char *v[SVC_PG_MAX_PARAMS];
   int len[SVC_PG_MAX_PARAMS];
