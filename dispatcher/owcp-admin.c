@@ -435,10 +435,12 @@ static int cmd_consent(struct admin *a, int argc, char **argv)
       (strcmp(argv[0], "add") != 0 && strcmp(argv[0], "remove") != 0))
     return admin_usage_error("consent: expected 'add|remove ACCOUNT "
                              "REQUESTOR' or 'list [ACCOUNT]'");
-  for (int i = 1; i <= 2; i++)
-    if (!normalise_address(argv[i], i == 1 ? addr : req, sizeof addr))
-      return admin_usage_error(
-          "'%s' is not an address of the form local@domain", argv[i]);
+  if (!normalise_address(argv[1], addr, sizeof addr))
+    return admin_usage_error("'%s' is not an address of the form local@domain",
+                             argv[1]);
+  if (!normalise_address(argv[2], req, sizeof req))
+    return admin_usage_error("'%s' is not an address of the form local@domain",
+                             argv[2]);
   add = strcmp(argv[0], "add") == 0;
   if ((add ? store_consent_add : store_consent_remove)(a->st, addr, req,
                                                        &status, &err) != 0)
