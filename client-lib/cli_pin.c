@@ -1,7 +1,8 @@
 /*
- * cli_pin.c — owcp-client's PIN input (cli_pin.h): from a file (one line,
- * the file checked to be private) or from the terminal with echo off,
- * and a new PIN asked twice. PINs are cleansed from memory after use.
+ * cli_pin.c — owcp-client's secret input (cli_pin.h): the PIN and the
+ * enrollment code, from a file (one line, the file checked to be private),
+ * from standard input (the code) or from the terminal with echo off, and a
+ * new PIN asked twice. Secrets are cleansed from memory after use.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,10 +30,12 @@ static void chomp(char *s)
     s[--n] = '\0';
 }
 
-/* Reads the first line of fd into pin (the newline and a CR before it
+/* Reads the first line of fd into buf (the newline and a CR before it
  * dropped) with read(2), so no stdio buffer keeps a copy. A line that does
- * not fit is refused rather than silently cut. */
-static int read_pin_line(int fd, const char *path, char *pin, size_t size)
+ * not fit is refused rather than silently cut. what/path name the source
+ * in messages ("PIN file 'x'"). */
+static int read_secret_line(int fd, const char *what, const char *path,
+                            char *buf, size_t size)
 {
   size_t n = 0;
 
@@ -42,55 +45,56 @@ static int read_pin_line(int fd, const char *path, char *pin, size_t size)
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {
-      fprintf(stderr, "owcp-client: cannot read PIN file '%s': %s\n", path,
+      fprintf(stderr, "owcp-client: cannot read %s '%s': %s\n", what, path,
               strerror(errno));
-      OPENSSL_cleanse(pin, size);
+      OPENSSL_cleanse(buf, size);
       return -1;
     }
     if (r == 0 || ch == '\n')
       break;
     if (n + 1 >= size) {
       fprintf(stderr,
-              "owcp-client: the PIN in '%s' is longer than %zu "
+              "owcp-client: the line in %s '%s' is longer than %zu "
               "characters\n",
-              path, size - 1);
-      OPENSSL_cleanse(pin, size);
+              what, path, size - 1);
+      OPENSSL_cleanse(buf, size);
       return -1;
     }
-    pin[n++] = ch;
+    buf[n++] = ch;
   }
-  pin[n] = '\0';
-  chomp(pin);
+  buf[n] = '\0';
+  chomp(buf);
   return 0;
 }
 
-/* The PIN from a file only its owner can read (first line). The file is
- * opened first (never through a symbolic link) and the open descriptor is
+/* The first line of a file only its owner can read. The file is opened
+ * first (never through a symbolic link) and the open descriptor is
  * checked, so the file cannot be swapped between check and read. */
-static int pin_from_file(const char *path, char *pin, size_t size)
+static int secret_from_file(const char *what, const char *path, char *buf,
+                            size_t size)
 {
   struct stat st;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
   int rc;
 
   if (fd < 0) {
-    fprintf(stderr, "owcp-client: cannot open PIN file '%s': %s\n", path,
+    fprintf(stderr, "owcp-client: cannot open %s '%s': %s\n", what, path,
             errno == ELOOP ? "it is a symbolic link" : strerror(errno));
     return -1;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
       (st.st_mode & 077) != 0) {
     fprintf(stderr,
-            "owcp-client: PIN file '%s' must be a regular file of yours that "
+            "owcp-client: %s '%s' must be a regular file of yours that "
             "group and others cannot access (chmod 600 %s)\n",
-            path, path);
+            what, path, path);
     close(fd);
     return -1;
   }
-  rc = read_pin_line(fd, path, pin, size);
+  rc = read_secret_line(fd, what, path, buf, size);
   close(fd);
-  if (rc == 0 && pin[0] == '\0') {
-    fprintf(stderr, "owcp-client: PIN file '%s' is empty\n", path);
+  if (rc == 0 && buf[0] == '\0') {
+    fprintf(stderr, "owcp-client: %s '%s' is empty\n", what, path);
     rc = -1;
   }
   return rc;
@@ -212,7 +216,7 @@ static int pin_from_tty(const char *prompt, char *pin, size_t size)
 int cli_pin_get(const char *pin_file, const char *prompt, char *pin,
                 size_t size)
 {
-  return pin_file != NULL ? pin_from_file(pin_file, pin, size)
+  return pin_file != NULL ? secret_from_file("PIN file", pin_file, pin, size)
                           : pin_from_tty(prompt, pin, size);
 }
 
@@ -236,4 +240,41 @@ int cli_pin_new(const char *pin_file, char *pin, size_t size)
     OPENSSL_cleanse(again, sizeof again);
   }
   return rc;
+}
+
+/* The code from standard input: asked without echo on a terminal, else
+ * the first line of what is piped in. */
+static int code_from_stdin(char *code, size_t size)
+{
+  int rc;
+
+  if (isatty(STDIN_FILENO))
+    return pin_from_tty("Enrollment code: ", code, size);
+  rc = read_secret_line(STDIN_FILENO, "standard input", "-", code, size);
+  if (rc == 0 && code[0] == '\0') {
+    fprintf(stderr, "owcp-client: no enrollment code on standard input\n");
+    rc = -1;
+  }
+  return rc;
+}
+
+int cli_code_get(const char *code, const char *code_file, char *out,
+                 size_t size)
+{
+  if (code != NULL && code_file != NULL) {
+    fprintf(stderr, "owcp-client: --code and --code-file exclude each other\n");
+    return -1;
+  }
+  if ((code != NULL && strcmp(code, "-") == 0) ||
+      (code_file != NULL && strcmp(code_file, "-") == 0))
+    return code_from_stdin(out, size);
+  if (code_file != NULL)
+    return secret_from_file("code file", code_file, out, size);
+  if (code == NULL || code[0] == '\0' || strlen(code) >= size) {
+    fprintf(stderr, "owcp-client: --code must be 1..%zu characters\n",
+            size - 1);
+    return -1;
+  }
+  memcpy(out, code, strlen(code) + 1);
+  return 0;
 }

@@ -35,7 +35,8 @@ static const char usage_text[] =
     "usage: owcp-client [options] COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  register ACCOUNT [--code CODE | --approval] [--pin | --pin-file F]\n"
+    "  register ACCOUNT [--code-file F | --code - | --approval]\n"
+    "           [--pin | --pin-file F]\n"
     "      register this device for ACCOUNT: with an enrollment code, by\n"
     "      approval from a device already registered (waits for it), or,\n"
     "      without either, by open self-subscription when the service allows\n"
@@ -76,6 +77,13 @@ static const char usage_text[] =
     "                         instead of asking on the terminal\n"
     "  --match NN             reply: the number the new device shows, for\n"
     "                         accepting a device approval without asking\n"
+    "  --code-file FILE       read the enrollment code from FILE (first line;\n"
+    "                         mode 0600 or stricter); FILE - : standard input\n"
+    "  --code -               the same as --code-file - (asked without echo\n"
+    "                         on a terminal, else the first line piped in)\n"
+    "  --code CODE            the code itself: visible to every local user\n"
+    "                         (ps, /proc) while register runs; prefer the\n"
+    "                         two forms above\n"
     "  --version              print the version\n"
     "  --help                 this text\n"
     "\n"
@@ -87,6 +95,7 @@ struct opts {
   struct owcp_client_config cfg;
   const char *account;
   const char *code;
+  const char *code_file;
   const char *description;
   const char *pin_file;
   const char *match;
@@ -123,6 +132,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       {"insecure-http", no_argument, NULL, 'I'},
       {"account", required_argument, NULL, 'a'},
       {"code", required_argument, NULL, 'c'},
+      {"code-file", required_argument, NULL, 'F'},
       {"approval", no_argument, NULL, 'A'},
       {"pin", no_argument, NULL, 'p'},
       {"pin-file", required_argument, NULL, 'P'},
@@ -159,6 +169,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       break;
     case 'c':
       o->code = optarg;
+      break;
+    case 'F':
+      o->code_file = optarg;
       break;
     case 'A':
       o->approval = true;
@@ -200,8 +213,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
       return -1;
     }
   }
-  if (o->code != NULL && o->approval) {
+  if ((o->code != NULL || o->code_file != NULL) && o->approval) {
     fprintf(stderr, "owcp-client: --code and --approval exclude each other\n");
+    return -1;
+  }
+  if (o->code != NULL && o->code_file != NULL) {
+    fprintf(stderr, "owcp-client: --code and --code-file exclude each other\n");
     return -1;
   }
   return 0;
@@ -261,13 +278,20 @@ static int cmd_register(struct owcp_client *c, const struct opts *o,
                         const char *account)
 {
   char pin[PIN_MAX] = "";
+  char code[CODE_MAX] = "";
   char host[256] = "";
   char desc[300];
   struct owcp_error err = {{0}};
   bool with_pin = o->pin || o->pin_file != NULL;
+  bool with_code = o->code != NULL || o->code_file != NULL;
 
+  /* The code first: it may come from standard input, before any PIN is
+   * asked on the terminal. */
+  if (with_code && cli_code_get(o->code, o->code_file, code, sizeof code) != 0)
+    return EXIT_FAIL;
   if (with_pin && cli_pin_new(o->pin_file, pin, sizeof pin) != 0) {
     OPENSSL_cleanse(pin, sizeof pin);
+    OPENSSL_cleanse(code, sizeof code);
     return EXIT_FAIL;
   }
   if (o->description == NULL) {
@@ -278,7 +302,7 @@ static int cmd_register(struct owcp_client *c, const struct opts *o,
   struct owcp_register_params p = {
       .account = account,
       .description = o->description != NULL ? o->description : desc,
-      .code = o->code,
+      .code = with_code ? code : NULL,
       .pin = with_pin ? pin : NULL,
       .max_pin_failures = o->max_failures,
       .approval_timeout_s = o->timeout_s,
@@ -288,6 +312,7 @@ static int cmd_register(struct owcp_client *c, const struct opts *o,
   };
   int rc = owcp_client_register(c, &p, &err);
   OPENSSL_cleanse(pin, sizeof pin);
+  OPENSSL_cleanse(code, sizeof code);
   if (rc != 0)
     return fail(&err, EXIT_FAIL);
   printf("Registered this device for %s%s.\n", account,
@@ -670,8 +695,8 @@ static int run(struct owcp_client *c, const struct opts *o, char **args,
 
   if (strcmp(cmd, "register") == 0) {
     if (n != 2) {
-      fputs("usage: owcp-client register ACCOUNT [--code CODE | --approval] "
-            "[--pin | --pin-file F]\n",
+      fputs("usage: owcp-client register ACCOUNT [--code-file F | --code - "
+            "| --approval] [--pin | --pin-file F]\n",
             stderr);
       return EXIT_USAGE;
     }

@@ -57,6 +57,16 @@ static const char usage_text[] =
     "  requestor list                   list requestors\n"
     "  client list [ACCOUNT]            list clients\n"
     "  client revoke ID                 revoke a client (token stops working)\n"
+    "  consent add ACCOUNT REQUESTOR    record that ACCOUNT's user consents "
+    "to\n"
+    "                                   REQUESTOR (--require-registration: as\n"
+    "                                   if the user had accepted its consent\n"
+    "                                   request; overrides a rejection)\n"
+    "  consent remove ACCOUNT REQUESTOR withdraw it (and forget a rejection):\n"
+    "                                   the requestor's next RD-Register asks\n"
+    "                                   the user again\n"
+    "  consent list [ACCOUNT]           consents, pending and rejected\n"
+    "                                   consent requests\n"
     "  log show [--account A] [--requestor R] [--transaction T]\n"
     "           [--event E] [--since TIME] [--until TIME] [--json | --csv]\n"
     "                                   print log entries (TIME is RFC 3339;\n"
@@ -403,6 +413,57 @@ static int cmd_client(struct admin *a, int argc, char **argv)
   return report_status(status, "client", argv[1]);
 }
 
+/* consent add|remove ACCOUNT REQUESTOR, consent list [ACCOUNT]. */
+static int cmd_consent(struct admin *a, int argc, char **argv)
+{
+  struct owcp_error err = {{0}};
+  char addr[STORE_ADDRESS_MAX], req[STORE_ADDRESS_MAX];
+  struct table t = {false};
+  bool add;
+  int status;
+
+  if (argc >= 1 && argc <= 2 && strcmp(argv[0], "list") == 0) {
+    if (argc == 2 && !normalise_address(argv[1], addr, sizeof addr))
+      return admin_usage_error(
+          "'%s' is not an address of the form local@domain", argv[1]);
+    if (store_consent_list(a->st, argc == 2 ? addr : NULL, print_row, &t,
+                           &err) != 0)
+      return admin_db_error(&err);
+    return EXIT_OK;
+  }
+  if (argc != 3 ||
+      (strcmp(argv[0], "add") != 0 && strcmp(argv[0], "remove") != 0))
+    return admin_usage_error("consent: expected 'add|remove ACCOUNT "
+                             "REQUESTOR' or 'list [ACCOUNT]'");
+  if (!normalise_address(argv[1], addr, sizeof addr))
+    return admin_usage_error("'%s' is not an address of the form local@domain",
+                             argv[1]);
+  if (!normalise_address(argv[2], req, sizeof req))
+    return admin_usage_error("'%s' is not an address of the form local@domain",
+                             argv[2]);
+  add = strcmp(argv[0], "add") == 0;
+  if ((add ? store_consent_add : store_consent_remove)(a->st, addr, req,
+                                                       &status, &err) != 0)
+    return admin_db_error(&err);
+  if (status == 200) {
+    printf("consent of %s to requestor %s %s\n", addr, req,
+           add ? "recorded" : "removed");
+    return EXIT_OK;
+  }
+  if (status == 409) {
+    /* Idempotent for scripts: the wanted state already holds. */
+    printf("consent of %s to requestor %s %s\n", addr, req,
+           add ? "was already recorded" : "was not recorded");
+    return EXIT_OK;
+  }
+  if (status == 404) {
+    fprintf(stderr, "owcp-admin: unknown account '%s' or requestor '%s'\n",
+            addr, req);
+    return EXIT_FAILED;
+  }
+  return report_status(status, "consent", addr);
+}
+
 static int dispatch(struct admin *a, int argc, char **argv)
 {
   const char *cmd = argv[0];
@@ -419,6 +480,8 @@ static int dispatch(struct admin *a, int argc, char **argv)
     return cmd_client(a, argc - 1, argv + 1);
   if (strcmp(cmd, "log") == 0)
     return admin_cmd_log(a, argc - 1, argv + 1);
+  if (strcmp(cmd, "consent") == 0)
+    return cmd_consent(a, argc - 1, argv + 1);
   return admin_usage_error("unknown command '%s'", cmd);
 }
 

@@ -226,10 +226,34 @@ int store_final(struct store *st, int64_t requestor_id, const char *tx,
 int store_outcome(struct store *st, const char *tx, time_t now,
                   struct store_result *out, struct owcp_error *err);
 
-/* RD-Register: *status 200/403/404; *ready true when the account is active
- * and has at least one active client. */
-int store_rd_register(struct store *st, int64_t requestor_id,
-                      const char *account, int *status, bool *ready,
+/* RD-Register (procedures/owcp_rd_register.sql). Without require_consent
+ * only requestor_id and account are used. With it, the rest describe the
+ * consent request to create when none is pending: its transaction id, XML
+ * identifier and XML (written by the dispatcher) and its timeout. */
+struct store_rd_register_in {
+  int64_t requestor_id;
+  const char *account;
+  bool require_consent;
+  const char *transaction; /* new id, used only if a request is created */
+  const char *identifier;
+  const char *request_xml;
+  int timeout_seconds;
+  time_t now;
+};
+
+struct store_rd_register_out {
+  int status; /* 200, 202 pending, 403, 404, 429 */
+  bool ready; /* the account is active and has an active client */
+  char transaction[STORE_ID_MAX]; /* 202 (and 403 rejected, 429): the
+                                     consent request */
+  time_t expires;                 /* 202 */
+  int retry_after;                /* 429 */
+  char reason[16]; /* 403: "rejected", "no-client" or "requestor" */
+};
+
+/* RD-Register, with or without the user's consent. */
+int store_rd_register(struct store *st, const struct store_rd_register_in *in,
+                      struct store_rd_register_out *out,
                       struct owcp_error *err);
 
 /* RD-Deregister: *status 200 (also when not registered) or 404. */
@@ -501,6 +525,23 @@ int store_requestor_list(struct store *st, store_row_fn fn, void *arg,
  * one account, or all when account is NULL. */
 int store_client_list(struct store *st, const char *account, store_row_fn fn,
                       void *arg, struct owcp_error *err);
+
+/* Requestor consent (007_consent.sql). consent add: *status 200 recorded,
+ * 409 already recorded, 404 unknown account or requestor. consent remove:
+ * 200 removed, 409 nothing recorded, 404 unknown. */
+int store_consent_add(struct store *st, const char *account,
+                      const char *requestor, int *status,
+                      struct owcp_error *err);
+int store_consent_remove(struct store *st, const char *account,
+                         const char *requestor, int *status,
+                         struct owcp_error *err);
+
+/* Consents and undecided or refused consent requests, for one account
+ * (NULL: all), one row each: account, requestor, state (consented,
+ * pending, rejected, registered-without-consent), by (user, admin),
+ * transaction, at. */
+int store_consent_list(struct store *st, const char *account, store_row_fn fn,
+                       void *arg, struct owcp_error *err);
 
 /* ---- the confirmation log -------------------------------------------------
  */

@@ -50,10 +50,26 @@ static const struct store_stmt stmt_client_list = {
     "c.created_at, c.id",
     false};
 
+static const struct store_stmt stmt_consent_add = {
+    S_CONSENT_ADD, "consent_add", "SELECT owcp_consent_add($1, $2, NULL)",
+    false};
+
+static const struct store_stmt stmt_consent_remove = {
+    S_CONSENT_REMOVE, "consent_remove", "SELECT owcp_consent_remove($1, $2)",
+    false};
+
+/* procedures/owcp_consent_list.sql */
+static const struct store_stmt stmt_consent_list = {
+    S_CONSENT_LIST, "consent_list",
+    "SELECT account, requestor, state, by, transaction, at FROM "
+    "owcp_consent_list($1)",
+    false};
+
 const struct store_stmt *const store_admin_statements[] = {
     &stmt_account_add,    &stmt_account_disable,   &stmt_code_issue,
     &stmt_requestor_add,  &stmt_requestor_disable, &stmt_account_list,
-    &stmt_requestor_list, &stmt_client_list,       NULL};
+    &stmt_requestor_list, &stmt_client_list,       &stmt_consent_add,
+    &stmt_consent_remove, &stmt_consent_list,      NULL};
 
 /* ---- administration -------------------------------------------------------
  */
@@ -146,4 +162,39 @@ int store_client_list(struct store *st, const char *account, store_row_fn fn,
 
   svc_pg_param_text(&p, account);
   return store_run_rows(st, &stmt_client_list, &p, store_listing_row, &l, err);
+}
+
+/* ---- requestor consent ---------------------------------------------------
+ */
+
+int store_consent_add(struct store *st, const char *account,
+                      const char *requestor, int *status,
+                      struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, account);
+  svc_pg_param_text(&p, requestor);
+  return store_run_status(st, &stmt_consent_add, &p, status, err);
+}
+
+int store_consent_remove(struct store *st, const char *account,
+                         const char *requestor, int *status,
+                         struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, account);
+  svc_pg_param_text(&p, requestor);
+  return store_run_status(st, &stmt_consent_remove, &p, status, err);
+}
+
+int store_consent_list(struct store *st, const char *account, store_row_fn fn,
+                       void *arg, struct owcp_error *err)
+{
+  struct store_listing l = {fn, arg};
+  struct svc_pg_params p = {0};
+
+  svc_pg_param_text(&p, account);
+  return store_run_rows(st, &stmt_consent_list, &p, store_listing_row, &l, err);
 }

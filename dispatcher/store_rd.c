@@ -57,9 +57,11 @@ static const struct store_stmt stmt_outcome = {
 
 static const struct store_stmt stmt_rd_register = {
     S_RD_REGISTER, "rd_register",
-    "SELECT o_status, o_ready FROM owcp_rd_register($1, "
-    "$2)",
-    false};
+    "SELECT o_status, o_ready, o_transaction, " EPOCH(
+        "o_expires") ", o_retry_after, o_reason FROM "
+                     "owcp_rd_register($1, $2, $3, $4, $5, $6, $7, $8, " TS(
+                         9) ")",
+    true};
 
 static const struct store_stmt stmt_rd_deregister = {
     S_RD_DEREGISTER, "rd_deregister", "SELECT owcp_rd_deregister($1, $2)",
@@ -279,23 +281,42 @@ int store_final(struct store *st, int64_t requestor_id, const char *tx,
   return 0;
 }
 
-int store_rd_register(struct store *st, int64_t requestor_id,
-                      const char *account, int *status, bool *ready,
-                      struct owcp_error *err)
+int store_rd_register(struct store *st, const struct store_rd_register_in *in,
+                      struct store_rd_register_out *out, struct owcp_error *err)
 {
   struct svc_pg_params p = {0};
+  unsigned char req_hash[OWCP_SHA256_LEN];
   PGresult *res;
   int rc;
 
-  svc_pg_param_int(&p, requestor_id);
-  svc_pg_param_text(&p, account);
+  memset(out, 0, sizeof *out);
+  svc_pg_param_int(&p, in->requestor_id);
+  svc_pg_param_text(&p, in->account);
+  svc_pg_param_bool(&p, in->require_consent);
+  svc_pg_param_text(&p, in->transaction);
+  svc_pg_param_text(&p, in->identifier);
+  svc_pg_param_text(&p, in->request_xml);
+  if (in->request_xml != NULL) {
+    owcp_sha256(in->request_xml, strlen(in->request_xml), req_hash);
+    svc_pg_param_bin(&p, req_hash, OWCP_SHA256_LEN);
+  } else {
+    svc_pg_param_text(&p, NULL);
+  }
+  svc_pg_param_int(&p, in->timeout_seconds);
+  svc_pg_param_time(&p, in->now);
   rc = store_run_row(st, &stmt_rd_register, &p, &res, err);
   if (rc != 0)
     return rc;
-  *status = (int)svc_pg_get_int(res, 0, 0);
-  *ready = svc_pg_get_bool(res, 0, 1);
+  out->status = (int)svc_pg_get_int(res, 0, 0);
+  out->ready = svc_pg_get_bool(res, 0, 1);
+  rc = svc_pg_get_fixed(res, 0, 2, out->transaction, sizeof out->transaction,
+                        err);
+  out->expires = (time_t)svc_pg_get_int(res, 0, 3);
+  out->retry_after = (int)svc_pg_get_int(res, 0, 4);
+  if (rc == 0)
+    rc = svc_pg_get_fixed(res, 0, 5, out->reason, sizeof out->reason, err);
   PQclear(res);
-  return 0;
+  return rc;
 }
 
 int store_rd_deregister(struct store *st, int64_t requestor_id,

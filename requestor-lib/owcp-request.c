@@ -12,22 +12,11 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "owcp/requestor.h"
 #include "owcp/service/version.h"
 #include "owcp/util.h"
 
-/* Exit statuses (documented in usage() and README). */
-enum {
-  EXIT_ACCEPTED = 0,
-  EXIT_REJECTED = 1,
-  EXIT_TIMEOUT = 2,
-  EXIT_REFUSED = 3,
-  EXIT_USAGE = 4,
-  EXIT_SERVICE = 5,
-  EXIT_PENDING = 6
-};
-
-#define FILE_MAX ((size_t)1024 * 1024)
 /* Longest --timeout, --deadline or --wait-seconds: a year. */
 #define SECONDS_MAX (86400L * 366)
 
@@ -43,9 +32,9 @@ static void usage(FILE *fp)
       "  final       fetch the answer, or cancel if unanswered (RD-Final)\n"
       "  register    register a recipient account (RD-Register)\n"
       "  deregister  remove that registration (RD-Deregister)\n"
-      "  verify      check a receipt file offline (no network)\n"
+      "  verify      check a receipt file and print what was signed\n"
       "\n"
-      "Connection (all commands but verify):\n"
+      "Connection (all commands but verify, which needs no account):\n"
       "  --from ACCOUNT      the requestor account (required)\n"
       "  --token-file F      file holding the bearer token, mode 0600\n"
       "                      (default: $OWCP_TOKEN_FILE). Tokens are never\n"
@@ -70,8 +59,24 @@ static void usage(FILE *fp)
       "status: --transaction TX --request F [--wait-seconds S] "
       "[--receipt-out F]\n"
       "final:  --transaction TX --request F [--receipt-out F]\n"
-      "register, deregister: --to ACCOUNT\n"
-      "verify: --receipt F --client-ca F --request F [--transaction TX]\n"
+      "register: --to ACCOUNT [--wait [--deadline S]]. A dispatcher with\n"
+      "  --require-registration first asks the user to consent: register\n"
+      "  then reports the consent request pending (exit 6, its transaction\n"
+      "  printed; run register again later), or with --wait waits for the\n"
+      "  user's answer: 0 consented, 5 refused (the dispatcher's Error says\n"
+      "  why), 2 expired or the deadline passed\n"
+      "deregister: --to ACCOUNT\n"
+      "verify FILE (--client-ca F | --dispatcher URL [--ca-file F]\n"
+      "  [--insecure-http]) [--request F] [--transaction TX]\n"
+      "  FILE: the receipt, DER, PEM or base64 (--receipt FILE also works).\n"
+      "  The client CA is pinned (--client-ca) or fetched from the\n"
+      "  dispatcher (GET {base}/CA over verified TLS). Prints what the\n"
+      "  client signed: transaction, account, client, response,\n"
+      "  verification, signing time, match, reason, and the request's sender\n"
+      "  and identifier. --request F: the receipt must cover exactly the\n"
+      "  XML in F (without it, the receipt proves only what the user\n"
+      "  answered to the request it carries, not that you sent that request:\n"
+      "  scripts that act on the answer must pass --request)\n"
       "\n"
       "The answer is reported only after the client's signed receipt has\n"
       "verified against the dispatcher's client CA and covers exactly the\n"
@@ -84,20 +89,10 @@ static void usage(FILE *fp)
       "  3  refused by the client (e.g. unknown verification type)\n"
       "  4  usage error or invalid input\n"
       "  5  service, network or verification error\n"
-      "  6  submitted / still pending (confirm without --wait, status)\n",
+      "  6  submitted / still pending (confirm without --wait, status,\n"
+      "     register awaiting the user's consent)\n",
       fp);
 }
-
-struct opts {
-  const char *cmd;
-  const char *from, *token_file, *dispatcher, *dns, *ca_file, *client_ca;
-  bool insecure, json;
-  const char *to, *summary, *type, *money, *identifier, *completion;
-  const char *request_file, *request_out, *receipt_out, *receipt;
-  const char *transaction;
-  bool pin, wait;
-  long timeout, deadline, wait_seconds;
-};
 
 static int parse_long(const char *s, const char *name, long *out)
 {
@@ -273,6 +268,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
       return -1;
     }
   }
+  /* verify takes its receipt file as the one positional argument. */
+  if (strcmp(o->cmd, "verify") == 0 && optind < argc)
+    o->positional = argv[optind++];
   if (optind != argc) {
     fprintf(stderr, "owcp-request: unexpected argument '%s'\n", argv[optind]);
     return -1;
@@ -340,6 +338,8 @@ static void print_json(const struct owcp_rq_result *r, const char *cmd,
   json_put(o, "Account", r->account);
   json_put(o, "Responded", r->responded);
   json_put(o, "Signed", r->signed_at);
+  json_put(o, "Match", r->match);
+  json_put(o, "From", r->from);
   for (size_t i = 0; i < r->verification_count; i++)
     json_array_append_new(ver, json_string(r->verification[i]));
   if (r->response != OWCP_RQ_NO_RESPONSE)
@@ -389,14 +389,17 @@ static void print_human(const struct owcp_rq_result *r, const char *cmd,
   case OWCP_RQ_PENDING:
     printf("pending%s%s\n", r->expires ? "; expires " : "",
            r->expires ? r->expires : "");
+    if (strcmp(cmd, "register") == 0)
+      printf("the user has been asked to consent (register again, or "
+             "register --wait)\n");
     return;
   default:
     fprintf(stderr, "owcp-request: %s\n", error);
   }
 }
 
-static int report(const struct opts *o, const struct owcp_rq_result *r,
-                  const char *error)
+int cli_report(const struct opts *o, const struct owcp_rq_result *r,
+               const char *error)
 {
   int code = exit_for(r, o->cmd);
 
@@ -408,20 +411,20 @@ static int report(const struct opts *o, const struct owcp_rq_result *r,
 }
 
 /* A local failure before any result exists. */
-static int fail_local(const struct opts *o, enum owcp_rq_status s,
-                      const char *error)
+int cli_fail_local(const struct opts *o, enum owcp_rq_status s,
+                   const char *error)
 {
   struct owcp_rq_result r;
 
   memset(&r, 0, sizeof r);
   r.status = s;
-  return report(o, &r, error);
+  return cli_report(o, &r, error);
 }
 
 /* ---- commands ------------------------------------------------------------ */
 
-static int read_text(const char *path, char **out, size_t *len,
-                     struct owcp_error *err)
+int cli_read_text(const char *path, char **out, size_t *len,
+                  struct owcp_error *err)
 {
   return owcp_file_read(path, FILE_MAX, (unsigned char **)out, len, err);
 }
@@ -438,7 +441,7 @@ static int conclude(const struct opts *o, struct owcp_rq_result *r,
       owcp_file_write_atomic(o->receipt_out, r->receipt, r->receipt_len, 0644,
                              err) != 0)
     r->status = OWCP_RQ_INTERNAL_ERROR;
-  code = report(o, r, err->msg);
+  code = cli_report(o, r, err->msg);
   owcp_rq_result_free(r);
   return code;
 }
@@ -459,7 +462,7 @@ static int open_requestor(const struct opts *o, struct owcp_requestor **rq,
     return EXIT_USAGE;
   }
   if (o->client_ca != NULL &&
-      read_text(o->client_ca, &pinned, &pinned_len, err) != 0)
+      cli_read_text(o->client_ca, &pinned, &pinned_len, err) != 0)
     return EXIT_USAGE;
   cfg.account = o->from;
   cfg.token_file = o->token_file;
@@ -482,7 +485,7 @@ static int confirm_xml(const struct opts *o, struct owcp_requestor *rq,
   const char *amount = NULL;
 
   if (o->request_file != NULL)
-    return read_text(o->request_file, xml, len, err);
+    return cli_read_text(o->request_file, xml, len, err);
   if (o->to == NULL || o->summary == NULL) {
     owcp_error_set(err, "confirm needs --to and --summary, or "
                         "--request-file");
@@ -548,11 +551,11 @@ static int cmd_confirm(const struct opts *o, struct owcp_requestor *rq)
 
   memset(&r, 0, sizeof r);
   if (confirm_xml(o, rq, &xml, &len, &err) != 0)
-    return fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
+    return cli_fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
   if (o->request_out != NULL &&
       owcp_file_write_atomic(o->request_out, xml, len, 0644, &err) != 0) {
     free(xml);
-    return fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
+    return cli_fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
   }
   if (o->wait &&
       owcp_rq_confirm_and_wait(rq, xml, len, &co,
@@ -576,11 +579,11 @@ static int cmd_result(const struct opts *o, struct owcp_requestor *rq,
   int code;
 
   if (o->transaction == NULL || o->request_file == NULL)
-    return fail_local(o, OWCP_RQ_INVALID_INPUT,
-                      "status and final need --transaction and --request "
-                      "(the exact XML sent, see confirm --request-out)");
-  if (read_text(o->request_file, &xml, &len, &err) != 0)
-    return fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
+    return cli_fail_local(o, OWCP_RQ_INVALID_INPUT,
+                          "status and final need --transaction and --request "
+                          "(the exact XML sent, see confirm --request-out)");
+  if (cli_read_text(o->request_file, &xml, &len, &err) != 0)
+    return cli_fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
   if (final)
     owcp_rq_final(rq, o->transaction, xml, len, &r, &err);
   else
@@ -599,47 +602,16 @@ static int cmd_account(const struct opts *o, struct owcp_requestor *rq,
   int code;
 
   if (o->to == NULL)
-    return fail_local(o, OWCP_RQ_INVALID_INPUT, "this command needs --to");
-  if (reg)
+    return cli_fail_local(o, OWCP_RQ_INVALID_INPUT, "this command needs --to");
+  if (reg && o->wait)
+    owcp_rq_register_and_wait(
+        rq, o->to, o->deadline ? time(NULL) + o->deadline : 0, &r, &err);
+  else if (reg)
     owcp_rq_register(rq, o->to, &r, &err);
   else
     owcp_rq_deregister(rq, o->to, &r, &err);
-  code = report(o, &r, err.msg);
+  code = cli_report(o, &r, err.msg);
   owcp_rq_result_free(&r);
-  return code;
-}
-
-static int cmd_verify(const struct opts *o)
-{
-  struct owcp_error err = {{0}};
-  struct owcp_rq_result r;
-  unsigned char *der = NULL;
-  char *ca = NULL, *xml = NULL;
-  size_t der_len = 0, ca_len = 0, xml_len = 0;
-  int code;
-
-  memset(&r, 0, sizeof r);
-  /* Without the XML that was sent, an authentic receipt for any request
-   * (of any requestor of that service) would exit 0 as "accepted". */
-  if (o->receipt == NULL || o->client_ca == NULL || o->request_file == NULL)
-    return fail_local(o, OWCP_RQ_INVALID_INPUT,
-                      "verify needs --receipt, --client-ca and --request "
-                      "(the exact XML sent)");
-  if (owcp_file_read(o->receipt, FILE_MAX, &der, &der_len, &err) != 0 ||
-      read_text(o->client_ca, &ca, &ca_len, &err) != 0 ||
-      read_text(o->request_file, &xml, &xml_len, &err) != 0) {
-    code = fail_local(o, OWCP_RQ_INVALID_INPUT, err.msg);
-    goto done;
-  }
-  if (owcp_rq_verify_receipt(der, der_len, ca, xml, xml_len, o->transaction,
-                             NULL, NULL, &r, &err) != 0)
-    r.status = OWCP_RQ_VERIFY_FAILED;
-  code = report(o, &r, err.msg);
-done:
-  owcp_rq_result_free(&r);
-  free(der);
-  free(ca);
-  free(xml);
   return code;
 }
 
@@ -653,7 +625,7 @@ int main(int argc, char **argv)
   if (parse_args(argc, argv, &o) != 0)
     return EXIT_USAGE;
   if (strcmp(o.cmd, "verify") == 0)
-    return cmd_verify(&o);
+    return cli_cmd_verify(&o);
   if (strcmp(o.cmd, "confirm") != 0 && strcmp(o.cmd, "status") != 0 &&
       strcmp(o.cmd, "final") != 0 && strcmp(o.cmd, "register") != 0 &&
       strcmp(o.cmd, "deregister") != 0) {
@@ -661,7 +633,7 @@ int main(int argc, char **argv)
     return EXIT_USAGE;
   }
   if (open_requestor(&o, &rq, &err) != 0)
-    return fail_local(&o, OWCP_RQ_INVALID_INPUT, err.msg);
+    return cli_fail_local(&o, OWCP_RQ_INVALID_INPUT, err.msg);
   if (strcmp(o.cmd, "confirm") == 0)
     code = cmd_confirm(&o, rq);
   else if (strcmp(o.cmd, "status") == 0)

@@ -1,6 +1,7 @@
 /*
  * rd_ops.c — the RD operations of spec §4 (RD-Confirm, RD-Status, RD-Final,
- * RD-Register, RD-Deregister) and the blocking confirm-and-wait loop. Every
+ * RD-Register, RD-Deregister) and the blocking confirm-and-wait and
+ * register-and-wait (consent) loops. Every
  * answered result goes through rq_verify_result() before it is returned,
  * so no caller can see an Accept the receipt does not prove.
  */
@@ -335,7 +336,14 @@ static enum owcp_rq_status account_op(struct owcp_requestor *rq, const char *op,
   json_decref(params);
   if (s == OWCP_RQ_OK)
     out->ready = json_is_true(json_object_get(json, "Ready"));
+  else if (json != NULL && take_ids(json, out) != 0)
+    s = oom(out, err);
   json_decref(json);
+  if (s == OWCP_RQ_PENDING &&
+      (out->transaction == NULL || out->transaction[0] == '\0')) {
+    owcp_error_set(err, "%s: the dispatcher's 202 carries no Transaction", op);
+    s = fail(out, OWCP_RQ_PROTOCOL_ERROR);
+  }
   return s;
 }
 
@@ -467,5 +475,71 @@ owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
   out->status = s;
   free(tx);
   free(expires);
+  return s;
+}
+
+/* One RD-Status long poll on a consent request, only to learn when it is
+ * decided: its answer is not believed (the receipt covers XML the
+ * dispatcher wrote, which this context never sent); the RD-Register that
+ * follows is the answer. */
+static enum owcp_rq_status consent_poll(struct owcp_requestor *rq,
+                                        const char *tx, int wait_s,
+                                        long *retry_after,
+                                        struct owcp_error *err)
+{
+  struct owcp_rq_result poll;
+  json_t *params = json_pack("{s:s, s:i}", "Transaction", tx, "Wait", wait_s);
+  json_t *json = NULL;
+  enum owcp_rq_status s;
+
+  memset(&poll, 0, sizeof poll);
+  if (params == NULL)
+    return oom(&poll, err);
+  s = rq_post(rq, "RD-Status", params, wait_s, &json, &poll, err);
+  json_decref(params);
+  json_decref(json);
+  *retry_after = poll.retry_after;
+  owcp_rq_result_free(&poll);
+  return s;
+}
+
+enum owcp_rq_status owcp_rq_register_and_wait(struct owcp_requestor *rq,
+                                              const char *to, time_t deadline,
+                                              struct owcp_rq_result *out,
+                                              struct owcp_error *err)
+{
+  enum owcp_rq_status s = owcp_rq_register(rq, to, out, err);
+  long retry = 0;
+
+  while (s == OWCP_RQ_PENDING) {
+    int wait = next_wait(deadline);
+    if (deadline != 0 && wait == 0) {
+      owcp_error_set(err,
+                     "the consent request %s is still unanswered at the "
+                     "deadline (left pending)",
+                     out->transaction);
+      return out->status = OWCP_RQ_DEADLINE;
+    }
+    s = consent_poll(rq, out->transaction, wait, &retry, err);
+    if (s == OWCP_RQ_PENDING)
+      continue;
+    if (retryable(s) && !long_expired(out->expires)) {
+      pause_before_retry(retry, deadline);
+      s = OWCP_RQ_PENDING;
+      continue;
+    }
+    if (s == OWCP_RQ_TIMEOUT) {
+      owcp_error_set(err,
+                     "the consent request %s expired unanswered or was "
+                     "cancelled (RD-Register again to ask again)",
+                     out->transaction);
+      return out->status = OWCP_RQ_TIMEOUT;
+    }
+    if (s != OWCP_RQ_OK)
+      return out->status = s;
+    /* Decided: RD-Register says what it came to. */
+    owcp_rq_result_free(out);
+    s = owcp_rq_register(rq, to, out, err);
+  }
   return s;
 }

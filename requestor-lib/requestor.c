@@ -85,6 +85,8 @@ void owcp_rq_result_free(struct owcp_rq_result *r)
   free(r->responded);
   free(r->signed_at);
   free(r->receipt);
+  free(r->match);
+  free(r->from);
   memset(r, 0, sizeof *r);
 }
 
@@ -313,6 +315,49 @@ static int ensure_ca(struct owcp_requestor *rq, struct owcp_error *err)
   rc = rq_split_bundle(pem, pem_len, &rq->client_ca, &rq->client_ca_pem,
                        &rq->dispatcher_cert_pem, err);
   free(pem);
+  return rc;
+}
+
+int owcp_rq_fetch_ca(const char *base, const char *ca_file,
+                     bool allow_insecure_http, char **client_ca_pem,
+                     char **dispatcher_cert_pem, struct owcp_error *err)
+{
+  struct owcp_httpc_config hc = {0};
+  struct owcp_base_list list = {0};
+  struct owcp_httpc *http = NULL;
+  char *pem = NULL, *ca_pem = NULL, *disp_pem = NULL;
+  size_t pem_len = 0;
+  X509 *ca = NULL;
+  int rc = -1;
+
+  *client_ca_pem = NULL;
+  if (dispatcher_cert_pem != NULL)
+    *dispatcher_cert_pem = NULL;
+  if (base == NULL) {
+    owcp_error_set(err, "no dispatcher URL to fetch the client CA from");
+    return -1;
+  }
+  hc.ca_file = ca_file;
+  hc.allow_insecure_http = allow_insecure_http;
+  if (owcp_base_list_single(base, allow_insecure_http, &list, err) != 0 ||
+      owcp_httpc_new(&hc, &http, err) != 0 ||
+      owcp_httpc_get_ca(http, &list, &pem, &pem_len, err) != 0 ||
+      rq_split_bundle(pem, pem_len, &ca, &ca_pem, &disp_pem, err) != 0)
+    goto done;
+  *client_ca_pem = ca_pem;
+  ca_pem = NULL;
+  if (dispatcher_cert_pem != NULL) {
+    *dispatcher_cert_pem = disp_pem;
+    disp_pem = NULL;
+  }
+  rc = 0;
+done:
+  X509_free(ca);
+  free(ca_pem);
+  free(disp_pem);
+  free(pem);
+  owcp_httpc_free(http);
+  owcp_base_list_free(&list);
   return rc;
 }
 

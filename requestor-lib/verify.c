@@ -5,11 +5,13 @@
  * client and response, with every requested verification method
  * performed; a DR-Complete body must carry the dispatcher's signature.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "internal.h"
 #include "owcp/ca.h"
@@ -257,6 +259,21 @@ done:
   return rc;
 }
 
+/* out's fields beyond fill_answer(): Match, and the covered request's
+ * identifier and From. */
+static int fill_extra(const struct owcp_receipt *r,
+                      const struct owcp_request *req,
+                      struct owcp_rq_result *out)
+{
+  if ((r->match != NULL && (out->match = strdup(r->match)) == NULL) ||
+      (out->from = strdup(req->header.from)) == NULL)
+    return -1;
+  return req->header.identifier == NULL ||
+                 (out->identifier = strdup(req->header.identifier)) != NULL
+             ? 0
+             : -1;
+}
+
 int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
                            const char *client_ca_pem, const char *request_xml,
                            size_t xml_len, const char *transaction,
@@ -284,19 +301,20 @@ int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
   if (owcp_receipt_verify(der, der_len, ca, NULL, &r, err) != 0 ||
       check_signer_identity(der, der_len, r, err) != 0)
     goto done;
-  if (request_xml != NULL) {
-    v = owcp_xml_validator_new(NULL, err);
-    if (v == NULL ||
-        owcp_request_parse(v, request_xml, xml_len, &req, err) != OWCP_XML_OK ||
-        check_content(r, req, request_xml, xml_len, transaction, client,
-                      response, err) != 0)
-      goto done;
-  } else if (check_matches(r, r->request, r->request_len, transaction, client,
-                           response, err) != 0) {
-    goto done;
+  /* Without the bytes that were sent, the request inside the receipt is
+   * checked the same way: schema, <To>, verification methods. */
+  if (request_xml == NULL) {
+    request_xml = r->request;
+    xml_len = r->request_len;
   }
+  v = owcp_xml_validator_new(NULL, err);
+  if (v == NULL ||
+      owcp_request_parse(v, request_xml, xml_len, &req, err) != OWCP_XML_OK ||
+      check_content(r, req, request_xml, xml_len, transaction, client, response,
+                    err) != 0)
+    goto done;
   if (out != NULL) {
-    if (fill_answer(r, out) != 0) {
+    if (fill_answer(r, out) != 0 || fill_extra(r, req, out) != 0) {
       owcp_rq_result_free(out);
       owcp_error_set(err, "out of memory");
       goto done;
@@ -310,6 +328,108 @@ done:
   owcp_receipt_free(r);
   X509_free(ca);
   return rc;
+}
+
+/* True for the octets base64 text may be wrapped with. */
+static bool is_space(unsigned char c)
+{
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* PEM "CMS" or "PKCS7" (what `openssl cms -outform PEM` writes) to DER. */
+static int receipt_from_pem(const void *data, size_t len, unsigned char **der,
+                            size_t *der_len, struct owcp_error *err)
+{
+  BIO *bio = BIO_new_mem_buf(data, len > INT_MAX ? INT_MAX : (int)len);
+  char *name = NULL, *header = NULL;
+  unsigned char *body = NULL;
+  long body_len = 0;
+  int rc = -1;
+
+  if (bio == NULL || PEM_read_bio(bio, &name, &header, &body, &body_len) != 1) {
+    owcp_error_set_ssl(err, "the receipt's PEM does not decode");
+  } else if (strcmp(name, "CMS") != 0 && strcmp(name, "PKCS7") != 0) {
+    owcp_error_set(err,
+                   "the receipt's PEM holds a '%s', not a CMS or PKCS7 "
+                   "receipt",
+                   name);
+  } else if ((*der = malloc((size_t)body_len)) == NULL) {
+    owcp_error_set(err, "out of memory");
+  } else {
+    memcpy(*der, body, (size_t)body_len);
+    *der_len = (size_t)body_len;
+    rc = 0;
+  }
+  OPENSSL_free(name);
+  OPENSSL_free(header);
+  OPENSSL_free(body);
+  BIO_free(bio);
+  ERR_clear_error();
+  return rc;
+}
+
+/* base64 text, white space ignored, to DER. */
+static int receipt_from_base64(const unsigned char *data, size_t len,
+                               unsigned char **der, size_t *der_len,
+                               struct owcp_error *err)
+{
+  struct owcp_error why = {{0}};
+  char *text = malloc(len + 1);
+  size_t n = 0;
+  int rc;
+
+  if (text == NULL) {
+    owcp_error_set(err, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < len; i++)
+    if (!is_space(data[i]))
+      text[n++] = (char)data[i];
+  text[n] = '\0';
+  rc = owcp_base64_decode(text, n, der, der_len, &why);
+  free(text);
+  if (rc != 0 || *der_len == 0 || (*der)[0] != 0x30) {
+    if (rc == 0)
+      free(*der);
+    *der = NULL;
+    owcp_error_set(err,
+                   "the receipt file is neither DER (a CMS SignedData), PEM "
+                   "(-----BEGIN CMS-----) nor base64 text%s%s",
+                   rc != 0 ? ": " : "", rc != 0 ? why.msg : "");
+    return -1;
+  }
+  return 0;
+}
+
+int owcp_rq_receipt_decode(const void *data, size_t len, unsigned char **der,
+                           size_t *der_len, struct owcp_error *err)
+{
+  const unsigned char *p = data;
+
+  *der = NULL;
+  *der_len = 0;
+  if (data == NULL || len == 0) {
+    owcp_error_set(err, "the receipt file is empty");
+    return -1;
+  }
+  size_t lead = 0;
+
+  while (lead < len && is_space(p[lead]))
+    lead++;
+  if (len - lead >= 11 && memcmp(p + lead, "-----BEGIN ", 11) == 0)
+    return receipt_from_pem(data, len, der, der_len, err);
+  /* DER is a SEQUENCE (0x30, '0'); base64 of one starts with 'M', so text
+   * starting with '0' is never the base64 of a receipt. */
+  if (p[0] == 0x30) {
+    if ((*der = malloc(len)) == NULL) {
+      owcp_error_set(err, "out of memory");
+      return -1;
+    }
+    memcpy(*der, data, len);
+    *der_len = len;
+    return 0;
+  }
+  return receipt_from_base64(p, len, der, der_len, err);
 }
 
 /* The receipt's Request must come from this requestor and be the one the

@@ -32,3 +32,12 @@ target_link_libraries(test_client_hostile PRIVATE owcp-client owcp_core_crypto
 add_test(NAME test_client_hostile COMMAND test_client_hostile)
 set_tests_properties(test_client_hostile PROPERTIES LABELS integration
                      TIMEOUT 120)
+
+# register's enrollment code from a file or standard input (never argv).
+add_test(NAME test_client_code
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-pg.sh
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_client_code.sh
+                 $<TARGET_FILE:owcp-client-cli>
+                 $<TARGET_FILE:owcp-dispatcher> $<TARGET_FILE:owcp-admin>)
+set_tests_properties(test_client_code PROPERTIES LABELS integration
+                     TIMEOUT 300)

@@ -343,6 +343,16 @@ static void test_require_registration(void **state)
   itest_http_free(&h);
   assert_int_equal(tx_count(f), before);
 
+  /* Registration needs the user's consent (test_e2e_consent.c plays the
+   * user); here the administrator records it. */
+  itest_post(&f->env, "RD-Register", f->access, p, &h);
+  ITEST_EXPECT(h, 202);
+  itest_http_free(&h);
+  const char *consent[] = {"consent", "add", "alice@example.com",
+                           "access@example.com", NULL};
+  int st = -1;
+  free(itest_admin(&f->env, &st, consent));
+  assert_int_equal(st, 0);
   itest_post(&f->env, "RD-Register", f->access, p, &h);
   ITEST_EXPECT(h, 200);
   itest_http_free(&h);
@@ -357,7 +367,8 @@ static void test_require_registration(void **state)
   itest_confirm(&f->env, f->access, xml2, 0, &h);
   ITEST_EXPECT(h, 403);
   itest_http_free(&h);
-  assert_int_equal(tx_count(f), before + 1);
+  /* the consent request and the one confirmation */
+  assert_int_equal(tx_count(f), before + 2);
   free(xml2);
   json_decref(p);
   free(xml);

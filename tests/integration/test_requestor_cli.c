@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+
 #include "itest.h"
 #include "owcp/util.h"
 
@@ -299,14 +301,15 @@ static void test_accept_exit_0_and_verify(void **state)
   json_decref(j);
   free(out);
 
-  /* Without the XML that was sent, verify cannot say the receipt covers
-   * it: a usage error (4), never "accepted" (0). */
+  /* Without the XML that was sent, verify reports what was signed (the
+   * request inside the receipt is checked: schema, <To>, methods); that it
+   * is a request you sent needs --request (test_verify_as_auditor). */
   const char *v0[] = {"--receipt", receipt,  "--client-ca",
                       f->ca_file,  "--json", NULL};
-  assert_int_equal(run(f, true, "verify", v0, &out), 4);
+  assert_int_equal(run(f, true, "verify", v0, &out), 0);
   j = parse_json(out);
-  assert_null(jstr(j, "Response"));
-  assert_non_null(strstr(jstr(j, "Error"), "--request"));
+  assert_string_equal(jstr(j, "Response"), "Accept");
+  assert_string_equal(jstr(j, "Identifier"), "urn:cli:accept");
   json_decref(j);
   free(out);
 
@@ -366,6 +369,161 @@ static void test_refuse_exit_3(void **state)
                        "Unknown Verification Type", 3, receipt, request);
   assert_string_equal(jstr(j, "Reason"), "Unknown Verification Type");
   json_decref(j);
+}
+
+/* out must contain needle; prints out otherwise. */
+static void expect_in(const char *out, const char *needle)
+{
+  if (strstr(out, needle) == NULL)
+    fail_msg("'%s' not in output:\n%s", needle, out);
+}
+
+/* Writes the DER receipt at der_path as PEM ("CMS") and as base64 text. */
+static void receipt_forms(const char *der_path, const char *pem_path,
+                          const char *b64_path)
+{
+  struct owcp_error err = {{0}};
+  unsigned char *der = NULL;
+  size_t len = 0;
+  char *b64;
+  FILE *fp;
+
+  assert_int_equal(owcp_file_read(der_path, 1 << 20, &der, &len, &err), 0);
+  fp = fopen(pem_path, "w");
+  assert_non_null(fp);
+  assert_true(PEM_write(fp, "CMS", "", der, (long)len) > 0);
+  fclose(fp);
+  b64 = owcp_base64_encode(der, len);
+  assert_non_null(b64);
+  /* wrapped and with a trailing newline, as a mail or a terminal has it */
+  fp = fopen(b64_path, "w");
+  assert_non_null(fp);
+  for (size_t i = 0, n = strlen(b64); i < n; i += 60)
+    fprintf(fp, "%.60s\n", b64 + i);
+  fclose(fp);
+  free(b64);
+  free(der);
+}
+
+/* `owcp-request verify FILE` as an auditor uses it: the receipts saved by
+ * the accept, reject and refuse tests above, in DER, PEM and base64, with
+ * the client CA pinned or fetched from the dispatcher, with and without
+ * the request; a tampered receipt fails. */
+static void test_verify_as_auditor(void **state)
+{
+  struct fx *f = *state;
+  char der[PATH_MAX], pem[PATH_MAX], b64[PATH_MAX], request[PATH_MAX];
+  char path[PATH_MAX];
+  char *out;
+  json_t *j;
+
+  tmp_path(f, der, sizeof der, "accept.der");
+  tmp_path(f, request, sizeof request, "accept.xml");
+  tmp_path(f, pem, sizeof pem, "accept.pem");
+  tmp_path(f, b64, sizeof b64, "accept.b64");
+  receipt_forms(der, pem, b64);
+
+  /* As a new user types it: the file, and where the dispatcher is. */
+  const char *v1[] = {der, "--dispatcher", f->env.base, "--insecure-http",
+                      NULL};
+  assert_int_equal(run(f, true, "verify", v1, &out), 0);
+  expect_in(out, "receipt:      verified");
+  expect_in(out, "account:      alice@example.com");
+  expect_in(out, "response:     Accept");
+  expect_in(out, "verification: PIN");
+  expect_in(out, "signed:       20");
+  expect_in(out, "request from: access@example.com");
+  expect_in(out, "identifier:   urn:cli:accept");
+  expect_in(out, "client:       ");
+  expect_in(out, f->alice.id);
+  expect_in(out, "no --request");
+  free(out);
+
+  /* PEM with the pinned CA and the request; every field in the JSON. */
+  const char *v2[] = {pem,     "--client-ca", f->ca_file, "--request",
+                      request, "--json",      NULL};
+  assert_int_equal(run(f, true, "verify", v2, &out), 0);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Response"), "Accept");
+  assert_string_equal(jstr(j, "Account"), "alice@example.com");
+  assert_string_equal(jstr(j, "Client"), f->alice.id);
+  assert_string_equal(jstr(j, "From"), "access@example.com");
+  assert_string_equal(jstr(j, "Identifier"), "urn:cli:accept");
+  assert_non_null(jstr(j, "Transaction"));
+  assert_non_null(jstr(j, "Signed"));
+  assert_string_equal(
+      json_string_value(json_array_get(json_object_get(j, "Verification"), 0)),
+      "PIN");
+  json_decref(j);
+  free(out);
+
+  /* base64, fetched CA, with the request: the human form says it covers
+   * it. */
+  const char *v3[] = {
+      b64,         "--dispatcher", f->env.base, "--insecure-http",
+      "--request", request,        NULL};
+  assert_int_equal(run(f, true, "verify", v3, &out), 0);
+  expect_in(out, "covers exactly");
+  free(out);
+
+  /* The signed answer is the exit status: reject 1, refuse 3 with Reason. */
+  tmp_path(f, path, sizeof path, "reject.der");
+  const char *v4[] = {path, "--client-ca", f->ca_file, NULL};
+  assert_int_equal(run(f, true, "verify", v4, &out), 1);
+  expect_in(out, "response:     Reject");
+  free(out);
+  tmp_path(f, path, sizeof path, "refuse.der");
+  const char *v5[] = {path, "--client-ca", f->ca_file, NULL};
+  assert_int_equal(run(f, true, "verify", v5, &out), 3);
+  expect_in(out, "reason:       Unknown Verification Type");
+  free(out);
+
+  /* A tampered receipt (one byte of the signed content changed) fails. */
+  struct owcp_error err = {{0}};
+  unsigned char *bytes = NULL;
+  size_t len = 0;
+  assert_int_equal(owcp_file_read(der, 1 << 20, &bytes, &len, &err), 0);
+  for (size_t i = 0; i + 5 < len; i++)
+    if (memcmp(bytes + i, "alice", 5) == 0) {
+      bytes[i] = 'A';
+      break;
+    }
+  tmp_path(f, path, sizeof path, "tampered.der");
+  assert_int_equal(owcp_file_write_atomic(path, bytes, len, 0644, &err), 0);
+  free(bytes);
+  const char *v6[] = {path, "--client-ca", f->ca_file, "--json", NULL};
+  assert_int_equal(run(f, true, "verify", v6, &out), 5);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "VERIFY_FAILED");
+  assert_null(jstr(j, "Response"));
+  json_decref(j);
+  free(out);
+
+  /* Usage: no CA source, two receipt files, an empty or foreign file. */
+  const char *u1[] = {der, "--json", NULL};
+  assert_int_equal(run(f, true, "verify", u1, &out), 4);
+  expect_in(out, "--client-ca");
+  free(out);
+  const char *u2[] = {der, "--receipt", der, "--client-ca", f->ca_file, NULL};
+  assert_int_equal(run(f, true, "verify", u2, &out), 4);
+  free(out);
+  tmp_path(f, path, sizeof path, "empty");
+  write_file(path, "", 0644);
+  const char *u3[] = {path, "--client-ca", f->ca_file, "--json", NULL};
+  assert_int_equal(run(f, true, "verify", u3, &out), 4);
+  expect_in(out, "empty");
+  free(out);
+  tmp_path(f, path, sizeof path, "foreign");
+  write_file(path, "hello, auditor\n", 0644);
+  const char *u4[] = {path, "--client-ca", f->ca_file, "--json", NULL};
+  assert_int_equal(run(f, true, "verify", u4, &out), 4);
+  expect_in(out, "neither DER");
+  free(out);
+  /* Plain http is for loopback tests only, and only when asked for. */
+  const char *u5[] = {der, "--dispatcher", f->env.base, "--json", NULL};
+  assert_int_equal(run(f, true, "verify", u5, &out), 5);
+  expect_in(out, "http");
+  free(out);
 }
 
 static void test_timeout_exit_2(void **state)
@@ -763,12 +921,62 @@ static void test_dns_nxdomain_exit_5(void **state)
   free(out);
 }
 
+/* register under --require-registration: pending (6) with the consent
+ * request's transaction; --wait while the user accepts → 0 and Ready;
+ * withdrawn and asked again, --wait while the user rejects → 5. Restarts
+ * the dispatcher, and restores it as it was. */
+static void test_register_consent(void **state)
+{
+  struct fx *f = *state;
+  const char *flags[] = {"--require-registration", NULL};
+  const char *to[] = {"--to", "alice@example.com", NULL};
+  const char *wait[] = {"--to", "alice@example.com", "--wait", NULL};
+  const char *needle = "Allow access@example.com to send you";
+  char *out;
+  json_t *j;
+
+  itest_stop(&f->env);
+  itest_start(&f->env, flags);
+  assert_int_equal(run(f, false, "register", to, &out), 6);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "PENDING");
+  char *tx = strdup(jstr(j, "Transaction"));
+  assert_non_null(jstr(j, "Expires"));
+  json_decref(j);
+  free(out);
+
+  struct run r = start(f, false, "register", wait);
+  answer_matching(f, needle, "Accept", NULL);
+  assert_int_equal(finish(r, &out), 0);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "OK");
+  assert_true(json_is_true(json_object_get(j, "Ready")));
+  json_decref(j);
+  free(out);
+  free(tx);
+
+  assert_int_equal(run(f, false, "deregister", to, &out), 0);
+  free(out);
+  r = start(f, false, "register", wait);
+  answer_matching(f, needle, "Reject", NULL);
+  assert_int_equal(finish(r, &out), 5);
+  j = parse_json(out);
+  assert_string_equal(jstr(j, "Result"), "REFUSED");
+  assert_non_null(strstr(jstr(j, "ServerError"), "refused"));
+  json_decref(j);
+  free(out);
+
+  itest_stop(&f->env);
+  itest_start(&f->env, NULL);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accept_exit_0_and_verify),
       cmocka_unit_test(test_reject_exit_1),
       cmocka_unit_test(test_refuse_exit_3),
+      cmocka_unit_test(test_verify_as_auditor),
       cmocka_unit_test(test_timeout_exit_2),
       cmocka_unit_test(test_deadline_cancels_exit_2),
       cmocka_unit_test(test_pending_6_then_final_cancel_2),
@@ -778,6 +986,7 @@ int main(void)
       cmocka_unit_test(test_dns_discovery_and_failover),
       cmocka_unit_test(test_dns_nxdomain_exit_5),
       cmocka_unit_test(test_vpn_gate_example),
+      cmocka_unit_test(test_register_consent),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -272,9 +272,11 @@ static void test_signer_identity_checked(void **state)
   claim.client = bob.id; /* consistent, but not for this request's <To> */
   assert_int_equal(
       owcp_receipt_create(&claim, bob.cert, bob.key, &der, &der_len, &err), 0);
+  /* The request inside the receipt is checked even when none is given. */
   assert_int_equal(owcp_rq_verify_receipt(der, der_len, ca, NULL, 0, NULL, NULL,
                                           NULL, NULL, &err),
-                   0);
+                   -1);
+  assert_non_null(strstr(err.msg, "<To>"));
   assert_int_equal(owcp_rq_verify_receipt(der, der_len, ca, xml, len, NULL,
                                           NULL, NULL, NULL, &err),
                    -1);

@@ -155,6 +155,9 @@ struct owcp_rq_result {
   char *signed_at;        /* the receipt's Signed (RFC 3339) */
   unsigned char *receipt; /* the DER CMS receipt, byte for byte */
   size_t receipt_len;
+  /* Set by owcp_rq_verify_receipt from the signed content: */
+  char *match; /* "Match": the digits typed to approve a device, or NULL */
+  char *from;  /* the <From> of the Request the receipt covers */
 };
 
 /* Releases the members and zeroes *r (safe on a zeroed struct). */
@@ -261,10 +264,27 @@ enum owcp_rq_status owcp_rq_final(struct owcp_requestor *rq,
                                   struct owcp_rq_result *out,
                                   struct owcp_error *err);
 
-/* RD-Register of account `to`: OWCP_RQ_OK with ready set. */
+/* RD-Register of account `to`: OWCP_RQ_OK with ready set. A dispatcher
+ * started with --require-registration asks the account's user to consent
+ * first: OWCP_RQ_PENDING with transaction and expires set (the consent
+ * request, the same one until it is answered), OWCP_RQ_REFUSED once the
+ * user refused (server_error says so), OWCP_RQ_RATE_LIMITED (retry_after)
+ * when this requestor cancelled its last consent request with RD-Final. */
 enum owcp_rq_status owcp_rq_register(struct owcp_requestor *rq, const char *to,
                                      struct owcp_rq_result *out,
                                      struct owcp_error *err);
+
+/* RD-Register, and while the user's consent is pending, RD-Status long
+ * polls on the consent request until it is decided, then RD-Register again
+ * for the outcome: OWCP_RQ_OK (consented, ready set), OWCP_RQ_REFUSED
+ * (refused), OWCP_RQ_TIMEOUT (the request expired unanswered or was
+ * cancelled), or OWCP_RQ_DEADLINE when `deadline` (absolute time(), 0:
+ * none) passes first (the request stays pending). A 503, a 429 or a lost
+ * connection while polling is retried as in owcp_rq_confirm_and_wait. */
+enum owcp_rq_status owcp_rq_register_and_wait(struct owcp_requestor *rq,
+                                              const char *to, time_t deadline,
+                                              struct owcp_rq_result *out,
+                                              struct owcp_error *err);
 
 /* RD-Deregister of account `to`: OWCP_RQ_OK once removed. */
 enum owcp_rq_status owcp_rq_deregister(struct owcp_requestor *rq,
@@ -292,17 +312,41 @@ owcp_rq_confirm_and_wait(struct owcp_requestor *rq, const char *xml,
 /* Verifies a DER receipt on its own: CMS signature, signer certificate
  * chaining to client_ca_pem (the first certificate of that PEM text is the
  * client CA), content well-formed, its Account and Client equal to the
- * account (rfc822Name) and client (CN) its signer certificate names. When
- * request_xml is not NULL the receipt must cover exactly those bytes;
- * transaction, client and response (each may be NULL to skip) must match too.
+ * account (rfc822Name) and client (CN) its signer certificate names, and
+ * the Request it covers (the one given, else its own) schema-valid, with
+ * <To> the receipt's Account and, for Accept and Reject, every requested
+ * verification method listed. When request_xml is not NULL the receipt
+ * must cover exactly those bytes; transaction, client and response (each
+ * may be NULL to skip) must match too. Without request_xml this proves
+ * only what the user of Account answered to the request inside the
+ * receipt, not that it is a request you sent.
  * On success, when out is not NULL, it receives the receipt's content:
- * response, verification, client, account, signed_at, transaction, reason
- * (status OWCP_RQ_OK). Returns 0, or -1 with the first failed check named. */
+ * response, verification, client, account, signed_at, transaction, reason,
+ * match, and the covered request's identifier and from (status
+ * OWCP_RQ_OK). Returns 0, or -1 with the first failed check named. */
 int owcp_rq_verify_receipt(const unsigned char *der, size_t der_len,
                            const char *client_ca_pem, const char *request_xml,
                            size_t xml_len, const char *transaction,
                            const char *client, const char *response,
                            struct owcp_rq_result *out, struct owcp_error *err);
+
+/* A receipt file's bytes as DER, whatever form they came in: DER as is,
+ * PEM ("-----BEGIN CMS-----" or "PKCS7"), or base64 text (as RD-Status
+ * returns it; white space ignored). Refused, naming the forms, when it is
+ * none of them. *der is malloc()ed (caller frees). */
+int owcp_rq_receipt_decode(const void *data, size_t len, unsigned char **der,
+                           size_t *der_len, struct owcp_error *err);
+
+/* GET {base}/CA from the dispatcher at base (e.g.
+ * "https://owcp.example.com/owcp/0.1") over a verified TLS connection
+ * (ca_file: extra trust anchors, NULL: the system's; plain http only with
+ * allow_insecure_http and only to loopback), for checking receipts without
+ * a requestor account. *client_ca_pem receives the client CA, and
+ * *dispatcher_cert_pem (may be NULL) the DR-Complete certificate when the
+ * bundle holds one; both PEM, caller frees. No token is sent. */
+int owcp_rq_fetch_ca(const char *base, const char *ca_file,
+                     bool allow_insecure_http, char **client_ca_pem,
+                     char **dispatcher_cert_pem, struct owcp_error *err);
 
 /* Verifies a DR-Complete OWCP-Signature header over the exact body bytes:
  * keyid must equal the SHA-256 of the DER of the certificate in

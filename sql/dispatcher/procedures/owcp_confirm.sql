@@ -49,9 +49,12 @@ BEGIN
     o_status := 404;
     RETURN;
   END IF;
+  -- Only a consented registration counts (007_consent.sql): one made
+  -- while the option was off (consent NULL) does not.
   IF p_require_registration AND NOT EXISTS (
        SELECT 1 FROM registrations
-        WHERE requestor_id = p_requestor AND account_id = v_acc.id) THEN
+        WHERE requestor_id = p_requestor AND account_id = v_acc.id
+          AND consent IS NOT NULL) THEN
     o_status := 403;
     RETURN;
   END IF;

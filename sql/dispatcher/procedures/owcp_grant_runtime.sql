@@ -72,8 +72,12 @@ BEGIN
                ('enrollment_codes', 'SELECT, UPDATE'),
                -- CD-Register, CD-Deregister (revoke)
                ('clients', 'SELECT, INSERT, UPDATE'),
-               -- RD-Register, RD-Deregister
-               ('registrations', 'SELECT, INSERT, DELETE'),
+               -- RD-Register, RD-Deregister; a consent Accept (the
+               -- transactions_consent trigger) upgrades a registration
+               ('registrations', 'SELECT, INSERT, UPDATE, DELETE'),
+               -- RD-Register's consent requests (007_consent.sql); only
+               -- owcp-admin's consent add/remove retire them
+               ('consent_requests', 'SELECT, INSERT'),
                -- RD-Confirm, CD-List, CD-Reply, RD-Final, expiry
                ('transactions', 'SELECT, INSERT, UPDATE'),
                ('device_approvals', 'SELECT, INSERT, UPDATE'),
