@@ -18,6 +18,16 @@
 #include "owcp/service/config.h"
 #include "store.h"
 
+/* The [admin] section: owcp-admin serve's settings (the audit console,
+ * docs/console.md). The dispatcher validates the section (one file serves
+ * both programs) but uses none of it. Owned copies; NULL when unset. */
+struct admin_config {
+  char *db;               /* NULL: [dispatcher] db */
+  char *admin_users_file; /* name:crypt-hash per line */
+  char *key_dir;          /* NULL: [dispatcher] key_dir */
+  char *log_head_file;    /* NULL: the dispatcher's head file */
+};
+
 /* Operator-configurable policy and limits (spec §2 defaults): the
  * [dispatcher] section of the configuration file and the flags that
  * override it (config.h, docs/configuration.md). Strings and lists are
@@ -51,12 +61,15 @@ struct dispatcher_config {
   char *config_file;            /* the file read, NULL: flags only (SIGHUP) */
   bool log_level_from_flag;     /* --log-level given: SIGHUP keeps it */
   /* Signed log heads (spec §10, dispatcher/log_head.c). */
-  int log_head_interval;        /* seconds between heads */
-  char *log_head_file;          /* NULL: key_dir/log-heads.jsonl */
+  int log_head_interval; /* seconds between heads */
+  char *log_head_file;   /* NULL: key_dir/log-heads.jsonl */
   /* DR-Complete delivery (outbox.c) */
   unsigned completion_max;      /* deliveries in flight, all hosts */
   unsigned completion_per_host; /* deliveries in flight per host:port */
   int completion_timeout;       /* seconds one attempt may take */
+  /* [admin] (owcp-admin serve), when present. */
+  struct admin_config admin;
+  bool admin_section;
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */
