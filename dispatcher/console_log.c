@@ -29,7 +29,7 @@ enum {
 #define VALUE_MAX 320 /* the longest address a filter can name */
 
 struct query_walk {
-  struct console_query *q;
+  struct console_query q;
   bool export;
   struct owcp_error *err;
   bool bad;
@@ -91,7 +91,7 @@ static bool set_before(int64_t *dst, const char *v, struct owcp_error *err)
 /* One query parameter. */
 static bool query_param(struct query_walk *w, const char *key, const char *v)
 {
-  struct store_log_filter *f = &w->q->filter;
+  struct store_log_filter *f = &w->q.filter;
   time_t *bound = NULL;
 
   if (v == NULL)
@@ -124,10 +124,10 @@ static bool query_param(struct query_walk *w, const char *key, const char *v)
     return false;
   }
   if (!w->export && strcmp(key, "before") == 0)
-    return set_before(&w->q->before, v, w->err);
+    return set_before(&w->q.before, v, w->err);
   if (w->export && strcmp(key, "format") == 0) {
     if (strcmp(v, "csv") == 0 || strcmp(v, "jsonl") == 0) {
-      w->q->format = v;
+      w->q.format = v;
       return true;
     }
     owcp_error_set(w->err, "format must be csv or jsonl");
@@ -144,7 +144,7 @@ static enum MHD_Result query_each(void *cls, enum MHD_ValueKind kind,
 
   (void)kind;
   /* An empty field of the filter form means "no filter". */
-  if (value == NULL || value[0] == '\0')
+  if (w == NULL || value == NULL || value[0] == '\0')
     return MHD_YES;
   if (!query_param(w, key, value)) {
     w->bad = true;
@@ -156,10 +156,14 @@ static enum MHD_Result query_each(void *cls, enum MHD_ValueKind kind,
 bool console_query_parse(struct svc_request *req, bool export,
                          struct console_query *q, struct owcp_error *err)
 {
-  struct query_walk w = {q, export, err, false};
+  struct query_walk w;
 
-  memset(q, 0, sizeof *q);
+  memset(&w, 0, sizeof w);
+  w.export = export;
+  w.err = err;
+
   MHD_get_connection_values(req->con, MHD_GET_ARGUMENT_KIND, query_each, &w);
+  *q = w.q;
   if (!w.bad && q->filter.since && q->filter.until &&
       q->filter.until <= q->filter.since) {
     owcp_error_set(err, "to must be later than from");

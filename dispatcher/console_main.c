@@ -63,25 +63,41 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
       {"insecure-http", no_argument, NULL, 'i'},
       {"ready-file", required_argument, NULL, 'r'},
       {NULL, 0, NULL, 0}};
-  const char **dst[128] = {0};
   int c;
 
-  dst['c'] = &a->config;
-  dst['d'] = &a->db;
-  dst['u'] = &a->users_file;
-  dst['k'] = &a->key_dir;
-  dst['l'] = &a->listen;
-  dst['C'] = &a->tls_cert;
-  dst['K'] = &a->tls_key;
-  dst['r'] = &a->ready_file;
   optind = 0; /* glibc: 0 fully re-initialises getopt */
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (c == 'i')
+    switch (c) {
+    case 'c':
+      a->config = optarg;
+      break;
+    case 'd':
+      a->db = optarg;
+      break;
+    case 'u':
+      a->users_file = optarg;
+      break;
+    case 'k':
+      a->key_dir = optarg;
+      break;
+    case 'l':
+      a->listen = optarg;
+      break;
+    case 'C':
+      a->tls_cert = optarg;
+      break;
+    case 'K':
+      a->tls_key = optarg;
+      break;
+    case 'r':
+      a->ready_file = optarg;
+      break;
+    case 'i':
       a->insecure_http = true;
-    else if (c > 0 && c < 128 && dst[c] != NULL)
-      *dst[c] = optarg;
-    else
+      break;
+    default:
       return admin_usage_error("serve: unknown option");
+    }
   }
   if (optind != argc)
     return admin_usage_error("serve: unexpected argument '%s'", argv[optind]);
@@ -98,7 +114,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 /* HOST:PORT or [V6]:PORT, numeric, into s->host and s->port. */
 static int parse_listen(const char *v, struct serve *s)
 {
-  const char *colon = strrchr(v, ':');
+  const char *colon = v != NULL ? strrchr(v, ':') : NULL;
   const char *host = v;
   size_t n = colon != NULL ? (size_t)(colon - v) : 0;
   unsigned char addr[16];
@@ -110,7 +126,8 @@ static int parse_listen(const char *v, struct serve *s)
     n -= 2;
   }
   if (colon == NULL || n == 0 || n >= sizeof s->host)
-    return admin_usage_error("serve: --listen '%s' is not HOST:PORT", v);
+    return admin_usage_error("serve: --listen '%s' is not HOST:PORT",
+                             v != NULL ? v : "");
   memcpy(s->host, host, n);
   s->host[n] = '\0';
   port = strtol(colon + 1, &end, 10);

@@ -197,22 +197,47 @@ static void make_traffic(struct fx *f)
   free(xml);
 }
 
-/* owcp-admin passwd NAME with the password on stdin: the NAME:HASH line. */
-static void make_users_file(struct fx *f, const char *path)
+/* Runs argv (no shell) with stdin_text on its standard input and its
+ * standard output into out_path (NULL: inherited); its exit status. */
+static int run(char *const argv[], const char *stdin_text, const char *out_path)
 {
-  char cmd[2 * PATH_MAX + 128];
+  int in[2], status = -1;
+  pid_t pid;
+
+  assert_int_equal(pipe(in), 0);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(in[0], STDIN_FILENO);
+    close(in[0]);
+    close(in[1]);
+    if (out_path != NULL && freopen(out_path, "w", stdout) == NULL)
+      _exit(126);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  close(in[0]);
+  if (stdin_text != NULL)
+    assert_true(write(in[1], stdin_text, strlen(stdin_text)) ==
+                (ssize_t)strlen(stdin_text));
+  close(in[1]);
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* owcp-admin passwd NAME with the password on stdin: the NAME:HASH line. */
+static void make_users_file(const char *path)
+{
+  char *const argv[] = {OWCP_ADMIN_BIN, "passwd", "auditor", NULL};
+  char line[512];
   FILE *out;
 
-  snprintf(cmd, sizeof cmd,
-           "printf 'correct horse battery\\n' | %s passwd auditor > %s",
-           OWCP_ADMIN_BIN, path);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(run(argv, "correct horse battery\n", path), 0);
   out = fopen(path, "r");
   assert_non_null(out);
-  assert_true(fgets(cmd, sizeof cmd, out) != NULL);
+  assert_true(fgets(line, sizeof line, out) != NULL);
   fclose(out);
-  assert_int_equal(strncmp(cmd, "auditor:$y$", 11), 0);
-  (void)f;
+  assert_int_equal(strncmp(line, "auditor:$y$", 11), 0);
 }
 
 static void start_console(struct fx *f, const char *users, const char *ready)
@@ -294,22 +319,22 @@ static int teardown(void **state)
 static void test_console(void **state)
 {
   struct fx *f = *state;
-  char users[PATH_MAX], ready[PATH_MAX], ids[PATH_MAX], cmd[4 * PATH_MAX];
-  int status;
+  char users[PATH_MAX], ready[PATH_MAX], ids[PATH_MAX];
 
   make_traffic(f);
   snprintf(users, sizeof users, "%s/admins", f->env.tmpdir);
   snprintf(ready, sizeof ready, "%s/console.ready", f->env.tmpdir);
   snprintf(ids, sizeof ids, "%s/ids.json", f->env.tmpdir);
-  make_users_file(f, users);
+  make_users_file(users);
   start_console(f, users, ready);
   json_object_set_new(f->ids, "db", json_string(f->env.conninfo));
   assert_int_equal(json_dump_file(f->ids, ids, 0), 0);
-  snprintf(cmd, sizeof cmd, "python3 %s --ready %s --ids %s --artefacts %s",
-           check_script, ready, ids, artefacts);
-  status = system(cmd);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
+  {
+    char *const argv[] = {
+        "python3", (char *)check_script, "--ready",         ready, "--ids",
+        ids,       "--artefacts",        (char *)artefacts, NULL};
+    assert_int_equal(run(argv, NULL, NULL), 0);
+  }
 }
 
 int main(int argc, char **argv)
