@@ -535,7 +535,9 @@ char *owcp_render_request(const struct owcp_request *req,
 static void escape_cp(struct out *o, enum owcp_escape_form form, int cp)
 {
   char esc[16];
-  if (form == OWCP_ESCAPE_TEXT && cp < 0x80)
+  if (form == OWCP_ESCAPE_VISIBLE)
+    snprintf(esc, sizeof esc, "[U+%04X]", (unsigned)cp);
+  else if (form == OWCP_ESCAPE_TEXT && cp < 0x80)
     snprintf(esc, sizeof esc, "\\x%02x", (unsigned)cp);
   else
     snprintf(esc, sizeof esc, "\\u%04x", (unsigned)cp);
@@ -555,9 +557,12 @@ char *owcp_render_escape(const char *s, enum owcp_escape_form form,
     int avail = len - i > 4 ? 4 : (int)(len - i);
     int cp = xmlGetUTF8Char((const unsigned char *)s + i, &avail);
     if (cp < 0 || avail <= 0) {
-      if (form == OWCP_ESCAPE_TEXT) {
+      if (form != OWCP_ESCAPE_JSON) {
         char esc[16];
-        snprintf(esc, sizeof esc, "\\x%02x", (unsigned char)s[i]);
+        if (form == OWCP_ESCAPE_TEXT)
+          snprintf(esc, sizeof esc, "\\x%02x", (unsigned char)s[i]);
+        else
+          snprintf(esc, sizeof esc, "[0x%02X]", (unsigned char)s[i]);
         out_str(&o, esc);
       } else {
         out_put(&o, replacement, sizeof replacement - 1);

@@ -8,6 +8,7 @@
 #define OWCP_DISPATCHER_ADMIN_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "store.h"
@@ -20,7 +21,7 @@ enum {
 };
 
 /* What owcp-admin reads from a configuration file: the dispatcher's
- * section (an [admin] section would be one more member and table entry). */
+ * sections ([dispatcher], and [admin] in dispatcher.admin). */
 struct admin_file {
   struct dispatcher_config dispatcher;
 };
@@ -43,6 +44,32 @@ int admin_db_error(const struct owcp_error *err);
 /* Prints s (NULL: "-") on stdout with every character that could drive a
  * terminal escaped (owcp_render_escape); 0, or -1 after saying why. */
 int admin_put_text(const char *s);
+
+/* How admin_log_row writes log rows: text (as `log show` prints them,
+ * always on stdout), every column as one JSON object a line, CSV with the
+ * header position,time,event,account,requestor,client,transaction,hash,
+ * or JSON lines with those keys (the audit console's export). Stored text
+ * is escaped for a terminal in each format's own way. */
+enum admin_log_format {
+  ADMIN_LOG_TEXT,
+  ADMIN_LOG_JSON,
+  ADMIN_LOG_CSV,
+  ADMIN_LOG_JSONL
+};
+
+struct admin_log_out {
+  FILE *out;
+  enum admin_log_format format;
+  bool header_done;
+};
+
+/* A store_row_fn for store_log_query's columns: writes the row to
+ * ((struct admin_log_out *)arg)->out. */
+int admin_log_row(void *arg, int n, const char *const *names,
+                  const char *const *fields);
+
+/* After the last row: writes the CSV header if no row came. */
+void admin_log_finish(struct admin_log_out *o);
 
 /* log show [FILTERS] | log verify [--head FILE ...] (admin_log.c). */
 int admin_cmd_log(struct admin *a, int argc, char **argv);

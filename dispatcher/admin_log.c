@@ -18,13 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-enum log_format { LOG_TEXT, LOG_JSON, LOG_CSV };
-
-struct log_out {
-  enum log_format format;
-  bool header_done;
-};
-
 /* store_log_query's columns (store.h). */
 enum { COL_SEQ, COL_AT, COL_EVENT, COL_POSITION = 8, COL_HASH, COL_COUNT };
 
@@ -42,24 +35,45 @@ static const struct {
                    {"transaction", "transaction"},
                    {"hash", "hash"}};
 
+/* The value of the column named column, or NULL. */
+static const char *column(int n, const char *const *names,
+                          const char *const *fields, const char *name)
+{
+  for (int i = 0; i < n; i++)
+    if (strcmp(names[i], name) == 0)
+      return fields[i];
+  return NULL;
+}
+
+/* A column's value as JSON: the sequence and position as numbers. */
+static json_t *json_field(const char *name, const char *v)
+{
+  if (v == NULL)
+    return json_null();
+  if (strcmp(name, "seq") == 0 || strcmp(name, "position") == 0)
+    return json_integer(strtoll(v, NULL, 10));
+  return json_string(v);
+}
+
 /* One JSON object per line, escaped for the terminal in JSON's own form
- * (it stays valid JSON with the same content). */
-static int print_log_json(int n, const char *const *names,
-                          const char *const *fields)
+ * (it stays valid JSON with the same content): every store column, or
+ * (keyed) the CSV columns under their CSV names. */
+static int print_log_json(FILE *out, bool keyed, int n,
+                          const char *const *names, const char *const *fields)
 {
   struct owcp_error err = {{0}};
   json_t *obj = json_object();
+  size_t ncol = keyed ? sizeof csv_columns / sizeof csv_columns[0] : (size_t)n;
   char *text, *safe;
 
   if (obj == NULL)
     return -1;
-  for (int i = 0; i < n; i++) {
-    bool number = i == COL_SEQ || i == COL_POSITION;
-    json_t *v = fields[i] == NULL ? json_null()
-                : number          ? json_integer(strtoll(fields[i], NULL, 10))
-                                  : json_string(fields[i]);
+  for (size_t k = 0; k < ncol; k++) {
+    const char *key = keyed ? csv_columns[k].header : names[k];
+    const char *col = keyed ? csv_columns[k].column : names[k];
 
-    json_object_set_new(obj, names[i], v);
+    json_object_set_new(obj, key,
+                        json_field(col, column(n, names, fields, col)));
   }
   text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(obj);
@@ -69,14 +83,14 @@ static int print_log_json(int n, const char *const *names,
   free(text);
   if (safe == NULL)
     return -1;
-  printf("%s\n", safe);
+  fprintf(out, "%s\n", safe);
   free(safe);
   return 0;
 }
 
 /* One CSV field (RFC 4180): escaped for the terminal first (so it holds no
  * line break), quoted when it holds a comma, a quote or edge spaces. */
-static int put_csv_field(const char *s)
+static int put_csv_field(FILE *out, const char *s)
 {
   struct owcp_error err = {{0}};
   char *safe;
@@ -90,59 +104,69 @@ static int put_csv_field(const char *s)
   len = strlen(safe);
   if (strpbrk(safe, ",\"") == NULL &&
       (len == 0 || (safe[0] != ' ' && safe[len - 1] != ' '))) {
-    fputs(safe, stdout);
+    fputs(safe, out);
   } else {
-    putchar('"');
+    fputc('"', out);
     for (const char *p = safe; *p; p++) {
       if (*p == '"')
-        putchar('"');
-      putchar(*p);
+        fputc('"', out);
+      fputc(*p, out);
     }
-    putchar('"');
+    fputc('"', out);
   }
   free(safe);
   return 0;
 }
 
-static int print_log_csv(struct log_out *o, int n, const char *const *names,
-                         const char *const *fields)
+/* The CSV header line (position,time,...,hash). */
+static void print_csv_header(FILE *out)
+{
+  for (size_t k = 0; k < sizeof csv_columns / sizeof csv_columns[0]; k++)
+    fprintf(out, "%s%s", k ? "," : "", csv_columns[k].header);
+  fputc('\n', out);
+}
+
+static int print_log_csv(struct admin_log_out *o, int n,
+                         const char *const *names, const char *const *fields)
 {
   size_t ncol = sizeof csv_columns / sizeof csv_columns[0];
 
   if (!o->header_done) {
-    for (size_t k = 0; k < ncol; k++)
-      printf("%s%s", k ? "," : "", csv_columns[k].header);
-    printf("\n");
+    print_csv_header(o->out);
     o->header_done = true;
   }
   for (size_t k = 0; k < ncol; k++) {
-    const char *v = NULL;
-
-    for (int i = 0; i < n; i++)
-      if (strcmp(names[i], csv_columns[k].column) == 0)
-        v = fields[i];
     if (k > 0)
-      putchar(',');
-    if (put_csv_field(v) != 0)
+      fputc(',', o->out);
+    if (put_csv_field(o->out,
+                      column(n, names, fields, csv_columns[k].column)) != 0)
       return -1;
   }
-  printf("\n");
+  fputc('\n', o->out);
   return 0;
 }
 
-/* Prints one log row as text, a JSON object per line, or a CSV row. */
-static int print_log_row(void *arg, int n, const char *const *names,
-                         const char *const *fields)
+void admin_log_finish(struct admin_log_out *o)
 {
-  struct log_out *o = arg;
+  if (o->format == ADMIN_LOG_CSV && !o->header_done) {
+    print_csv_header(o->out);
+    o->header_done = true;
+  }
+}
+
+int admin_log_row(void *arg, int n, const char *const *names,
+                  const char *const *fields)
+{
+  struct admin_log_out *o = arg;
 
   if (n != COL_COUNT) {
     fprintf(stderr, "owcp-admin: unexpected log columns (%d)\n", n);
     return -1;
   }
-  if (o->format == LOG_JSON)
-    return print_log_json(n, names, fields);
-  if (o->format == LOG_CSV)
+  if (o->format == ADMIN_LOG_JSON || o->format == ADMIN_LOG_JSONL)
+    return print_log_json(o->out, o->format == ADMIN_LOG_JSONL, n, names,
+                          fields);
+  if (o->format == ADMIN_LOG_CSV)
     return print_log_csv(o, n, names, fields);
   printf("%s %s ", fields[COL_SEQ], fields[COL_AT]);
   if (admin_put_text(fields[COL_EVENT]) != 0)
@@ -172,7 +196,7 @@ static int log_show(struct admin *a, int argc, char **argv)
       {NULL, 0, NULL, 0}};
   struct store_log_filter f = {0};
   struct owcp_error err = {{0}};
-  struct log_out out = {LOG_TEXT, false};
+  struct admin_log_out out = {stdout, ADMIN_LOG_TEXT, false};
   int c, rc;
 
   optind = 0; /* glibc: 0 fully re-initialises getopt */
@@ -203,10 +227,10 @@ static int log_show(struct admin *a, int argc, char **argv)
       break;
     case 'j':
     case 'c':
-      if (out.format != LOG_TEXT)
+      if (out.format != ADMIN_LOG_TEXT)
         return admin_usage_error(
             "log show: --json and --csv exclude each other");
-      out.format = c == 'j' ? LOG_JSON : LOG_CSV;
+      out.format = c == 'j' ? ADMIN_LOG_JSON : ADMIN_LOG_CSV;
       break;
     default:
       return admin_usage_error("log show: unknown option");
@@ -218,7 +242,7 @@ static int log_show(struct admin *a, int argc, char **argv)
   /* Sealed first, so every entry shown has its position and hash. */
   rc = logchain_seal_all(a->st, &err);
   if (rc == 0)
-    rc = store_log_query(a->st, &f, print_log_row, &out, &err);
+    rc = store_log_query(a->st, &f, admin_log_row, &out, &err);
   if (rc < 0)
     return admin_db_error(&err);
   return EXIT_OK;

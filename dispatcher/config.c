@@ -166,8 +166,27 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
     SVC_CFG_KEY_END};
 #undef C
 
+/* [admin]: the audit console's settings (owcp-admin serve). */
+#define A struct admin_config
+const struct svc_cfg_key admin_config_keys[] = {
+    SVC_CFG_STRING(A, db, "db", 0, NULL,
+                   "libpq conninfo for the console (default: [dispatcher] "
+                   "db)"),
+    SVC_CFG_PATH(A, admin_users_file, "admin_users_file", 0, NULL,
+                 "administrators, one name:hash a line (owcp-admin passwd)"),
+    SVC_CFG_PATH(A, key_dir, "key_dir", 0, NULL,
+                 "the dispatcher's key directory (default: [dispatcher] "
+                 "key_dir)"),
+    SVC_CFG_PATH(A, log_head_file, "log_head_file", 0, NULL,
+                 "the signed log heads (default: the dispatcher's)"),
+    SVC_CFG_KEY_END};
+#undef A
+
 const struct svc_cfg_section dispatcher_config_sections[] = {
-    SVC_CFG_SECTION("dispatcher", dispatcher_config_keys), SVC_CFG_SECTION_END};
+    SVC_CFG_SECTION("dispatcher", dispatcher_config_keys),
+    SVC_CFG_SECTION_SWITCHED("admin", admin_config_keys,
+                             struct dispatcher_config, admin, admin_section),
+    SVC_CFG_SECTION_END};
 
 /* Room for the generated getopt table: one flag per key plus the rest. */
 #define FLAG_MAX 40

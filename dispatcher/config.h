@@ -25,7 +25,12 @@
  * from it. */
 extern const struct svc_cfg_key dispatcher_config_keys[];
 
-/* The section table of a dispatcher configuration file. */
+/* The keys of [admin] (owcp-admin serve), members of struct
+ * admin_config. */
+extern const struct svc_cfg_key admin_config_keys[];
+
+/* The section table of a dispatcher configuration file: [dispatcher] and
+ * the optional [admin]. */
 extern const struct svc_cfg_section dispatcher_config_sections[];
 
 /* The whole command line of owcp-dispatcher: --help, --version, `check`,

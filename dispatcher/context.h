@@ -18,6 +18,16 @@
 #include "owcp/service/config.h"
 #include "store.h"
 
+/* The [admin] section: owcp-admin serve's settings (the audit console,
+ * docs/console.md). The dispatcher validates the section (one file serves
+ * both programs) but uses none of it. Owned copies; NULL when unset. */
+struct admin_config {
+  char *db;               /* NULL: [dispatcher] db */
+  char *admin_users_file; /* name:crypt-hash per line */
+  char *key_dir;          /* NULL: [dispatcher] key_dir */
+  char *log_head_file;    /* NULL: the dispatcher's head file */
+};
+
 /* Operator-configurable policy and limits (spec §2 defaults): the
  * [dispatcher] section of the configuration file and the flags that
  * override it (config.h, docs/configuration.md). Strings and lists are
@@ -61,6 +71,9 @@ struct dispatcher_config {
   int approvals_per_hour;  /* approvals asked per account and hour */
   int register_per_minute; /* unauthenticated CD-Register per address */
   int not_me_block;        /* seconds a "Not Me" blocks a requestor */
+  /* [admin] (owcp-admin serve), when present. */
+  struct admin_config admin;
+  bool admin_section;
 };
 
 /* The keys the dispatcher holds (created on first use, see keyring.h). */

@@ -6,12 +6,14 @@
  */
 #include "admin.h"
 #include "config.h"
+#include "console.h"
 #include "store.h"
 
 #include "owcp/render.h"
 #include "owcp/service/version.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -89,6 +91,21 @@ static const char usage_text[] =
     "                                   (GET {base}/CA; default with "
     "--config:\n"
     "                                   key_dir/signing.pem)\n"
+    "  serve [--config FILE] --listen HOST:PORT\n"
+    "        (--tls-cert F --tls-key F | --insecure-http)\n"
+    "        [--db CONNINFO] [--admin-users-file F] [--key-dir DIR]\n"
+    "        [--ready-file F]\n"
+    "                                   the read-only audit console (web):\n"
+    "                                   the log, transactions with their\n"
+    "                                   receipts checked, chain verification\n"
+    "                                   and export; settings from [admin]\n"
+    "                                   (db, admin_users_file, key_dir,\n"
+    "                                   log_head_file), flags override;\n"
+    "                                   plain HTTP only on loopback\n"
+    "                                   (docs/console.md)\n"
+    "  passwd NAME                      print NAME:HASH (yescrypt) for\n"
+    "                                   admin_users_file; asks twice on a\n"
+    "                                   terminal, else reads one line\n"
     "\n"
     "Secrets (tokens, codes) are printed once and stored only as SHA-256.\n"
     "Control and bidi characters in printed fields are shown escaped (\\x1b,\n"
@@ -101,6 +118,12 @@ static const char usage_text[] =
 static const struct svc_cfg_section admin_file_sections[] = {
     SVC_CFG_SECTION_AT("dispatcher", dispatcher_config_keys, struct admin_file,
                        dispatcher),
+    {.name = "admin",
+     .keys = admin_config_keys,
+     .base_offset = offsetof(struct admin_file, dispatcher.admin),
+     .flags = SVC_CFG_OPTIONAL | SVC_CFG_ENABLE,
+     .has_enabled = true,
+     .enabled_offset = offsetof(struct admin_file, dispatcher.admin_section)},
     SVC_CFG_SECTION_END};
 
 int admin_usage_error(const char *fmt, ...)
@@ -550,6 +573,11 @@ int main(int argc, char **argv)
   }
   if (optind >= argc)
     return admin_usage_error("missing COMMAND");
+  /* These two open what they need themselves (passwd: nothing). */
+  if (strcmp(argv[optind], "passwd") == 0)
+    return admin_cmd_passwd(argc - optind, argv + optind);
+  if (strcmp(argv[optind], "serve") == 0)
+    return admin_cmd_serve(argc - optind, argv + optind, db, config);
   rc = open_store(&a, db, config);
   if (rc == EXIT_OK)
     rc = dispatch(&a, argc - optind, argv + optind);

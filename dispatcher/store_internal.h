@@ -72,6 +72,9 @@ enum store_stmt_id {
   S_CHAIN_APPEND,
   S_CHAIN_WALK,
   S_LOG_UNCHAINED,
+  /* store_console.c */
+  S_LOG_PAGE,
+  S_TX_VIEW,
   S_COUNT
 };
 
@@ -94,6 +97,7 @@ extern const struct store_stmt *const store_cd_statements[];
 extern const struct store_stmt *const store_outbox_statements[];
 extern const struct store_stmt *const store_admin_statements[];
 extern const struct store_stmt *const store_log_statements[];
+extern const struct store_stmt *const store_console_statements[];
 
 /* One connection. pooled: the connection belongs to a pool (which closes
  * it), NULL for store_open()'s own. */
@@ -150,6 +154,11 @@ struct store_listing {
   store_row_fn fn;
   void *arg;
 };
+
+/* Parameters $1..$6 of a log filter (store_log.c): account, requestor,
+ * transaction, event, since, until. */
+void store_log_filter_params(struct svc_pg_params *p,
+                             const struct store_log_filter *f);
 
 /* store_pgrow_fn adapting one streamed row to a struct store_listing
  * (arg): column names and text values. */

@@ -93,18 +93,24 @@ const struct store_stmt *const store_log_statements[] = {
 
 /* ---- the confirmation log ----------------------------------------------- */
 
+void store_log_filter_params(struct svc_pg_params *p,
+                             const struct store_log_filter *f)
+{
+  svc_pg_param_text(p, f->account);
+  svc_pg_param_text(p, f->requestor);
+  svc_pg_param_text(p, f->transaction);
+  svc_pg_param_text(p, f->event);
+  svc_pg_param_time(p, f->since);
+  svc_pg_param_time(p, f->until);
+}
+
 int store_log_query(struct store *st, const struct store_log_filter *f,
                     store_row_fn fn, void *arg, struct owcp_error *err)
 {
   struct store_listing l = {fn, arg};
   struct svc_pg_params p = {0};
 
-  svc_pg_param_text(&p, f->account);
-  svc_pg_param_text(&p, f->requestor);
-  svc_pg_param_text(&p, f->transaction);
-  svc_pg_param_text(&p, f->event);
-  svc_pg_param_time(&p, f->since);
-  svc_pg_param_time(&p, f->until);
+  store_log_filter_params(&p, f);
   return store_run_rows(st, &stmt_log_query, &p, store_listing_row, &l, err);
 }
 

@@ -22,7 +22,7 @@ const struct store_stmt *const store_pool_statements[] = {
 static const struct store_stmt *const *const groups[] = {
     store_pool_statements, store_auth_statements,   store_rd_statements,
     store_cd_statements,   store_outbox_statements, store_admin_statements,
-    store_log_statements};
+    store_log_statements,  store_console_statements};
 
 /* Prepares statement s unless it already is. When lenient, a statement
  * whose tables/procedures are not migrated yet is left for later

@@ -26,6 +26,8 @@ RUN_PACKAGES=(
   libsystemd-dev
   # the PAM module (pam/)
   libpam0g-dev
+  # owcp-admin passwd / serve: yescrypt (crypt_gensalt_ra, crypt_ra)
+  libcrypt-dev
   # the database
   postgresql-15
   # the enrollment bridge MRAS front: the SIP parser (libosip2)
@@ -54,6 +56,9 @@ TEST_PACKAGES=(
   sip-tester sipsak coturn socat
   # an ordinary PAM application, for the PAM module's tests
   pamtester
+  # a real browser for the audit console's test (test_console, DevTools
+  # protocol driven by python3's standard library)
+  chromium python3
 )
 
 mode=${1:-test}

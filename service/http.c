@@ -450,7 +450,10 @@ static const struct svc_route *find_route(const struct svc_http *h,
   for (size_t t = 0; t < 2; t++)
     for (size_t i = 0; i < counts[t]; i++) {
       const struct svc_route *r = &tables[t][i];
-      if (strcmp(r->path, path) != 0)
+      size_t plen = strlen(r->path);
+      bool prefix = plen > 0 && r->path[plen - 1] == '*';
+      if (prefix ? strncmp(r->path, path, plen - 1) != 0
+                 : strcmp(r->path, path) != 0)
         continue;
       if (strcmp(r->method, method) == 0)
         return r;
@@ -473,6 +476,7 @@ static enum MHD_Result first_call(struct svc_request *req, const char *url,
 
   req->seen = true;
   snprintf(req->method, sizeof req->method, "%s", method);
+  req->path = url;
   set_deadline(h, req->con, h->cfg.body_timeout_ms);
   req->route = find_route(h, url, method, allow, sizeof allow, &path_route);
   if (req->route == NULL && allow[0] != '\0')

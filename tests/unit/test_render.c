@@ -368,6 +368,11 @@ static void test_escape_for_terminals(void **state)
   /* JSON form: only what jansson leaves raw; backslashes untouched. */
   expect_escape("{\"d\":\"a\\u001b\xe2\x80\xae\x7f\xc2\x85\"}",
                 OWCP_ESCAPE_JSON, "{\"d\":\"a\\u001b\\u202e\\u007f\\u0085\"}");
+  /* Visible form (the audit console): brackets, backslashes untouched. */
+  expect_escape("x\xe2\x80\xaey\x1b\\\xff<b>", OWCP_ESCAPE_VISIBLE,
+                "x[U+202E]y[U+001B]\\[0xFF]<b>");
+  expect_escape("\xc2\x9b\xe2\x81\xa9", OWCP_ESCAPE_VISIBLE,
+                "[U+009B][U+2069]");
 }
 
 int main(void)

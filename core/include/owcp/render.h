@@ -88,7 +88,12 @@ enum owcp_escape_form {
   /* Serialised JSON text (e.g. from json_dumps): such code points become
    * "\u009b", "\u202e" (valid JSON, since they can only occur inside
    * strings); every other byte, backslashes included, is left alone. */
-  OWCP_ESCAPE_JSON
+  OWCP_ESCAPE_JSON,
+  /* Text for a page (the audit console, which HTML-escapes the result):
+   * "[U+202E]" (4 or more uppercase hex digits) for any such code point,
+   * "[0xFF]" for each byte of invalid UTF-8; every other byte is left
+   * alone. */
+  OWCP_ESCAPE_VISIBLE
 };
 
 /* A copy of s with every code point that could drive a terminal escaped

@@ -51,7 +51,10 @@ typedef enum MHD_Result (*svc_http_handler)(struct svc_request *req);
 /* One row of a daemon's route table. */
 struct svc_route {
   const char *method; /* "GET", "POST" */
-  const char *path;   /* exact match, e.g. "/owcp/0.1/RD-Confirm" */
+  const char *path;   /* exact match, e.g. "/owcp/0.1/RD-Confirm"; ending
+                         in '*': every path with that prefix ("/tx/" then
+                         '*'),
+                         the handler reads the rest from req->path */
   svc_http_handler handle;
   const void *data; /* the daemon's own route data (req->route->data) */
   /* Headers every reply on this path carries, also the layer's own 405
@@ -76,6 +79,9 @@ struct svc_request {
   struct MHD_Connection *con;
   const struct svc_route *route; /* NULL until matched */
   void *app_ctx;                 /* svc_http_config.app */
+  /* The request's path, without the query string (libmicrohttpd's copy,
+   * valid until the request completes). For handlers; never logged. */
+  const char *path;
   struct svc_body body;
   void *app;
   void (*app_free)(void *app);
