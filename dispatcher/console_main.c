@@ -21,15 +21,15 @@
 #define CONSOLE_MAX_BODY 16384 /* the sign-in form is small */
 
 static const struct svc_route console_routes[] = {
-    {"GET", "/", console_page_log, NULL},
-    {"GET", "/login", console_login_form, NULL},
-    {"POST", "/login", console_login, NULL},
-    {"POST", "/logout", console_logout, NULL},
-    {"GET", "/tx/*", console_page_tx, NULL},
-    {"GET", "/receipt/*", console_receipt, NULL},
-    {"GET", "/verify", console_page_verify, NULL},
-    {"GET", "/export", console_export, NULL},
-    {"GET", "/style.css", console_stylesheet, NULL},
+    {.method = "GET", .path = "/", .handle = console_page_log},
+    {.method = "GET", .path = "/login", .handle = console_login_form},
+    {.method = "POST", .path = "/login", .handle = console_login},
+    {.method = "POST", .path = "/logout", .handle = console_logout},
+    {.method = "GET", .path = "/tx/*", .handle = console_page_tx},
+    {.method = "GET", .path = "/receipt/*", .handle = console_receipt},
+    {.method = "GET", .path = "/verify", .handle = console_page_verify},
+    {.method = "GET", .path = "/export", .handle = console_export},
+    {.method = "GET", .path = "/style.css", .handle = console_stylesheet},
 };
 
 /* The command line of serve. */

@@ -51,10 +51,10 @@ typedef enum MHD_Result (*svc_http_handler)(struct svc_request *req);
 /* One row of a daemon's route table. */
 struct svc_route {
   const char *method; /* "GET", "POST" */
-  const char *path;   /* exact match, e.g. "/owcp/0.1/RD-Confirm"; ending
-                         in '*': every path with that prefix ("/tx/" then
-                         '*'),
-                         the handler reads the rest from req->path */
+  /* Exact match, e.g. "/owcp/0.1/RD-Confirm"; ending in '*': every path
+   * with that prefix ("/tx/" then a star), the handler reads the rest from
+   * req->path. */
+  const char *path;
   svc_http_handler handle;
   const void *data; /* the daemon's own route data (req->route->data) */
   /* Headers every reply on this path carries, also the layer's own 405
