@@ -25,6 +25,7 @@ struct svc_metrics;
 struct svc_metric;
 struct svc_route;
 struct waiters;
+struct wstep_front;
 
 /* The keys and secrets the configuration names, loaded (material.c). */
 struct bridge_material {
@@ -49,7 +50,8 @@ struct bridge {
   struct otpce_parser *otpce;       /* compiled schema; read-only */
   struct confirm_service *confirm;  /* shared by every thread */
   struct bridge_store_pool *pool;
-  struct waiters *waiters; /* confirmation waiter threads */
+  struct waiters *waiters;   /* confirmation waiter threads */
+  struct wstep_front *wstep; /* [wstep]: the CA and KET (wstep.h); NULL off */
   struct svc_metrics *metrics;
   struct bridge_counters counters;
   struct svc_http *http;

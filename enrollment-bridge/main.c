@@ -27,6 +27,7 @@
 #include "owcp/service/version.h"
 #include "store.h"
 #include "waiters.h"
+#include "wstep.h"
 
 /* libmicrohttpd worker threads: they run RADIUS checks and send
  * confirmations, never wait for answers (waiters.h). */
@@ -151,6 +152,8 @@ static int check(struct bridge *b)
     }
   }
   if (rc == 0)
+    rc = wstep_front_new(b, &err);
+  if (rc == 0)
     rc = confirm_start(b, &err);
   if (rc != 0) {
     fprintf(stderr, "owcp-bridge: %s\n", err.msg);
@@ -212,7 +215,7 @@ static int start(struct bridge *b, struct owcp_error *err)
   svc_log_set_level((enum svc_log_level)b->cfg.log_level);
   if (bridge_material_load(&b->cfg, &b->mat, err) != 0 ||
       (b->otpce = otpce_parser_new(0, err)) == NULL ||
-      confirm_start(b, err) != 0)
+      wstep_front_new(b, err) != 0 || confirm_start(b, err) != 0)
     return -1;
   b->otpce_policy = (struct otpce_policy){
       .identity = &b->cfg.idmap,
@@ -273,6 +276,7 @@ static void stop(struct bridge *b)
   confirm_service_free(b->confirm);
   bridge_store_pool_free(b->pool);
   otpce_parser_free(b->otpce);
+  wstep_front_free(b);
   svc_metrics_free(b->metrics);
   bridge_material_free(&b->mat);
 }
@@ -321,6 +325,7 @@ int main(int argc, char **argv)
     rc = serve(&b);
   if (cmd == CMD_CHECK) {
     confirm_service_free(b.confirm);
+    wstep_front_free(&b);
     bridge_material_free(&b.mat);
   }
   curl_global_cleanup();

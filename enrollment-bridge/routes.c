@@ -10,14 +10,15 @@
 #include "handlers.h"
 #include "owcp/service/log.h"
 #include "store.h"
+#include "wstep.h"
 
 /* How long /healthz waits for a database connection. */
 #define HEALTHZ_DB_WAIT_MS 2000
 
 int routes_build(struct bridge *b, struct owcp_error *err)
 {
-  /* One slot per front; WSTEP and MRAS add theirs with their issues. */
-  b->routes = calloc(1, sizeof *b->routes);
+  /* One slot per front; MRAS adds its own with its issue. */
+  b->routes = calloc(2, sizeof *b->routes);
   if (b->routes == NULL) {
     owcp_error_set(err, "out of memory for the route table");
     return -1;
@@ -26,6 +27,10 @@ int routes_build(struct bridge *b, struct owcp_error *err)
   if (b->cfg.otpce_on)
     b->routes[b->route_count++] = (struct svc_route){
         .method = "POST", .path = b->cfg.otpce.path, .handle = otpce_signcert};
+  /* [wstep]: MS-WSTEP (wstep.h) */
+  if (b->cfg.wstep_on)
+    b->routes[b->route_count++] = (struct svc_route){
+        .method = "POST", .path = b->cfg.wstep.path, .handle = wstep_post};
   return 0;
 }
 
