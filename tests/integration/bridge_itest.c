@@ -199,6 +199,8 @@ void bridge_itest_configure(struct bridge_itest *b)
            "nas_identifier = owcp-bridge\n"
            "require_message_authenticator = yes\n",
            o->radius_timeout_ms, o->radius_retries);
+  if (o->extra != NULL)
+    conf_add(conf, sizeof conf, "\n%s", o->extra);
   testutil_write_file(b->conf, conf, strlen(conf));
 }
 
@@ -471,6 +473,18 @@ void bridge_itest_post(const struct bridge_itest *b, const char *version,
     hdrs = curl_slist_append(hdrs, ver);
   }
   perform(b, BRIDGE_ITEST_PATH, hdrs, body ? body : "", len, out);
+  curl_slist_free_all(hdrs);
+}
+
+void bridge_itest_post_path(const struct bridge_itest *b, const char *path,
+                            const char *content_type, const void *body,
+                            size_t len, struct bridge_http *out)
+{
+  char ct[256];
+  snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+  struct curl_slist *hdrs = curl_slist_append(NULL, ct);
+  hdrs = curl_slist_append(hdrs, "Expect:");
+  perform(b, path, hdrs, body ? body : "", len, out);
   curl_slist_free_all(hdrs);
 }
 
