@@ -1,12 +1,12 @@
 /*
  * main.c — owcp-bridge, the enrollment bridge (contract §1): the command
- * line (serve, migrate, check, --version, --help), start-up in dependency
- * order (keys, schema, requestor, database pool, metrics, confirmation
- * waiters, HTTP, recovery of pending confirmations), SIGHUP (TLS files and
- * log level) and a clean stop on SIGTERM/SIGINT that answers suspended
- * requests and lets requests in flight finish. The runtime is the service
- * layer's (owcp/service/daemon.h); the parts are the modules of handlers.h,
- * waiters.h, material.h, config.h and store.h.
+ * line (serve, migrate, check, certificates, --version, --help), start-up in
+ * dependency order (keys, schema, requestor, database pool, metrics,
+ * confirmation waiters, HTTP, recovery of pending confirmations), SIGHUP (TLS
+ * files and log level) and a clean stop on SIGTERM/SIGINT that answers
+ * suspended requests and lets requests in flight finish. The runtime is the
+ * service layer's (owcp/service/daemon.h); the parts are the modules of
+ * handlers.h, waiters.h, material.h, config.h and store.h.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_certs.h"
 #include "bridge_metrics.h"
 #include "config.h"
 #include "context.h"
@@ -39,9 +40,11 @@ static const char usage[] =
     "usage: owcp-bridge [--config FILE] [serve]\n"
     "       owcp-bridge [--config FILE] migrate\n"
     "       owcp-bridge [--config FILE] check\n"
+    "       owcp-bridge [--config FILE] certificates [--account ACCOUNT]\n"
     "       owcp-bridge --version | --help\n"
     "\n"
-    "The enrollment bridge: certificate enrollment (MS-OTPCE) behind the\n"
+    "The enrollment bridge: certificate enrollment (MS-OTPCE, MS-WSTEP)\n"
+    "behind the "
     "user's confirmation through an OWCP dispatcher.\n"
     "\n"
     "  serve     run (the default): the fronts of the configuration, GET\n"
@@ -49,6 +52,10 @@ static const char usage[] =
     "  migrate   create or upgrade the bridge's tables in [bridge] db, exit\n"
     "  check     parse and check the configuration and the files it names,\n"
     "            exit 0 when usable\n"
+    "  certificates  list the certificates the WSTEP CA issued (serial,\n"
+    "            issued, not after, template, requester, transaction,\n"
+    "            subject; tab-separated), with --account ACCOUNT only that\n"
+    "            account's\n"
     "  --config FILE  the configuration file (default " BRIDGE_DEFAULT_CONFIG
     ")\n"
     "\n"
@@ -58,17 +65,19 @@ static const char usage[] =
     "start-up failure or an unusable file, 4 on a usage or configuration\n"
     "error. See owcp-bridge(8) and docs/enrollment-bridge.md.\n";
 
-enum command { CMD_SERVE, CMD_MIGRATE, CMD_CHECK };
+enum command { CMD_SERVE, CMD_MIGRATE, CMD_CHECK, CMD_CERTIFICATES };
 
 /* 0 with *config and *cmd set, or an exit status (-1: printed help or
  * version, exit 0). */
 static int parse_args(int argc, char **argv, const char **config,
-                      enum command *cmd)
+                      enum command *cmd, const char **account)
 {
-  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                       {"version", no_argument, NULL, 'V'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"version", no_argument, NULL, 'V'},
+      {"help", no_argument, NULL, 'h'},
+      {"account", required_argument, NULL, 'a'},
+      {NULL, 0, NULL, 0}};
   int o;
   *config = BRIDGE_DEFAULT_CONFIG;
   *cmd = CMD_SERVE;
@@ -76,6 +85,9 @@ static int parse_args(int argc, char **argv, const char **config,
     switch (o) {
     case 'c':
       *config = optarg;
+      break;
+    case 'a':
+      *account = optarg;
       break;
     case 'V':
       printf("owcp-bridge %s\n", OWCP_VERSION);
@@ -94,16 +106,22 @@ static int parse_args(int argc, char **argv, const char **config,
       *cmd = CMD_MIGRATE;
     else if (strcmp(c, "check") == 0)
       *cmd = CMD_CHECK;
+    else if (strcmp(c, "certificates") == 0)
+      *cmd = CMD_CERTIFICATES;
     else if (strcmp(c, "serve") != 0) {
       fprintf(stderr,
-              "owcp-bridge: unknown command '%s': say serve, migrate or "
-              "check\n",
+              "owcp-bridge: unknown command '%s': say serve, migrate, "
+              "check or certificates\n",
               c);
       return BRIDGE_EXIT_CONFIG;
     }
   }
   if (optind != argc) {
     fprintf(stderr, "owcp-bridge: unexpected argument '%s'\n", argv[optind]);
+    return BRIDGE_EXIT_CONFIG;
+  }
+  if (*account != NULL && *cmd != CMD_CERTIFICATES) {
+    fprintf(stderr, "owcp-bridge: --account goes with certificates only\n");
     return BRIDGE_EXIT_CONFIG;
   }
   return 0;
@@ -302,11 +320,11 @@ static int serve(struct bridge *b)
 int main(int argc, char **argv)
 {
   struct bridge b; /* the process's one context */
-  const char *config = NULL;
+  const char *config = NULL, *account = NULL;
   enum command cmd;
   struct owcp_error err = {{0}};
   memset(&b, 0, sizeof b);
-  int rc = parse_args(argc, argv, &config, &cmd);
+  int rc = parse_args(argc, argv, &config, &cmd, &account);
   if (rc != 0)
     return rc < 0 ? 0 : rc;
   if (bridge_config_load(config, &b.cfg, &err) != 0) {
@@ -321,6 +339,8 @@ int main(int argc, char **argv)
     rc = migrate(&b.cfg);
   else if (cmd == CMD_CHECK)
     rc = check(&b);
+  else if (cmd == CMD_CERTIFICATES)
+    rc = bridge_certificates(&b.cfg, account);
   else
     rc = serve(&b);
   if (cmd == CMD_CHECK) {

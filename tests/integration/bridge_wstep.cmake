@@ -4,7 +4,8 @@
 add_library(owcp_wstep_itest STATIC ${CMAKE_CURRENT_SOURCE_DIR}/wstep_itest.c)
 target_link_libraries(owcp_wstep_itest PUBLIC owcp_bridge_itest)
 target_compile_definitions(owcp_wstep_itest PRIVATE
-  OWCP_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  OWCP_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+  OWCP_BRIDGE_BIN="$<TARGET_FILE:owcp-bridge>")
 add_executable(test_bridge_wstep
                ${CMAKE_CURRENT_SOURCE_DIR}/test_bridge_wstep.c)
 target_link_libraries(test_bridge_wstep PRIVATE owcp_wstep_itest)

@@ -149,6 +149,35 @@ static void check_profile(const struct wstep_resp *r, const char *subject,
   X509_free(x);
 }
 
+/* `owcp-bridge certificates` lists it for alice, not for bob. */
+static void check_listed(struct bridge_world *w, const unsigned char *der,
+                         size_t len)
+{
+  const unsigned char *p = der;
+  X509 *x = d2i_X509(NULL, &p, (long)len);
+  assert_non_null(x);
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+  char *hex = BN_bn2hex(bn);
+  const char *serial = hex;
+  while (*serial == '0')
+    serial++;
+  char line[256];
+  snprintf(line, sizeof line, "%s\t", serial);
+  char *all = wstep_certificates(w, WSTEP_ALICE_ACCOUNT);
+  char *s = strstr(all, line);
+  assert_non_null(s);
+  assert_non_null(strstr(s, "\tUser\talice@example.com\t"));
+  assert_non_null(strstr(s, "\tCN=alice@example.com\n"));
+  free(all);
+  all = wstep_certificates(w, WSTEP_BOB_ACCOUNT);
+  assert_null(strstr(all, line));
+  assert_non_null(strstr(all, "serial\tissued"));
+  free(all);
+  OPENSSL_free(hex);
+  BN_free(bn);
+  X509_free(x);
+}
+
 /* ---- the main path -------------------------------------------------------
  */
 
@@ -182,6 +211,7 @@ static void test_issue_pending_accept_issued(void **state)
   assert_int_equal(r.cert_len, alice_cert_len);
   assert_memory_equal(r.cert, alice_cert, alice_cert_len);
   wstep_resp_free(&r);
+  check_listed(w, alice_cert, alice_cert_len);
   /* Another account's query of it: unknown RequestID, nothing issued. */
   query(w, NULL, id, WSTEP_BOB, &r);
   WSTEP_EXPECT_FAULT(r, -2146877436, false, false);

@@ -452,3 +452,23 @@ void wstep_check_issued(struct bridge_world *w, const struct wstep_resp *r,
                     NULL),
       0);
 }
+
+char *wstep_certificates(struct bridge_world *w, const char *account)
+{
+  char out[512];
+  path_in(w, out, sizeof out, "certificates.txt");
+  const char *argv[] = {OWCP_BRIDGE_BIN,
+                        "--config",
+                        w->bridge.conf,
+                        "certificates",
+                        account ? "--account" : NULL,
+                        account,
+                        NULL};
+  assert_int_equal(testutil_exec(argv, out), 0);
+  size_t len = 0;
+  char *text = (char *)fx_read(w->bridge.dir, "certificates.txt", &len);
+  char *z = realloc(text, len + 1);
+  assert_non_null(z);
+  z[len] = '\0';
+  return z;
+}

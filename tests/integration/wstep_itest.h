@@ -99,4 +99,8 @@ unsigned char *wstep_csr(struct bridge_world *w, const char *const *addext,
 void wstep_check_issued(struct bridge_world *w, const struct wstep_resp *r,
                         const unsigned char *csr, size_t csr_len);
 
+/* The standard output of `owcp-bridge --config CONF certificates
+ * [--account account]` (which must exit 0); caller frees. */
+char *wstep_certificates(struct bridge_world *w, const char *account);
+
 #endif
