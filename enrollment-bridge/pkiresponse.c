@@ -34,20 +34,34 @@ ASN1_SEQUENCE(PKIR_TAGGED_ATTR) = {
     ASN1_SET_OF(PKIR_TAGGED_ATTR, values, ASN1_ANY),
 } static_ASN1_SEQUENCE_END(PKIR_TAGGED_ATTR)
 
-/* PKIResponse (RFC 5272 §3.2.2); the last two sequences stay empty. */
+/* PKIResponse (RFC 5272 §3.2.2); the last two sequences stay empty. The
+ * controls are held as ANYs holding their own encodings (any_of). */
 typedef struct {
-  STACK_OF(PKIR_TAGGED_ATTR) * controls;
+  STACK_OF(ASN1_TYPE) * controls;
   STACK_OF(ASN1_TYPE) * cms_sequence;
   STACK_OF(ASN1_TYPE) * other_msg_sequence;
 } PKIR_RESPONSE;
 
-DEFINE_STACK_OF(PKIR_TAGGED_ATTR)
-
 ASN1_SEQUENCE(PKIR_RESPONSE) = {
-    ASN1_SEQUENCE_OF(PKIR_RESPONSE, controls, PKIR_TAGGED_ATTR),
+    ASN1_SEQUENCE_OF(PKIR_RESPONSE, controls, ASN1_ANY),
     ASN1_SEQUENCE_OF(PKIR_RESPONSE, cms_sequence, ASN1_ANY),
     ASN1_SEQUENCE_OF(PKIR_RESPONSE, other_msg_sequence, ASN1_ANY),
 } static_ASN1_SEQUENCE_END(PKIR_RESPONSE)
+
+/* A SEQUENCE value of item it as an ANY holding its encoding; NULL when
+ * v is NULL or on failure. Frees v. */
+static ASN1_TYPE *any_of(ASN1_VALUE *v, const ASN1_ITEM *it)
+{
+  unsigned char *der = NULL;
+  ASN1_TYPE *any = NULL;
+  int len = v != NULL ? ASN1_item_i2d(v, &der, it) : -1;
+  const unsigned char *p = der;
+  if (len > 0)
+    any = d2i_ASN1_TYPE(NULL, &p, len);
+  OPENSSL_free(der);
+  ASN1_item_free(v, it);
+  return any;
+}
 
 /* The statusInfo value {success, bodyList {1}, "Issued"} as an ANY. */
 static ASN1_TYPE *status_any(void)
@@ -55,25 +69,21 @@ static ASN1_TYPE *status_any(void)
   const ASN1_ITEM *it = ASN1_ITEM_rptr(PKIR_STATUS_INFO);
   PKIR_STATUS_INFO *si = (PKIR_STATUS_INFO *)ASN1_item_new(it);
   ASN1_INTEGER *one = ASN1_INTEGER_new();
-  ASN1_TYPE *any = NULL;
-  unsigned char *der = NULL;
-  if (si != NULL && one != NULL && ASN1_INTEGER_set(si->status, 0) == 1 &&
-      ASN1_INTEGER_set(one, 1) == 1 &&
-      sk_ASN1_INTEGER_push(si->body_list, one) > 0) {
+  bool ok = si != NULL && one != NULL && ASN1_INTEGER_set(si->status, 0) == 1 &&
+            ASN1_INTEGER_set(one, 1) == 1 &&
+            sk_ASN1_INTEGER_push(si->body_list, one) > 0;
+  if (ok) {
     one = NULL;
     si->status_string = ASN1_UTF8STRING_new();
-    int len = si->status_string != NULL &&
-                      ASN1_STRING_set(si->status_string, "Issued", 6) == 1
-                  ? ASN1_item_i2d((ASN1_VALUE *)si, &der, it)
-                  : -1;
-    const unsigned char *p = der;
-    if (len > 0)
-      any = d2i_ASN1_TYPE(NULL, &p, len);
+    ok = si->status_string != NULL &&
+         ASN1_STRING_set(si->status_string, "Issued", 6) == 1;
   }
-  OPENSSL_free(der);
   ASN1_INTEGER_free(one);
-  ASN1_item_free((ASN1_VALUE *)si, it);
-  return any;
+  if (!ok) {
+    ASN1_item_free((ASN1_VALUE *)si, it);
+    return NULL;
+  }
+  return any_of((ASN1_VALUE *)si, it);
 }
 
 /* The DER PKIResponse (OpenSSL-allocated), its length in *len. */
@@ -84,19 +94,27 @@ static unsigned char *response_der(int *len)
   PKIR_RESPONSE *r = (PKIR_RESPONSE *)ASN1_item_new(rit);
   PKIR_TAGGED_ATTR *a = (PKIR_TAGGED_ATTR *)ASN1_item_new(ait);
   ASN1_TYPE *status = status_any();
+  ASN1_TYPE *control = NULL;
   unsigned char *der = NULL;
   *len = -1;
-  if (r != NULL && a != NULL && status != NULL &&
+  if (a != NULL && status != NULL &&
       ASN1_INTEGER_set(a->body_part_id, 1) == 1 &&
       sk_ASN1_TYPE_push(a->values, status) > 0) {
     status = NULL;
     ASN1_OBJECT_free(a->type);
     a->type = OBJ_txt2obj(CMC_STATUS_INFO_OID, 1);
-    if (a->type != NULL && sk_PKIR_TAGGED_ATTR_push(r->controls, a) > 0) {
-      a = NULL;
-      *len = ASN1_item_i2d((ASN1_VALUE *)r, &der, rit);
-    }
+    if (a->type != NULL)
+      control = any_of((ASN1_VALUE *)a, ait); /* frees a */
+    else
+      ASN1_item_free((ASN1_VALUE *)a, ait);
+    a = NULL;
   }
+  if (r != NULL && control != NULL &&
+      sk_ASN1_TYPE_push(r->controls, control) > 0) {
+    control = NULL;
+    *len = ASN1_item_i2d((ASN1_VALUE *)r, &der, rit);
+  }
+  ASN1_TYPE_free(control);
   ASN1_TYPE_free(status);
   ASN1_item_free((ASN1_VALUE *)a, ait);
   ASN1_item_free((ASN1_VALUE *)r, rit);

@@ -92,10 +92,10 @@ static void expect_pending(struct bridge_world *w, const struct wstep_resp *r)
   if (r->status != 200 || r->disposition == NULL ||
       strcmp(r->disposition, "Taken Under Submission") != 0 ||
       r->reference == NULL || strcmp(r->reference, uri) != 0 ||
-      r->request_id == NULL || atol(r->request_id) <= 0 || r->cert != NULL ||
-      r->action == NULL || strstr(r->action, "/RSTRC/wstep") == NULL) {
-    fprintf(stderr, "not pending: HTTP %ld %s\n", r->status, r->body);
-    fail();
+      r->request_id == NULL || strtol(r->request_id, NULL, 10) <= 0 ||
+      r->cert != NULL || r->action == NULL ||
+      strstr(r->action, "/RSTRC/wstep") == NULL) {
+    itest_fail("not pending: HTTP %ld %s", r->status, r->body);
   }
 }
 
@@ -450,13 +450,16 @@ static void test_hostile_xml(void **state)
   assert_null(strstr(r.body, "root:"));
   wstep_resp_free(&r);
   /* Nesting beyond the limit inside the Body. */
-  char deep[8192] = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/"
-                    "soap-envelope\"><s:Body>";
+  static const char open_env[] = "<s:Envelope xmlns:s=\"http://www.w3.org/"
+                                 "2003/05/soap-envelope\"><s:Body>";
+  static const char close_env[] = "</s:Body></s:Envelope>";
+  char deep[8192];
+  size_t n = (size_t)snprintf(deep, sizeof deep, "%s", open_env);
   for (int i = 0; i < 100; i++)
-    strcat(deep, "<d>");
+    n += (size_t)snprintf(deep + n, sizeof deep - n, "<d>");
   for (int i = 0; i < 100; i++)
-    strcat(deep, "</d>");
-  strcat(deep, "</s:Body></s:Envelope>");
+    n += (size_t)snprintf(deep + n, sizeof deep - n, "</d>");
+  snprintf(deep + n, sizeof deep - n, "%s", close_env);
   wstep_post_raw(w, ct, deep, strlen(deep), &r);
   WSTEP_EXPECT_FAULT(r, -2147024809, false, true);
   wstep_resp_free(&r);

@@ -221,8 +221,7 @@ static void read_resp(const struct bridge_http *h, struct wstep_resp *out)
   xmlDocPtr doc =
       xmlReadMemory(h->body, (int)h->body_len, NULL, NULL, XML_PARSE_NONET);
   if (doc == NULL) {
-    fprintf(stderr, "not XML (HTTP %ld): %s\n", h->status, h->body);
-    fail();
+    itest_fail("not XML (HTTP %ld): %s", h->status, h->body);
   }
   xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
   xmlXPathRegisterNs(ctx, BAD_CAST "s",
@@ -309,8 +308,7 @@ void wstep_call(struct bridge_world *w, const char *path,
   bridge_http_free(&h);
   free(xml);
   if (out->relates_to == NULL || strcmp(out->relates_to, msgid) != 0) {
-    fprintf(stderr, "RelatesTo is not %s: %s\n", msgid, out->body);
-    fail();
+    itest_fail("RelatesTo is not %s: %s", msgid, out->body);
   }
 }
 
@@ -328,10 +326,8 @@ void wstep_expect_fault(const struct wstep_resp *r, long hresult, bool inv,
       r->code == NULL ||
       strcmp(r->code, sender ? "s:Sender" : "s:Receiver") != 0 ||
       r->reason == NULL) {
-    fprintf(stderr, "%s:%d: want fault %s inv=%d %s, got HTTP %ld:\n%s\n", file,
-            line, want, inv, sender ? "Sender" : "Receiver", r->status,
-            r->body);
-    fail();
+    itest_fail("%s:%d: want fault %s inv=%d %s, got HTTP %ld:\n%s", file, line,
+               want, inv, sender ? "Sender" : "Receiver", r->status, r->body);
   }
 }
 
@@ -419,8 +415,7 @@ void wstep_check_issued(struct bridge_world *w, const struct wstep_resp *r,
   if (r->status != 200 || r->disposition == NULL ||
       strcmp(r->disposition, "Issued") != 0 || r->cert == NULL ||
       r->pkcs7 == NULL || r->request_id == NULL) {
-    fprintf(stderr, "not Issued (HTTP %ld): %s\n", r->status, r->body);
-    fail();
+    itest_fail("not Issued (HTTP %ld): %s", r->status, r->body);
   }
   char *end = NULL;
   long id = strtol(r->request_id, &end, 10);
