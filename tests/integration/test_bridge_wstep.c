@@ -7,8 +7,9 @@
  * (certificate checked with openssl and the PKIResponse with asn1crypto),
  * polling the Reference URI, Reject, another account's query, every fault
  * of the table, hostile XML, KET, an anonymous renewal signed by the old
- * certificate, a pending request answered while the bridge was down,
- * expiry, and the cached: and off policies.
+ * certificate, a dispatcher that is down, a pending request answered
+ * while the bridge was down, expiry, the cached: and off policies, and
+ * `owcp-bridge certificates`.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -570,6 +571,37 @@ static void test_renewal(void **state)
 /* ---- restarts and policies ----------------------------------------------
  */
 
+/* Dispatcher unreachable: Issue faults (and nobody is asked); a request
+ * pending from before stays pending and is Issued once it is back. The
+ * bridge is pointed at a port nobody listens on. */
+static void test_dispatcher_down(void **state)
+{
+  struct bridge_world *w = *state;
+  struct bridge_itest_opts saved = w->bridge.opts;
+  size_t len = 0;
+  unsigned char *csr = wstep_csr(w, (const char *const[]){V1_USER, NULL}, &len);
+  char *id = submit(w, SHAPE_WINDOWS, csr, len);
+  snprintf(w->bridge.opts.dispatcher, sizeof w->bridge.opts.dispatcher,
+           "http://127.0.0.1:%u/owcp/0.1", radius_itest_free_port());
+  bridge_itest_restart(&w->bridge);
+  struct wstep_req rq = issue_req(SHAPE_CEPCES, csr, len);
+  struct wstep_resp r;
+  wstep_call(w, NULL, &rq, &r);
+  WSTEP_EXPECT_FAULT(r, -2147023174, false, false);
+  wstep_resp_free(&r);
+  query(w, NULL, id, WSTEP_ALICE, &r);
+  WSTEP_EXPECT_FAULT(r, -2147023174, false, false);
+  wstep_resp_free(&r);
+  w->bridge.opts = saved;
+  bridge_itest_restart(&w->bridge);
+  free(answer(w, WSTEP_ALICE_ACCOUNT, OWCP_ANSWER_ACCEPT));
+  query(w, NULL, id, WSTEP_ALICE, &r);
+  wstep_check_issued(w, &r, csr, len);
+  wstep_resp_free(&r);
+  free(id);
+  free(csr);
+}
+
 static void test_pending_across_restart(void **state)
 {
   struct bridge_world *w = *state;
@@ -651,6 +683,7 @@ int main(void)
       cmocka_unit_test(test_hostile_xml),
       cmocka_unit_test(test_ket),
       cmocka_unit_test(test_renewal),
+      cmocka_unit_test(test_dispatcher_down),
       cmocka_unit_test(test_pending_across_restart),
       cmocka_unit_test(test_expiry),
       cmocka_unit_test(test_cached_and_off),
