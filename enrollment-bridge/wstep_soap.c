@@ -115,7 +115,7 @@ static void decode_token(const char *text, struct wstep_msg *m, bool *nomem)
              "the token is over %d bytes", WSTEP_MAX_TOKEN);
   else if (owcp_base64_decode(compact, n, &m->token, &m->token_len, &why) != 0)
     snprintf(m->token_error, sizeof m->token_error,
-             "the token is not base64 (%s)", why.msg);
+             "the token is not base64 (%.120s)", why.msg);
   free(compact);
 }
 
