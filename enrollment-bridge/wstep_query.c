@@ -220,7 +220,7 @@ static enum MHD_Result pending(struct svc_request *req, struct wstep_call *c,
       return wstep_pending(req, c, q->id);
     if (o == CONFIRM_UNREACHABLE)
       return wstep_fail(req, c, WSTEP_FAULT_UNREACHABLE, q->id, err.msg);
-    if (o == CONFIRM_FAILED && q->r.confirmation_state[0] == '\0')
+    if (strcmp(q->r.confirmation_state, "pending") == 0) /* not recorded */
       return wstep_fail(req, c, WSTEP_FAULT_INTERNAL, q->id, err.msg);
   }
   if (strcmp(q->r.confirmation_state, "accepted") == 0)
