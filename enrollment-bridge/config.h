@@ -13,8 +13,8 @@
  * [SECTION] KEY: PROBLEM" (or "FILE: [SECTION] KEY: ..." for a key that
  * is missing, which has no line).
  *
- * The WSTEP and MRAS fronts are not served yet: their sections are read
- * and checked in full so that a configuration written today stays valid.
+ * The MRAS front is not served yet: its section is read and checked in
+ * full so that a configuration written today stays valid.
  */
 #ifndef OWCP_BRIDGE_CONFIG_H
 #define OWCP_BRIDGE_CONFIG_H
@@ -56,7 +56,7 @@ struct bridge_radius_config {
   struct radius_server *servers; /* server, parsed (server.count) */
 };
 
-/* [wstep] (parsed and checked; the front comes with a later issue). */
+/* [wstep] (the front: wstep.h). */
 struct bridge_wstep_config {
   char *path;
   struct svc_cfg_list auth; /* username | certificate | anonymous */

@@ -26,6 +26,7 @@ struct svc_metrics;
 struct svc_metric;
 struct svc_route;
 struct waiters;
+struct wstep_front;
 
 /* The keys and secrets the configuration names, loaded (material.c). */
 struct bridge_material {
@@ -50,8 +51,9 @@ struct bridge {
   struct otpce_parser *otpce;       /* compiled schema; read-only */
   struct confirm_service *confirm;  /* shared by every thread */
   struct bridge_store_pool *pool;
-  struct waiters *waiters; /* confirmation waiter threads */
-  struct mras_front *mras; /* the MRAS front (mras.h), NULL when off */
+  struct waiters *waiters;   /* confirmation waiter threads */
+  struct mras_front *mras;   /* the MRAS front (mras.h), NULL when off */
+  struct wstep_front *wstep; /* [wstep]: the CA and KET (wstep.h); NULL off */
   struct svc_metrics *metrics;
   struct bridge_counters counters;
   struct svc_http *http;

@@ -1,12 +1,12 @@
 /*
  * main.c — owcp-bridge, the enrollment bridge (contract §1): the command
- * line (serve, migrate, check, --version, --help), start-up in dependency
- * order (keys, schema, requestor, database pool, metrics, confirmation
- * waiters, HTTP, recovery of pending confirmations), SIGHUP (TLS files and
- * log level) and a clean stop on SIGTERM/SIGINT that answers suspended
- * requests and lets requests in flight finish. The runtime is the service
- * layer's (owcp/service/daemon.h); the parts are the modules of handlers.h,
- * waiters.h, material.h, config.h and store.h.
+ * line (serve, migrate, check, certificates, --version, --help), start-up in
+ * dependency order (keys, schema, requestor, database pool, metrics,
+ * confirmation waiters, HTTP, recovery of pending confirmations), SIGHUP (TLS
+ * files and log level) and a clean stop on SIGTERM/SIGINT that answers
+ * suspended requests and lets requests in flight finish. The runtime is the
+ * service layer's (owcp/service/daemon.h); the parts are the modules of
+ * handlers.h, waiters.h, material.h, config.h and store.h.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_certs.h"
 #include "bridge_metrics.h"
 #include "config.h"
 #include "context.h"
@@ -29,6 +30,7 @@
 #include "owcp/service/version.h"
 #include "store.h"
 #include "waiters.h"
+#include "wstep.h"
 
 /* libmicrohttpd worker threads: they run RADIUS checks and send
  * confirmations, never wait for answers (waiters.h). */
@@ -40,10 +42,11 @@ static const char usage[] =
     "usage: owcp-bridge [--config FILE] [serve]\n"
     "       owcp-bridge [--config FILE] migrate\n"
     "       owcp-bridge [--config FILE] check\n"
+    "       owcp-bridge [--config FILE] certificates [--account ACCOUNT]\n"
     "       owcp-bridge --version | --help\n"
     "\n"
-    "The enrollment bridge: certificate enrollment (MS-OTPCE) and media\n"
-    "relay credentials (MRAS over SIP and HTTPS) behind the\n"
+    "The enrollment bridge: certificate enrollment (MS-OTPCE, MS-WSTEP) and\n"
+    "media relay credentials (MRAS over SIP and HTTPS) behind the\n"
     "user's confirmation through an OWCP dispatcher.\n"
     "\n"
     "  serve     run (the default): the fronts of the configuration, GET\n"
@@ -51,6 +54,10 @@ static const char usage[] =
     "  migrate   create or upgrade the bridge's tables in [bridge] db, exit\n"
     "  check     parse and check the configuration and the files it names,\n"
     "            exit 0 when usable\n"
+    "  certificates  list the certificates the WSTEP CA issued (serial,\n"
+    "            issued, not after, template, requester, transaction,\n"
+    "            subject; tab-separated), with --account ACCOUNT only that\n"
+    "            account's\n"
     "  --config FILE  the configuration file (default " BRIDGE_DEFAULT_CONFIG
     ")\n"
     "\n"
@@ -61,17 +68,19 @@ static const char usage[] =
     "start-up failure or an unusable file, 4 on a usage or configuration\n"
     "error. See owcp-bridge(8) and docs/enrollment-bridge.md.\n";
 
-enum command { CMD_SERVE, CMD_MIGRATE, CMD_CHECK };
+enum command { CMD_SERVE, CMD_MIGRATE, CMD_CHECK, CMD_CERTIFICATES };
 
 /* 0 with *config and *cmd set, or an exit status (-1: printed help or
  * version, exit 0). */
 static int parse_args(int argc, char **argv, const char **config,
-                      enum command *cmd)
+                      enum command *cmd, const char **account)
 {
-  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                       {"version", no_argument, NULL, 'V'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"version", no_argument, NULL, 'V'},
+      {"help", no_argument, NULL, 'h'},
+      {"account", required_argument, NULL, 'a'},
+      {NULL, 0, NULL, 0}};
   int o;
   *config = BRIDGE_DEFAULT_CONFIG;
   *cmd = CMD_SERVE;
@@ -79,6 +88,9 @@ static int parse_args(int argc, char **argv, const char **config,
     switch (o) {
     case 'c':
       *config = optarg;
+      break;
+    case 'a':
+      *account = optarg;
       break;
     case 'V':
       printf("owcp-bridge %s\n", OWCP_VERSION);
@@ -97,16 +109,22 @@ static int parse_args(int argc, char **argv, const char **config,
       *cmd = CMD_MIGRATE;
     else if (strcmp(c, "check") == 0)
       *cmd = CMD_CHECK;
+    else if (strcmp(c, "certificates") == 0)
+      *cmd = CMD_CERTIFICATES;
     else if (strcmp(c, "serve") != 0) {
       fprintf(stderr,
-              "owcp-bridge: unknown command '%s': say serve, migrate or "
-              "check\n",
+              "owcp-bridge: unknown command '%s': say serve, migrate, "
+              "check or certificates\n",
               c);
       return BRIDGE_EXIT_CONFIG;
     }
   }
   if (optind != argc) {
     fprintf(stderr, "owcp-bridge: unexpected argument '%s'\n", argv[optind]);
+    return BRIDGE_EXIT_CONFIG;
+  }
+  if (*account != NULL && *cmd != CMD_CERTIFICATES) {
+    fprintf(stderr, "owcp-bridge: --account goes with certificates only\n");
     return BRIDGE_EXIT_CONFIG;
   }
   return 0;
@@ -154,6 +172,8 @@ static int check(struct bridge *b)
       }
     }
   }
+  if (rc == 0)
+    rc = wstep_front_new(b, &err);
   if (rc == 0)
     rc = confirm_start(b, &err);
   if (rc != 0) {
@@ -216,7 +236,7 @@ static int start(struct bridge *b, struct owcp_error *err)
   svc_log_set_level((enum svc_log_level)b->cfg.log_level);
   if (bridge_material_load(&b->cfg, &b->mat, err) != 0 ||
       (b->otpce = otpce_parser_new(0, err)) == NULL ||
-      confirm_start(b, err) != 0)
+      wstep_front_new(b, err) != 0 || confirm_start(b, err) != 0)
     return -1;
   b->otpce_policy = (struct otpce_policy){
       .identity = &b->cfg.idmap,
@@ -289,6 +309,7 @@ static void stop(struct bridge *b)
   confirm_service_free(b->confirm);
   bridge_store_pool_free(b->pool);
   otpce_parser_free(b->otpce);
+  wstep_front_free(b);
   svc_metrics_free(b->metrics);
   bridge_material_free(&b->mat);
 }
@@ -314,11 +335,11 @@ static int serve(struct bridge *b)
 int main(int argc, char **argv)
 {
   struct bridge b; /* the process's one context */
-  const char *config = NULL;
+  const char *config = NULL, *account = NULL;
   enum command cmd;
   struct owcp_error err = {{0}};
   memset(&b, 0, sizeof b);
-  int rc = parse_args(argc, argv, &config, &cmd);
+  int rc = parse_args(argc, argv, &config, &cmd, &account);
   if (rc != 0)
     return rc < 0 ? 0 : rc;
   if (bridge_config_load(config, &b.cfg, &err) != 0) {
@@ -334,10 +355,13 @@ int main(int argc, char **argv)
     rc = migrate(&b.cfg);
   else if (cmd == CMD_CHECK)
     rc = check(&b);
+  else if (cmd == CMD_CERTIFICATES)
+    rc = bridge_certificates(&b.cfg, account);
   else
     rc = serve(&b);
   if (cmd == CMD_CHECK) {
     confirm_service_free(b.confirm);
+    wstep_front_free(&b);
     bridge_material_free(&b.mat);
   }
   curl_global_cleanup();

@@ -11,6 +11,7 @@
 #include "mras.h"
 #include "owcp/service/log.h"
 #include "store.h"
+#include "wstep.h"
 
 /* How long /healthz waits for a database connection. */
 #define HEALTHZ_DB_WAIT_MS 2000
@@ -33,6 +34,10 @@ int routes_build(struct bridge *b, struct owcp_error *err)
   if (b->cfg.mras_on && b->cfg.mras.http_path != NULL)
     b->routes[b->route_count++] = (struct svc_route){
         .method = "POST", .path = b->cfg.mras.http_path, .handle = mras_http};
+  /* [wstep]: MS-WSTEP (wstep.h) */
+  if (b->cfg.wstep_on)
+    b->routes[b->route_count++] = (struct svc_route){
+        .method = "POST", .path = b->cfg.wstep.path, .handle = wstep_post};
   return 0;
 }
 

@@ -367,6 +367,30 @@ int bridge_store_wstep_deny(struct bridge_store *st, int32_t request_id,
                             const char *account, const char *reason, time_t now,
                             int *status, struct owcp_error *err);
 
+/* ---- WSTEP additions (store_wstep_now.c) -----------------------------------
+ */
+
+/* A certificate issued at once (confirm = off: in->transaction NULL; or a
+ * cached approval's accepted transaction): the certificate, its issuance
+ * and a request row already issued, in one transaction. *request_id gets
+ * the new RequestID. A transaction that is not an accepted one of this
+ * account and template is BRIDGE_STORE_INVALID. */
+int bridge_store_wstep_issue_now(struct bridge_store *st,
+                                 const struct bridge_wstep_new *in,
+                                 const struct bridge_wstep_cert *cert,
+                                 int32_t *request_id, struct owcp_error *err);
+
+/* The account that submitted request_id; *found false when unknown. */
+int bridge_store_wstep_owner(struct bridge_store *st, int32_t request_id,
+                             char account[BRIDGE_STORE_ACCOUNT_MAX],
+                             bool *found, struct owcp_error *err);
+
+/* The account the certificate of serial (upper-case hex, no leading
+ * zeros) was issued to; *found false when the CA never issued it. */
+int bridge_store_cert_owner(struct bridge_store *st, const char *serial,
+                            char account[BRIDGE_STORE_ACCOUNT_MAX], bool *found,
+                            struct owcp_error *err);
+
 /* ---- MRAS Digest nonces (store_nonce.c) ------------------------------------
  */
 

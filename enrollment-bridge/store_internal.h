@@ -42,6 +42,10 @@ enum bstore_stmt_id {
   BS_WSTEP_DENY,
   BS_NONCE_USE,
   BS_NONCE_PURGE,
+  /* store_wstep_now.c */
+  BS_WSTEP_ISSUE_NOW,
+  BS_WSTEP_OWNER,
+  BS_CERT_OWNER,
   BS_COUNT
 };
 
@@ -59,6 +63,7 @@ extern const struct bstore_stmt *const bstore_issuance_statements[];
 extern const struct bstore_stmt *const bstore_cert_statements[];
 extern const struct bstore_stmt *const bstore_wstep_statements[];
 extern const struct bstore_stmt *const bstore_nonce_statements[];
+extern const struct bstore_stmt *const bstore_wstep_now_statements[];
 
 /* One pooled connection (the setup hook's state; the pool owns conn). */
 struct bridge_store {

@@ -23,7 +23,8 @@ static const struct bstore_stmt *const *const groups[] = {
     bstore_issuance_statements,
     bstore_cert_statements,
     bstore_wstep_statements,
-    bstore_nonce_statements};
+    bstore_nonce_statements,
+    bstore_wstep_now_statements};
 
 /* svc_pg_fail, except that a refusal by the schema (class 22 data
  * exception, class 23 integrity constraint) is BRIDGE_STORE_INVALID: the

@@ -3,8 +3,9 @@
 # (scripts/with-pg.sh), starts the dispatcher, a FreeRADIUS with the demo
 # user EXAMPLE\alice (one-time password 123456), a demo RA certificate and
 # owcp-bridge with a demo configuration (MS-OTPCE on
-# http://127.0.0.1:PORT/otpce, confirm = required), and prints how to
-# register alice's device and how to send a SignCert with curl. Ctrl-C
+# http://127.0.0.1:PORT/otpce and MS-WSTEP on /wstep with a demo issuing
+# CA, confirm = required), and prints how to register alice's device and
+# how to send a SignCert and a WSTEP Issue / QueryTokenStatus with curl. Ctrl-C
 # stops everything and removes the databases.
 #
 #   scripts/run-bridge.sh [PORT]      (default 8443; the dispatcher: 8480)
@@ -63,6 +64,9 @@ done
   printf '%s\n' "$secret" >"$demo/radius.secret"
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Demo Enrollment Agent" \
     -keyout "$demo/ra.key" -out "$demo/ra.pem" 2>/dev/null
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=Demo Issuing CA" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$demo/issuing-ca.key" -out "$demo/issuing-ca.pem" 2>/dev/null
 )
 bridge_db="host=$OWCP_PGHOST user=postgres dbname=owcp_bridge"
 "$OWCP_PGBIN/createdb" -h "$OWCP_PGHOST" -U postgres owcp_bridge
@@ -71,6 +75,7 @@ cat >"$demo/bridge.conf" <<CONF
 [bridge]
 listen = 127.0.0.1:$PORT
 insecure_http = yes
+public_url = http://127.0.0.1:$PORT
 db = $bridge_db
 [owcp]
 requestor = enroll@example.com
@@ -91,7 +96,30 @@ confirm = required
 [radius]
 server = 127.0.0.1:$rport
 secret_file = radius.secret
+[wstep]
+path = /wstep
+auth = username
+ca_cert = issuing-ca.pem
+ca_key = issuing-ca.key
+confirm = required
+[wstep.template.User]
+validity_days = 365
+key_usage = digitalSignature, keyEncipherment
+extended_key_usage = clientAuth
+subject_from = upn
 CONF
+# A WSTEP Issue as Windows sends it (seed example 4.1.1.1) with a
+# UsernameToken, and a QueryTokenStatus (4.1.3.1); TOKEN and ID are
+# filled in by the commands printed below.
+wsa='xmlns:a="http://www.w3.org/2005/08/addressing" xmlns:s="http://www.w3.org/2003/05/soap-envelope"'
+sec='<o:Security xmlns:o="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><o:UsernameToken><o:Username>EXAMPLE\alice</o:Username><o:Password>123456</o:Password></o:UsernameToken></o:Security>'
+rst='<RequestSecurityToken xmlns="http://docs.oasis-open.org/ws-sx/ws-trust/200512"><TokenType>http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3</TokenType>'
+cat >"$demo/wstep-issue.xml" <<XML
+<s:Envelope $wsa><s:Header><a:Action s:mustUnderstand="1">http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep</a:Action><a:MessageID>urn:uuid:b5d1a601-5091-4a7d-b34b-5204c18b5919</a:MessageID>$sec</s:Header><s:Body>$rst<RequestType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue</RequestType><BinarySecurityToken EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary" ValueType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#PKCS7" xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">TOKEN</BinarySecurityToken></RequestSecurityToken></s:Body></s:Envelope>
+XML
+cat >"$demo/wstep-query.xml" <<XML
+<s:Envelope $wsa><s:Header><a:Action s:mustUnderstand="1">http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep</a:Action><a:MessageID>urn:uuid:ce330bb2-0ca2-473b-a29a-19e9264666ff</a:MessageID>$sec</s:Header><s:Body>$rst<RequestType>http://schemas.microsoft.com/windows/pki/2009/01/enrollment/QueryTokenStatus</RequestType><RequestID xmlns="http://schemas.microsoft.com/windows/pki/2009/01/enrollment">ID</RequestID></RequestSecurityToken></s:Body></s:Envelope>
+XML
 "$bridge" --config "$demo/bridge.conf" migrate >/dev/null
 
 client="build/client-lib/owcp-client --state-dir $demo/client --dispatcher $dbase --insecure-http"
@@ -121,6 +149,22 @@ owcp enrollment bridge (demo; the databases are removed when you stop it)
          --data-binary @signcert.xml http://127.0.0.1:$PORT/otpce
      The answer is statusCode="Success" with the RA-signed CMC request
      (SignedCertRequest) and the IssuingCA, once alice accepted.
+
+  3. WSTEP: an Issue (template User, v1 name) answers "Taken Under
+     Submission" with a RequestID at once; accept in step 1, then a
+     QueryTokenStatus with that RequestID answers Issued with the
+     certificate, which openssl verifies under the demo CA:
+       cd $demo
+       openssl req -new -newkey rsa:2048 -nodes -keyout user.key -subj "/CN=Alice" \
+         -addext "1.3.6.1.4.1.311.20.2=ASN1:BMPSTRING:User" -outform DER -out user.csr
+       sed "s|TOKEN|\$(base64 -w0 user.csr)|" wstep-issue.xml >issue.xml
+       curl -sS -H 'Content-Type: application/soap+xml; charset=utf-8' \
+         --data-binary @issue.xml http://127.0.0.1:$PORT/wstep
+       sed "s|>ID<|>1<|" wstep-query.xml >query.xml     # 1: the RequestID above
+       curl -sS -H 'Content-Type: application/soap+xml; charset=utf-8' \
+         --data-binary @query.xml http://127.0.0.1:$PORT/wstep | xmllint --format -
+     The certificate is the BinarySecurityToken inside RequestedSecurityToken;
+     \`$bridge --config $demo/bridge.conf certificates\` lists it.
 Ctrl-C stops it.
 
 EOT

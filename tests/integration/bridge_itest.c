@@ -489,6 +489,18 @@ void bridge_itest_post(const struct bridge_itest *b, const char *version,
   curl_slist_free_all(hdrs);
 }
 
+void bridge_itest_post_path(const struct bridge_itest *b, const char *path,
+                            const char *content_type, const void *body,
+                            size_t len, struct bridge_http *out)
+{
+  char ct[256];
+  snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+  struct curl_slist *hdrs = curl_slist_append(NULL, ct);
+  hdrs = curl_slist_append(hdrs, "Expect:");
+  perform(b, path, hdrs, body ? body : "", len, out);
+  curl_slist_free_all(hdrs);
+}
+
 static void *call_run(void *arg)
 {
   struct bridge_call *c = arg;

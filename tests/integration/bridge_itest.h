@@ -56,10 +56,9 @@ struct bridge_itest_opts {
   const char *templates[4];  /* [otpce] template, NULL-terminated */
   const char *issuing_ca[4]; /* [otpce] issuing_ca, NULL-terminated */
   long max_body;             /* [bridge] max_body */
-  /* MRAS tests (issue 14): more [identity] lines, and sections appended
-   * after [radius]; NULL: none. */
+  /* More [identity] lines (MRAS, issue 14); NULL: none. */
   const char *identity_extra;
-  const char *extra;
+  const char *extra; /* appended verbatim (e.g. [wstep]); NULL: nothing */
 };
 
 /* One bridge: its directory, database, configuration and process. */
@@ -151,6 +150,12 @@ void bridge_itest_get(const struct bridge_itest *b, const char *path,
 void bridge_itest_post(const struct bridge_itest *b, const char *version,
                        const char *content_type, const void *body, size_t len,
                        struct bridge_http *out);
+
+/* POST {root}{path} of body with Content-Type: content_type and nothing
+ * else (the WSTEP front's SOAP requests). */
+void bridge_itest_post_path(const struct bridge_itest *b, const char *path,
+                            const char *content_type, const void *body,
+                            size_t len, struct bridge_http *out);
 
 /* One OTPCE POST (version 1.0, the spec's Content-Type) on a thread of its
  * own, for a request that waits for the user while the test plays the
