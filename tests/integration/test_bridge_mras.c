@@ -201,6 +201,8 @@ static void post(const struct mras_world *m, const char *user, const char *pw,
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+  if (m->w.bridge.opts.tls == BRIDGE_TLS_HTTPS)
+    curl_easy_setopt(c, CURLOPT_CAINFO, m->w.bridge.tls_ca);
   if (user != NULL) {
     snprintf(userpwd, sizeof userpwd, "%s:%s", user, pw);
     curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
@@ -927,6 +929,25 @@ static void test_server_busy_other_failure(void **state)
   bridge_itest_restart(b);
 }
 
+/* http_path over real HTTPS (insecure_http = no): Basic against the
+ * HA1 values, the MRAS Content-Type, the certificate verified. */
+static void test_https(void **state)
+{
+  struct mras_world *m = *state;
+  struct bridge_itest *b = &m->w.bridge;
+  struct reply r;
+  b->opts.tls = BRIDGE_TLS_HTTPS;
+  bridge_itest_restart(b);
+  assert_int_equal(strncmp(b->root, "https://", 8), 0);
+  post(m, ALICE, "wrong", MRAS_CT, "<x/>", 4, &r);
+  assert_int_equal(r.status, 401);
+  post_body(m, SIPE_BODY("97", "sip:alice@example.com"), &r);
+  expect(&r, 200, "OK");
+  assert_non_null(strstr(r.body, "<username>"));
+  b->opts.tls = BRIDGE_TLS_CERT;
+  bridge_itest_restart(b);
+}
+
 /* cached:480: nobody answers within 30 s -> Time Out (SIP 408 with the
  * XML body); the question stays open, the user accepts it afterwards,
  * and the client's retry is served from that Accept without a second
@@ -983,6 +1004,7 @@ int main(void)
       cmocka_unit_test(test_duration_and_expiry),
       cmocka_unit_test(test_401_stale_not_supported),
       cmocka_unit_test(test_server_busy_other_failure),
+      cmocka_unit_test(test_https),
       cmocka_unit_test(test_cached_confirmation),
       cmocka_unit_test(test_time_out_retry),
   };
