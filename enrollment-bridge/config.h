@@ -13,8 +13,9 @@
  * [SECTION] KEY: PROBLEM" (or "FILE: [SECTION] KEY: ..." for a key that
  * is missing, which has no line).
  *
- * The WSTEP and MRAS fronts are not served yet: their sections are read
- * and checked in full so that a configuration written today stays valid.
+ * The WSTEP front is not served yet: its sections are read and checked
+ * in full so that a configuration written today stays valid. [mras] is
+ * served by the MRAS front (mras.h).
  */
 #ifndef OWCP_BRIDGE_CONFIG_H
 #define OWCP_BRIDGE_CONFIG_H
@@ -75,7 +76,7 @@ struct bridge_wstep_template {
   int subject_from;                     /* 0 upn, 1 request */
 };
 
-/* [mras] (parsed and checked; the front comes with a later issue). */
+/* [mras]: the MRAS front (mras.h). */
 struct bridge_mras_config {
   struct svc_listen sip_udp, sip_tcp, sip_tls; /* host "" when absent */
   char *http_path;

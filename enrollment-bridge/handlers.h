@@ -1,7 +1,8 @@
 /*
  * handlers.h — owcp-bridge's HTTP side: the route table built from the
  * configuration (routes.c), GET /healthz (routes.c) and the fronts'
- * handlers (otpce_signcert.c; WSTEP and MRAS come with later issues).
+ * handlers (otpce_signcert.c; MRAS's POST in mras.h; WSTEP comes with a
+ * later issue).
  * Handlers run on the service layer's worker threads with req->app_ctx
  * the process's struct bridge.
  */
