@@ -70,19 +70,19 @@ static void test_reason_table(void **state)
   (void)state;
   /* The seed's §2.2.4.7 enumeration with §3.1.5.6's SIP codes. */
   static const struct {
-    enum mras_reason r;
     const char *phrase;
+    enum mras_reason r;
     unsigned sip;
-  } table[] = {{MRAS_OK, "OK", 200},
-               {MRAS_MALFORMED, "Request Malformed", 400},
-               {MRAS_TOO_LARGE, "Request Too Large", 413},
-               {MRAS_NOT_SUPPORTED, "Not Supported", 501},
-               {MRAS_SERVER_BUSY, "Server Busy", 486},
-               {MRAS_TIME_OUT, "Time Out", 408},
-               {MRAS_FORBIDDEN, "Forbidden", 403},
-               {MRAS_INTERNAL_ERROR, "Internal Server Error", 500},
-               {MRAS_OTHER_FAILURE, "Other Failure", 500},
-               {MRAS_VERSION_MISMATCH, "Version Mismatch", 501}};
+  } table[] = {{"OK", MRAS_OK, 200},
+               {"Request Malformed", MRAS_MALFORMED, 400},
+               {"Request Too Large", MRAS_TOO_LARGE, 413},
+               {"Not Supported", MRAS_NOT_SUPPORTED, 501},
+               {"Server Busy", MRAS_SERVER_BUSY, 486},
+               {"Time Out", MRAS_TIME_OUT, 408},
+               {"Forbidden", MRAS_FORBIDDEN, 403},
+               {"Internal Server Error", MRAS_INTERNAL_ERROR, 500},
+               {"Other Failure", MRAS_OTHER_FAILURE, 500},
+               {"Version Mismatch", MRAS_VERSION_MISMATCH, 501}};
   struct mras_request req;
   assert_int_equal(parse(REQ(STD_ATTRS("2.0"), CRED("1", "")), &req), MRAS_OK);
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
