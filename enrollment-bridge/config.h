@@ -13,8 +13,8 @@
  * [SECTION] KEY: PROBLEM" (or "FILE: [SECTION] KEY: ..." for a key that
  * is missing, which has no line).
  *
- * The MRAS front is not served yet: its section is read and checked in
- * full so that a configuration written today stays valid.
+ * Every front's section is read and checked in full; [otpce], [wstep] and
+ * [mras] are served (otpce_signcert.c, wstep.h, mras.h).
  */
 #ifndef OWCP_BRIDGE_CONFIG_H
 #define OWCP_BRIDGE_CONFIG_H
@@ -75,7 +75,7 @@ struct bridge_wstep_template {
   int subject_from;                     /* 0 upn, 1 request */
 };
 
-/* [mras] (parsed and checked; the front comes with a later issue). */
+/* [mras]: the MRAS front (mras.h). */
 struct bridge_mras_config {
   struct svc_listen sip_udp, sip_tcp, sip_tls; /* host "" when absent */
   char *http_path;

@@ -17,7 +17,7 @@
 #define NONCE_BODY 16 /* TIME(8) || RANDOM(8) */
 #define NONCE_MAC 16
 #define KEY_LABEL "owcp-bridge mras nonce"
-#define USERS_MAX_BYTES (1024 * 1024)
+#define USERS_MAX_BYTES ((size_t)1024 * 1024)
 
 /* MD5 of the parts joined with ':' in hex into out. */
 static void md5_join(const char *const *parts, size_t count, char *out)
@@ -106,7 +106,7 @@ static char *read_small(const char *path, size_t *len, struct owcp_error *err)
   bool bad = ferror(f) || n > USERS_MAX_BYTES;
   fclose(f);
   if (bad) {
-    owcp_error_set(err, "cannot read %s (or larger than %d bytes)", path,
+    owcp_error_set(err, "cannot read %s (or larger than %zu bytes)", path,
                    USERS_MAX_BYTES);
     OPENSSL_clear_free(buf, USERS_MAX_BYTES + 1);
     return NULL;

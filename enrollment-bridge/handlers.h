@@ -1,8 +1,8 @@
 /*
  * handlers.h — owcp-bridge's HTTP side: the route table built from the
  * configuration (routes.c), GET /healthz (routes.c) and the fronts'
- * handlers (otpce_signcert.c; WSTEP's are declared in wstep.h; MRAS comes
- * with a later issue).
+ * handlers (otpce_signcert.c; WSTEP's are declared in wstep.h, MRAS's POST
+ * in mras.h).
  * Handlers run on the service layer's worker threads with req->app_ctx
  * the process's struct bridge.
  */

@@ -70,6 +70,15 @@ static bool is_ip(const char *host)
          inet_pton(AF_INET6, host, buf) == 1;
 }
 
+/* Does an earlier credentialsRequest than i name the same identity? */
+static bool asked_before(const struct mras_request *r, size_t i)
+{
+  for (size_t k = 0; k < i; k++)
+    if (strcmp(r->items[k].identity, r->items[i].identity) == 0)
+      return true;
+  return false;
+}
+
 /* Forbidden unless every identity maps to the account; the scope. */
 static enum mras_reason check_identities(struct op *o)
 {
@@ -99,12 +108,16 @@ static enum mras_reason check_identities(struct op *o)
   o->scope = calloc(1, n);
   if (o->scope == NULL)
     return MRAS_INTERNAL_ERROR;
+  size_t used = 0;
   for (size_t i = 0; i < o->req.count; i++) {
-    if (strstr(o->scope, o->req.items[i].identity) != NULL)
+    const char *id = o->req.items[i].identity;
+    if (asked_before(&o->req, i))
       continue; /* the same identity asked twice is asked about once */
-    if (o->scope[0] != '\0')
-      strcat(o->scope, " ");
-    strcat(o->scope, o->req.items[i].identity);
+    size_t l = strlen(id);
+    if (used > 0)
+      o->scope[used++] = ' ';
+    memcpy(o->scope + used, id, l + 1);
+    used += l;
   }
   return MRAS_OK;
 }

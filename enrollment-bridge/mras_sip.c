@@ -56,14 +56,12 @@ static enum txn_state txn_begin(struct mras_front *f, const char *key,
     }
     if (strcmp(t->key, key) != 0)
       continue;
-    if (t->response == NULL) {
-      st = TXN_BUSY;
-    } else if ((*resp = malloc(t->len)) != NULL) {
+    /* Being served (or no memory for the copy): absorbed. */
+    st = TXN_BUSY;
+    if (t->response != NULL && (*resp = malloc(t->len)) != NULL) {
       memcpy(*resp, t->response, t->len);
       *len = t->len;
       st = TXN_DONE;
-    } else {
-      st = TXN_BUSY;
     }
     break;
   }

@@ -224,11 +224,15 @@ static bool one_credentials(const xmlNode *e, struct mras_cred_request *c,
     else
       bad = true;
   }
+  /* t is NULLed after each use: a step skipped after an error must not
+   * free the previous step's text again. */
   xmlFree(t);
+  t = NULL;
   if (!bad && optional(&cur, "duration", &t, &bad) && !bad &&
       !positive_integer(t, &c->duration))
     bad = true;
   xmlFree(t);
+  t = NULL;
   if (!bad && optional(&cur, "route", &t, &bad) && !bad &&
       !route_value(t, &c->directip))
     bad = true;

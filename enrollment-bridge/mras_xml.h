@@ -35,7 +35,7 @@
 #define MRAS_MAX_CREDENTIALS 100
 /* 100 requests with 64000-character identities would be 6.4 MB: the
  * bridge serves people, not that; a body over this is Request Too Large. */
-#define MRAS_XML_MAX_BYTES (256 * 1024)
+#define MRAS_XML_MAX_BYTES ((size_t)256 * 1024)
 
 /* Every reasonPhrase of the seed's §2.2.4.7, in its order. */
 enum mras_reason {

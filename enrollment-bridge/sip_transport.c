@@ -28,7 +28,7 @@
 
 #define READ_CHUNK 16384
 #define IN_MAX (SIP_MAX_MESSAGE + SIP_MAX_HEAD)
-#define OUT_MAX (4 * SIP_MAX_MESSAGE)
+#define OUT_MAX ((size_t)4 * SIP_MAX_MESSAGE)
 
 struct sip_conn {
   atomic_int refs;
@@ -345,6 +345,7 @@ static void accept_one(struct sip_transport *t, int lfd, bool tls)
 {
   struct sockaddr_storage a;
   socklen_t alen = sizeof a;
+  memset(&a, 0, sizeof a); /* what accept4 does not fill stays defined */
   int fd =
       accept4(lfd, (struct sockaddr *)&a, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0)
@@ -492,6 +493,7 @@ static int bind_one(const struct svc_listen *l, int type, const char *what,
   freeaddrinfo(ai);
   struct sockaddr_storage a;
   socklen_t alen = sizeof a;
+  memset(&a, 0, sizeof a);
   char ip[INET6_ADDRSTRLEN];
   unsigned p = 0;
   if (getsockname(fd, (struct sockaddr *)&a, &alen) == 0)

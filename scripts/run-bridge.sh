@@ -4,9 +4,12 @@
 # user EXAMPLE\alice (one-time password 123456), a demo RA certificate and
 # owcp-bridge with a demo configuration (MS-OTPCE on
 # http://127.0.0.1:PORT/otpce and MS-WSTEP on /wstep with a demo issuing
-# CA, confirm = required), and prints how to register alice's device and
-# how to send a SignCert and a WSTEP Issue / QueryTokenStatus with curl. Ctrl-C
-# stops everything and removes the databases.
+# CA, confirm = required; MRAS TURN credentials over SIP on
+# 127.0.0.1:15060 and at /mras, confirm = cached:480, with a coturn on
+# 127.0.0.1:34780 when turnserver is installed), and prints how to
+# register alice's device, how to send a SignCert and a WSTEP Issue /
+# QueryTokenStatus with curl, and how to ask for TURN credentials and use
+# them on coturn. Ctrl-C stops everything and removes the databases.
 #
 #   scripts/run-bridge.sh [PORT]      (default 8443; the dispatcher: 8480)
 set -euo pipefail
@@ -67,7 +70,35 @@ done
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj "/CN=Demo Issuing CA" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -keyout "$demo/issuing-ca.key" -out "$demo/issuing-ca.pem" 2>/dev/null
+  # MRAS: alice's Digest/Basic password "wonderland" as an htdigest HA1,
+  # and the TURN secret the bridge shares with coturn.
+  printf 'alice@example.com:example.com:%s\n' \
+    "$(printf '%s' 'alice@example.com:example.com:wonderland' | md5sum | cut -c1-32)" \
+    >"$demo/mras.htdigest"
+  openssl rand -hex 24 >"$demo/turn.secret"
+  # coturn with that secret (--use-auth-secret), from a 0600 file, not argv.
+  cat >"$demo/turnserver.conf" <<TURN
+listening-ip=127.0.0.1
+relay-ip=127.0.0.1
+listening-port=34780
+min-port=49160
+max-port=49200
+use-auth-secret
+static-auth-secret=$(cat "$demo/turn.secret")
+realm=example.com
+allow-loopback-peers
+no-tls
+no-dtls
+no-cli
+userdb=$demo/turndb
+TURN
 )
+turn="not started (install coturn: apt-get install coturn)"
+if command -v turnserver >/dev/null; then
+  turnserver -c "$demo/turnserver.conf" --log-file=stdout >"$demo/turnserver.log" 2>&1 &
+  pids+=($!)
+  turn="127.0.0.1:34780 (coturn --use-auth-secret, realm example.com)"
+fi
 bridge_db="host=$OWCP_PGHOST user=postgres dbname=owcp_bridge"
 "$OWCP_PGBIN/createdb" -h "$OWCP_PGHOST" -U postgres owcp_bridge
 cat >"$demo/bridge.conf" <<CONF
@@ -85,6 +116,7 @@ insecure_http = yes
 timeout = 120
 [identity]
 map = EXAMPLE\\* -> *@example.com
+map = sip:*@example.com -> *@example.com
 upn_suffix = EXAMPLE = example.com
 [otpce]
 path = /otpce
@@ -107,6 +139,21 @@ validity_days = 365
 key_usage = digitalSignature, keyEncipherment
 extended_key_usage = clientAuth
 subject_from = upn
+[mras]
+enabled = yes
+sip_udp = 127.0.0.1:15060
+sip_tcp = 127.0.0.1:15060
+http_path = /mras
+realm = example.com
+digest_users_file = mras.htdigest
+challenge = 407
+token_format = rest
+turn_secret_file = turn.secret
+turn_host = 127.0.0.1
+turn_udp_port = 34780
+turn_tcp_port = 34780
+max_duration = 480
+confirm = cached:480
 CONF
 # A WSTEP Issue as Windows sends it (seed example 4.1.1.1) with a
 # UsernameToken, and a QueryTokenStatus (4.1.3.1); TOKEN and ID are
@@ -127,6 +174,8 @@ cat <<EOT
 
 owcp enrollment bridge (demo; the databases are removed when you stop it)
   bridge:       http://127.0.0.1:$PORT/otpce   (health: /healthz, /metrics)
+  MRAS:         sip:127.0.0.1:15060 (UDP, TCP), http://127.0.0.1:$PORT/mras
+  TURN:         $turn
   dispatcher:   $dbase
   FreeRADIUS:   127.0.0.1:$rport, user EXAMPLE\\alice, one-time password 123456
   files, logs:  $demo
@@ -165,6 +214,23 @@ owcp enrollment bridge (demo; the databases are removed when you stop it)
          --data-binary @query.xml http://127.0.0.1:$PORT/wstep | xmllint --format -
      The certificate is the BinarySecurityToken inside RequestedSecurityToken;
      \`$bridge --config $demo/bridge.conf certificates\` lists it.
+
+  4. TURN credentials (MRAS) for sip:alice@example.com, password
+     wonderland; the first request asks alice (accept in step 1, within
+     30 s, or retry after the Time Out), later ones use the cached Accept:
+       cd $demo
+       printf '<request requestID="1" from="sip:alice@example.com" version="1.0" to="sip:MRASLoc.example.com@example.com" xmlns="http://schemas.microsoft.com/2006/09/sip/mrasp"><credentialsRequest credentialsRequestID="1"><identity>sip:alice@example.com</identity><location>internet</location><duration>480</duration></credentialsRequest></request>' >mras.xml
+       curl -sS -u alice@example.com -H 'Content-Type: application/msrtc-media-relay-auth+xml' \
+         --data-binary @mras.xml http://127.0.0.1:$PORT/mras      # curl asks for the password
+     or over SIP (sipsak answers the Digest challenge):
+       printf 'SERVICE sip:alice@127.0.0.1:15060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15070;branch=z9hG4bKdemo\r\nFrom: <sip:alice@example.com>;tag=demo\r\nTo: <sip:MRASLoc.example.com@example.com>\r\nCall-ID: demo@example.com\r\nCSeq: 1 SERVICE\r\nContent-Type: application/msrtc-media-relay-auth+xml\r\nContent-Length: %s\r\n\r\n%s' "\$(wc -c <mras.xml)" "\$(cat mras.xml)" >service.sip
+       sipsak -f service.sip -s sip:alice@127.0.0.1:15060 -u alice@example.com -a wonderland -l 15070 -vv
+     The answer has reasonPhrase="OK", <username>EXPIRY:sip:alice@example.com</username>
+     and <password>. coturn: $turn
+     accepts them (a UDP echo peer, then an allocation relaying to it):
+       turnutils_peer -L 127.0.0.1 -p 34800 &
+       turnutils_uclient -p 34780 -e 127.0.0.1 -r 34800 -n 3 -u 'USERNAME' -w 'PASSWORD' 127.0.0.1
+     (exit 0, "Total lost packets 0"; after the expiry it cannot allocate).
 Ctrl-C stops it.
 
 EOT

@@ -149,10 +149,35 @@ static void conf_add(char *conf, size_t size, const char *fmt, ...)
   assert_true(n >= 0 && (size_t)n < size - used);
 }
 
+/* The certificate of opts.tls, made once per bridge directory. */
+static void make_tls_cert(struct bridge_itest *b)
+{
+  char key[PATH_MAX];
+  struct stat st;
+
+  fx_path(b->tls_ca, sizeof b->tls_ca, b->dir, "bridge.pem");
+  fx_path(key, sizeof key, b->dir, "bridge.key");
+  if (stat(b->tls_ca, &st) == 0)
+    return;
+  assert_int_equal(testutil_openssl(NULL, "req", "-x509", "-newkey", "ec",
+                                    "-pkeyopt", "ec_paramgen_curve:P-256",
+                                    "-nodes", "-keyout", key, "-out", b->tls_ca,
+                                    "-days", "2", "-subj", "/CN=127.0.0.1",
+                                    "-addext", "subjectAltName=IP:127.0.0.1"),
+                   0);
+  assert_int_equal(chmod(key, 0600), 0);
+}
+
 void bridge_itest_configure(struct bridge_itest *b)
 {
   const struct bridge_itest_opts *o = &b->opts;
   char conf[8192] = "";
+  bool https = o->tls == BRIDGE_TLS_HTTPS;
+
+  if (o->tls != BRIDGE_TLS_NONE)
+    make_tls_cert(b);
+  snprintf(b->root, sizeof b->root, "%s://127.0.0.1:%u",
+           https ? "https" : "http", b->port);
 
   /* Relative paths: the contract resolves them against the file's
    * directory, and the file lives beside them. */
@@ -160,12 +185,16 @@ void bridge_itest_configure(struct bridge_itest *b)
            "# written by bridge_itest.c\n"
            "[bridge]\n"
            "listen = 127.0.0.1:%u\n"
-           "insecure_http = yes\n"
+           "insecure_http = %s\n"
            "public_url = %s\n"
            "db = %s\n"
            "max_body = %ld\n"
-           "log_level = debug\n\n",
-           b->port, b->root, b->conninfo, o->max_body);
+           "log_level = debug\n",
+           b->port, https ? "no" : "yes", b->root, b->conninfo, o->max_body);
+  if (o->tls != BRIDGE_TLS_NONE)
+    conf_add(conf, sizeof conf,
+             "tls_cert = bridge.pem\ntls_key = bridge.key\n");
+  conf_add(conf, sizeof conf, "\n");
   conf_add(conf, sizeof conf,
            "[owcp]\n"
            "requestor = " BRIDGE_ITEST_REQUESTOR "\n"
@@ -453,6 +482,8 @@ static void perform(const struct bridge_itest *b, const char *path,
   curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (b->opts.tls == BRIDGE_TLS_HTTPS)
+    curl_easy_setopt(c, CURLOPT_CAINFO, b->tls_ca);
   double t0 = itest_now();
   CURLcode rc = curl_easy_perform(c);
   out->seconds = itest_now() - t0;

@@ -59,6 +59,12 @@ struct bridge_itest_opts {
   /* More [identity] lines (MRAS, issue 14); NULL: none. */
   const char *identity_extra;
   const char *extra; /* appended verbatim (e.g. [wstep]); NULL: nothing */
+  /* [bridge] tls_cert / tls_key (a self-signed certificate for 127.0.0.1
+   * made with the openssl command: dir/bridge.pem, dir/bridge.key 0600):
+   * BRIDGE_TLS_CERT only writes them (for [mras] sip_tls; HTTP stays
+   * plain with insecure_http = yes), BRIDGE_TLS_HTTPS also serves HTTPS
+   * (insecure_http = no; root becomes https://, trusting bridge.pem). */
+  enum { BRIDGE_TLS_NONE, BRIDGE_TLS_CERT, BRIDGE_TLS_HTTPS } tls;
 };
 
 /* One bridge: its directory, database, configuration and process. */
@@ -71,9 +77,10 @@ struct bridge_itest {
   char log[PATH_MAX];   /* the bridge's stderr, appended across restarts */
   char ra_ca[PATH_MAX]; /* the CA that issued the RA certificate */
   char ra_cert[PATH_MAX];
-  unsigned short port; /* the listen port, picked free at init */
-  char root[64];       /* "http://127.0.0.1:PORT" */
-  pid_t pid;           /* serving process, or 0 */
+  unsigned short port;   /* the listen port, picked free at init */
+  char root[64];         /* "http://127.0.0.1:PORT" (https:// with HTTPS) */
+  char tls_ca[PATH_MAX]; /* dir/bridge.pem: trust it for TLS (opts.tls) */
+  pid_t pid;             /* serving process, or 0 */
   struct bridge_itest_opts opts;
 };
 

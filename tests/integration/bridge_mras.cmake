@@ -10,4 +10,4 @@ add_test(NAME test_bridge_mras
          COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-pg.sh
                  $<TARGET_FILE:test_bridge_mras>)
 set_tests_properties(test_bridge_mras PROPERTIES LABELS integration
-                     TIMEOUT 300)
+                     TIMEOUT 600)

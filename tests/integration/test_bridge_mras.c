@@ -25,13 +25,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "bridge_itest.h"
 #include "testutil.h"
 
 #define ALICE "alice@example.com"
 #define ALICE_PW "wonderland"
+#define MRAS_CT "application/msrtc-media-relay-auth+xml"
 #define SIPE_BODY(id, n)                                                       \
   "<request requestID=\"" id "\" from=\"sip:alice@example.com\" "              \
   "version=\"1.0\" to=\"sip:MRASLoc.example.com@example.com\" "                \
@@ -43,9 +47,13 @@
 
 struct mras_world {
   struct bridge_world w;
-  unsigned short udp, tcp;
+  unsigned short udp, tcp, tls;
   char extra[2048];
   char path[64];
+  /* What configure() writes besides confirm (setup: 407, 300, 127.0.0.1). */
+  const char *challenge;
+  int nonce_lifetime;
+  const char *turn_host;
 };
 
 static unsigned short free_port(int type)
@@ -60,6 +68,8 @@ static unsigned short free_port(int type)
   close(fd);
   return ntohs(a.sin_port);
 }
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void write_secret(const char *dir, const char *name, const char *text)
 {
@@ -77,20 +87,22 @@ static void configure(struct mras_world *m, const char *confirm)
            "enabled = yes\n"
            "sip_udp = 127.0.0.1:%u\n"
            "sip_tcp = 127.0.0.1:%u\n"
+           "sip_tls = 127.0.0.1:%u\n"
            "http_path = /mras\n"
            "realm = example.com\n"
            "digest_users_file = mras.htdigest\n"
            "digest_algorithm = MD5\n"
-           "nonce_lifetime = 300\n"
-           "challenge = 407\n"
+           "nonce_lifetime = %d\n"
+           "challenge = %s\n"
            "token_format = rest\n"
            "turn_secret_file = turn1.secret\n"
            "turn_secret_file = turn2.secret\n"
-           "turn_host = 127.0.0.1\n"
+           "turn_host = %s\n"
            "turn_udp_port = 34780\n"
            "max_duration = 480\n"
            "confirm = %s\n",
-           m->udp, m->tcp, confirm);
+           m->udp, m->tcp, m->tls, m->nonce_lifetime, m->challenge,
+           m->turn_host, confirm);
   m->w.bridge.opts.extra = m->extra;
   m->w.bridge.opts.identity_extra =
       "map = sip:*@example.com -> *@example.com\n";
@@ -107,15 +119,23 @@ static int setup(void **state)
   b->opts.radius_count = 1;
   m->udp = free_port(SOCK_DGRAM);
   m->tcp = free_port(SOCK_STREAM);
+  m->tls = free_port(SOCK_STREAM);
+  m->challenge = "407";
+  m->nonce_lifetime = 300;
+  m->turn_host = "127.0.0.1";
+  /* [bridge] tls_cert / tls_key for sip_tls; HTTP stays plain. */
+  b->opts.tls = BRIDGE_TLS_CERT;
+  /* The user has longer than MRAS waits (test_time_out_retry answers
+   * after the Time Out). */
+  b->opts.owcp_timeout = 120;
   /* HA1 = MD5(user:realm:password), computed by an independent tool. */
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd,
-           "cd '%s' && for u in alice bob; do printf '%%s@example.com:"
-           "example.com:%%s\\n' $u $(printf '%%s' \"$u@example.com:"
-           "example.com:%s\" | md5sum | cut -c1-32); done > mras.htdigest && "
-           "chmod 600 mras.htdigest",
-           b->dir, ALICE_PW);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(
+      run("cd '%s' && for u in alice bob carol; do printf '%%s@example.com:"
+          "example.com:%%s\\n' $u $(printf '%%s' \"$u@example.com:"
+          "example.com:%s\" | md5sum | cut -c1-32); done > mras.htdigest && "
+          "chmod 600 mras.htdigest",
+          b->dir, ALICE_PW),
+      0);
   write_secret(b->dir, "turn1.secret", "first-turn-secret\n");
   write_secret(b->dir, "turn2.secret", "second-turn-secret\n");
   configure(m, "off");
@@ -133,7 +153,8 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Runs a shell command line (the peers' invocations, with redirections
+ * and background jobs) and returns its exit status (-1: not run). */
 static int run(const char *fmt, ...)
 {
   char cmd[4096];
@@ -141,7 +162,14 @@ static int run(const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(cmd, sizeof cmd, fmt, ap);
   va_end(ap);
-  int st = system(cmd);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid)
+    return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -182,6 +210,8 @@ static void post(const struct mras_world *m, const char *user, const char *pw,
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+  if (m->w.bridge.opts.tls == BRIDGE_TLS_HTTPS)
+    curl_easy_setopt(c, CURLOPT_CAINFO, m->w.bridge.tls_ca);
   if (user != NULL) {
     snprintf(userpwd, sizeof userpwd, "%s:%s", user, pw);
     curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
@@ -230,7 +260,7 @@ static void udp_exchange(unsigned short port, const char *msg, size_t len,
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   struct timeval tv = {.tv_sec = timeout_ms / 1000,
-                       .tv_usec = (timeout_ms % 1000) * 1000};
+                       .tv_usec = (long)(timeout_ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   sendto(fd, msg, len, 0, (struct sockaddr *)&a, sizeof a);
   ssize_t got = recv(fd, out, n - 1, 0);
@@ -238,25 +268,135 @@ static void udp_exchange(unsigned short port, const char *msg, size_t len,
   close(fd);
 }
 
-static char *sip_request(const char *method, const char *ct, const char *body,
-                         const char *branch)
+#define REQUEST_URI "sip:MRASLoc.example.com@127.0.0.1"
+
+/* A request with the extra header lines headers (each ending in CRLF). */
+static char *sip_msg(const char *method, const char *ct, const char *body,
+                     const char *branch, const char *headers)
 {
-  char *s = malloc(8192);
-  snprintf(s, 8192,
-           "%s sip:MRASLoc.example.com@127.0.0.1 SIP/2.0\r\n"
+  char *s = malloc(16384);
+  assert_non_null(s);
+  snprintf(s, 16384,
+           "%s " REQUEST_URI " SIP/2.0\r\n"
            "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK%s\r\n"
            "Max-Forwards: 70\r\n"
            "From: <sip:alice@example.com>;tag=abc\r\n"
            "To: <sip:MRASLoc.example.com@example.com>\r\n"
            "Call-ID: %s@test\r\n"
            "CSeq: 1 %s\r\n"
-           "Proxy-Authorization: NTLM qop=\"auth\", realm=\"SIP "
-           "Communications Service\", opaque=\"9574F9DA\", crand=\"5999c389\", "
-           "cnum=\"580\", response=\"0100000064386630f99f6cb864399660\"\r\n"
+           "%s"
            "Content-Type: %s\r\n"
            "Content-Length: %zu\r\n\r\n%s",
-           method, branch, branch, method, ct, strlen(body), body);
+           method, branch, branch, method, headers, ct, strlen(body), body);
   return s;
+}
+
+/* SIPE's own MS-SIPAE signature, which the bridge must ignore. */
+static char *sip_request(const char *method, const char *ct, const char *body,
+                         const char *branch)
+{
+  return sip_msg(method, ct, body, branch,
+                 "Proxy-Authorization: NTLM qop=\"auth\", realm=\"SIP "
+                 "Communications Service\", opaque=\"9574F9DA\", "
+                 "crand=\"5999c389\", cnum=\"580\", "
+                 "response=\"0100000064386630f99f6cb864399660\"\r\n");
+}
+
+/* ---- Digest, computed here with OpenSSL's MD5 (RFC 2617 §3.2.2) ---------- */
+
+static void md5_hex(const char *text, char out[33])
+{
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  assert_int_equal(EVP_Digest(text, strlen(text), d, &n, EVP_md5(), NULL), 1);
+  for (unsigned i = 0; i < n; i++)
+    snprintf(out + (size_t)2 * i, 3, "%02x", d[i]);
+}
+
+/* The quoted value of name="..." in text after from, into out. */
+static bool param(const char *text, const char *name, char *out, size_t n)
+{
+  char key[32];
+  snprintf(key, sizeof key, "%s=\"", name);
+  const char *a = strstr(text, key);
+  if (a == NULL)
+    return false;
+  a += strlen(key);
+  const char *e = strchr(a, '"');
+  if (e == NULL)
+    return false;
+  snprintf(out, n, "%.*s", (int)(e - a), a);
+  return true;
+}
+
+struct nonce {
+  char nonce[96], opaque[48];
+};
+
+/* Takes the nonce and opaque of the challenge in reply. */
+static void nonce_of(const char *reply, struct nonce *out)
+{
+  if (!param(reply, "nonce", out->nonce, sizeof out->nonce) ||
+      !param(reply, "opaque", out->opaque, sizeof out->opaque))
+    fail_msg("no Digest challenge in: %s", reply);
+}
+
+/* Sends body unauthenticated over UDP: the reply must be a challenge with
+ * status (e.g. "SIP/2.0 407"); its nonce into *out. */
+static void sip_challenge(const struct mras_world *m, const char *body,
+                          const char *branch, const char *status,
+                          struct nonce *out)
+{
+  char reply[8192];
+  char *r = sip_msg("SERVICE", MRAS_CT, body, branch, "");
+  udp_exchange(m->udp, r, strlen(r), reply, sizeof reply, 3000);
+  /* The one challenge header of the configured kind. */
+  bool www = strncmp(status, "SIP/2.0 401", 11) == 0;
+  assert_int_equal(strstr(reply, "\r\nWWW-Authenticate: Digest ") != NULL, www);
+  assert_int_equal(strstr(reply, "\r\nProxy-Authenticate: Digest ") != NULL,
+                   !www);
+  free(r);
+  if (strncmp(reply, status, strlen(status)) != 0)
+    fail_msg("want %s, got: %s", status, reply);
+  nonce_of(reply, out);
+}
+
+/* Sends body as user (password pw) over UDP answering n with count nc in
+ * header hname; the reply into out. */
+static void sip_answer(const struct mras_world *m, const char *hname,
+                       const char *user, const char *pw, const char *body,
+                       const struct nonce *n, const char *nc,
+                       const char *branch, char *out, size_t size,
+                       int timeout_ms)
+{
+  char a1[256], ha1[33], a2[256], ha2[33], all[512], resp[33], hdr[1024];
+  snprintf(a1, sizeof a1, "%s:example.com:%s", user, pw);
+  md5_hex(a1, ha1);
+  snprintf(a2, sizeof a2, "SERVICE:%s", REQUEST_URI);
+  md5_hex(a2, ha2);
+  snprintf(all, sizeof all, "%s:%s:%s:0a4f113b:auth:%s", ha1, n->nonce, nc,
+           ha2);
+  md5_hex(all, resp);
+  /* SIPE's order and separators (interop notes §4). */
+  snprintf(hdr, sizeof hdr,
+           "%s: Digest username=\"%s\", realm=\"example.com\", "
+           "nonce=\"%s\", uri=\"" REQUEST_URI "\", qop=auth, nc=%s, "
+           "cnonce=\"0a4f113b\", opaque=\"%s\", response=\"%s\"\r\n",
+           hname, user, n->nonce, nc, n->opaque, resp);
+  char *r = sip_msg("SERVICE", MRAS_CT, body, branch, hdr);
+  udp_exchange(m->udp, r, strlen(r), out, size, timeout_ms);
+  free(r);
+}
+
+static void expect_sip(const char *reply, const char *status,
+                       const char *phrase)
+{
+  char want[96] = "";
+  if (phrase != NULL)
+    snprintf(want, sizeof want, "reasonPhrase=\"%s\"", phrase);
+  if (strncmp(reply, status, strlen(status)) != 0 ||
+      (phrase != NULL && strstr(reply, want) == NULL))
+    fail_msg("want %s %s, got: %s", status, phrase ? phrase : "", reply);
 }
 
 /* ---- tests -----------------------------------------------------------------
@@ -536,6 +676,328 @@ static void test_cached_confirmation(void **state)
   assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
+/* sipsak over TLS (`-E tls`, TLS 1.2 offered on sip_tls) answering the
+ * Digest challenge with its own header format. */
+static void test_sipsak_tls(void **state)
+{
+  struct mras_world *m = *state;
+  const char *dir = m->w.bridge.dir;
+  const char *body = SIPE_BODY("778", "sip:alice@example.com");
+  char path[1024], msg[4096];
+  snprintf(msg, sizeof msg,
+           "SERVICE sip:alice@127.0.0.1:%u SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS 127.0.0.1:5997;branch=z9hG4bKsipsaktls\r\n"
+           "From: <sip:alice@example.com>;tag=sak2\r\n"
+           "To: <sip:MRASLoc.example.com@example.com>\r\n"
+           "Call-ID: sipsaktls@test\r\nCSeq: 1 SERVICE\r\n"
+           "Content-Type: " MRAS_CT "\r\n"
+           "Content-Length: %zu\r\n\r\n%s",
+           m->tls, strlen(body), body);
+  snprintf(path, sizeof path, "%s/service_tls.sip", dir);
+  testutil_write_file(path, msg, strlen(msg));
+  int rc = run("cd '%s' && timeout 20 sipsak -E tls --tls-ca-cert bridge.pem "
+               "-f service_tls.sip -s sip:alice@127.0.0.1:%u "
+               "-u alice@example.com -a %s -q 'reasonPhrase=\"OK\"' -vv "
+               "> sipsak_tls.log 2>&1",
+               dir, m->tls, ALICE_PW);
+  if (rc != 0) {
+    run("cat '%s/sipsak_tls.log' >&2", dir);
+    bridge_itest_log_tail(&m->w.bridge);
+  }
+  assert_int_equal(rc, 0);
+  /* It went through the TLS listener. */
+  assert_true(bridge_itest_log_contains(&m->w.bridge, "SIP/TLS"));
+}
+
+/* SIPp over TLS: Debian's SIPp has no TLS, so socat terminates it (the
+ * interop notes' workaround), verifying the bridge's certificate. */
+static void test_sipp_tls(void **state)
+{
+  struct mras_world *m = *state;
+  const char *dir = m->w.bridge.dir;
+  unsigned short relay = free_port(SOCK_STREAM);
+  assert_int_equal(run("cd '%s' && (socat TCP-LISTEN:%u,bind=127.0.0.1,"
+                       "reuseaddr,fork OPENSSL:127.0.0.1:%u,cafile=bridge.pem,"
+                       "commonname=127.0.0.1 > socat.log 2>&1 & echo $! > "
+                       "socat.pid) && sleep 0.5",
+                       dir, relay, m->tls),
+                   0);
+  int rc = run("cd '%s' && sipp -sf '%s/tests/integration/mras/"
+               "uac_service.xml' -au alice@example.com -ap %s -i 127.0.0.1 "
+               "-p %u -t t1 127.0.0.1:%u -m 1 -nostdin -timeout 20 "
+               "-timeout_error -trace_msg -message_file sipp_tls.log "
+               ">/dev/null 2>&1",
+               dir, OWCP_SOURCE_DIR, ALICE_PW, free_port(SOCK_STREAM), relay);
+  run("cd '%s' && kill $(cat socat.pid)", dir);
+  if (rc != 0) {
+    run("cat '%s/sipp_tls.log' '%s/socat.log' >&2", dir, dir);
+    bridge_itest_log_tail(&m->w.bridge);
+  }
+  assert_int_equal(rc, 0);
+}
+
+/* A (nonce, nc) pair is accepted once; the next nc of the same nonce is
+ * fine; an opaque not echoed or a wrong password is challenged again. */
+static void test_digest_replay(void **state)
+{
+  struct mras_world *m = *state;
+  const char *body = SIPE_BODY("80", "sip:alice@example.com");
+  char reply[8192];
+  struct nonce n;
+  sip_challenge(m, body, "rp0", "SIP/2.0 407", &n);
+  sip_answer(m, "Proxy-Authorization", ALICE, ALICE_PW, body, &n, "00000001",
+             "rp1", reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 200", "OK");
+  assert_non_null(strstr(reply, "Content-Type: " MRAS_CT));
+  /* The same pair in a new transaction: a replay, challenged (not stale). */
+  sip_answer(m, "Proxy-Authorization", ALICE, ALICE_PW, body, &n, "00000001",
+             "rp2", reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 407", NULL);
+  assert_null(strstr(reply, "stale=true"));
+  assert_true(bridge_itest_log_contains(&m->w.bridge, "(nonce, nc) replayed"));
+  sip_answer(m, "Proxy-Authorization", ALICE, ALICE_PW, body, &n, "00000002",
+             "rp3", reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 200", "OK");
+  /* A wrong password, an opaque that is not ours. */
+  sip_answer(m, "Proxy-Authorization", ALICE, "Wonderland", body, &n,
+             "00000003", "rp4", reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 407", NULL);
+  struct nonce forged = n;
+  forged.opaque[0] = forged.opaque[0] == '0' ? '1' : '0';
+  sip_answer(m, "Proxy-Authorization", ALICE, ALICE_PW, body, &forged,
+             "00000004", "rp5", reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 407", NULL);
+  /* A Digest answer for another user's identity: Forbidden (403). */
+  sip_answer(m, "Proxy-Authorization", "bob@example.com", ALICE_PW, body, &n,
+             "00000005", "rp6", reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 403", "Forbidden");
+}
+
+/* Internal Server Error: the issuance cannot be recorded (its table is
+ * gone for a moment), so nothing is handed out. */
+static void test_internal_error(void **state)
+{
+  struct mras_world *m = *state;
+  struct reply r;
+  const char *ci = m->w.bridge.conninfo;
+  assert_int_equal(run("psql -X -q -v ON_ERROR_STOP=1 '%s' -c 'ALTER TABLE "
+                       "issuances RENAME TO issuances_away' >/dev/null",
+                       ci),
+                   0);
+  post_body(m, SIPE_BODY("90", "sip:alice@example.com"), &r);
+  assert_int_equal(run("psql -X -q -v ON_ERROR_STOP=1 '%s' -c 'ALTER TABLE "
+                       "issuances_away RENAME TO issuances' >/dev/null",
+                       ci),
+                   0);
+  expect(&r, 500, "Internal Server Error");
+  assert_null(strstr(r.body, "<password>"));
+  post_body(m, SIPE_BODY("91", "sip:alice@example.com"), &r);
+  expect(&r, 200, "OK");
+}
+
+/* duration = min(requested, max_duration); a 1-minute credential
+ * allocates on coturn, and no longer once expired. */
+static void test_duration_and_expiry(void **state)
+{
+  struct mras_world *m = *state;
+  const char *dir = m->w.bridge.dir;
+  struct reply r;
+  char user[256], pw[256], dur[16], body[2048];
+  snprintf(body, sizeof body, "%s", SIPE_BODY("92", "sip:alice@example.com"));
+  char *d = strstr(body, "<duration>480</duration>");
+  snprintf(d, sizeof body - (size_t)(d - body),
+           "<duration>999999</duration></credentialsRequest></request>");
+  post_body(m, body, &r);
+  expect(&r, 200, "OK");
+  element(r.body, "duration", dur, sizeof dur);
+  assert_string_equal(dur, "480"); /* the maximum */
+  snprintf(d, sizeof body - (size_t)(d - body),
+           "<duration>1</duration></credentialsRequest></request>");
+  time_t before = time(NULL);
+  post_body(m, body, &r);
+  expect(&r, 200, "OK");
+  element(r.body, "duration", dur, sizeof dur);
+  assert_string_equal(dur, "1");
+  element(r.body, "username", user, sizeof user);
+  element(r.body, "password", pw, sizeof pw);
+  long long expiry = strtoll(user, NULL, 10);
+  assert_true(expiry >= before + 60 && expiry <= time(NULL) + 60);
+  assert_int_equal(run(TURN_START, dir, "first-turn-secret"), 0);
+  int ok = run(TURN_ALLOC, dir, user, pw);
+  if (ok != 0)
+    run("cat '%s/uclient.log' '%s/turn.log' >&2", dir, dir);
+  /* coturn accepts while expiry >= now. */
+  while (time(NULL) <= expiry + 1)
+    sleep(1);
+  int expired = run(TURN_ALLOC, dir, user, pw);
+  run(TURN_STOP, dir);
+  assert_int_equal(ok, 0);
+  assert_int_not_equal(expired, 0);
+}
+
+/* challenge = 401: WWW-Authenticate, answered with Authorization (raw and
+ * SIPp); nonce_lifetime = 2: a correct answer with an old nonce gets a new
+ * challenge with stale=true, whose nonce then works; and route directip
+ * with a turn_host that is a name: Not Supported. */
+static void test_401_stale_not_supported(void **state)
+{
+  struct mras_world *m = *state;
+  struct bridge_itest *b = &m->w.bridge;
+  const char *body = SIPE_BODY("93", "sip:alice@example.com");
+  char reply[8192];
+  struct nonce n;
+  m->challenge = "401";
+  m->nonce_lifetime = 2;
+  m->turn_host = "localhost";
+  configure(m, "off");
+  bridge_itest_restart(b);
+  sip_challenge(m, body, "w0", "SIP/2.0 401", &n);
+  sip_answer(m, "Authorization", ALICE, ALICE_PW, body, &n, "00000001", "w1",
+             reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 200", "OK");
+  /* Stale. */
+  sip_challenge(m, body, "w2", "SIP/2.0 401", &n);
+  sleep(4);
+  sip_answer(m, "Authorization", ALICE, ALICE_PW, body, &n, "00000001", "w3",
+             reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 401", NULL);
+  assert_non_null(strstr(reply, "WWW-Authenticate: Digest"));
+  assert_non_null(strstr(reply, "stale=true"));
+  struct nonce fresh;
+  nonce_of(reply, &fresh);
+  assert_string_not_equal(fresh.nonce, n.nonce);
+  sip_answer(m, "Authorization", ALICE, ALICE_PW, body, &fresh, "00000001",
+             "w4", reply, sizeof reply, 5000);
+  expect_sip(reply, "SIP/2.0 200", "OK");
+  /* SIPp answers a 401 with Authorization. */
+  const char *dir = b->dir;
+  int rc = run("cd '%s' && sipp -sf '%s/tests/integration/mras/"
+               "uac_service.xml' -au alice@example.com -ap %s -i 127.0.0.1 "
+               "-p %u -t u1 127.0.0.1:%u -m 1 -nostdin -timeout 20 "
+               "-timeout_error -trace_msg -message_file sipp_401.log "
+               ">/dev/null 2>&1",
+               dir, OWCP_SOURCE_DIR, ALICE_PW, free_port(SOCK_DGRAM), m->udp);
+  if (rc != 0)
+    run("cat '%s/sipp_401.log' >&2", dir);
+  assert_int_equal(rc, 0);
+  assert_int_equal(
+      run("grep -q '^WWW-Authenticate: Digest' '%s/sipp_401.log'", dir), 0);
+  /* Not Supported. */
+  struct reply r;
+  char direct[2048];
+  snprintf(direct, sizeof direct, "%s",
+           SIPE_BODY("94", "sip:alice@example.com"));
+  char *loc = strstr(direct, "</duration>");
+  memmove(loc + strlen("</duration><route>directip</route>"),
+          loc + strlen("</duration>"), strlen(loc + strlen("</duration>")) + 1);
+  memcpy(loc, "</duration><route>directip</route>",
+         strlen("</duration><route>directip</route>"));
+  post_body(m, direct, &r);
+  expect(&r, 501, "Not Supported");
+  m->challenge = "407";
+  m->nonce_lifetime = 300;
+  m->turn_host = "127.0.0.1";
+  configure(m, "off");
+  bridge_itest_restart(b);
+}
+
+/* The dispatcher unreachable: Server Busy (SIP 486, HTTP 503); the
+ * dispatcher refusing the bridge's token: Other Failure (500). */
+static void test_server_busy_other_failure(void **state)
+{
+  struct mras_world *m = *state;
+  struct bridge_itest *b = &m->w.bridge;
+  const char *body = SIPE_BODY("95", "sip:alice@example.com");
+  char saved[sizeof b->opts.dispatcher], reply[8192], token[PATH_MAX];
+  struct reply r;
+  struct nonce n;
+  memcpy(saved, b->opts.dispatcher, sizeof saved);
+  snprintf(b->opts.dispatcher, sizeof b->opts.dispatcher,
+           "http://127.0.0.1:%u/owcp/0.1", free_port(SOCK_STREAM));
+  configure(m, "required");
+  bridge_itest_restart(b);
+  post_body(m, body, &r);
+  expect(&r, 503, "Server Busy");
+  sip_challenge(m, body, "sb0", "SIP/2.0 407", &n);
+  sip_answer(m, "Proxy-Authorization", ALICE, ALICE_PW, body, &n, "00000001",
+             "sb1", reply, sizeof reply, 20000);
+  expect_sip(reply, "SIP/2.0 486", "Server Busy");
+  memcpy(b->opts.dispatcher, saved, sizeof saved);
+  /* A token the dispatcher does not know. */
+  unsigned char *good = NULL;
+  size_t good_len = 0;
+  snprintf(token, sizeof token, "%s/bridge.token", b->dir);
+  assert_int_equal(owcp_file_read(token, 4096, &good, &good_len, NULL), 0);
+  write_secret(b->dir, "bridge.token", "not-the-bridge-token-0123456789\n");
+  bridge_itest_restart(b);
+  post_body(m, body, &r);
+  testutil_write_file(token, good, good_len);
+  free(good);
+  expect(&r, 500, "Other Failure");
+  assert_int_equal(bridge_itest_device_pending(m->w.device, ALICE, 1), 0);
+  configure(m, "off");
+  bridge_itest_restart(b);
+}
+
+/* http_path over real HTTPS (insecure_http = no): Basic against the
+ * HA1 values, the MRAS Content-Type, the certificate verified. */
+static void test_https(void **state)
+{
+  struct mras_world *m = *state;
+  struct bridge_itest *b = &m->w.bridge;
+  struct reply r;
+  b->opts.tls = BRIDGE_TLS_HTTPS;
+  bridge_itest_restart(b);
+  assert_int_equal(strncmp(b->root, "https://", 8), 0);
+  post(m, ALICE, "wrong", MRAS_CT, "<x/>", 4, &r);
+  assert_int_equal(r.status, 401);
+  post_body(m, SIPE_BODY("97", "sip:alice@example.com"), &r);
+  expect(&r, 200, "OK");
+  assert_non_null(strstr(r.body, "<username>"));
+  b->opts.tls = BRIDGE_TLS_CERT;
+  bridge_itest_restart(b);
+}
+
+/* cached:480: nobody answers within 30 s -> Time Out (SIP 408 with the
+ * XML body); the question stays open, the user accepts it afterwards,
+ * and the client's retry is served from that Accept without a second
+ * question. */
+static void test_time_out_retry(void **state)
+{
+  struct mras_world *m = *state;
+  struct bridge_itest *b = &m->w.bridge;
+  const char *body = SIPE_BODY("96", "sip:carol@example.com");
+  char reply[8192];
+  struct nonce n;
+  configure(m, "cached:480");
+  bridge_itest_restart(b);
+  sip_challenge(m, body, "to0", "SIP/2.0 407", &n);
+  time_t t0 = time(NULL);
+  sip_answer(m, "Proxy-Authorization", "carol@example.com", ALICE_PW, body, &n,
+             "00000001", "to1", reply, sizeof reply, 40000);
+  time_t waited = time(NULL) - t0;
+  expect_sip(reply, "SIP/2.0 408", "Time Out");
+  assert_true(waited >= 29 && waited <= 33);
+  assert_non_null(strstr(reply, "requestID=\"96\""));
+  /* Still open: the user answers now. */
+  char *shown = bridge_itest_device_answer(m->w.device, "carol@example.com",
+                                           OWCP_ANSWER_ACCEPT, 10);
+  assert_non_null(strstr(shown, "sip:carol@example.com"));
+  free(shown);
+  /* The retry: a new transaction, a new nonce. */
+  sip_challenge(m, body, "to2", "SIP/2.0 407", &n);
+  t0 = time(NULL);
+  sip_answer(m, "Proxy-Authorization", "carol@example.com", ALICE_PW, body, &n,
+             "00000001", "to3", reply, sizeof reply, 40000);
+  expect_sip(reply, "SIP/2.0 200", "OK");
+  assert_true(time(NULL) - t0 < 10);
+  assert_int_equal(
+      bridge_itest_device_pending(m->w.device, "carol@example.com", 1), 0);
+  assert_int_equal(bridge_itest_log_count(b, "sip:carol@example.com (carol@"
+                                             "example.com): transaction"),
+                   1);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -543,9 +1005,18 @@ int main(void)
       cmocka_unit_test(test_tcp_framing),
       cmocka_unit_test(test_sipp_udp_tcp),
       cmocka_unit_test(test_sipsak),
+      cmocka_unit_test(test_sipsak_tls),
+      cmocka_unit_test(test_sipp_tls),
+      cmocka_unit_test(test_digest_replay),
       cmocka_unit_test(test_http_reasons),
+      cmocka_unit_test(test_internal_error),
       cmocka_unit_test(test_coturn),
+      cmocka_unit_test(test_duration_and_expiry),
+      cmocka_unit_test(test_401_stale_not_supported),
+      cmocka_unit_test(test_server_busy_other_failure),
+      cmocka_unit_test(test_https),
       cmocka_unit_test(test_cached_confirmation),
+      cmocka_unit_test(test_time_out_retry),
   };
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = cmocka_run_group_tests(tests, setup, teardown);
