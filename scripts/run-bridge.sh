@@ -204,13 +204,13 @@ owcp enrollment bridge (demo; the databases are removed when you stop it)
      QueryTokenStatus with that RequestID answers Issued with the
      certificate, which openssl verifies under the demo CA:
        cd $demo
-       openssl req -new -newkey rsa:2048 -nodes -keyout user.key -subj "/CN=Alice" \
+       openssl req -new -newkey rsa:2048 -nodes -keyout user.key -subj "/CN=Alice" \\
          -addext "1.3.6.1.4.1.311.20.2=ASN1:BMPSTRING:User" -outform DER -out user.csr
        sed "s|TOKEN|\$(base64 -w0 user.csr)|" wstep-issue.xml >issue.xml
-       curl -sS -H 'Content-Type: application/soap+xml; charset=utf-8' \
+       curl -sS -H 'Content-Type: application/soap+xml; charset=utf-8' \\
          --data-binary @issue.xml http://127.0.0.1:$PORT/wstep
        sed "s|>ID<|>1<|" wstep-query.xml >query.xml     # 1: the RequestID above
-       curl -sS -H 'Content-Type: application/soap+xml; charset=utf-8' \
+       curl -sS -H 'Content-Type: application/soap+xml; charset=utf-8' \\
          --data-binary @query.xml http://127.0.0.1:$PORT/wstep | xmllint --format -
      The certificate is the BinarySecurityToken inside RequestedSecurityToken;
      \`$bridge --config $demo/bridge.conf certificates\` lists it.
@@ -220,7 +220,7 @@ owcp enrollment bridge (demo; the databases are removed when you stop it)
      30 s, or retry after the Time Out), later ones use the cached Accept:
        cd $demo
        printf '<request requestID="1" from="sip:alice@example.com" version="1.0" to="sip:MRASLoc.example.com@example.com" xmlns="http://schemas.microsoft.com/2006/09/sip/mrasp"><credentialsRequest credentialsRequestID="1"><identity>sip:alice@example.com</identity><location>internet</location><duration>480</duration></credentialsRequest></request>' >mras.xml
-       curl -sS -u alice@example.com -H 'Content-Type: application/msrtc-media-relay-auth+xml' \
+       curl -sS -u alice@example.com -H 'Content-Type: application/msrtc-media-relay-auth+xml' \\
          --data-binary @mras.xml http://127.0.0.1:$PORT/mras      # curl asks for the password
      or over SIP (sipsak answers the Digest challenge):
        printf 'SERVICE sip:alice@127.0.0.1:15060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15070;branch=z9hG4bKdemo\r\nFrom: <sip:alice@example.com>;tag=demo\r\nTo: <sip:MRASLoc.example.com@example.com>\r\nCall-ID: demo@example.com\r\nCSeq: 1 SERVICE\r\nContent-Type: application/msrtc-media-relay-auth+xml\r\nContent-Length: %s\r\n\r\n%s' "\$(wc -c <mras.xml)" "\$(cat mras.xml)" >service.sip
