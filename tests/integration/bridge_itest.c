@@ -149,10 +149,37 @@ static void conf_add(char *conf, size_t size, const char *fmt, ...)
   assert_true(n >= 0 && (size_t)n < size - used);
 }
 
+/* opts.tls: the server certificate and key, made once; the [bridge]
+ * lines naming them. */
+static const char *tls_lines(struct bridge_itest *b)
+{
+  char cert[PATH_MAX], key[PATH_MAX];
+  struct stat st;
+
+  snprintf(b->root, sizeof b->root, "%s://127.0.0.1:%u",
+           b->opts.tls ? "https" : "http", b->port);
+  if (!b->opts.tls)
+    return "insecure_http = yes\n";
+  fx_path(cert, sizeof cert, b->dir, "https.pem");
+  fx_path(key, sizeof key, b->dir, "https.key");
+  if (stat(cert, &st) != 0) {
+    assert_int_equal(testutil_openssl(NULL, "req", "-x509", "-newkey", "ec",
+                                      "-pkeyopt", "ec_paramgen_curve:P-256",
+                                      "-nodes", "-keyout", key, "-subj",
+                                      "/CN=127.0.0.1", "-addext",
+                                      "subjectAltName=IP:127.0.0.1", "-days",
+                                      "30", "-out", cert),
+                     0);
+    assert_int_equal(chmod(key, 0600), 0);
+  }
+  return "tls_cert = https.pem\ntls_key = https.key\n";
+}
+
 void bridge_itest_configure(struct bridge_itest *b)
 {
   const struct bridge_itest_opts *o = &b->opts;
   char conf[8192] = "";
+  const char *tls = tls_lines(b);
 
   /* Relative paths: the contract resolves them against the file's
    * directory, and the file lives beside them. */
@@ -160,12 +187,12 @@ void bridge_itest_configure(struct bridge_itest *b)
            "# written by bridge_itest.c\n"
            "[bridge]\n"
            "listen = 127.0.0.1:%u\n"
-           "insecure_http = yes\n"
+           "%s"
            "public_url = %s\n"
            "db = %s\n"
            "max_body = %ld\n"
            "log_level = debug\n\n",
-           b->port, b->root, b->conninfo, o->max_body);
+           b->port, tls, b->root, b->conninfo, o->max_body);
   conf_add(conf, sizeof conf,
            "[owcp]\n"
            "requestor = " BRIDGE_ITEST_REQUESTOR "\n"
@@ -453,6 +480,15 @@ static void perform(const struct bridge_itest *b, const char *path,
   curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  char ca[PATH_MAX];
+  if (b->opts.tls) {
+    fx_path(ca, sizeof ca, b->dir, "https.pem");
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+  }
+  if (b->client_cert[0] != '\0') {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, b->client_cert);
+    curl_easy_setopt(c, CURLOPT_SSLKEY, b->client_key);
+  }
   double t0 = itest_now();
   CURLcode rc = curl_easy_perform(c);
   out->seconds = itest_now() - t0;
