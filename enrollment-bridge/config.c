@@ -508,9 +508,12 @@ static int finish(struct bridge_config *c, struct owcp_error *err)
 {
   if (svc_config_check(bridge_config_sections, c, c->config_file, err) != 0)
     return -1;
-  for (size_t i = 0; c->wstep_on && i < c->wstep.auth.count; i++)
+  for (size_t i = 0; c->wstep_on && i < c->wstep.auth.count; i++) {
     if (strcmp(c->wstep.auth.items[i], "username") == 0)
       c->wstep.auth_username = true;
+    if (strcmp(c->wstep.auth.items[i], "certificate") == 0)
+      c->wstep.auth_certificate = true;
+  }
   if (c->dns.host[0] != '\0') {
     bool v6 = strchr(c->dns.host, ':') != NULL;
     snprintf(c->dns_text, sizeof c->dns_text, "%s%s%s:%u", v6 ? "[" : "",

@@ -64,6 +64,9 @@ struct bridge_wstep_config {
   char *confirm;
   struct confirm_policy policy;
   bool auth_username; /* auth lists 'username' (needs [radius]) */
+  /* auth lists 'certificate' (the HTTPS listener asks for a client
+   * certificate of ca_cert) */
+  bool auth_certificate;
 };
 
 /* One [wstep.template.NAME]. */

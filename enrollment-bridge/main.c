@@ -210,6 +210,10 @@ static int http_start(struct bridge *b, struct owcp_error *err)
   if (!b->cfg.insecure_http) {
     c.tls_cert_file = b->cfg.tls_cert;
     c.tls_key_file = b->cfg.tls_key;
+    /* [wstep] auth = certificate: clients may present a certificate of
+     * the bridge's CA (wstep_cert.c verifies it). */
+    if (b->cfg.wstep_on && b->cfg.wstep.auth_certificate)
+      c.tls_client_ca_file = b->cfg.wstep.ca_cert;
   }
   c.threads = BRIDGE_HTTP_THREADS;
   c.max_body = (size_t)b->cfg.max_body;

@@ -9,9 +9,11 @@
  *                                                     REQUEST_TYPE
  *   TokenType, when present, X509v3                -> TOKEN_TYPE
  *   authentication per [wstep] auth: a UsernameToken (PasswordText) whose
- *   user maps ([identity]) and passes RADIUS; or, when auth lists
- *   anonymous and no credentials came, anonymous (the operation checks
- *   the renewal signature)                         -> AUTHENTICATION /
+ *   user maps ([identity]) and passes RADIUS; or, without one, a TLS
+ *   client certificate of ca_cert on record (wstep_cert.c) when auth
+ *   lists certificate; or, when auth lists anonymous and no credentials
+ *   came, anonymous (the operation checks the renewal signature)
+ *                                                  -> AUTHENTICATION /
  *                                                     UNREACHABLE
  *   the operation (wstep_issue.c, wstep_query.c, wstep_ket.c).
  */
@@ -210,18 +212,36 @@ static enum wstep_fault check_password(struct bridge *b, struct wstep_call *c,
                                         : WSTEP_FAULT_AUTHENTICATION;
 }
 
+/* No UsernameToken: the TLS client certificate when auth lists
+ * certificate and one came (refused: no fallback to anonymous), else
+ * anonymous when listed. WSTEP_FAULT_COUNT when accepted. */
+static enum wstep_fault without_token(struct svc_request *req,
+                                      struct wstep_call *c,
+                                      struct owcp_error *err)
+{
+  struct bridge *b = req->app_ctx;
+  enum wstep_cert_auth a = auth_lists(b, "certificate")
+                               ? wstep_client_cert(req, c, err)
+                               : WSTEP_CERT_NONE;
+  if (a != WSTEP_CERT_NONE)
+    return a == WSTEP_CERT_ACCEPTED ? WSTEP_FAULT_COUNT
+                                    : WSTEP_FAULT_AUTHENTICATION;
+  c->anonymous = auth_lists(b, "anonymous");
+  if (!c->anonymous)
+    owcp_error_set(err, "no accepted credentials (no UsernameToken, no "
+                        "TLS client certificate, auth lists no anonymous)");
+  return c->anonymous ? WSTEP_FAULT_COUNT : WSTEP_FAULT_AUTHENTICATION;
+}
+
 /* WSTEP_FAULT_COUNT when c is authenticated (or anonymous is allowed). */
-static enum wstep_fault authenticate(struct bridge *b, struct wstep_call *c,
+static enum wstep_fault authenticate(struct svc_request *req,
+                                     struct wstep_call *c,
                                      struct owcp_error *err)
 {
+  struct bridge *b = req->app_ctx;
   char *account = NULL;
-  if (c->msg.username == NULL) {
-    c->anonymous = auth_lists(b, "anonymous");
-    if (!c->anonymous)
-      owcp_error_set(err, "no accepted credentials (auth lists no "
-                          "anonymous)");
-    return c->anonymous ? WSTEP_FAULT_COUNT : WSTEP_FAULT_AUTHENTICATION;
-  }
+  if (c->msg.username == NULL)
+    return without_token(req, c, err);
   if (!auth_lists(b, "username") || !c->msg.password_text ||
       c->msg.password == NULL) {
     owcp_error_set(err, "UsernameToken refused (username authentication "
@@ -302,7 +322,7 @@ enum MHD_Result wstep_post(struct svc_request *req)
     return wstep_fail(req, c, f, 0, c->msg.action ? c->msg.action : "none");
   if (c->msg.token_type != NULL && !same(c->msg.token_type, WSTEP_TOKEN_X509V3))
     return wstep_fail(req, c, WSTEP_FAULT_TOKEN_TYPE, 0, c->msg.token_type);
-  if ((f = authenticate(b, c, &err)) != WSTEP_FAULT_COUNT)
+  if ((f = authenticate(req, c, &err)) != WSTEP_FAULT_COUNT)
     return wstep_fail(req, c, f, 0, err.msg);
   return op == 1   ? wstep_issue(req, c)
          : op == 2 ? wstep_query(req, c)

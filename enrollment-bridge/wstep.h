@@ -84,6 +84,27 @@ enum MHD_Result wstep_issue(struct svc_request *req, struct wstep_call *c);
 enum MHD_Result wstep_query(struct svc_request *req, struct wstep_call *c);
 enum MHD_Result wstep_ket(struct svc_request *req, struct wstep_call *c);
 
+/* ---- certificates of the bridge's CA as credentials (wstep_cert.c) --- */
+
+/* The account the certificates table records for cert (looked up by its
+ * serial); 0, or -1 with err (not on record, database). */
+int wstep_cert_account(struct bridge *b, const X509 *cert,
+                       char account[BRIDGE_STORE_ACCOUNT_MAX],
+                       struct owcp_error *err);
+
+enum wstep_cert_auth {
+  WSTEP_CERT_NONE,     /* no TLS client certificate (or plain HTTP) */
+  WSTEP_CERT_ACCEPTED, /* c->account is the certificate's account */
+  WSTEP_CERT_REFUSED   /* presented but not acceptable: err says why */
+};
+
+/* Authenticates c by req's TLS client certificate: issued by [wstep]
+ * ca_cert (directly, not the CA itself), valid now, fit for client
+ * authentication, and on record. */
+enum wstep_cert_auth wstep_client_cert(struct svc_request *req,
+                                       struct wstep_call *c,
+                                       struct owcp_error *err);
+
 /* The certificate for a stored request: its payload (a PKCS#10, or the CMS
  * of an anonymous renewal) re-planned for account and template tpl_name,
  * then signed. 0 with *out, or -1 with *fault and err. */

@@ -36,31 +36,14 @@ static int renewal_account(struct bridge *b, const struct wstep_payload *p,
                            char account[BRIDGE_STORE_ACCOUNT_MAX],
                            struct owcp_error *err)
 {
-  struct bridge_store *st = NULL;
-  bool found = false;
   if (wstep_renewal_verify(p, b->wstep->ca.cert, signer, err) != 0)
     return -1;
-  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(*signer), NULL);
-  char *hex = bn ? BN_bn2hex(bn) : NULL;
-  const char *serial = hex;
-  while (serial != NULL && *serial == '0' && serial[1] != '\0')
-    serial++;
-  int rc =
-      serial ? bridge_store_acquire(b->pool, WSTEP_DB_WAIT_MS, &st, err) : -1;
-  if (rc == 0)
-    rc = bridge_store_cert_owner(st, serial, account, &found, err);
-  bridge_store_release(b->pool, st);
-  OPENSSL_free(hex);
-  BN_free(bn);
-  if (rc == 0 && !found) {
-    owcp_error_set(err, "the renewed certificate is not on record");
-    rc = -1;
-  }
-  if (rc != 0) {
+  if (wstep_cert_account(b, *signer, account, err) != 0) {
     X509_free(*signer);
     *signer = NULL;
+    return -1;
   }
-  return rc;
+  return 0;
 }
 
 static struct ca_profile profile_of(const struct bridge_wstep_template *t)

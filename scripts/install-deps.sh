@@ -24,6 +24,8 @@ RUN_PACKAGES=(
   libpq-dev libcurl4-openssl-dev libinih-dev
   # service layer: systemd notification (sd_notify)
   libsystemd-dev
+  # service layer: the TLS client certificate (gnutls_certificate_get_peers)
+  libgnutls28-dev
   # the PAM module (pam/)
   libpam0g-dev
   # owcp-admin passwd / serve: yescrypt (crypt_gensalt_ra, crypt_ra)

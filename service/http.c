@@ -540,38 +540,46 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- daemons ------------------------------------------------------------- */
 
-/* The certificate and key files, read now (on start and on reload). */
-static int read_credentials(const struct svc_http_config *c,
-                            unsigned char **cert, unsigned char **key,
-                            size_t *key_len, struct owcp_error *err)
-{
-  size_t cert_len = 0;
+/* What a TLS listener loads, read from the files now (on start and on
+ * reload); trust NULL when no client certificate is asked for. */
+struct credentials {
+  unsigned char *cert, *key, *trust;
+  size_t key_len;
+};
 
-  *cert = *key = NULL;
-  if (owcp_file_read(c->tls_cert_file, TLS_FILE_MAX, cert, &cert_len, err) != 0)
-    return -1;
-  if (owcp_file_read(c->tls_key_file, TLS_FILE_MAX, key, key_len, err) != 0) {
-    free(*cert);
-    *cert = NULL;
+static void wipe_credentials(struct credentials *cr)
+{
+  if (cr->key != NULL)
+    OPENSSL_cleanse(cr->key, cr->key_len);
+  free(cr->key);
+  free(cr->cert);
+  free(cr->trust);
+  memset(cr, 0, sizeof *cr);
+}
+
+static int read_credentials(const struct svc_http_config *c,
+                            struct credentials *cr, struct owcp_error *err)
+{
+  size_t len = 0;
+
+  memset(cr, 0, sizeof *cr);
+  if (owcp_file_read(c->tls_cert_file, TLS_FILE_MAX, &cr->cert, &len, err) !=
+          0 ||
+      owcp_file_read(c->tls_key_file, TLS_FILE_MAX, &cr->key, &cr->key_len,
+                     err) != 0 ||
+      (c->tls_client_ca_file != NULL &&
+       owcp_file_read(c->tls_client_ca_file, TLS_FILE_MAX, &cr->trust, &len,
+                      err) != 0)) {
+    wipe_credentials(cr);
     return -1;
   }
   return 0;
 }
 
-static void wipe_credentials(unsigned char *cert, unsigned char *key,
-                             size_t key_len)
-{
-  if (key != NULL)
-    OPENSSL_cleanse(key, key_len);
-  free(key);
-  free(cert);
-}
-
 /* A daemon on sa (first start) or on the listening socket fd (reload). */
 static struct MHD_Daemon *daemon_start(struct svc_http *h,
                                        const struct addrinfo *ai, int fd,
-                                       const unsigned char *cert,
-                                       const unsigned char *key)
+                                       const struct credentials *cr)
 {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -580,11 +588,15 @@ static struct MHD_Daemon *daemon_start(struct svc_http *h,
       {ai != NULL ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_LISTEN_SOCKET,
        ai != NULL ? 0 : (intptr_t)fd, ai != NULL ? ai->ai_addr : NULL},
       {MHD_OPTION_END, 0, NULL}};
+  /* MEM_TRUST makes libmicrohttpd request (GNUTLS_CERT_REQUEST, not
+   * REQUIRE) a client certificate; it verifies nothing itself. */
   struct MHD_OptionItem tls[] = {
-      {cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
-       (void *)cert},
-      {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key},
+      {cr->cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
+       (void *)cr->cert},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cr->key},
       {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)SVC_TLS_PRIORITIES},
+      {cr->trust != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+       (void *)cr->trust},
       {MHD_OPTION_END, 0, NULL}};
 
   if (h->tls)
@@ -609,8 +621,7 @@ static int first_start(struct svc_http *h, struct owcp_error *err)
   struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE,
                            .ai_socktype = SOCK_STREAM};
   struct addrinfo *ai = NULL;
-  unsigned char *cert = NULL, *key = NULL;
-  size_t key_len = 0;
+  struct credentials cr = {0};
   char port[8];
 
   snprintf(port, sizeof port, "%u", (unsigned)h->cfg.listen_port);
@@ -620,14 +631,14 @@ static int first_start(struct svc_http *h, struct owcp_error *err)
                    h->cfg.listen_host ? h->cfg.listen_host : "(none)");
     return -1;
   }
-  if (h->tls && read_credentials(&h->cfg, &cert, &key, &key_len, err) != 0) {
+  if (h->tls && read_credentials(&h->cfg, &cr, err) != 0) {
     freeaddrinfo(ai);
     return -1;
   }
-  struct MHD_Daemon *mhd = daemon_start(h, ai, -1, cert, key);
+  struct MHD_Daemon *mhd = daemon_start(h, ai, -1, &cr);
   freeaddrinfo(ai);
   /* libmicrohttpd has loaded the credentials into GnuTLS: wipe ours. */
-  wipe_credentials(cert, key, key_len);
+  wipe_credentials(&cr);
   if (mhd == NULL) {
     owcp_error_set(err,
                    "cannot listen on %s:%u (address in use, or TLS "
@@ -711,6 +722,11 @@ int svc_http_start(const struct svc_http_config *cfg, struct svc_http **out,
     owcp_error_set(err, "TLS needs both a certificate and a key file");
     return -1;
   }
+  if (cfg->tls_client_ca_file != NULL && cfg->tls_cert_file == NULL) {
+    owcp_error_set(err, "a client certificate CA needs TLS (a certificate "
+                        "and a key file)");
+    return -1;
+  }
   h = calloc(1, sizeof *h);
   if (h == NULL) {
     owcp_error_set(err, "out of memory");
@@ -739,17 +755,16 @@ int svc_http_start(const struct svc_http_config *cfg, struct svc_http **out,
 
 int svc_http_reload(struct svc_http *h, struct owcp_error *err)
 {
-  unsigned char *cert = NULL, *key = NULL;
-  size_t key_len = 0;
+  struct credentials cr = {0};
 
   if (!h->tls)
     return 0;
-  if (read_credentials(&h->cfg, &cert, &key, &key_len, err) != 0)
+  if (read_credentials(&h->cfg, &cr, err) != 0)
     return -1;
   struct generation *next = calloc(1, sizeof *next);
   if (next != NULL)
-    next->mhd = daemon_start(h, NULL, h->listen_fd, cert, key);
-  wipe_credentials(cert, key, key_len);
+    next->mhd = daemon_start(h, NULL, h->listen_fd, &cr);
+  wipe_credentials(&cr);
   if (next == NULL || next->mhd == NULL) {
     free(next);
     owcp_error_set(err, "cannot start a listener with the new certificate "

@@ -484,6 +484,10 @@ static void perform(const struct bridge_itest *b, const char *path,
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   if (b->opts.tls == BRIDGE_TLS_HTTPS)
     curl_easy_setopt(c, CURLOPT_CAINFO, b->tls_ca);
+  if (b->client_cert[0] != '\0') {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, b->client_cert);
+    curl_easy_setopt(c, CURLOPT_SSLKEY, b->client_key);
+  }
   double t0 = itest_now();
   CURLcode rc = curl_easy_perform(c);
   out->seconds = itest_now() - t0;

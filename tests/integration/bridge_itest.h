@@ -82,6 +82,10 @@ struct bridge_itest {
   char tls_ca[PATH_MAX]; /* dir/bridge.pem: trust it for TLS (opts.tls) */
   pid_t pid;             /* serving process, or 0 */
   struct bridge_itest_opts opts;
+  /* With opts.tls: the TLS client certificate and key (PEM files) every
+   * request presents; "" for none. */
+  char client_cert[PATH_MAX];
+  char client_key[PATH_MAX];
 };
 
 /* Makes the directory, the bridge's database (bridge_NAME_PID), the RA
@@ -96,7 +100,7 @@ void bridge_itest_init(struct bridge_itest *b, struct itest_env *env,
 void bridge_itest_fini(struct bridge_itest *b);
 
 /* Writes b->conf from b->opts (INI, contract §2; [bridge] listen on
- * 127.0.0.1:port with insecure_http = yes). */
+ * 127.0.0.1:port with insecure_http = yes, or TLS with opts.tls). */
 void bridge_itest_configure(struct bridge_itest *b);
 
 /* Runs `owcp-bridge --config FILE COMMAND` (e.g. "migrate", "check") to

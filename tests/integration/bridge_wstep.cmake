@@ -14,3 +14,13 @@ add_test(NAME test_bridge_wstep
                  $<TARGET_FILE:test_bridge_wstep>)
 set_tests_properties(test_bridge_wstep PROPERTIES LABELS integration
                      TIMEOUT 400)
+
+# [wstep] auth = certificate: the bridge on HTTPS, TLS client certificates.
+add_executable(test_bridge_wstep_cert
+               ${CMAKE_CURRENT_SOURCE_DIR}/test_bridge_wstep_cert.c)
+target_link_libraries(test_bridge_wstep_cert PRIVATE owcp_wstep_itest)
+add_test(NAME test_bridge_wstep_cert
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/with-pg.sh
+                 $<TARGET_FILE:test_bridge_wstep_cert>)
+set_tests_properties(test_bridge_wstep_cert PROPERTIES LABELS integration
+                     TIMEOUT 300)

@@ -342,6 +342,12 @@ static void path_in(struct bridge_world *w, char *out, size_t size,
 
 void wstep_world_configure(struct bridge_world *w, const char *confirm)
 {
+  wstep_world_configure_auth(w, confirm, "auth = username\nauth = anonymous\n");
+}
+
+void wstep_world_configure_auth(struct bridge_world *w, const char *confirm,
+                                const char *auth)
+{
   static char extra[2048];
   char key[512], ca[512], ket[512], ketkey[512];
   path_in(w, key, sizeof key, "wstep-ca.key");
@@ -367,7 +373,7 @@ void wstep_world_configure(struct bridge_world *w, const char *confirm)
   }
   snprintf(extra, sizeof extra,
            "[wstep]\nenabled = yes\npath = " WSTEP_PATH "\n"
-           "auth = username\nauth = anonymous\n"
+           "%s"
            "ca_cert = wstep-ca.pem\nca_key = wstep-ca.key\n"
            "ket_cert = ket.pem\nconfirm = %s\n\n"
            "[wstep.template.User]\noid = " WSTEP_USER_OID "\n"
@@ -379,7 +385,7 @@ void wstep_world_configure(struct bridge_world *w, const char *confirm)
            "key_usage = digitalSignature\n"
            "extended_key_usage = emailProtection\n"
            "subject_from = request\n",
-           confirm);
+           auth, confirm);
   w->bridge.opts.extra = extra;
 }
 

@@ -82,10 +82,16 @@ void wstep_expect_fault(const struct wstep_resp *r, long hresult, bool inv,
 #define WSTEP_EXPECT_FAULT(r, hr, inv, sender)                                 \
   wstep_expect_fault(&(r), (hr), (inv), (sender), __FILE__, __LINE__)
 
-/* Writes dir/wstep-ca.{pem,key} (an EC P-256 CA), dir/ket.pem and the
- * [wstep] sections (confirm as given) into w->bridge.opts.extra (a static
+/* Writes dir/wstep-ca.{pem,key} (an EC P-256 CA), dir/ket.{pem,key} (a
+ * self-signed RSA certificate) and the [wstep] sections (confirm as
+ * given) into w->bridge.opts.extra (a static
  * buffer: one world per program). */
 void wstep_world_configure(struct bridge_world *w, const char *confirm);
+
+/* The same with the [wstep] auth lines given (wstep_world_configure:
+ * username and anonymous). */
+void wstep_world_configure_auth(struct bridge_world *w, const char *confirm,
+                                const char *auth);
 
 /* A CSR with dir/user.key (RSA 2048), subject CN=Alice Example, and
  * addext lines (NULL-terminated); DER, caller frees. */

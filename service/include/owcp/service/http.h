@@ -11,6 +11,8 @@
  *     route path — never the URL or its query string —, status, bytes,
  *     milliseconds) and the request counters and duration histogram;
  *   - TLS 1.2 and 1.3 only (SVC_TLS_PRIORITIES), never older versions;
+ *   - optionally, a TLS client certificate requested (tls_client_ca_file)
+ *     and handed to the handler unverified (svc_http_peer_cert);
  *   - resource limits: connections in total and per client address, a
  *     header deadline and a body deadline per connection (a client that
  *     trickles bytes is cut off, see docs/service-layer.md), and the
@@ -30,6 +32,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+
+#include <openssl/x509.h>
 
 #include "owcp/service/body.h"
 #include "owcp/util.h"
@@ -102,6 +106,12 @@ struct svc_http_config {
   unsigned short listen_port; /* 0: any free port */
   const char *tls_cert_file;  /* PEM; both or neither; re-read on reload */
   const char *tls_key_file;
+  /* PEM CA certificates; NULL: no client certificate asked for. With TLS,
+   * the listener requests (never requires) a client certificate naming
+   * these CAs; re-read on reload. The layer does not judge the
+   * certificate: a handler reads it with svc_http_peer_cert() and verifies
+   * it itself. */
+  const char *tls_client_ca_file;
   unsigned threads;            /* worker threads (default 8) */
   unsigned max_connections;    /* in total (default 16000) */
   unsigned per_ip_connections; /* per client address (default 256) */
@@ -143,6 +153,13 @@ int svc_http_reload(struct svc_http *h, struct owcp_error *err);
  * access log and metrics). Does not take resp over: destroy it after. */
 enum MHD_Result svc_http_queue(struct svc_request *req, unsigned status,
                                struct MHD_Response *resp, size_t len);
+
+/* The leaf of the TLS client certificate chain the peer of req presented
+ * (the caller frees it), or NULL: plain HTTP, no client certificate, or
+ * not a readable X.509 certificate. NOT verified: GnuTLS accepted it
+ * without any check, so the caller verifies the chain, validity and
+ * purpose (with OpenSSL) before trusting anything in it. */
+X509 *svc_http_peer_cert(const struct svc_request *req);
 
 /* Stops accepting; then wake() (may be NULL) so the daemon can answer
  * its long polls; waits up to grace_ms for requests in flight; stops
