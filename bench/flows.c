@@ -680,8 +680,8 @@ static void open_gate(struct flows_shared *sh, const struct bench_opts *o,
 /* Sleeps until bench_now() reaches t. */
 static void sleep_until(double t)
 {
-  for (double now = bench_now(); now < t; now = bench_now()) {
-    double d = t - now;
+  double d;
+  while ((d = t - bench_now()) > 0) {
     struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
     nanosleep(&ts, NULL);
   }

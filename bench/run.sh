@@ -107,7 +107,7 @@ say() { printf '%s\n' "$*" >&2; }
 die() { say "bench/run.sh: $*"; exit 1; }
 
 # `key value` lines of a summary file; prints the value of key (or "?").
-get() { awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print "?" }' "$1"; }
+get() { awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print "?" }' "$1" 2>/dev/null || echo "?"; }
 
 # Waits (bounded) for a file to hold a line.
 await_file() {
@@ -229,11 +229,15 @@ grep -q . "$tmp/token" || die "owcp-admin printed no requestor token"
 # (the default, 8, is meant for one device's few polls).
 per_token=$(((IDLE_POLLS + IDLE_CLIENTS - 1) / IDLE_CLIENTS))
 [ "$per_token" -ge 8 ] || per_token=8
+# Every connection comes from 127.0.0.1: the idle polls, the flows (three
+# each) and slack for the diagnostics.
+per_ip=$((IDLE_POLLS + 4 * FLOWS + 64))
 # One connection per idle poll; the hard limit is as far as we may go.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$dispatcher" --db "$db" --listen 127.0.0.1:0 --domain example.com \
   --insecure-http --open --key-dir "$tmp/keys" --max-connections 16000 \
   --threads "$THREADS" --longpolls-per-token "$per_token" \
+  --per-ip-connections "$per_ip" \
   --ready-file "$tmp/ready" 2>"$tmp/dispatcher.log" &
 dpid=$!
 await_file "$tmp/ready" 30 "$dpid"
