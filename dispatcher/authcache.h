@@ -15,7 +15,9 @@
  * empty and unused until it is back (authcache_set_live). A look-up racing
  * with a revocation cannot leave a stale entry behind: an answer read before
  * the flush is only stored when no flush happened since the look-up began
- * (generation check). Entries also age out after AUTHCACHE_TTL_MS.
+ * (generation check). Entries also age out after AUTHCACHE_TTL_MS, which
+ * bounds how long a LISTEN connection that hangs without breaking could
+ * let a withdrawn token be read with.
  *
  * A fixed number of slots, direct-mapped by the token hash (a SHA-256, so
  * evenly spread; a collision replaces the slot's entry). Thread-safe.
