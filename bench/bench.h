@@ -45,6 +45,8 @@ struct bench_opts {
   const char *summary;     /* write "key value" lines here (may be NULL) */
   const char *ready_file;  /* idle: written once the polls are held */
   const char *status_file; /* idle: rewritten every second with "held N" */
+  const char *window_cmd;  /* flows: run with "open"/"close" at the measured
+                              window's edges (may be NULL) */
   int flows;               /* flows: concurrent flows */
   double seconds;          /* flows: measured seconds; idle: hold time */
   double warmup;           /* flows: seconds before measuring */

@@ -10,9 +10,12 @@
  * arrives, not when the thread gets round to it.
  */
 #include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "bench.h"
@@ -674,6 +677,46 @@ static void open_gate(struct flows_shared *sh, const struct bench_opts *o,
   pthread_mutex_unlock(&sh->mu);
 }
 
+/* Sleeps until bench_now() reaches t. */
+static void sleep_until(double t)
+{
+  double d;
+  while ((d = t - bench_now()) > 0) {
+    struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+    nanosleep(&ts, NULL);
+  }
+}
+
+extern char **environ;
+
+/* Runs "prog edge" and waits for it; a failure is reported, not fatal
+ * (the flows' own figures stay valid). */
+static void window_hook(const char *prog, const char *edge)
+{
+  char *argv[] = {(char *)prog, (char *)edge, NULL};
+  pid_t pid;
+  int status = 0;
+  int rc = posix_spawnp(&pid, prog, NULL, NULL, argv, environ);
+
+  if (rc == 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+      WEXITSTATUS(status) == 0)
+    return;
+  fprintf(stderr, "owcp-bench: --window-cmd '%s %s' failed\n", prog, edge);
+}
+
+/* Runs the window command at the measured window's edges (main thread,
+ * while the flow threads run). */
+static void window_edges(const struct bench_opts *o,
+                         const struct flows_shared *sh)
+{
+  if (o->window_cmd == NULL || sh->abort)
+    return;
+  sleep_until(sh->measure_from);
+  window_hook(o->window_cmd, "open");
+  sleep_until(sh->measure_to);
+  window_hook(o->window_cmd, "close");
+}
+
 /* The first enrolment failure, for the error sentence. */
 static void setup_failure(const struct flow *fl, int started, int wanted,
                           struct owcp_error *err)
@@ -716,6 +759,7 @@ int bench_flows(const struct bench_opts *o, struct owcp_error *err)
   }
   open_gate(&shared, o, started);
   double cpu0 = cpu_seconds(), t0 = bench_now();
+  window_edges(o, &shared);
   for (int i = 0; i < started; i++)
     pthread_join(fl[i].thread, NULL);
   double cpu = (cpu_seconds() - cpu0) / (bench_now() - t0);

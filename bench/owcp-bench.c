@@ -362,6 +362,9 @@ static const char usage[] =
     "  --ready-file FILE    idle: written once the polls are held\n"
     "  --status-file FILE   idle: rewritten every second (held, errors)\n"
     "  --summary FILE       write the figures as 'key value' lines\n"
+    "  --window-cmd PROG    flows: run 'PROG open' as the measured window\n"
+    "                       opens and 'PROG close' as it closes (each waited\n"
+    "                       for), e.g. to read counters over exactly it\n"
     "\n"
     "Exit status: 0 all operations as expected; 1 some failed (counted and\n"
     "printed); 2 could not run; 4 usage error.\n";
@@ -475,6 +478,7 @@ enum {
   OPT_READY,
   OPT_STATUS,
   OPT_SUMMARY,
+  OPT_WINDOW_CMD,
   OPT_HELP
 };
 
@@ -494,6 +498,7 @@ static const struct option long_opts[] = {
     {"ready-file", required_argument, NULL, OPT_READY},
     {"status-file", required_argument, NULL, OPT_STATUS},
     {"summary", required_argument, NULL, OPT_SUMMARY},
+    {"window-cmd", required_argument, NULL, OPT_WINDOW_CMD},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -579,6 +584,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o,
       break;
     case OPT_SUMMARY:
       o->summary = optarg;
+      break;
+    case OPT_WINDOW_CMD:
+      o->window_cmd = optarg;
       break;
     case OPT_HELP:
       fputs(usage, stdout);

@@ -6,19 +6,30 @@
 # synchronous_commit on):
 #   1. pgbench with bench/pgbench-commit.sql at the flows' concurrency:
 #      this machine's durable-commit limit (tps);
-#   2. owcp-dispatcher (--open, plain HTTP on loopback) and owcp-bench flows;
-#   3. owcp-bench idle holding 10,000 CD-List long polls, the dispatcher's
+#   2. the CIBA peer (../shared/peers/ciba, node-oidc-provider in poll mode,
+#      in memory) copied to a temporary directory, npm-installed, served on
+#      loopback and driven by its load.js at the same concurrency, then
+#      stopped: the flows/s and p99 to beat;
+#   3. owcp-dispatcher (--open, plain HTTP on loopback) and owcp-bench flows,
+#      with the database's counters and CPU read at the measured window's
+#      edges (write transactions and database CPU per flow);
+#   4. owcp-bench idle holding 10,000 CD-List long polls, the dispatcher's
 #      RSS while they are held, and owcp-bench flows again beside them;
-# and prints one summary block (also written to bench/last-run.txt).
+# and prints one summary block, the targets first with met / not met (also
+# written to bench/last-run.txt). Stops by itself; exit status 0 only when
+# no operation failed anywhere and every requested part ran.
 #
 # Environment (defaults in brackets):
-#   FLOWS [32]            concurrent flows (and pgbench clients)
-#   SECONDS_FLOWS [20]    measured seconds of each flows run
+#   FLOWS [32]            concurrent flows (and pgbench clients, CIBA requestors)
+#   SECONDS_FLOWS [20]    measured seconds of each flows run (and of CIBA's)
 #   WARMUP [3]            unmeasured seconds before each flows run
 #   PG_SECONDS [20]       pgbench duration
 #   IDLE_POLLS [10000]    idle long polls to hold
 #   IDLE_CLIENTS [100]    clients the idle polls are spread over
 #   THREADS [32]          owcp-dispatcher --threads (= its database connections)
+#   CIBA [1]              1: run the CIBA peer (needs node, npm and the npm
+#                         registry, or npm's cache); 0: skip it
+#   CIBA_DIR [../shared/peers/ciba]  the peer's sources (read-only; copied)
 #   PROFILE [0]           1: perf record -a -g (whole machine) during the
 #                         first flows run; CPU by process, then the hottest
 #                         PostgreSQL and dispatcher symbols, in
@@ -29,22 +40,34 @@
 #                         with a NOTIFY / a single hot row per commit
 #   DIAG_SECONDS [10]     duration of each diagnostic pgbench run
 #   BUILD_DIR [build-bench]
+#   BENCH_BUILD [1]       0: use the binaries in BUILD_DIR as they are
+#   BENCH_SMOKE [0]       1: tiny durations and counts (2 flows, 2 s, 50 idle
+#                         polls, no diagnostics, no CIBA) to check that the
+#                         benchmark runs — its figures mean nothing
+#   OUT [bench/last-run.txt; smoke: none]  where the summary is also written
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}
 
 if [ "${1:-}" != "--inside" ]; then
-  # The dispatcher's -O2 build trips -Wformat-truncation in outbox.c (a
-  # log sentence that may be cut short); that is a warning, not a reason
-  # to have no benchmark.
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DOWCP_SANITIZE=OFF -DCMAKE_C_FLAGS="-Wno-error=format-truncation" >/dev/null
-  cmake --build "$build" --target owcp-bench owcp-dispatcher owcp-admin \
-    -j"${JOBS:-2}" >/dev/null
+  if [ "${BENCH_BUILD:-1}" = 1 ]; then
+    # The dispatcher's -O2 build trips -Wformat-truncation in outbox.c (a
+    # log sentence that may be cut short); that is a warning, not a reason
+    # to have no benchmark.
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DOWCP_SANITIZE=OFF -DCMAKE_C_FLAGS="-Wno-error=format-truncation" >/dev/null
+    cmake --build "$build" --target owcp-bench owcp-dispatcher owcp-admin \
+      -j"${JOBS:-2}" >/dev/null
+  fi
   exec "$root/scripts/with-pg.sh" --durable "$0" --inside
 fi
 
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then
+  : "${FLOWS:=2}" "${SECONDS_FLOWS:=2}" "${WARMUP:=1}" "${PG_SECONDS:=2}"
+  : "${IDLE_POLLS:=50}" "${IDLE_CLIENTS:=5}" "${THREADS:=4}" "${DIAG:=0}"
+  : "${CIBA:=0}" "${OUT:=}"
+fi
 FLOWS=${FLOWS:-32}
 SECONDS_FLOWS=${SECONDS_FLOWS:-20}
 WARMUP=${WARMUP:-3}
@@ -55,6 +78,9 @@ THREADS=${THREADS:-32}
 PROFILE=${PROFILE:-0}
 DIAG=${DIAG:-1}
 DIAG_SECONDS=${DIAG_SECONDS:-10}
+CIBA=${CIBA:-1}
+CIBA_DIR=${CIBA_DIR:-$root/../shared/peers/ciba}
+OUT=${OUT-$root/bench/last-run.txt}
 
 bench=$build/bench/owcp-bench
 admin=$build/dispatcher/owcp-admin
@@ -65,12 +91,12 @@ db=$OWCP_TEST_DB
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/owcp-bench.XXXXXX")
 chmod 700 "$tmp"
-dpid="" ipid="" spid="" spid_wait=""
+dpid="" ipid="" spid="" spid_wait="" cpid=""
 cleanup() {
-  for p in $spid_wait $spid $ipid $dpid; do
+  for p in $spid_wait $spid $ipid $dpid $cpid; do
     kill -TERM "$p" 2>/dev/null || true
   done
-  for p in $spid_wait $spid $ipid $dpid; do
+  for p in $spid_wait $spid $ipid $dpid $cpid; do
     wait "$p" 2>/dev/null || true
   done
   rm -rf "$tmp"
@@ -81,7 +107,7 @@ say() { printf '%s\n' "$*" >&2; }
 die() { say "bench/run.sh: $*"; exit 1; }
 
 # `key value` lines of a summary file; prints the value of key (or "?").
-get() { awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print "?" }' "$1"; }
+get() { awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print "?" }' "$1" 2>/dev/null || echo "?"; }
 
 # Waits (bounded) for a file to hold a line.
 await_file() {
@@ -132,43 +158,141 @@ if [ "$DIAG" = 1 ]; then
   say "pgbench with NOTIFY: $tps_notify tps; with one hot row: $tps_hot tps"
 fi
 
-# ---- 2. the dispatcher ---------------------------------------------------------
+# ---- 2. the CIBA peer ---------------------------------------------------------
+# A copy in $tmp (the shared folder is read-only), its dependencies from npm,
+# its server on a free loopback port, load.js at our concurrency, stopped.
+ciba_fps="" ciba_p99="" ciba_p50="" ciba_errors="" ciba_cpu="" ciba_note="" ciba_rc=0
+free_port() {
+  local p
+  for p in $(seq 18090 18190); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
+}
+run_ciba() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    ciba_note="node or npm is not installed (scripts/install-deps.sh test)"
+    return 1
+  fi
+  command -v jq >/dev/null || { ciba_note="jq is not installed"; return 1; }
+  [ -f "$CIBA_DIR/load.js" ] || { ciba_note="no CIBA peer in $CIBA_DIR"; return 1; }
+  mkdir "$tmp/ciba"
+  cp -R "$CIBA_DIR/." "$tmp/ciba/"
+  chmod -R u+w "$tmp/ciba"
+  (cd "$tmp/ciba" && timeout 300 npm install --no-audit --no-fund --loglevel=error) \
+    >"$tmp/npm.log" 2>&1 ||
+    { ciba_note="npm install failed: $(tail -n 1 "$tmp/npm.log")"; return 1; }
+  local port
+  port=$(free_port) || { ciba_note="no free loopback port in 18090-18190"; return 1; }
+  (cd "$tmp/ciba" && NODE_ENV=production PORT=$port APPROVE=http exec node server.js) \
+    >"$tmp/ciba-server.log" 2>&1 &
+  cpid=$!
+  local i=0
+  until grep -q '^ready ' "$tmp/ciba-server.log"; do
+    kill -0 "$cpid" 2>/dev/null ||
+      { ciba_note="the CIBA server exited: $(tail -n 1 "$tmp/ciba-server.log")"; return 1; }
+    i=$((i + 1))
+    [ $i -le 300 ] || { ciba_note="the CIBA server was not ready within 30 s"; return 1; }
+    sleep 0.1
+  done
+  (cd "$tmp/ciba" && PORT=$port APPROVE=http PENDING_POLLS=0 DURATION_S="$SECONDS_FLOWS" \
+    WARMUP_S="$WARMUP" timeout $((SECONDS_FLOWS + WARMUP + 120)) node load.js "$FLOWS") \
+    >"$tmp/ciba.out" 2>&1 || { ciba_note="load.js failed: $(tail -n 1 "$tmp/ciba.out")"; }
+  kill -TERM "$cpid" 2>/dev/null || true
+  wait "$cpid" 2>/dev/null || true
+  cpid=""
+  [ -z "$ciba_note" ] || return 1
+  local json
+  json=$(tail -n 1 "$tmp/ciba.out")
+  ciba_fps=$(jq -r '.flowsPerSec' <<<"$json")
+  ciba_p50=$(jq -r '.latencyMs.p50' <<<"$json")
+  ciba_p99=$(jq -r '.latencyMs.p99' <<<"$json")
+  ciba_errors=$(jq -r '.errors' <<<"$json")
+  ciba_cpu=$(jq -r '.serverCpuMsPerFlow' <<<"$json")
+  [ "$ciba_errors" = 0 ] || { ciba_note="load.js counted $ciba_errors errors"; return 1; }
+  head -n 1 "$tmp/ciba.out" >&2
+}
+if [ "$CIBA" = 1 ]; then
+  say "== CIBA peer: $FLOWS requestors, ${SECONDS_FLOWS}s after ${WARMUP}s warm-up"
+  run_ciba || { ciba_rc=1; say "CIBA peer: $ciba_note"; }
+else
+  ciba_note="not run (CIBA=0)"
+fi
+
+# ---- 3. the dispatcher ---------------------------------------------------------
 "$admin" --db "$db" migrate >/dev/null
 "$admin" --db "$db" requestor add bench@example.com --rate 1000000 | tail -n 1 >"$tmp/token"
 chmod 600 "$tmp/token"
 grep -q . "$tmp/token" || die "owcp-admin printed no requestor token"
 
+# The idle polls share IDLE_CLIENTS tokens: let each token hold its share
+# (the default, 8, is meant for one device's few polls).
+per_token=$(((IDLE_POLLS + IDLE_CLIENTS - 1) / IDLE_CLIENTS))
+[ "$per_token" -ge 8 ] || per_token=8
+# Every connection comes from 127.0.0.1: the idle polls, the flows (three
+# each) and slack for the diagnostics.
+per_ip=$((IDLE_POLLS + 4 * FLOWS + 64))
 # One connection per idle poll; the hard limit is as far as we may go.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$dispatcher" --db "$db" --listen 127.0.0.1:0 --domain example.com \
   --insecure-http --open --key-dir "$tmp/keys" --max-connections 16000 \
-  --threads "$THREADS" --ready-file "$tmp/ready" 2>"$tmp/dispatcher.log" &
+  --threads "$THREADS" --longpolls-per-token "$per_token" \
+  --per-ip-connections "$per_ip" \
+  --ready-file "$tmp/ready" 2>"$tmp/dispatcher.log" &
 dpid=$!
 await_file "$tmp/ready" 30 "$dpid"
 base=$(head -n 1 "$tmp/ready")
 say "dispatcher pid $dpid at $base (fd limit $(ulimit -n))"
 
-xid() { psql_db -d owcp -c "SELECT txid_current()"; }
-lsn() { psql_db -d owcp -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
-
-# CPU accounting, to tell "the database is the limit" from "the CPUs are":
-# prints machine busy ticks, machine total ticks, dispatcher ticks and
-# PostgreSQL ticks (postmaster and its children).
+# The measured window's edges: owcp-bench runs this hook ("open", "close")
+# exactly as its window opens and closes. Each call writes one line:
+#   wall-seconds machine-busy-ticks machine-total-ticks dispatcher-ticks
+#   postgres-ticks xid xact-commits wal-bytes
+# PostgreSQL's ticks are the postmaster's own and its reaped children's
+# (fields 14-17) plus every live child's (14-15): a backend that ends
+# inside the window is still counted.
+cat >"$tmp/window" <<'HOOK'
+#!/usr/bin/env bash
+set -eu
 pm=$(head -n 1 "$OWCP_PGDATA/postmaster.pid")
-proc_ticks() { awk '{ s += $14 + $15 } END { print s + 0 }' "$@" 2>/dev/null || echo 0; }
-cpu_snapshot() {
-  local pgs
-  pgs=$(for p in $pm $(ps -o pid= --ppid "$pm"); do echo "/proc/$p/stat"; done)
-  awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat |
-    tr '\n' ' '
-  echo "$(proc_ticks "/proc/$dpid/stat") $(proc_ticks $pgs)"
-}
-# "busy% dispatcher-cpus postgres-cpus" over an interval of wall seconds.
-cpu_delta() { # $1 before, $2 after, $3 wall seconds
-  awk -v a="$1" -v b="$2" -v w="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
-    split(a, x, " "); split(b, y, " ");
-    printf "%.0f%% %.2f %.2f", 100 * (y[1] - x[1]) / (y[2] - x[2]),
-      (y[3] - x[3]) / hz / w, (y[4] - x[4]) / hz / w }'
+{
+  date +%s.%N
+  awk '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
+  awk '{ print $14 + $15 }' "/proc/$BENCH_DPID/stat"
+  { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
+    for c in $(ps -o pid= --ppid "$pm"); do
+      awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true
+    done; } | awk '{ s += $1 } END { print s + 0 }'
+  "$OWCP_PGBIN/psql" -h "$OWCP_PGHOST" -U postgres -d owcp -X -q -At -F ' ' -c \
+    "SELECT txid_current(), (SELECT xact_commit FROM pg_stat_database WHERE datname = 'owcp'), pg_current_wal_lsn() - '0/0'::pg_lsn"
+} | tr '\n' ' ' >"$BENCH_WINDOW_OUT.$1"
+HOOK
+chmod 700 "$tmp/window"
+export BENCH_DPID=$dpid
+
+# Figures over the window of one flows run ($1: the hook's output prefix,
+# $2: the flows summary), appended to the summary as key value lines.
+window_figures() {
+  if [ ! -s "$1.open" ] || [ ! -s "$1.close" ]; then
+    say "no window counters for $2"
+    return 0
+  fi
+  local flows
+  flows=$(get "$2" flows)
+  awk -v hz="$(getconf CLK_TCK)" -v flows="$flows" '
+    NR == FNR { split($0, a, " "); next } { split($0, b, " ") }
+    END {
+      w = b[1] - a[1]; f = (flows > 0) ? flows : 1
+      printf "window_s %.2f\n", w
+      printf "busy_pct %.0f\n", 100 * (b[2] - a[2]) / (b[3] - a[3])
+      printf "dispatcher_cpus %.2f\n", (b[4] - a[4]) / hz / w
+      printf "postgres_cpus %.2f\n", (b[5] - a[5]) / hz / w
+      printf "dispatcher_ms_per_flow %.2f\n", 1000 * (b[4] - a[4]) / hz / f
+      printf "postgres_ms_per_flow %.2f\n", 1000 * (b[5] - a[5]) / hz / f
+      printf "xid_per_flow %.2f\n", (b[6] - a[6] - 1) / f
+      printf "xact_per_flow %.2f\n", (b[7] - a[7]) / f
+      printf "wal_per_flow %.0f\n", (b[8] - a[8]) / f
+    }' "$1.open" "$1.close" >>"$2"
 }
 
 # What the database sessions wait on while flows run: pg_stat_activity
@@ -192,17 +316,15 @@ top_waits() {
           if (t == 0) printf "none sampled" }'
 }
 
-run_flows() { # $1: account prefix, $2: summary file, $3: waits file
-  local before after
-  before=$(cpu_snapshot)
+run_flows() { # $1: account prefix, $2: summary file, $3: waits file, [$4: token file]
+  local rc=0
   start_wait_sampler "$3"
-  "$bench" flows --base "$base" --token-file "$tmp/token" --prefix "$1" \
-    --flows "$FLOWS" --seconds "$SECONDS_FLOWS" --warmup "$WARMUP" \
-    --summary "$2" >&2 || { local rc=$?; stop_wait_sampler; return $rc; }
+  BENCH_WINDOW_OUT=$2.win "$bench" flows --base "$base" --token-file "${4:-$tmp/token}" \
+    --prefix "$1" --flows "$FLOWS" --seconds "$SECONDS_FLOWS" --warmup "$WARMUP" \
+    --window-cmd "$tmp/window" --summary "$2" >&2 || rc=$?
   stop_wait_sampler
-  after=$(cpu_snapshot)
-  # Includes the warm-up and enrolment: an approximation of the window.
-  echo "cpu $(cpu_delta "$before" "$after" "$(awk -v a="$SECONDS_FLOWS" -v b="$WARMUP" 'BEGIN { print a + b }')")" >>"$2"
+  [ -s "$2" ] && window_figures "$2.win" "$2"
+  return $rc
 }
 
 say "== owcp-bench flows: $FLOWS flows, ${SECONDS_FLOWS}s after ${WARMUP}s warm-up"
@@ -217,10 +339,8 @@ if [ "$PROFILE" = 1 ]; then
    wait) &
   spid=$!
 fi
-xid0=$(xid) lsn0=$(lsn)
 flows_rc=0
 run_flows bench "$tmp/flows1.sum" "$tmp/waits1" || flows_rc=$?
-xid1=$(xid) lsn1=$(lsn)
 if [ -n "$spid" ]; then
   wait "$spid" || true
   spid=""
@@ -243,7 +363,7 @@ if [ -n "$spid" ]; then
 fi
 [ -s "$tmp/flows1.sum" ] || die "owcp-bench flows produced no figures"
 
-# ---- 3. idle long polls, and flows beside them -----------------------------------
+# ---- 4. idle long polls, and flows beside them -----------------------------------
 say "== owcp-bench idle: $IDLE_POLLS long polls over $IDLE_CLIENTS clients"
 "$bench" idle --base "$base" --prefix idle --polls "$IDLE_POLLS" \
   --idle-clients "$IDLE_CLIENTS" --ready-file "$tmp/idle.ready" \
@@ -279,9 +399,7 @@ if [ "$DIAG" = 1 ]; then
     printf 'bench-r%d@example.com %s\n' "$i" "$("$admin" --db "$db" requestor add \
       "bench-r$i@example.com" --rate 1000000 | tail -n 1)" >>"$tmp/tokens"
   done
-  "$bench" flows --base "$base" --token-file "$tmp/tokens" --prefix bench3 \
-    --flows "$FLOWS" --seconds "$SECONDS_FLOWS" --warmup "$WARMUP" \
-    --summary "$tmp/flows3.sum" >&2 || flows3_rc=$?
+  run_flows bench3 "$tmp/flows3.sum" "$tmp/waits3" "$tmp/tokens" || flows3_rc=$?
 fi
 
 kill -TERM "$dpid"
@@ -292,51 +410,78 @@ dpid=""
 f1=$tmp/flows1.sum f2=$tmp/flows2.sum
 fps=$(get "$f1" flows_per_s)
 flows1=$(get "$f1" flows)
-ratio=$(awk -v f="$fps" -v t="$tps" 'BEGIN { printf "%.2f", f / (t / 2) }')
-verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
-  ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "met" : "NOT met" }'; }
-pct() { get "$1" "${2}_p50_ms" | tr '\n' '/'; get "$1" "${2}_p99_ms"; }
-xact_per_flow=$(awk -v d=$((xid1 - xid0)) -v f="$flows1" 'BEGIN { if (f > 0) printf "%.2f", d / f; else print "?" }')
-wal_per_flow=$(awk -v d=$((lsn1 - lsn0)) -v f="$flows1" 'BEGIN { if (f > 0) printf "%.0f", d / f; else print "?" }')
-rss_mib=$((rss_held / 1024))
-hwm_mib=$((hwm / 1024))
 fps2=$(get "$f2" flows_per_s)
+flow_p99=$(get "$f1" flow_p99_ms)
+wake_p99=$(get "$f1" wakeup_p99_ms)
+xid_pf=$(get "$f1" xid_per_flow)
+pg_ms=$(get "$f1" postgres_ms_per_flow)
+hwm_mib=$((hwm / 1024))
+ratio_pg=$(awk -v f="$fps" -v t="$tps" 'BEGIN { printf "%.2f", f / (t / 2) }')
+
+# "met" / "not met" for value OP target; "not measured" when either is missing.
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
+  if (v == "" || v == "?" || t == "" || t == "?") { print "not measured"; exit }
+  ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "met" : "not met" }'; }
+pct() { get "$1" "${2}_p50_ms" | tr '\n' '/'; get "$1" "${2}_p99_ms"; }
+line() { printf '  %-50s %s\n' "$1" "$2"; }
+if [ -n "$ciba_fps" ]; then
+  ratio_ciba=$(awk -v f="$fps" -v c="$ciba_fps" 'BEGIN { printf "%.2f", f / c }')
+  ciba_ratio_line="$ratio_ciba  $(verdict "$ratio_ciba" 1.0 '>=')  (owcp $fps, CIBA $ciba_fps flows/s)"
+  ciba_p99_line="$flow_p99 vs $ciba_p99 ms  $(verdict "$flow_p99" "$ciba_p99" '<=')"
+else
+  ciba_ratio_line="not measured: $ciba_note"
+  ciba_p99_line="$flow_p99 ms vs —  not measured"
+fi
 
 {
   echo "owcp dispatcher benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -r)"
   echo "  (durable PostgreSQL 15: fsync on, synchronous_commit on; $FLOWS concurrent flows)"
+  [ "${BENCH_SMOKE:-0}" != 1 ] || echo "  SMOKE RUN (BENCH_SMOKE=1): tiny durations, the figures mean nothing"
   echo
-  printf '  %-44s %s\n' "pgbench durable tps (1 KB INSERT + UPDATE)" "$tps"
-  printf '  %-44s %s\n' "half of it (a flow needs two commits)" "$(awk -v t="$tps" 'BEGIN { printf "%.1f", t / 2 }')"
-  printf '  %-44s %s\n' "flows/s" "$fps  ($flows1 flows in ${SECONDS_FLOWS}s, errors $(get "$f1" errors))"
-  printf '  %-44s %s\n' "ratio flows/s ÷ (tps/2) [target >= 0.8]" "$ratio  $(verdict "$ratio" 0.8 '>=')"
-  printf '  %-44s %s\n' "write transactions per flow (txid delta)" "$xact_per_flow"
-  printf '  %-44s %s\n' "WAL bytes per flow" "$wal_per_flow"
-  printf '  %-44s %s\n' "CPU during flows: machine busy, CPUs used" "$(awk '$1 == "cpu" { printf "%s; dispatcher %s, PostgreSQL %s", $2, $3, $4 }' "$f1"), owcp-bench $(get "$f1" cpu_per_s)"
-  printf '  %-44s %s\n' "database sessions during flows (sampled)" "$(top_waits "$tmp/waits1")"
+  echo "  targets:"
+  line "flows/s ÷ CIBA flows/s [>= 1.0]" "$ciba_ratio_line"
+  line "flows/s ÷ (pgbench tps ÷ 2) [>= 0.5; stretch 0.8]" \
+    "$ratio_pg  $(verdict "$ratio_pg" 0.5 '>=') (stretch $(verdict "$ratio_pg" 0.8 '>='))"
+  line "whole-flow p99 vs CIBA p99 [<=]" "$ciba_p99_line"
+  line "wake-up p99 at $FLOWS flows [<= 20 ms]" "$wake_p99 ms  $(verdict "$wake_p99" 20 '<=')"
+  line "write transactions per flow [<= 3]" "$xid_pf  $(verdict "$xid_pf" 3 '<=')"
+  line "database CPU per flow [<= 1 ms]" "$pg_ms ms  $(verdict "$pg_ms" 1 '<=')"
+  line "$IDLE_POLLS idle long polls, dispatcher VmHWM [<= 512 MiB]" \
+    "$hwm_mib MiB  $(verdict "$hwm_mib" 512 '<=')  (held $held_ready, min during flows $held_min)"
+  echo
+  echo "  figures:"
+  line "pgbench durable tps (1 KB INSERT + UPDATE)" "$tps"
+  line "flows/s" "$fps  ($flows1 flows in ${SECONDS_FLOWS}s, errors $(get "$f1" errors))"
+  if [ -n "$ciba_fps" ]; then
+    line "CIBA peer flows/s, p50/p99 ms, server CPU/flow" "$ciba_fps, $ciba_p50/$ciba_p99, $ciba_cpu ms"
+  fi
+  line "transactions per flow: write (xid), all (commits)" "$xid_pf, $(get "$f1" xact_per_flow)"
+  line "WAL bytes per flow" "$(get "$f1" wal_per_flow)"
+  line "CPU per flow: PostgreSQL, dispatcher (ms)" "$pg_ms, $(get "$f1" dispatcher_ms_per_flow)"
+  line "CPU in the window: busy, CPUs used" "$(get "$f1" busy_pct)%; PostgreSQL $(get "$f1" postgres_cpus), dispatcher $(get "$f1" dispatcher_cpus), owcp-bench $(get "$f1" cpu_per_s)"
+  line "database sessions during flows (sampled)" "$(top_waits "$tmp/waits1")"
   echo "  latency p50/p99 in ms:"
-  printf '    %-42s %s\n' "RD-Confirm" "$(pct "$f1" confirm)"
-  printf '    %-42s %s\n' "CD-List wake (RD-Confirm sent -> answer)" "$(pct "$f1" list_wake)"
-  printf '    %-42s %s\n' "CD-Reply" "$(pct "$f1" reply)"
-  printf '    %-42s %s\n' "RD-Status" "$(pct "$f1" status)"
-  printf '    %-42s %s\n' "receipt signing (client CPU)" "$(pct "$f1" sign)"
-  printf '    %-42s %s\n' "whole flow" "$(pct "$f1" flow)"
-  printf '  %-44s %s\n' "wake-up 202 -> CD-List answer p50/p99 ms" "$(pct "$f1" wakeup)  (clamped to 0: $(get "$f1" wakeup_clamped))"
-  printf '  %-44s %s\n' "  [target p99 <= 20 ms]" "$(verdict "$(get "$f1" wakeup_p99_ms)" 20 '<=')"
-  printf '  %-44s %s\n' "idle long polls held" "$held_ready of $IDLE_POLLS (during flows: now $held_after, min $held_min)"
-  printf '  %-44s %s\n' "dispatcher VmRSS with them held" "$rss_mib MiB ($fds_held fds); after flows $((rss_after / 1024)) MiB; VmHWM $hwm_mib MiB"
-  printf '  %-44s %s\n' "  [target <= 512 MiB]" "$(verdict "$hwm_mib" 512 '<=') (judged on VmHWM)"
-  printf '  %-44s %s\n' "flows/s while idle polls are held" "$fps2  (errors $(get "$f2" errors); $(awk -v a="$fps2" -v b="$fps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "?" }') of the first run)"
-  printf '  %-44s %s\n' "wake-up p50/p99 ms while idle polls held" "$(pct "$f2" wakeup)"
+  printf '    %-48s %s\n' "RD-Confirm" "$(pct "$f1" confirm)"
+  printf '    %-48s %s\n' "CD-List wake (RD-Confirm sent -> answer)" "$(pct "$f1" list_wake)"
+  printf '    %-48s %s\n' "CD-Reply" "$(pct "$f1" reply)"
+  printf '    %-48s %s\n' "RD-Status" "$(pct "$f1" status)"
+  printf '    %-48s %s\n' "receipt signing (client CPU)" "$(pct "$f1" sign)"
+  printf '    %-48s %s\n' "whole flow" "$(pct "$f1" flow)"
+  printf '    %-48s %s\n' "wake-up (202 -> CD-List answer)" "$(pct "$f1" wakeup)  (clamped to 0: $(get "$f1" wakeup_clamped))"
+  line "dispatcher VmRSS with the idle polls held" "$((rss_held / 1024)) MiB ($fds_held fds); after flows $((rss_after / 1024)) MiB; VmHWM $hwm_mib MiB"
+  line "idle polls held during the second flows run" "now $held_after, min $held_min of $IDLE_POLLS"
+  line "flows/s while idle polls are held" "$fps2  (errors $(get "$f2" errors); $(awk -v a="$fps2" -v b="$fps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "?" }') of the first run)"
+  line "wake-up p50/p99 ms while idle polls held" "$(pct "$f2" wakeup)"
   if [ "$DIAG" = 1 ]; then
     f3=$tmp/flows3.sum
     echo "  diagnostics (what limits flows/s):"
-    printf '    %-42s %s\n' "pgbench tps, + pg_notify per commit" "$tps_notify"
-    printf '    %-42s %s\n' "pgbench tps, + one shared hot row" "$tps_hot"
-    printf '    %-42s %s\n' "flows/s, one requestor per flow" "$(get "$f3" flows_per_s) (errors $(get "$f3" errors); ratio $(awk -v f="$(get "$f3" flows_per_s)" -v t="$tps" 'BEGIN { printf "%.2f", f / (t / 2) }'))"
-    printf '    %-42s %s\n' "  RD-Confirm p50/p99, wake-up p50/p99" "$(pct "$f3" confirm), $(pct "$f3" wakeup)"
+    printf '    %-48s %s\n' "pgbench tps, + pg_notify per commit" "$tps_notify"
+    printf '    %-48s %s\n' "pgbench tps, + one shared hot row" "$tps_hot"
+    printf '    %-48s %s\n' "flows/s, one requestor per flow" "$(get "$f3" flows_per_s) (errors $(get "$f3" errors); ratio $(awk -v f="$(get "$f3" flows_per_s)" -v t="$tps" 'BEGIN { printf "%.2f", f / (t / 2) }'))"
+    printf '    %-48s %s\n' "  RD-Confirm p50/p99, wake-up p50/p99" "$(pct "$f3" confirm), $(pct "$f3" wakeup)"
   fi
-  printf '  %-44s %s\n' "exit codes flows/idle/flows/diagnostic" "$flows_rc/$idle_rc/$flows2_rc/$flows3_rc"
-} | tee "$root/bench/last-run.txt"
+  line "exit codes flows/idle/flows/diagnostic/CIBA" "$flows_rc/$idle_rc/$flows2_rc/$flows3_rc/$ciba_rc"
+} | if [ -n "$OUT" ]; then tee "$OUT"; else cat; fi
 
-[ "$flows_rc" = 0 ] && [ "$flows2_rc" = 0 ] && [ "$idle_rc" = 0 ] && [ "$flows3_rc" = 0 ]
+[ "$flows_rc" = 0 ] && [ "$flows2_rc" = 0 ] && [ "$idle_rc" = 0 ] &&
+  [ "$flows3_rc" = 0 ] && [ "$ciba_rc" = 0 ]

@@ -19,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "authcache.h"
 #include "notify.h"
 #include "owcp/service/limit.h"
 #include "owcp/service/log.h"
@@ -345,6 +346,42 @@ static const char *bearer_token(struct request *r)
   return t;
 }
 
+/* The caller's identity for token hash `hash`: from the process's token
+ * cache when it was accepted moments ago (authcache.h), else from the
+ * database (then cached). *ok: an active requestor/client holds it. */
+static int identify(struct request *r, const unsigned char *hash, bool *ok,
+                    struct owcp_error *err)
+{
+  struct authcache *cache = r->d->auth;
+  bool found = false;
+  int rc;
+
+  if (r->route->auth == HTTP_AUTH_REQUESTOR) {
+    if (authcache_get_requestor(cache, hash, &r->requestor)) {
+      *ok = true;
+      return 0;
+    }
+    uint64_t gen = authcache_generation(cache);
+    rc = store_requestor_by_token(r->st, hash, &r->requestor, &found, err);
+    *ok = rc == 0 && found && r->requestor.active &&
+          owcp_ct_equal(hash, r->requestor.token_hash, OWCP_SHA256_LEN);
+    if (*ok)
+      authcache_put_requestor(cache, gen, &r->requestor);
+    return rc;
+  }
+  if (authcache_get_client(cache, hash, &r->client)) {
+    *ok = true;
+    return 0;
+  }
+  uint64_t gen = authcache_generation(cache);
+  rc = store_client_by_token(r->st, hash, &r->client, &found, err);
+  *ok = rc == 0 && found && r->client.active &&
+        owcp_ct_equal(hash, r->client.token_hash, OWCP_SHA256_LEN);
+  if (*ok)
+    authcache_put_client(cache, gen, &r->client);
+  return rc;
+}
+
 static enum MHD_Result authenticate(struct request *r)
 {
   if (r->route->auth == HTTP_AUTH_NONE)
@@ -357,17 +394,8 @@ static enum MHD_Result authenticate(struct request *r)
   owcp_sha256(token, strlen(token), hash);
   r->has_token = true;
   struct owcp_error err = {{0}};
-  bool found = false, ok = false;
-  int rc;
-  if (r->route->auth == HTTP_AUTH_REQUESTOR) {
-    rc = store_requestor_by_token(r->st, hash, &r->requestor, &found, &err);
-    ok = rc == 0 && found && r->requestor.active &&
-         owcp_ct_equal(hash, r->requestor.token_hash, OWCP_SHA256_LEN);
-  } else {
-    rc = store_client_by_token(r->st, hash, &r->client, &found, &err);
-    ok = rc == 0 && found && r->client.active &&
-         owcp_ct_equal(hash, r->client.token_hash, OWCP_SHA256_LEN);
-  }
+  bool ok = false;
+  int rc = identify(r, hash, &ok, &err);
   if (rc != 0)
     return http_reply_store_error(r, rc, &err);
   if (!ok)

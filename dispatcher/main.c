@@ -18,6 +18,7 @@
 #include "http.h"
 #include "keyring.h"
 #include "log_head.h"
+#include "authcache.h"
 #include "notify.h"
 #include "owcp/service/daemon.h"
 #include "owcp/service/log.h"
@@ -37,6 +38,9 @@ static int write_ready_file(const char *path, const char *url)
  * bounds it near 8 MiB, and far more clients than that stay fast enough
  * (a miss costs one read and one parse). */
 #define DISPATCHER_CERTCACHE_SLOTS 4096
+
+/* Token cache slots: 4096 × ≈ 400 B ≈ 1.6 MiB; a miss costs one look-up. */
+#define DISPATCHER_AUTHCACHE_SLOTS 4096
 
 /* The log threshold of the configuration: at start-up, and again on
  * SIGHUP from the configuration file as it is now (unless --log-level
@@ -82,6 +86,31 @@ static double pool_wait_seconds(void *arg)
   return (double)st.wait_us / 1e6;
 }
 
+/* The token cache's numbers (authcache.h). */
+static double auth_hits(void *arg)
+{
+  return (double)authcache_hits(arg);
+}
+
+static double auth_flushes(void *arg)
+{
+  return (double)authcache_flushes(arg);
+}
+
+static int register_auth_gauges(struct dispatcher *d, struct owcp_error *err)
+{
+  if (svc_metrics_gauge_fn(d->metrics, "owcp_auth_cache_hits_total",
+                           "Bearer tokens accepted from the token cache.",
+                           auth_hits, d->auth) == NULL ||
+      svc_metrics_gauge_fn(d->metrics, "owcp_auth_cache_flushes_total",
+                           "Token cache flushes (revocations notified).",
+                           auth_flushes, d->auth) == NULL) {
+    owcp_error_set(err, "out of memory for the token cache metrics");
+    return -1;
+  }
+  return 0;
+}
+
 static int register_pool_gauges(struct dispatcher *d, struct owcp_error *err)
 {
   if (svc_metrics_gauge_fn(d->metrics, "owcp_db_pool_connections_in_use",
@@ -123,7 +152,14 @@ static int start(struct dispatcher *d, struct owcp_error *err)
     return -1;
   if (register_pool_gauges(d, err) != 0)
     return -1;
-  d->notify = notify_new(d->cfg.db, err);
+  d->auth = authcache_new(DISPATCHER_AUTHCACHE_SLOTS);
+  if (d->auth == NULL) {
+    owcp_error_set(err, "out of memory for the token cache");
+    return -1;
+  }
+  if (register_auth_gauges(d, err) != 0)
+    return -1;
+  d->notify = notify_new(d->cfg.db, d->auth, err);
   if (d->notify == NULL)
     return -1;
   d->certs = certcache_new(DISPATCHER_CERTCACHE_SLOTS);
@@ -163,6 +199,7 @@ static void stop(struct dispatcher *d)
   outbox_join(d);
   log_head_final(d); /* after every request that could log has ended */
   notify_free(d->notify);
+  authcache_free(d->auth);
   certcache_free(d->certs);
   store_pool_free(d->pool);
   log_head_fini(d);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authcache.h"
 #include "owcp/service/log.h"
 #include "owcp/util.h"
 #include "store.h"
@@ -40,6 +41,7 @@ struct waiter {
 
 struct notify {
   char *conninfo;
+  struct authcache *auth; /* borrowed */
   pthread_mutex_t lock;
   struct waiter *buckets[BUCKETS];
   struct waiter *all;
@@ -69,9 +71,17 @@ static void fire_locked(struct waiter *w)
   }
 }
 
+/* The payload the database sends when an authentication changed
+ * (sql/dispatcher/009_auth_cache.sql). */
+#define AUTH_PAYLOAD "auth"
+
 static void on_payload(void *arg, const char *payload)
 {
   struct notify *n = arg;
+  if (strcmp(payload, AUTH_PAYLOAD) == 0) {
+    authcache_flush(n->auth);
+    return;
+  }
   pthread_mutex_lock(&n->lock);
   for (struct waiter *w = n->buckets[bucket_of(payload)]; w; w = w->bucket_next)
     if (strcmp(w->key, payload) == 0)
@@ -116,22 +126,26 @@ static void *listen_thread(void *arg)
       }
       backoff = 100;
       /* Anything that happened while we were not listening is unseen:
-       * let every waiter look again. */
+       * let every waiter look again, and trust no cached token. */
+      authcache_set_live(n->auth, true);
       notify_wake_all(n);
     }
     int rc = store_listener_wait(l, TICK_MS, on_payload, n, &err);
     if (rc == STORE_UNAVAILABLE || rc < 0) {
       svc_log(SVC_LOG_WARN, "notify.listen", "%s", err.msg);
+      authcache_set_live(n->auth, false);
       store_listener_close(l);
       l = NULL;
     }
     expire_due(n);
   }
+  authcache_set_live(n->auth, false);
   store_listener_close(l);
   return NULL;
 }
 
-struct notify *notify_new(const char *conninfo, struct owcp_error *err)
+struct notify *notify_new(const char *conninfo, struct authcache *auth,
+                          struct owcp_error *err)
 {
   struct notify *n = calloc(1, sizeof *n);
   if (n == NULL || (n->conninfo = strdup(conninfo)) == NULL) {
@@ -139,6 +153,7 @@ struct notify *notify_new(const char *conninfo, struct owcp_error *err)
     owcp_error_set(err, "out of memory");
     return NULL;
   }
+  n->auth = auth;
   pthread_mutex_init(&n->lock, NULL);
   if (pthread_create(&n->thread, NULL, listen_thread, n) != 0) {
     pthread_mutex_destroy(&n->lock);

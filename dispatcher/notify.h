@@ -17,8 +17,14 @@
 struct notify;
 struct waiter;
 
-/* Starts the LISTEN thread on conninfo. Caller frees with notify_free(). */
-struct notify *notify_new(const char *conninfo, struct owcp_error *err);
+struct authcache;
+
+/* Starts the LISTEN thread on conninfo. The payload "auth" (an
+ * authentication changed) flushes auth, which is live exactly while the
+ * LISTEN connection is (authcache.h); auth is borrowed and must outlive
+ * the notifier. Caller frees with notify_free(). */
+struct notify *notify_new(const char *conninfo, struct authcache *auth,
+                          struct owcp_error *err);
 
 /* Resumes every waiter, stops the thread and frees everything. */
 void notify_free(struct notify *n);

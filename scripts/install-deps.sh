@@ -61,6 +61,9 @@ TEST_PACKAGES=(
   # a real browser for the audit console's test (test_console, DevTools
   # protocol driven by python3's standard library)
   chromium python3
+  # the benchmark's CIBA peer (bench/run.sh; ../shared/peers/ciba); npm
+  # is added below
+  nodejs
 )
 
 mode=${1:-test}
@@ -72,6 +75,13 @@ case $mode in
     exit 2
     ;;
 esac
+# npm for the CIBA peer: Debian's nodejs leaves it to the npm package,
+# NodeSource's nodejs carries it itself (and conflicts with that package).
+node_provides=$(dpkg-query -W -f='${Status}|${Provides}' nodejs 2>/dev/null || true)
+provides_npm='^install ok installed\|(.*[ ,])?npm([ ,(]|$)'
+if [ "$mode" = test ] && ! [[ $node_provides =~ $provides_npm ]]; then
+  packages+=(npm)
+fi
 # Word splitting is the point: a space-separated list of package names.
 # shellcheck disable=SC2206
 packages+=(${OWCP_DEPS_EXTRA:-})

@@ -296,6 +296,28 @@ void itest_env_fini(struct itest_env *e)
   curl_global_cleanup();
 }
 
+void itest_env_second(struct itest_env *b, const struct itest_env *a)
+{
+  size_t len = strlen(a->tmpdir);
+
+  *b = *a;
+  b->pid = 0;
+  assert_true(len + 3 <= sizeof b->tmpdir);
+  memcpy(b->tmpdir + len, "/b", 3);
+  assert_int_equal(mkdir(b->tmpdir, 0700), 0);
+}
+
+void itest_env_second_fini(struct itest_env *b)
+{
+  char ready[sizeof b->tmpdir + 16];
+
+  if (b->pid > 0)
+    itest_stop(b);
+  snprintf(ready, sizeof ready, "%s/ready", b->tmpdir);
+  unlink(ready);
+  rmdir(b->tmpdir);
+}
+
 /* The ready file once it holds a complete line, else NULL. */
 static char *ready_url(const char *path)
 {

@@ -64,6 +64,15 @@ void itest_env_init(struct itest_env *e, const char *name);
  * the temporary directory. */
 void itest_env_fini(struct itest_env *e);
 
+/* Makes b a second dispatcher environment on a's database and key
+ * directory (a initialised); only b's ready file lives apart, in a's
+ * temporary directory. Start it with itest_start(). */
+void itest_env_second(struct itest_env *b, const struct itest_env *a);
+
+/* Stops b when it runs and removes its directory; call before
+ * itest_env_fini() of the first environment. */
+void itest_env_second_fini(struct itest_env *b);
+
 /* Starts owcp-dispatcher on 127.0.0.1:0 with --insecure-http (or the
  * env's TLS certificate and key when set), the env's
  * key dir, --domain example.com and the NULL-terminated extra arguments

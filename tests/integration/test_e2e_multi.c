@@ -39,12 +39,7 @@ static int setup(void **state)
   f->token = itest_requestor_add(&f->a, "access@example.com", 0);
   itest_start(&f->a, NULL);
   /* b shares a's database and keys; only its ready file lives apart. */
-  f->b = f->a;
-  f->b.pid = 0;
-  size_t len = strlen(f->a.tmpdir);
-  assert_true(len + 3 <= sizeof f->b.tmpdir);
-  memcpy(f->b.tmpdir + len, "/b", 3);
-  assert_int_equal(mkdir(f->b.tmpdir, 0700), 0);
+  itest_env_second(&f->b, &f->a);
   itest_start(&f->b, NULL);
   itest_client_init(&f->alice1, "alice@example.com");
   itest_client_enrol(&f->a, &f->alice1);
@@ -56,13 +51,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct fx *f = *state;
-  char ready[sizeof f->b.tmpdir + 16];
 
-  if (f->b.pid > 0)
-    itest_stop(&f->b);
-  snprintf(ready, sizeof ready, "%s/ready", f->b.tmpdir);
-  unlink(ready);
-  rmdir(f->b.tmpdir);
+  itest_env_second_fini(&f->b);
   if (f->a.pid > 0)
     itest_stop(&f->a);
   itest_client_free(&f->alice1);
