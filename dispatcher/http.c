@@ -270,15 +270,6 @@ bool http_longpoll_expired(const struct request *r)
 /* ---- the gates ------------------------------------------------------------
  */
 
-/* The media type of the body without parameters, e.g. "application/json". */
-static bool media_type_is(const char *header, const char *type)
-{
-  size_t n = strlen(type);
-  if (header == NULL || strncasecmp(header, type, n) != 0)
-    return false;
-  return header[n] == '\0' || header[n] == ';' || header[n] == ' ';
-}
-
 /* jansson's messages quote the input; keep control and non-ASCII octets
  * out of our replies and logs. */
 static void printable(char *s)
@@ -293,7 +284,7 @@ static enum MHD_Result decode_body(struct request *r)
   const char *ct = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_CONTENT_TYPE);
   struct owcp_error err = {{0}};
-  if (media_type_is(ct, "application/json")) {
+  if (svc_media_type_is(ct, "application/json")) {
     json_error_t jerr;
     r->params = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (r->params == NULL) {
@@ -307,7 +298,7 @@ static enum MHD_Result decode_body(struct request *r)
                               "The body must be a JSON object.");
     return MHD_YES;
   }
-  if (media_type_is(ct, "application/owcp-multipart")) {
+  if (svc_media_type_is(ct, "application/owcp-multipart")) {
     if (owcp_params_from_multipart((const unsigned char *)r->body, r->body_len,
                                    &r->params, &err) != 0)
       return http_reply_error(r, OWCP_BAD_REQUEST, "%s", err.msg);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -64,13 +63,6 @@ static char *basic_user(struct svc_request *req, const struct bridge *b)
   return out;
 }
 
-static bool is_mras(const char *ct)
-{
-  size_t n = strlen(MRAS_CONTENT_TYPE);
-  return ct != NULL && strncasecmp(ct, MRAS_CONTENT_TYPE, n) == 0 &&
-         (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
 enum MHD_Result mras_http(struct svc_request *req)
 {
   struct bridge *b = req->app_ctx;
@@ -82,8 +74,10 @@ enum MHD_Result mras_http(struct svc_request *req)
     return reply(req, MHD_HTTP_UNAUTHORIZED, NULL, NULL, 0,
                  MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
   }
-  if (!is_mras(MHD_lookup_connection_value(req->con, MHD_HEADER_KIND,
-                                           MHD_HTTP_HEADER_CONTENT_TYPE))) {
+  if (!svc_media_type_is(
+          MHD_lookup_connection_value(req->con, MHD_HEADER_KIND,
+                                      MHD_HTTP_HEADER_CONTENT_TYPE),
+          MRAS_CONTENT_TYPE)) {
     free(user);
     return reply(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, NULL, 0,
                  MHD_HTTP_HEADER_ACCEPT, MRAS_CONTENT_TYPE);

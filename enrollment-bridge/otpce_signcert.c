@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -441,16 +440,6 @@ static enum MHD_Result required(struct svc_request *req, struct signcert *s)
 /* ---- the steps before the confirmation -------------------------------------
  */
 
-/* "application/xml" with any case and parameters (clients send
- * "Application/xml;charset=utf-8"). */
-static bool is_xml(const char *ct)
-{
-  static const char want[] = "application/xml";
-  size_t n = sizeof want - 1;
-  return ct != NULL && strncasecmp(ct, want, n) == 0 &&
-         (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
 static enum MHD_Result check_request(struct svc_request *req,
                                      struct signcert *s)
 {
@@ -460,8 +449,10 @@ static enum MHD_Result check_request(struct svc_request *req,
                                               OTPCE_VERSION_HEADER);
   if (v == NULL || strcmp(v, OTPCE_VERSION) != 0)
     return bad_request(req, "X-OTPCEP-version must be 1.0");
-  if (!is_xml(MHD_lookup_connection_value(req->con, MHD_HEADER_KIND,
-                                          MHD_HTTP_HEADER_CONTENT_TYPE)))
+  if (!svc_media_type_is(
+          MHD_lookup_connection_value(req->con, MHD_HEADER_KIND,
+                                      MHD_HTTP_HEADER_CONTENT_TYPE),
+          "application/xml"))
     return bad_request(req, "Content-Type must be application/xml");
   if (otpce_request_parse(b->otpce, req->body.data, req->body.len, &s->req,
                           &err) != OWCP_XML_OK)

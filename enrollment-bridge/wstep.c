@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
@@ -262,14 +261,6 @@ static enum wstep_fault authenticate(struct svc_request *req,
 /* ---- dispatch --------------------------------------------------------------
  */
 
-static bool is_soap(const char *ct)
-{
-  static const char want[] = "application/soap+xml";
-  size_t n = sizeof want - 1;
-  return ct != NULL && strncasecmp(ct, want, n) == 0 &&
-         (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
 static bool same(const char *a, const char *b)
 {
   return a != NULL && strcmp(a, b) == 0;
@@ -309,8 +300,10 @@ enum MHD_Result wstep_post(struct svc_request *req)
     return MHD_NO;
   req->app = c;
   req->app_free = call_free;
-  if (!is_soap(MHD_lookup_connection_value(req->con, MHD_HEADER_KIND,
-                                           MHD_HTTP_HEADER_CONTENT_TYPE)))
+  if (!svc_media_type_is(
+          MHD_lookup_connection_value(req->con, MHD_HEADER_KIND,
+                                      MHD_HTTP_HEADER_CONTENT_TYPE),
+          "application/soap+xml"))
     return wstep_fail(req, c, WSTEP_FAULT_MALFORMED, 0,
                       "Content-Type must be application/soap+xml");
   if (wstep_msg_parse(req->body.data, req->body.len, (size_t)b->cfg.max_body,

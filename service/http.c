@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -819,4 +820,13 @@ void svc_http_stop(struct svc_http *h, int grace_ms, void (*wake)(void *arg),
   pthread_mutex_destroy(&h->gen_lock);
   pthread_mutex_destroy(&h->conn_lock);
   free(h);
+}
+
+bool svc_media_type_is(const char *header, const char *type)
+{
+  size_t n = strlen(type);
+
+  if (header == NULL || strncasecmp(header, type, n) != 0)
+    return false;
+  return header[n] == '\0' || header[n] == ';' || header[n] == ' ';
 }

@@ -137,6 +137,11 @@ void svc_http_config_defaults(struct svc_http_config *c);
 int svc_http_start(const struct svc_http_config *cfg, struct svc_http **out,
                    struct owcp_error *err);
 
+/* True when a Content-Type header value names `type` (compared
+ * case-insensitively: clients send "Application/xml;charset=utf-8"),
+ * parameters after ';' or a space ignored; false for NULL. */
+bool svc_media_type_is(const char *header, const char *type);
+
 /* "http" or "https", and the bound port. */
 const char *svc_http_scheme(const struct svc_http *h);
 unsigned short svc_http_port(const struct svc_http *h);
