@@ -48,6 +48,7 @@
 struct mras_world {
   struct bridge_world w;
   unsigned short udp, tcp, tls;
+  unsigned short turn, turn_peer; /* coturn and its test peer: free ports */
   char extra[2048];
   char path[64];
   /* What configure() writes besides confirm (setup: 407, 300, 127.0.0.1). */
@@ -98,11 +99,11 @@ static void configure(struct mras_world *m, const char *confirm)
            "turn_secret_file = turn1.secret\n"
            "turn_secret_file = turn2.secret\n"
            "turn_host = %s\n"
-           "turn_udp_port = 34780\n"
+           "turn_udp_port = %u\n"
            "max_duration = 480\n"
            "confirm = %s\n",
            m->udp, m->tcp, m->tls, m->nonce_lifetime, m->challenge,
-           m->turn_host, confirm);
+           m->turn_host, m->turn, confirm);
   m->w.bridge.opts.extra = m->extra;
   m->w.bridge.opts.identity_extra =
       "map = sip:*@example.com -> *@example.com\n";
@@ -120,6 +121,8 @@ static int setup(void **state)
   m->udp = free_port(SOCK_DGRAM);
   m->tcp = free_port(SOCK_STREAM);
   m->tls = free_port(SOCK_STREAM);
+  m->turn = free_port(SOCK_DGRAM);
+  m->turn_peer = free_port(SOCK_DGRAM);
   m->challenge = "407";
   m->nonce_lifetime = 300;
   m->turn_host = "127.0.0.1";
@@ -584,14 +587,14 @@ static void test_http_reasons(void **state)
 
 #define TURN_START                                                             \
   "cd '%s' && mkdir -p turndb && (turnserver -n --log-file=stdout "            \
-  "--listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port=34780 "      \
+  "--listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port=%u "         \
   "--min-port=49160 --max-port=49200 --use-auth-secret "                       \
   "--static-auth-secret=%s --realm=example.org --allow-loopback-peers "        \
   "--no-tls --no-dtls --no-cli -b turndb/db > turn.log 2>&1 & echo $! > "      \
-  "turn.pid) && (turnutils_peer -L 127.0.0.1 -p 34800 > peer.log 2>&1 & "      \
+  "turn.pid) && (turnutils_peer -L 127.0.0.1 -p %u > peer.log 2>&1 & "         \
   "echo $! > peer.pid) && sleep 1"
 #define TURN_ALLOC                                                             \
-  "cd '%s' && timeout 20 turnutils_uclient -p 34780 -e 127.0.0.1 -r 34800 "    \
+  "cd '%s' && timeout 20 turnutils_uclient -p %u -e 127.0.0.1 -r %u "          \
   "-n 3 -u '%s' -w '%s' 127.0.0.1 > uclient.log 2>&1"
 #define TURN_STOP "cd '%s' && kill $(cat turn.pid) $(cat peer.pid); sleep 1"
 
@@ -607,15 +610,17 @@ static void test_coturn(void **state)
   expect(&r, 200, "OK");
   element(r.body, "username", user, sizeof user);
   element(r.body, "password", pw, sizeof pw);
-  assert_int_equal(run(TURN_START, dir, "first-turn-secret"), 0);
-  int ok = run(TURN_ALLOC, dir, user, pw);
+  assert_int_equal(
+      run(TURN_START, dir, m->turn, "first-turn-secret", m->turn_peer), 0);
+  int ok = run(TURN_ALLOC, dir, m->turn, m->turn_peer, user, pw);
   run(TURN_STOP, dir);
   if (ok != 0)
     run("cat '%s/uclient.log' '%s/turn.log' >&2", dir, dir);
   assert_int_equal(ok, 0);
   /* Rotated out: coturn knows only the new secret. */
-  assert_int_equal(run(TURN_START, dir, "third-turn-secret"), 0);
-  int bad = run(TURN_ALLOC, dir, user, pw);
+  assert_int_equal(
+      run(TURN_START, dir, m->turn, "third-turn-secret", m->turn_peer), 0);
+  int bad = run(TURN_ALLOC, dir, m->turn, m->turn_peer, user, pw);
   /* SIGHUP with the new list: fresh credentials work again. */
   write_secret(dir, "turn1.secret", "third-turn-secret\n");
   kill(m->w.bridge.pid, SIGHUP);
@@ -623,7 +628,7 @@ static void test_coturn(void **state)
   post_body(m, SIPE_BODY("51", "sip:alice@example.com"), &r);
   element(r.body, "username", user, sizeof user);
   element(r.body, "password", pw, sizeof pw);
-  int again = run(TURN_ALLOC, dir, user, pw);
+  int again = run(TURN_ALLOC, dir, m->turn, m->turn_peer, user, pw);
   run(TURN_STOP, dir);
   write_secret(dir, "turn1.secret", "first-turn-secret\n");
   kill(m->w.bridge.pid, SIGHUP);
@@ -822,14 +827,15 @@ static void test_duration_and_expiry(void **state)
   element(r.body, "password", pw, sizeof pw);
   long long expiry = strtoll(user, NULL, 10);
   assert_true(expiry >= before + 60 && expiry <= time(NULL) + 60);
-  assert_int_equal(run(TURN_START, dir, "first-turn-secret"), 0);
-  int ok = run(TURN_ALLOC, dir, user, pw);
+  assert_int_equal(
+      run(TURN_START, dir, m->turn, "first-turn-secret", m->turn_peer), 0);
+  int ok = run(TURN_ALLOC, dir, m->turn, m->turn_peer, user, pw);
   if (ok != 0)
     run("cat '%s/uclient.log' '%s/turn.log' >&2", dir, dir);
   /* coturn accepts while expiry >= now. */
   while (time(NULL) <= expiry + 1)
     sleep(1);
-  int expired = run(TURN_ALLOC, dir, user, pw);
+  int expired = run(TURN_ALLOC, dir, m->turn, m->turn_peer, user, pw);
   run(TURN_STOP, dir);
   assert_int_equal(ok, 0);
   assert_int_not_equal(expired, 0);
