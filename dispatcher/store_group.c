@@ -246,31 +246,47 @@ static void lead(struct store_group *g, struct store *st)
     pthread_cond_signal(&g->head->wake);
 }
 
+/* Queues c and waits until a group (perhaps led by this thread) took and
+ * finished it. */
+static void queue_and_wait(struct store_group *g, struct store *st,
+                           struct group_call *c)
+{
+  pthread_mutex_lock(&g->lock);
+  *g->tail = c;
+  g->tail = &c->next;
+  while (c->state != CALL_DONE && c->state != CALL_ALONE) {
+    if (!g->leading && c->state == CALL_QUEUED)
+      lead(g, st);
+    else
+      pthread_cond_wait(&c->wake, &g->lock);
+  }
+  pthread_mutex_unlock(&g->lock);
+}
+
 int store_group_run(struct store_group *g, struct store *st,
                     const struct store_stmt *s, const struct svc_pg_params *p,
                     PGresult **out, struct owcp_error *err)
 {
-  struct group_call call = {.s = s, .p = p, .state = CALL_QUEUED};
+  /* On the heap: other threads reach it through the queue. */
+  struct group_call *c = calloc(1, sizeof *c);
+  int rc = 0;
 
   *out = NULL;
-  pthread_cond_init(&call.wake, NULL);
-  pthread_mutex_lock(&g->lock);
-  *g->tail = &call;
-  g->tail = &call.next;
-  while (call.state != CALL_DONE && call.state != CALL_ALONE) {
-    if (!g->leading && call.state == CALL_QUEUED)
-      lead(g, st);
-    else
-      pthread_cond_wait(&call.wake, &g->lock);
-  }
-  pthread_mutex_unlock(&g->lock);
-  pthread_cond_destroy(&call.wake);
-  if (call.state == CALL_ALONE)
+  if (c == NULL)
     return store_run_alone(st, s, p, out, err);
-  if (call.rc != 0) {
-    *err = call.err;
-    return call.rc;
-  }
-  *out = call.res;
-  return 0;
+  c->s = s;
+  c->p = p;
+  c->state = CALL_QUEUED;
+  pthread_cond_init(&c->wake, NULL);
+  queue_and_wait(g, st, c);
+  pthread_cond_destroy(&c->wake);
+  if (c->state == CALL_ALONE)
+    rc = store_run_alone(st, s, p, out, err);
+  else if (c->rc != 0) {
+    *err = c->err;
+    rc = c->rc;
+  } else
+    *out = c->res;
+  free(c);
+  return rc;
 }
