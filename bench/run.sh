@@ -243,7 +243,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   --threads "$THREADS" --longpolls-per-token "$per_token" \
   --per-ip-connections "$per_ip" \
   --register-per-minute-per-address "$registers" \
-  --ready-file "$tmp/ready" 2>"$tmp/dispatcher.log" &
+  ${DISPATCHER_ARGS:-} --ready-file "$tmp/ready" 2>"$tmp/dispatcher.log" &
 dpid=$!
 await_file "$tmp/ready" 30 "$dpid"
 base=$(head -n 1 "$tmp/ready")

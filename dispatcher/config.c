@@ -85,6 +85,8 @@ static const char usage[] =
     "                         per client address (IPv6: /64) and minute (20)\n"
     "  --not-me-block S       how long a \"Not Me\" report blocks that\n"
     "                         requestor from that account (86400)\n"
+    "  --group-commit N       RD-Confirm/CD-Reply calls committed together at\n"
+    "                         most, when they arrive at once (32; 1: off)\n"
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
     "  --log-head-interval S  seconds between signed log heads (60)\n"
     "  --log-head-file FILE   append every signed log head to FILE\n"
@@ -163,6 +165,8 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
                 "unauthenticated CD-Register per client address and minute"),
     SVC_CFG_INT(C, not_me_block, "not_me_block", 0, "86400", 1, 31536000,
                 "seconds a \"Not Me\" report blocks that requestor"),
+    SVC_CFG_INT(C, group_commit, "group_commit", 0, "32", 1, 64,
+                "RD-Confirm/CD-Reply calls committed together at most"),
     SVC_CFG_KEY_END};
 #undef C
 

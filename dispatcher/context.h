@@ -71,6 +71,7 @@ struct dispatcher_config {
   int approvals_per_hour;  /* approvals asked per account and hour */
   int register_per_minute; /* unauthenticated CD-Register per address */
   int not_me_block;        /* seconds a "Not Me" blocks a requestor */
+  int group_commit;        /* most calls per group commit; 1: off */
   /* [admin] (owcp-admin serve), when present. */
   struct admin_config admin;
   bool admin_section;

@@ -86,6 +86,21 @@ static double pool_wait_seconds(void *arg)
   return (double)st.wait_us / 1e6;
 }
 
+/* Group commit's numbers (store_group.h). */
+static double group_groups(void *arg)
+{
+  struct store_group_counts n;
+  store_pool_group_counts(arg, &n);
+  return (double)n.groups;
+}
+
+static double group_calls(void *arg)
+{
+  struct store_group_counts n;
+  store_pool_group_counts(arg, &n);
+  return (double)n.calls;
+}
+
 /* The token cache's numbers (authcache.h). */
 static double auth_hits(void *arg)
 {
@@ -121,7 +136,13 @@ static int register_pool_gauges(struct dispatcher *d, struct owcp_error *err)
                            pool_waits, d->pool) == NULL ||
       svc_metrics_gauge_fn(d->metrics, "owcp_db_pool_wait_seconds_total",
                            "Time borrows spent waiting for a connection.",
-                           pool_wait_seconds, d->pool) == NULL) {
+                           pool_wait_seconds, d->pool) == NULL ||
+      svc_metrics_gauge_fn(d->metrics, "owcp_db_group_commits_total",
+                           "Group commits of RD-Confirm/CD-Reply calls.",
+                           group_groups, d->pool) == NULL ||
+      svc_metrics_gauge_fn(d->metrics, "owcp_db_group_calls_total",
+                           "RD-Confirm/CD-Reply calls group commits carried.",
+                           group_calls, d->pool) == NULL) {
     owcp_error_set(err, "out of memory for the pool metrics");
     return -1;
   }
@@ -149,6 +170,8 @@ static int start(struct dispatcher *d, struct owcp_error *err)
            d->cfg.domains[0]);
   d->pool = store_pool_new(d->cfg.db, d->cfg.threads + 2, err);
   if (d->pool == NULL)
+    return -1;
+  if (store_pool_group_commit(d->pool, (size_t)d->cfg.group_commit, err) != 0)
     return -1;
   if (register_pool_gauges(d, err) != 0)
     return -1;

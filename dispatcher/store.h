@@ -99,6 +99,21 @@ void store_pool_free(struct store_pool *pool);
 /* The pool's counters for metrics (size, in use, waits, wait time...). */
 void store_pool_stats(struct store_pool *pool, struct svc_pgpool_stats *out);
 
+/* Turns on group commit for the pool's connections: up to max RD-Confirm
+ * and CD-Reply calls that arrive while another group commits are committed
+ * together (dispatcher/store_group.c). max < 2 leaves it off; call before
+ * the pool is shared. */
+int store_pool_group_commit(struct store_pool *pool, size_t max,
+                            struct owcp_error *err);
+
+/* Groups run, the calls they carried, and the calls run again on their
+ * own because their group rolled back (all 0 when off). */
+struct store_group_counts {
+  unsigned long long groups, calls, alone;
+};
+void store_pool_group_counts(struct store_pool *pool,
+                             struct store_group_counts *out);
+
 /* Borrows a connection into *out, waiting up to wait_ms for one to be free.
  * A broken connection is reopened transparently. Returns STORE_UNAVAILABLE
  * when the database cannot be reached or none became free in time. The

@@ -100,10 +100,12 @@ extern const struct store_stmt *const store_log_statements[];
 extern const struct store_stmt *const store_console_statements[];
 
 /* One connection. pooled: the connection belongs to a pool (which closes
- * it), NULL for store_open()'s own. */
+ * it), NULL for store_open()'s own. group: the pool's group committer
+ * (NULL: every statement commits on its own). */
 struct store {
   PGconn *conn;
   struct svc_pgconn *pooled;
+  struct store_group *group;
   bool prepared[S_COUNT];
 };
 
@@ -113,10 +115,24 @@ int store_prepare_all(struct store *st, struct owcp_error *err);
 
 /* Runs a prepared statement (preparing it first if the schema was not
  * migrated when the connection opened); *out gets the result the caller
- * PQclear()s. p may be NULL. */
+ * PQclear()s. p may be NULL. RD-Confirm's and CD-Reply's procedures on a
+ * pooled connection go through the pool's group committer (store_group.h). */
 int store_run(struct store *st, const struct store_stmt *s,
               const struct svc_pg_params *p, PGresult **out,
               struct owcp_error *err);
+
+/* store_run() in a transaction of its own, whatever s->grouped says. */
+int store_run_alone(struct store *st, const struct store_stmt *s,
+                    const struct svc_pg_params *p, PGresult **out,
+                    struct owcp_error *err);
+
+/* Prepares s on st's connection unless it already is. */
+int store_prepare(struct store *st, const struct store_stmt *s,
+                  struct owcp_error *err);
+
+/* Sends the NOTIFY payloads queued by the statements st's connection just
+ * committed (procedures/owcp_notify.sql). */
+void store_notify_flush(struct store *st);
 
 /* store_run expecting exactly one row. */
 int store_run_row(struct store *st, const struct store_stmt *s,

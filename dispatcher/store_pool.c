@@ -6,6 +6,7 @@
 #include "store_internal.h"
 
 #include "owcp/service/pgpool.h"
+#include "store_group.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,8 @@ static int prepare_stmt(struct store *st, const struct store_stmt *s,
   return rc;
 }
 
-static int prepare_one(struct store *st, const struct store_stmt *s,
-                       struct owcp_error *err)
+int store_prepare(struct store *st, const struct store_stmt *s,
+                  struct owcp_error *err)
 {
   return prepare_stmt(st, s, false, err);
 }
@@ -68,29 +69,46 @@ static int prepare_all(struct store *st, struct owcp_error *err)
  * every notifying statement runs on its own). A failure is not the
  * statement's: its change is committed; the long polls waiting for it then
  * answer at their deadline instead of at once. */
-static void notify_flush(struct store *st)
+void store_notify_flush(struct store *st)
 {
   PGresult *res;
 
-  if (prepare_one(st, &stmt_notify_flush, NULL) != 0)
+  if (store_prepare(st, &stmt_notify_flush, NULL) != 0)
     return;
   res =
       PQexecPrepared(st->conn, stmt_notify_flush.name, 0, NULL, NULL, NULL, 0);
   PQclear(res);
 }
 
-/* Runs a prepared statement expecting rows (or a command); *out gets the
- * result the caller PQclear()s. */
+/* The statements group commit takes: the two durable commits of every
+ * flow. Others (admin, sweeper, DR-Complete bookkeeping) are rare enough
+ * to commit on their own. */
+static bool grouped(const struct store_stmt *s)
+{
+  return s->id == S_CONFIRM || s->id == S_REPLY;
+}
+
 int store_run(struct store *st, const struct store_stmt *s,
               const struct svc_pg_params *p, PGresult **out,
               struct owcp_error *err)
+{
+  if (st->group != NULL && grouped(s))
+    return store_group_run(st->group, st, s, p, out, err);
+  return store_run_alone(st, s, p, out, err);
+}
+
+/* Runs a prepared statement expecting rows (or a command); *out gets the
+ * result the caller PQclear()s. */
+int store_run_alone(struct store *st, const struct store_stmt *s,
+                    const struct svc_pg_params *p, PGresult **out,
+                    struct owcp_error *err)
 {
   PGresult *res;
   ExecStatusType status;
   int rc;
 
   *out = NULL;
-  rc = prepare_one(st, s, err);
+  rc = store_prepare(st, s, err);
   if (rc != 0)
     return rc;
   res = PQexecPrepared(st->conn, s->name, p ? p->n : 0, p ? p->v : NULL,
@@ -103,7 +121,7 @@ int store_run(struct store *st, const struct store_stmt *s,
   }
   *out = res;
   if (s->notifies)
-    notify_flush(st);
+    store_notify_flush(st);
   return 0;
 }
 
@@ -127,7 +145,7 @@ int store_run_rows(struct store *st, const struct store_stmt *s,
                    struct owcp_error *err)
 {
   PGresult *res;
-  int rc = prepare_one(st, s, err);
+  int rc = store_prepare(st, s, err);
   int stop = 0;
 
   if (rc != 0)
@@ -278,6 +296,7 @@ int store_prepare_all(struct store *st, struct owcp_error *err)
 
 struct store_pool {
   struct svc_pgpool *pg;
+  struct store_group *group; /* NULL: no group commit */
 };
 
 /* svc_pgpool setup hook: the pool's connections are store_attach()ed. */
@@ -320,6 +339,7 @@ void store_pool_free(struct store_pool *pool)
   if (pool == NULL)
     return;
   svc_pgpool_free(pool->pg);
+  store_group_free(pool->group);
   free(pool);
 }
 
@@ -334,7 +354,31 @@ int store_pool_acquire(struct store_pool *pool, int wait_ms, struct store **out,
     return rc;
   *out = svc_pgconn_state(c);
   (*out)->pooled = c;
+  (*out)->group = pool->group;
   return 0;
+}
+
+int store_pool_group_commit(struct store_pool *pool, size_t max,
+                            struct owcp_error *err)
+{
+  if (max < 2)
+    return 0;
+  if (max > STORE_GROUP_MAX)
+    max = STORE_GROUP_MAX;
+  pool->group = store_group_new(max);
+  if (pool->group == NULL) {
+    owcp_error_set(err, "out of memory creating the group committer");
+    return -1;
+  }
+  return 0;
+}
+
+void store_pool_group_counts(struct store_pool *pool,
+                             struct store_group_counts *out)
+{
+  memset(out, 0, sizeof *out);
+  if (pool->group != NULL)
+    store_group_counts(pool->group, out);
 }
 
 void store_pool_release(struct store_pool *pool, struct store *st)

@@ -651,6 +651,10 @@ static void test_metrics(void **state)
               0);
   assert_true(testutil_exposition_value(
                   h.body, "owcp_db_pool_wait_seconds_total") >= 0);
+  assert_true(testutil_exposition_value(h.body, "owcp_db_group_calls_total") >=
+              testutil_exposition_value(h.body, "owcp_db_group_commits_total"));
+  assert_true(
+      testutil_exposition_value(h.body, "owcp_db_group_commits_total") >= 0);
   assert_non_null(
       strstr(h.body, "# TYPE owcp_http_request_duration_seconds histogram"));
   itest_http_free(&h);

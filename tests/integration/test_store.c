@@ -13,6 +13,7 @@
 
 #include "logchain.h"
 #include "store.h"
+#include "store_group.h"
 #include "store_metrics.h"
 #include "owcp/service/pg.h"
 
@@ -1007,6 +1008,145 @@ static void test_listener(void **state)
   store_listener_close(l);
 }
 
+/* ---- group commit (dispatcher/store_group.c) ---------------------------- */
+
+#define GROUP_THREADS 24
+
+struct group_caller {
+  struct fx *f;
+  struct store_pool *pool;
+  pthread_barrier_t *gate;
+  char ident[32];
+  int timeout; /* 0 makes owcp_confirm raise: a failing call */
+  int rc;
+  struct store_confirm_out out;
+};
+
+/* One RD-Confirm on a pooled connection, started with every other caller
+ * at once so that they queue behind one another's commits. */
+static void *group_call(void *arg)
+{
+  struct group_caller *c = arg;
+  struct owcp_error err = {{0}};
+  struct store_confirm_in in = {0};
+  struct store *st = NULL;
+
+  c->rc = store_pool_acquire(c->pool, 5000, &st, &err);
+  pthread_barrier_wait(c->gate);
+  if (c->rc != 0)
+    return NULL;
+  in.requestor_id = c->f->req;
+  in.account = "alice@example.com";
+  in.identifier = c->ident;
+  in.request_xml = "<g/>";
+  owcp_sha256(in.request_xml, 4, in.request_sha256);
+  in.type = "login";
+  in.timeout_seconds = c->timeout;
+  in.now = T0;
+  c->rc = store_confirm(st, &in, &c->out, &err);
+  store_pool_release(c->pool, st);
+  return NULL;
+}
+
+/* Runs GROUP_THREADS simultaneous RD-Confirms named PREFIX-i; caller bad
+ * (if < GROUP_THREADS) sends timeout 0, which owcp_confirm refuses by
+ * raising an error. */
+static void group_round(struct fx *f, struct store_pool *pool,
+                        const char *prefix, int bad, struct group_caller *c)
+{
+  pthread_t th[GROUP_THREADS];
+  pthread_barrier_t gate;
+
+  pthread_barrier_init(&gate, NULL, GROUP_THREADS);
+  for (int i = 0; i < GROUP_THREADS; i++) {
+    c[i] = (struct group_caller){
+        .f = f, .pool = pool, .gate = &gate, .timeout = i == bad ? 0 : 300};
+    snprintf(c[i].ident, sizeof c[i].ident, "%s-%d", prefix, i);
+    assert_int_equal(pthread_create(&th[i], NULL, group_call, &c[i]), 0);
+  }
+  for (int i = 0; i < GROUP_THREADS; i++)
+    pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&gate);
+}
+
+/* Simultaneous RD-Confirms are committed in fewer transactions than calls,
+ * and each still gets its own committed transaction and log entry. */
+static void test_group_commit(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_pool *pool = store_pool_new(f->conninfo, GROUP_THREADS, &err);
+  struct group_caller c[GROUP_THREADS];
+  struct store_group_counts n;
+
+  assert_non_null(pool);
+  assert_int_equal(store_pool_group_commit(pool, 32, &err), 0);
+  for (int round = 0; round < 3; round++) {
+    char prefix[16];
+
+    snprintf(prefix, sizeof prefix, "G%d", round);
+    group_round(f, pool, prefix, GROUP_THREADS, c);
+    for (int i = 0; i < GROUP_THREADS; i++) {
+      assert_int_equal(c[i].rc, 0);
+      assert_int_equal(c[i].out.status, 202);
+      for (int j = 0; j < i; j++)
+        assert_string_not_equal(c[i].out.transaction, c[j].out.transaction);
+    }
+  }
+  store_pool_group_counts(pool, &n);
+  assert_int_equal(n.calls, 3 * GROUP_THREADS);
+  assert_true(n.groups < n.calls);
+  assert_int_equal(n.alone, 0);
+  assert_int_equal(count(f, "SELECT count(*) FROM transactions "
+                            "WHERE identifier LIKE 'G_-%'"),
+                   3 * GROUP_THREADS);
+  assert_int_equal(count(f, "SELECT count(*) FROM log WHERE event = "
+                            "'transaction.created' AND detail LIKE "
+                            "'identifier=G_-%'"),
+                   3 * GROUP_THREADS);
+  store_pool_free(pool);
+}
+
+/* A call that fails rolls its group back; every other call of that group
+ * is run again on its own and succeeds; the failing one reports its
+ * error and stores nothing. */
+static void test_group_commit_failure_isolated(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_pool *pool = store_pool_new(f->conninfo, GROUP_THREADS, &err);
+  struct group_caller c[GROUP_THREADS];
+  struct store_group_counts n = {0};
+  int rounds = 0;
+
+  assert_non_null(pool);
+  assert_int_equal(store_pool_group_commit(pool, 32, &err), 0);
+  /* Until the failing call has shared a group at least once. */
+  while (n.alone == 0 && rounds < 20) {
+    char prefix[16];
+
+    snprintf(prefix, sizeof prefix, "F%d", rounds++);
+    group_round(f, pool, prefix, GROUP_THREADS / 2, c);
+    for (int i = 0; i < GROUP_THREADS; i++) {
+      if (i == GROUP_THREADS / 2) {
+        assert_int_not_equal(c[i].rc, 0);
+        continue;
+      }
+      assert_int_equal(c[i].rc, 0);
+      assert_int_equal(c[i].out.status, 202);
+    }
+    store_pool_group_counts(pool, &n);
+  }
+  assert_true(n.alone > 0);
+  assert_int_equal(count(f, "SELECT count(*) FROM transactions "
+                            "WHERE identifier LIKE 'F%'"),
+                   (int64_t)rounds * (GROUP_THREADS - 1));
+  assert_int_equal(count(f, "SELECT count(*) FROM transactions WHERE "
+                            "identifier LIKE 'F%-12'"),
+                   0);
+  store_pool_free(pool);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1031,6 +1171,8 @@ int main(void)
       T(test_listener_error_one_line),
       T(test_metrics_sample),
       T(test_listener),
+      T(test_group_commit),
+      T(test_group_commit_failure_isolated),
   };
 
   if (getenv("OWCP_TEST_DB") == NULL) {
