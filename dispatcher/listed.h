@@ -2,7 +2,7 @@
  * listed.h — the listing writer: records CD-List's first deliveries
  * ("transaction.listed") in batches, off the request path.
  *
- * CD-List's read is read-only (procedures/owcp_list.sql); the handler
+ * CD-List's read is read-only (procedures/owcp_pending.sql); the handler
  * hands each first delivery it answered to listed_note(), which queues it
  * in memory. One background thread per process takes everything queued
  * and records it in ONE short transaction committed without waiting for

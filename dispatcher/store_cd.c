@@ -14,7 +14,7 @@ static const struct store_stmt stmt_list = {
     "SELECT o_transaction, o_from, o_type, " EPOCH("o_issued") ", " EPOCH(
         "o_expires") ", o_request, o_unlisted "
                      "FROM "
-                     "owcp_list($1, "
+                     "owcp_pending($1, "
                      "$2, " TS(3) ")",
     false};
 

@@ -4,7 +4,7 @@
 -- it (p_client, same index). The three arrays run in parallel. Returns the
 -- number of listings recorded. Called by the dispatcher's listing writer
 -- (dispatcher/listed.c), which collects what CD-List delivered
--- (owcp_list() is read-only).
+-- (owcp_pending(), its read, writes nothing).
 --
 -- Once per transaction, however often and by however many processes it
 -- is passed: rows are locked in id order (two batches never deadlock) and

@@ -12,19 +12,13 @@
 -- LANGUAGE sql, STABLE, one SELECT: PostgreSQL inlines it into the
 -- caller's statement (no PL/pgSQL call, no per-row RETURN NEXT), so the
 -- prepared statement of dispatcher/store_cd.c plans it as a plain join.
-DO $$
-BEGIN
-  -- The shape before issue 11 had no o_unlisted column; CREATE OR REPLACE
-  -- cannot change a function's result type.
-  IF EXISTS (SELECT 1 FROM pg_proc
-              WHERE proname = 'owcp_list'
-                AND pronamespace = current_schema()::regnamespace
-                AND NOT ('o_unlisted' = ANY (proargnames))) THEN
-    DROP FUNCTION owcp_list(text, integer, timestamptz);
-  END IF;
-END $$;
+-- It replaces owcp_list(), which also wrote (a new name, so that a
+-- database not yet migrated refuses this statement as "no such function",
+-- which the dispatcher prepares again after migrating, rather than with a
+-- wrong column).
+DROP FUNCTION IF EXISTS owcp_list(text, integer, timestamptz);
 
-CREATE OR REPLACE FUNCTION owcp_list(p_client text, p_max integer, p_now timestamptz)
+CREATE OR REPLACE FUNCTION owcp_pending(p_client text, p_max integer, p_now timestamptz)
 RETURNS TABLE (o_transaction text, o_from text, o_type text,
                o_issued timestamptz, o_expires timestamptz,
                o_request text, o_unlisted boolean)
