@@ -5,8 +5,13 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "listed.h"
 #include "ops.h"
+#include "owcp/service/log.h"
 
 /* Spec §5 leaves Max's default open; 100 keeps one reply well under the
  * body limits a client is likely to use even with large requests. */
@@ -59,6 +64,38 @@ static enum MHD_Result reply_list(struct request *r,
   return http_reply(r, 200, fields);
 }
 
+/* Hands the first deliveries of list to the listing writer (listed.h),
+ * stamped now. Out of memory loses only those listings, as a crash could
+ * (owcp_reply() records a missing one before the answer). */
+static void note_listed(struct request *r,
+                        const struct store_pending_list *list)
+{
+  struct store_listed *items;
+  struct timespec now;
+  size_t n = 0;
+
+  if (list->count == 0)
+    return;
+  items = calloc(list->count, sizeof *items);
+  if (items == NULL) {
+    svc_log(SVC_LOG_WARN, "listed.failed",
+            "out of memory queueing %zu listings", list->count);
+    return;
+  }
+  clock_gettime(CLOCK_REALTIME, &now);
+  for (size_t i = 0; i < list->count; i++) {
+    if (!list->items[i].unlisted)
+      continue;
+    memcpy(items[n].transaction, list->items[i].transaction,
+           sizeof items[n].transaction);
+    memcpy(items[n].client, r->client.id, sizeof items[n].client);
+    items[n].at_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    n++;
+  }
+  listed_note(r->d->listed, r->st, items, n);
+  free(items);
+}
+
 /* Arms the long poll when an empty answer may be held open: a wait was
  * asked for, an earlier arming's deadline has not passed, and the process
  * is not shutting down (shutdown wakes every long poll to answer now).
@@ -98,8 +135,10 @@ enum MHD_Result cd_list(struct request *r)
     return http_reply_store_error(r, rc, &err);
   if (list.count == 0 && may_wait)
     ret = http_longpoll_suspend(r);
-  else
+  else {
     ret = reply_list(r, &list);
+    note_listed(r, &list);
+  }
   store_pending_list_free(&list);
   return ret;
 }

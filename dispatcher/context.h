@@ -91,6 +91,7 @@ struct dispatcher_keys {
 struct notify;
 struct certcache;
 struct authcache;
+struct listed;
 struct svc_http;
 struct svc_route;
 struct svc_limit;
@@ -112,6 +113,7 @@ struct dispatcher {
   struct notify *notify;        /* long-poll waiters + LISTEN thread */
   struct certcache *certs;      /* parsed client certificates (certcache.h) */
   struct authcache *auth;       /* accepted bearer tokens (authcache.h) */
+  struct listed *listed;        /* CD-List's listing writer (listed.h) */
   struct svc_http *http;        /* the service layer's HTTP front */
   struct svc_route *svc_routes; /* http_routes as the layer sees them */
   struct svc_limit *longpolls;  /* long polls held per token hash */

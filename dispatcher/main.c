@@ -19,6 +19,7 @@
 #include "keyring.h"
 #include "log_head.h"
 #include "authcache.h"
+#include "listed.h"
 #include "notify.h"
 #include "owcp/service/daemon.h"
 #include "owcp/service/log.h"
@@ -38,6 +39,11 @@ static int write_ready_file(const char *path, const char *url)
  * bounds it near 8 MiB, and far more clients than that stay fast enough
  * (a miss costs one read and one parse). */
 #define DISPATCHER_CERTCACHE_SLOTS 4096
+
+/* Listings queued for the batch writer (listed.h): ≈ 140 B each, twice
+ * (queue and batch being written). At hundreds of flows/s a batch holds a
+ * handful; the bound only matters while the database stalls. */
+#define DISPATCHER_LISTED_QUEUE 4096
 
 /* Token cache slots: 4096 × ≈ 400 B ≈ 1.6 MiB; a miss costs one look-up. */
 #define DISPATCHER_AUTHCACHE_SLOTS 4096
@@ -168,7 +174,8 @@ static int start(struct dispatcher *d, struct owcp_error *err)
     return -1;
   snprintf(d->system_address, sizeof d->system_address, "dispatcher@%s",
            d->cfg.domains[0]);
-  d->pool = store_pool_new(d->cfg.db, d->cfg.threads + 2, err);
+  /* + the sweeper, the outbox sender and the listing writer */
+  d->pool = store_pool_new(d->cfg.db, d->cfg.threads + 3, err);
   if (d->pool == NULL)
     return -1;
   if (store_pool_group_commit(d->pool, (size_t)d->cfg.group_commit, err) != 0)
@@ -190,6 +197,9 @@ static int start(struct dispatcher *d, struct owcp_error *err)
     owcp_error_set(err, "out of memory for the certificate cache");
     return -1;
   }
+  d->listed = listed_start(d->pool, DISPATCHER_LISTED_QUEUE, d->metrics, err);
+  if (d->listed == NULL)
+    return -1;
   if (http_start(d, err) != 0)
     return -1;
   if (sweeper_start(d, err) != 0 || outbox_start(d, err) != 0)
@@ -220,6 +230,8 @@ static void stop(struct dispatcher *d)
   http_stop(d, 10000);
   sweeper_join(d);
   outbox_join(d);
+  listed_stop(d->listed); /* no CD-List runs any more: flush the queue */
+  d->listed = NULL;
   log_head_final(d); /* after every request that could log has ended */
   notify_free(d->notify);
   authcache_free(d->auth);

@@ -286,6 +286,7 @@ struct store_pending {
   time_t issued;
   time_t expires;
   char *request_xml;
+  bool unlisted; /* its first delivery is not recorded yet */
 };
 
 struct store_pending_list {
@@ -297,10 +298,28 @@ struct store_pending_list {
 void store_pending_list_free(struct store_pending_list *list);
 
 /* CD-List: the client's account's pending, unexpired transactions, oldest
- * first, at most max; logs transaction.listed on first delivery. An
- * unknown/revoked client gets an empty list. */
+ * first, at most max. Read-only: items whose .unlisted is true are first
+ * deliveries, for the caller to record with store_listed_record() (the
+ * dispatcher batches them, listed.h). An unknown/revoked client gets an
+ * empty list. */
 int store_list(struct store *st, const char *client_id, int max, time_t now,
                struct store_pending_list *out, struct owcp_error *err);
+
+/* One delivery to record: transaction, the client it went to, and when
+ * (microseconds since the Unix epoch, UTC). */
+struct store_listed {
+  char transaction[STORE_ID_MAX];
+  char client[STORE_ID_MAX];
+  int64_t at_us;
+};
+
+/* Records n deliveries in one transaction committed without waiting for
+ * its WAL flush (procedures/owcp_listed_record.sql): first_listed_at and
+ * one transaction.listed log entry per transaction not yet marked; the
+ * others (already marked, passed twice, unknown) are skipped. *recorded
+ * (may be NULL) gets how many were marked now. */
+int store_listed_record(struct store *st, const struct store_listed *items,
+                        size_t n, int *recorded, struct owcp_error *err);
 
 struct store_reply_in {
   const char *transaction;

@@ -4,16 +4,23 @@
  */
 #include "store_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct store_stmt stmt_list = {
     S_LIST, "list",
     "SELECT o_transaction, o_from, o_type, " EPOCH("o_issued") ", " EPOCH(
-        "o_expires") ", o_request "
+        "o_expires") ", o_request, o_unlisted "
                      "FROM "
-                     "owcp_list($1, "
+                     "owcp_pending($1, "
                      "$2, " TS(3) ")",
+    false};
+
+static const struct store_stmt stmt_listed_record = {
+    S_LISTED_RECORD, "listed_record",
+    "SELECT owcp_listed_record($1::text[], $2::text[], $3::timestamptz[])",
     false};
 
 static const struct store_stmt stmt_reply = {
@@ -64,6 +71,7 @@ static const struct store_stmt stmt_client_revoke = {
 
 const struct store_stmt *const store_cd_statements[] = {
     &stmt_list,
+    &stmt_listed_record,
     &stmt_reply,
     &stmt_register_code,
     &stmt_register_open,
@@ -104,6 +112,7 @@ static int pending_fill(const PGresult *res, int i, void *item,
       svc_pg_get_dup(res, i, 2, &it->type, err) ||
       svc_pg_get_dup(res, i, 5, &it->request_xml, err))
     return -1;
+  it->unlisted = strcmp(svc_pg_get(res, i, 6), "t") == 0;
   return 0;
 }
 
@@ -178,6 +187,79 @@ int store_reply(struct store *st, const struct store_reply_in *in, int *status,
   svc_pg_param_int(&p, in->block_seconds);
   rc = store_run_status(st, &stmt_reply, &p, status, err);
   free(verification);
+  return rc;
+}
+
+/* A timestamptz literal for at_us (microseconds since the epoch, UTC);
+ * buf holds at least 40 bytes. */
+static void time_literal(int64_t at_us, char buf[40])
+{
+  time_t secs = (time_t)(at_us / 1000000);
+  struct tm tm;
+  char day[24];
+
+  gmtime_r(&secs, &tm);
+  strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm);
+  snprintf(buf, 40, "%s.%06ld+00", day, (long)(at_us % 1000000));
+}
+
+/* The three parallel array literals of owcp_listed_record(); 0, or -1
+ * when memory ran out (nothing to free then). */
+static int listed_literals(const struct store_listed *items, size_t n,
+                           char *out[3])
+{
+  const char **tx = calloc(n + 1, sizeof *tx);
+  const char **cl = calloc(n + 1, sizeof *cl);
+  const char **at = calloc(n + 1, sizeof *at);
+  char(*times)[40] = calloc(n + 1, sizeof *times);
+  int rc = -1;
+
+  if (tx != NULL && cl != NULL && at != NULL && times != NULL) {
+    for (size_t i = 0; i < n; i++) {
+      tx[i] = items[i].transaction;
+      cl[i] = items[i].client;
+      time_literal(items[i].at_us, times[i]);
+      at[i] = times[i];
+    }
+    out[0] = text_array_literal(tx, n);
+    out[1] = text_array_literal(cl, n);
+    out[2] = text_array_literal(at, n);
+    rc = out[0] && out[1] && out[2] ? 0 : -1;
+    if (rc != 0)
+      for (int k = 0; k < 3; k++)
+        free(out[k]);
+  }
+  free(tx);
+  free(cl);
+  free(at);
+  free(times);
+  return rc;
+}
+
+int store_listed_record(struct store *st, const struct store_listed *items,
+                        size_t n, int *recorded, struct owcp_error *err)
+{
+  struct svc_pg_params p = {0};
+  char *arrays[3] = {NULL, NULL, NULL};
+  PGresult *res;
+  int rc;
+
+  if (recorded != NULL)
+    *recorded = 0;
+  if (listed_literals(items, n, arrays) != 0) {
+    owcp_error_set(err, "out of memory encoding the listings");
+    return -1;
+  }
+  for (int k = 0; k < 3; k++)
+    svc_pg_param_text(&p, arrays[k]);
+  rc = store_run_row(st, &stmt_listed_record, &p, &res, err);
+  if (rc == 0) {
+    if (recorded != NULL)
+      *recorded = (int)svc_pg_get_int(res, 0, 0);
+    PQclear(res);
+  }
+  for (int k = 0; k < 3; k++)
+    free(arrays[k]);
   return rc;
 }
 

@@ -38,6 +38,7 @@ enum store_stmt_id {
   S_RD_REGISTER,
   S_RD_DEREGISTER,
   S_LIST,
+  S_LISTED_RECORD,
   S_REPLY,
   S_REGISTER_CODE,
   S_REGISTER_OPEN,

@@ -338,6 +338,8 @@ static void test_list_order_and_expiry(void **state)
 
   assert_int_equal(store_list(f->st, f->c1, 10, T0 + 5, &l, &err), 0);
   assert_int_equal(l.count, 3);
+  assert_true(l.items[0].unlisted && l.items[1].unlisted &&
+              l.items[2].unlisted);
   assert_string_equal(l.items[0].transaction, a.transaction);
   assert_string_equal(l.items[1].transaction, b.transaction);
   assert_string_equal(l.items[2].transaction, c.transaction);
@@ -353,10 +355,176 @@ static void test_list_order_and_expiry(void **state)
   assert_int_equal(store_list(f->st, "unknownclientxxxxxxx", 10, T0, &l, &err),
                    0);
   assert_int_equal(l.count, 0);
-  /* Listed logged once per transaction, on first delivery only. */
+  /* CD-List's read writes nothing: the listing is recorded separately. */
   assert_int_equal(
       count(f, "SELECT count(*) FROM log WHERE event = 'transaction.listed'"),
-      3);
+      0);
+  assert_int_equal(count(f, "SELECT count(*) FROM transactions "
+                            "WHERE first_listed_at IS NOT NULL"),
+                   0);
+}
+
+/* A delivery of tx to client at second t (+ us microseconds). */
+static struct store_listed listing(const char *tx, const char *client, time_t t,
+                                   int us)
+{
+  struct store_listed l = {{0}, {0}, (int64_t)t * 1000000 + us};
+
+  snprintf(l.transaction, sizeof l.transaction, "%s", tx);
+  snprintf(l.client, sizeof l.client, "%s", client);
+  return l;
+}
+
+/* transaction.listed entries of tx (naming client, unless NULL). */
+static int64_t listed_entries(struct fx *f, const char *tx, const char *client)
+{
+  char sql[300];
+
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM log WHERE event = 'transaction.listed' "
+           "AND transaction = '%s' AND client = coalesce(%s%s%s, client)",
+           tx, client ? "'" : "", client ? client : "NULL", client ? "'" : "");
+  return count(f, sql);
+}
+
+/* Recorded once per transaction: the earliest delivery of a batch wins,
+ * a second batch changes nothing, and CD-List's read then says listed. */
+static void test_listed_record_once(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_pending_list l;
+  struct store_confirm_out a = confirm(f, "LR1", "<1/>", T0, 300);
+  struct store_confirm_out b = confirm(f, "LR2", "<2/>", T0, 300);
+  struct store_listed batch[] = {
+      listing(a.transaction, f->c1, T0 + 2, 0),
+      listing(a.transaction, f->c2, T0 + 1, 250000),
+      listing(b.transaction, f->c1, T0 + 3, 0),
+      listing("NoSuchTransactionxxxxxx", f->c1, T0 + 3, 0)};
+  int recorded = -1;
+
+  assert_int_equal(store_listed_record(f->st, batch, 4, &recorded, &err), 0);
+  assert_int_equal(recorded, 2);
+  assert_int_equal(store_listed_record(f->st, batch, 3, &recorded, &err), 0);
+  assert_int_equal(recorded, 0);
+  assert_int_equal(listed_entries(f, a.transaction, NULL), 1);
+  assert_int_equal(listed_entries(f, b.transaction, NULL), 1);
+  /* The earliest delivery's client is the one named. */
+  assert_int_equal(store_listed_record(f->st, &batch[1], 1, &recorded, &err),
+                   0);
+  assert_int_equal(recorded, 0);
+  assert_int_equal(listed_entries(f, a.transaction, f->c2), 1);
+  assert_int_equal(count(f,
+                         "SELECT extract(epoch FROM first_listed_at) * 1000000 "
+                         "FROM transactions WHERE identifier = 'LR1'"),
+                   (int64_t)(T0 + 1) * 1000000 + 250000);
+  assert_int_equal(store_list(f->st, f->c1, 10, T0 + 5, &l, &err), 0);
+  assert_int_equal(l.count, 2);
+  assert_false(l.items[0].unlisted || l.items[1].unlisted);
+  store_pending_list_free(&l);
+  assert_int_equal(store_listed_record(f->st, batch, 0, &recorded, &err), 0);
+  assert_int_equal(recorded, 0);
+}
+
+#define LISTED_RACE_TX 40
+
+struct listed_race {
+  struct fx *f;
+  struct store_listed *items;
+  size_t n;
+  int recorded, rc;
+  pthread_barrier_t *barrier;
+};
+
+static void *race_listed(void *arg)
+{
+  struct listed_race *r = arg;
+  struct owcp_error err = {{0}};
+  struct store *st = store_open(r->f->conninfo, &err);
+
+  r->rc = -1;
+  if (st == NULL)
+    return NULL;
+  pthread_barrier_wait(r->barrier);
+  for (int round = 0; round < 5; round++) {
+    int n = 0;
+
+    r->rc = store_listed_record(st, r->items, r->n, &n, &err);
+    if (r->rc != 0)
+      break;
+    r->recorded += n;
+  }
+  store_close(st);
+  return NULL;
+}
+
+/* Two connections (two dispatcher processes) recording the same
+ * transactions at once, in opposite orders: each is recorded exactly once
+ * and neither batch fails (no deadlock). */
+static void test_listed_record_race(void **state)
+{
+  struct fx *f = *state;
+  struct store_listed fwd[LISTED_RACE_TX], rev[LISTED_RACE_TX];
+  pthread_barrier_t barrier;
+  struct listed_race r[2] = {{f, fwd, LISTED_RACE_TX, 0, 0, &barrier},
+                             {f, rev, LISTED_RACE_TX, 0, 0, &barrier}};
+  pthread_t th[2];
+
+  for (int i = 0; i < LISTED_RACE_TX; i++) {
+    char ident[16];
+
+    snprintf(ident, sizeof ident, "LX%d", i);
+    struct store_confirm_out c = confirm(f, ident, "<x/>", T0, 300);
+    fwd[i] = listing(c.transaction, f->c1, T0 + 1, i);
+    rev[LISTED_RACE_TX - 1 - i] = listing(c.transaction, f->c2, T0 + 1, i);
+  }
+  pthread_barrier_init(&barrier, NULL, 2);
+  for (int i = 0; i < 2; i++)
+    pthread_create(&th[i], NULL, race_listed, &r[i]);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&barrier);
+  assert_int_equal(r[0].rc, 0);
+  assert_int_equal(r[1].rc, 0);
+  assert_int_equal(r[0].recorded + r[1].recorded, LISTED_RACE_TX);
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log WHERE event = 'transaction.listed'"),
+      LISTED_RACE_TX);
+  assert_int_equal(count(f, "SELECT count(DISTINCT transaction) FROM log "
+                            "WHERE event = 'transaction.listed'"),
+                   LISTED_RACE_TX);
+}
+
+/* A CD-Reply that commits before its listing's batch records the listing
+ * itself, before the answer; the late batch then adds nothing. */
+static void test_listed_before_answered(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_confirm_out a = confirm(f, "LB1", "<1/>", T0, 300);
+  struct store_confirm_out b = confirm(f, "LB2", "<2/>", T0, 300);
+  struct store_listed late = listing(a.transaction, f->c1, T0 + 1, 0);
+  struct store_listed early = listing(b.transaction, f->c1, T0 + 1, 0);
+  int recorded = -1;
+
+  assert_int_equal(store_listed_record(f->st, &early, 1, &recorded, &err), 0);
+  assert_int_equal(recorded, 1);
+  assert_int_equal(reply(f->st, a.transaction, f->c1, T0 + 2), 200);
+  assert_int_equal(reply(f->st, b.transaction, f->c1, T0 + 2), 200);
+  assert_int_equal(store_listed_record(f->st, &late, 1, &recorded, &err), 0);
+  assert_int_equal(recorded, 0);
+  assert_int_equal(listed_entries(f, a.transaction, NULL), 1);
+  assert_int_equal(listed_entries(f, b.transaction, NULL), 1);
+  /* Every answered transaction: exactly one listed entry, before it. */
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log an WHERE an.event = "
+               "'transaction.answered' AND 1 <> (SELECT count(*) FROM log li "
+               "WHERE li.event = 'transaction.listed' AND li.transaction = "
+               "an.transaction AND li.seq < an.seq)"),
+      0);
+  assert_int_equal(
+      count(f, "SELECT count(*) FROM log WHERE event = 'transaction.answered'"),
+      2);
 }
 
 struct race {
@@ -1155,6 +1323,9 @@ int main(void)
       T(test_confirm_outcomes),
       T(test_rate_limit),
       T(test_list_order_and_expiry),
+      T(test_listed_record_once),
+      T(test_listed_record_race),
+      T(test_listed_before_answered),
       T(test_reply_first_wins),
       T(test_408_after_expiry_and_final),
       T(test_outbox_skip_locked),

@@ -55,6 +55,18 @@ BEGIN
     PERFORM owcp_tx_expire_locked(p_tx, v_now);
     RETURN 408;
   END IF;
+  -- [listed] The first delivery is recorded in batches after CD-List
+  -- answered (owcp_listed_record.sql); a reply can commit before its
+  -- batch, or after a crash lost it. Record it here, before the answer,
+  -- so the log shows every answered transaction listed first; the batch
+  -- then finds it marked and skips it.
+  UPDATE transactions SET first_listed_at = v_now
+   WHERE id = p_tx AND first_listed_at IS NULL;
+  IF FOUND THEN
+    PERFORM owcp_log_append('transaction.listed', v_cl.address, t.requestor,
+                            p_tx, p_client, NULL);
+  END IF;
+  -- [/listed]
   UPDATE transactions
      SET state = 'answered', response = p_response, reason = p_reason,
          verification = coalesce(p_verification, '{}'), client_id = p_client,

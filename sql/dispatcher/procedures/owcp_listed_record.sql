@@ -1,0 +1,61 @@
+-- Records first deliveries (CD-List, spec §5) in one batch: for each
+-- transaction of p_tx not yet marked, first_listed_at := its earliest
+-- p_at and one "transaction.listed" log entry naming the client that got
+-- it (p_client, same index). The three arrays run in parallel. Returns the
+-- number of listings recorded. Called by the dispatcher's listing writer
+-- (dispatcher/listed.c), which collects what CD-List delivered
+-- (owcp_pending(), its read, writes nothing).
+--
+-- Once per transaction, however often and by however many processes it
+-- is passed: rows are locked in id order (two batches never deadlock) and
+-- re-checked after the lock (READ COMMITTED re-evaluates
+-- "first_listed_at IS NULL" on the newest row version), so a batch that
+-- waited on another's lock, or on owcp_reply() having recorded the
+-- listing itself, skips the row.
+--
+-- Committed with synchronous_commit off for this one transaction, as the
+-- listing always was: the CD-List answer promises the client nothing
+-- about durability, and WAL is flushed in order, so any later durable
+-- commit (the transaction's CD-Reply, another flow's RD-Confirm) flushes
+-- the batch first. What a crash can lose is only "listed" entries: those
+-- still in the writer's queue (milliseconds; the writer flushes as soon as
+-- it is idle) and those committed within the WAL writer's delay (200 ms by
+-- default). Never an answer, a creation or a chain link; a transaction
+-- whose listing was lost reads as never listed, is marked again on its
+-- next delivery, and owcp_reply() records it before the answer if it is
+-- still unmarked then (so the log always shows listed before answered).
+CREATE OR REPLACE FUNCTION owcp_listed_record(p_tx text[], p_client text[],
+                                              p_at timestamptz[])
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  v_count integer := 0;
+BEGIN
+  IF cardinality(p_tx) IS DISTINCT FROM cardinality(p_client)
+     OR cardinality(p_tx) IS DISTINCT FROM cardinality(p_at) THEN
+    RAISE EXCEPTION 'owcp_listed_record: % transactions, % clients, % times',
+      cardinality(p_tx), cardinality(p_client), cardinality(p_at)
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM set_config('synchronous_commit', 'off', true);
+  FOR r IN
+    SELECT t.id, f.client, f.at, a.address AS account, q.address AS requestor
+      FROM (SELECT DISTINCT ON (u.tx) u.tx, u.client, u.at
+              FROM unnest(p_tx, p_client, p_at) AS u(tx, client, at)
+             WHERE u.tx IS NOT NULL AND u.at IS NOT NULL
+             ORDER BY u.tx, u.at) f
+      JOIN transactions t ON t.id = f.tx
+      JOIN accounts a ON a.id = t.account_id
+      JOIN requestors q ON q.id = t.requestor_id
+     WHERE t.first_listed_at IS NULL
+     ORDER BY t.id
+       FOR UPDATE OF t
+  LOOP
+    UPDATE transactions SET first_listed_at = r.at WHERE id = r.id;
+    PERFORM owcp_log_append('transaction.listed', r.account, r.requestor,
+                            r.id, r.client, NULL);
+    v_count := v_count + 1;
+  END LOOP;
+  RETURN v_count;
+END $$;
