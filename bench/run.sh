@@ -229,15 +229,15 @@ grep -q . "$tmp/token" || die "owcp-admin printed no requestor token"
 # (the default, 8, is meant for one device's few polls).
 per_token=$(((IDLE_POLLS + IDLE_CLIENTS - 1) / IDLE_CLIENTS))
 [ "$per_token" -ge 8 ] || per_token=8
-# Every connection comes from 127.0.0.1: the idle polls, the flows (three
-# each) and slack for the diagnostics.
+# Every connection and every CD-Register comes from 127.0.0.1: the idle
+# polls, the flows (three each) and slack for the diagnostics.
 per_ip=$((IDLE_POLLS + 4 * FLOWS + 64))
 # One connection per idle poll; the hard limit is as far as we may go.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$dispatcher" --db "$db" --listen 127.0.0.1:0 --domain example.com \
   --insecure-http --open --key-dir "$tmp/keys" --max-connections 16000 \
   --threads "$THREADS" --longpolls-per-token "$per_token" \
-  --per-ip-connections "$per_ip" \
+  --per-ip-connections "$per_ip" --register-per-minute-per-address 1000000 \
   --ready-file "$tmp/ready" 2>"$tmp/dispatcher.log" &
 dpid=$!
 await_file "$tmp/ready" 30 "$dpid"
