@@ -22,7 +22,7 @@
 #include "owcp/service/log.h"
 #include "store.h"
 
-#define QUEUE_MAX (256u * 1024u)
+#define QUEUE_MAX ((size_t)256 * 1024)
 
 /* PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
 #define PAYLOAD_MAX 7999

@@ -8,7 +8,8 @@
  * store_migrate.c) and in sql/dispatcher/ (tables in numbered migrations,
  * stored procedures in procedures/, one file each). State-changing
  * operations are one stored procedure call each: the change, its log
- * entry, its DR-Complete outbox row and its NOTIFY commit together.
+ * entry, its DR-Complete outbox row and its long-poll wake-up key commit
+ * together.
  *
  * Return convention (extends owcp/util.h): 0 on success, -1 on an
  * unexpected failure (HTTP 500), STORE_UNAVAILABLE (-2) when the database

@@ -72,7 +72,7 @@ static int prepare_all(struct store *st, struct owcp_error *err)
 
 /* Keys one transaction may keep (the sweeper's expiry of a large batch);
  * beyond, "*" stands for all of them. */
-#define WAKE_KEYS_MAX_BYTES (256u * 1024u)
+#define WAKE_KEYS_MAX_BYTES ((size_t)256 * 1024)
 
 static bool wake_key_ok(const char *key)
 {
