@@ -60,9 +60,7 @@ static const char usage[] =
     "                         registering a client (default: closed)\n"
     "  --require-registration requestors may confirm only with accounts they\n"
     "                         RD-Registered\n"
-    "  --threads N            HTTP worker threads (32)\n"
-    "  --db-connections N     database connections the HTTP threads share\n"
-    "                         (32; the background workers have 2 more)\n"
+    "  --threads N            HTTP worker threads = database connections (32)\n"
     "  --max-body BYTES       request body limit (262144)\n"
     "  --max-wait SECONDS     longest long poll (60)\n"
     "  --default-timeout S    RD-Confirm Timeout when absent (300)\n"
@@ -119,9 +117,8 @@ const struct svc_cfg_key dispatcher_config_keys[] = {
     SVC_CFG_BOOL(C, open, "open", 0, "no", "accounts may self-subscribe"),
     SVC_CFG_BOOL(C, require_registration, "require_registration", 0, "no",
                  "confirm only with RD-Registered accounts"),
-    SVC_CFG_INT(C, threads, "threads", 0, "32", 1, 1024, "HTTP worker threads"),
-    SVC_CFG_INT(C, db_connections, "db_connections", 0, "32", 1, 1024,
-                "database connections the HTTP worker threads share"),
+    SVC_CFG_INT(C, threads, "threads", 0, "32", 1, 1024,
+                "HTTP worker threads = database connections"),
     SVC_CFG_INT(C, max_body, "max_body", 0, "262144", 1024, 64L * 1024 * 1024,
                 "request body limit in bytes"),
     SVC_CFG_INT(C, max_wait, "max_wait", 0, "60", 0, 3600,

@@ -45,8 +45,7 @@ struct dispatcher_config {
   char *key_dir;
   bool open;                    /* self-subscription allowed */
   bool require_registration;    /* RD-Confirm only to RD-Registered accounts */
-  unsigned threads;             /* HTTP worker threads */
-  unsigned db_connections;      /* pool shared by them (+2 for workers) */
+  unsigned threads;             /* HTTP worker threads = DB connections */
   size_t max_body;              /* 256 KiB */
   int max_wait;                 /* seconds, 60 */
   int default_timeout;          /* seconds, 300 */

@@ -183,7 +183,7 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   if (d->notify == NULL || register_notify_gauges(d, err) != 0)
     return -1;
   /* The pool's commits wake long polls through the notifier (notify.h). */
-  d->pool = store_pool_new_waking(d->cfg.db, d->cfg.db_connections + 2,
+  d->pool = store_pool_new_waking(d->cfg.db, d->cfg.threads + 2,
                                   notify_committed, d->notify, err);
   if (d->pool == NULL)
     return -1;
