@@ -229,8 +229,8 @@ grep -q . "$tmp/token" || die "owcp-admin printed no requestor token"
 # (the default, 8, is meant for one device's few polls).
 per_token=$(((IDLE_POLLS + IDLE_CLIENTS - 1) / IDLE_CLIENTS))
 [ "$per_token" -ge 8 ] || per_token=8
-# Every connection comes from 127.0.0.1: the idle polls, the flows (three
-# each) and slack for the diagnostics.
+# Every connection and every CD-Register comes from 127.0.0.1: the idle
+# polls, the flows (three each) and slack for the diagnostics.
 per_ip=$((IDLE_POLLS + 4 * FLOWS + 64))
 # Every flow and idle client registers its device from 127.0.0.1 too, a
 # few hundred within a minute: lift the per-address CD-Register limit

@@ -132,6 +132,31 @@ static int register_auth_gauges(struct dispatcher *d, struct owcp_error *err)
   return 0;
 }
 
+/* The notify sender's numbers (notify.h). */
+static double notify_batches(void *arg)
+{
+  return (double)notify_sent_batches(arg);
+}
+
+static double notify_keys(void *arg)
+{
+  return (double)notify_sent_keys(arg);
+}
+
+static int register_notify_gauges(struct dispatcher *d, struct owcp_error *err)
+{
+  if (svc_metrics_gauge_fn(d->metrics, "owcp_notify_batches_total",
+                           "NOTIFY transactions sent to other processes.",
+                           notify_batches, d->notify) == NULL ||
+      svc_metrics_gauge_fn(d->metrics, "owcp_notify_keys_total",
+                           "Wake-up keys sent in them.", notify_keys,
+                           d->notify) == NULL) {
+    owcp_error_set(err, "out of memory for the notify metrics");
+    return -1;
+  }
+  return 0;
+}
+
 static int register_pool_gauges(struct dispatcher *d, struct owcp_error *err)
 {
   if (svc_metrics_gauge_fn(d->metrics, "owcp_db_pool_connections_in_use",
@@ -174,14 +199,6 @@ static int start(struct dispatcher *d, struct owcp_error *err)
     return -1;
   snprintf(d->system_address, sizeof d->system_address, "dispatcher@%s",
            d->cfg.domains[0]);
-  /* + the sweeper, the outbox sender and the listing writer */
-  d->pool = store_pool_new(d->cfg.db, d->cfg.threads + 3, err);
-  if (d->pool == NULL)
-    return -1;
-  if (store_pool_group_commit(d->pool, (size_t)d->cfg.group_commit, err) != 0)
-    return -1;
-  if (register_pool_gauges(d, err) != 0)
-    return -1;
   d->auth = authcache_new(DISPATCHER_AUTHCACHE_SLOTS);
   if (d->auth == NULL) {
     owcp_error_set(err, "out of memory for the token cache");
@@ -190,7 +207,17 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   if (register_auth_gauges(d, err) != 0)
     return -1;
   d->notify = notify_new(d->cfg.db, d->auth, err);
-  if (d->notify == NULL)
+  if (d->notify == NULL || register_notify_gauges(d, err) != 0)
+    return -1;
+  /* The pool's commits wake long polls through the notifier (notify.h).
+   * + the sweeper, the outbox sender and the listing writer. */
+  d->pool = store_pool_new_waking(d->cfg.db, d->cfg.threads + 3,
+                                  notify_committed, d->notify, err);
+  if (d->pool == NULL)
+    return -1;
+  if (store_pool_group_commit(d->pool, (size_t)d->cfg.group_commit, err) != 0)
+    return -1;
+  if (register_pool_gauges(d, err) != 0)
     return -1;
   d->certs = certcache_new(DISPATCHER_CERTCACHE_SLOTS);
   if (d->certs == NULL) {

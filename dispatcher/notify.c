@@ -1,5 +1,6 @@
 /*
- * notify.c — long-poll waiters and the LISTEN thread that wakes them.
+ * notify.c — long-poll waiters, the in-memory wake-up of this process's
+ * commits, and the LISTEN thread that wakes them on the others'.
  *
  * Waiters live in a hash table keyed by their wake-up key and in one list
  * ordered by nothing in particular that the thread scans for deadlines
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "authcache.h"
+#include "notify_send.h"
 #include "owcp/service/log.h"
 #include "owcp/util.h"
 #include "store.h"
@@ -42,6 +44,8 @@ struct waiter {
 struct notify {
   char *conninfo;
   struct authcache *auth; /* borrowed */
+  struct notify_sender *sender;
+  char origin[NOTIFY_ORIGIN_LEN + 1]; /* this process's batches */
   pthread_mutex_t lock;
   struct waiter *buckets[BUCKETS];
   struct waiter *all;
@@ -75,18 +79,83 @@ static void fire_locked(struct waiter *w)
  * (sql/dispatcher/009_auth_cache.sql). */
 #define AUTH_PAYLOAD "auth"
 
-static void on_payload(void *arg, const char *payload)
+/* The key that wakes every waiter (notify_send.h). */
+#define ALL_KEY "*"
+
+/* Fires every waiter for key. */
+static void wake_key(struct notify *n, const char *key)
 {
-  struct notify *n = arg;
-  if (strcmp(payload, AUTH_PAYLOAD) == 0) {
-    authcache_flush(n->auth);
+  if (strcmp(key, ALL_KEY) == 0) {
+    notify_wake_all(n);
     return;
   }
   pthread_mutex_lock(&n->lock);
-  for (struct waiter *w = n->buckets[bucket_of(payload)]; w; w = w->bucket_next)
-    if (strcmp(w->key, payload) == 0)
+  for (struct waiter *w = n->buckets[bucket_of(key)]; w; w = w->bucket_next)
+    if (strcmp(w->key, key) == 0)
       fire_locked(w);
   pthread_mutex_unlock(&n->lock);
+}
+
+static void on_key(struct notify *n, const char *key)
+{
+  if (strcmp(key, AUTH_PAYLOAD) == 0)
+    authcache_flush(n->auth);
+  else
+    wake_key(n, key);
+}
+
+/* A batch "@<origin> <key> ..." (notify_send.h): another process's keys.
+ * Our own were woken in memory when they committed. */
+static void on_batch(struct notify *n, const char *payload)
+{
+  const char *p = payload + 1;
+  size_t len = strcspn(p, " ");
+  char key[KEY_MAX];
+
+  if (len == NOTIFY_ORIGIN_LEN && memcmp(p, n->origin, len) == 0)
+    return;
+  for (p += len; *p != '\0'; p += len) {
+    p += strspn(p, " ");
+    len = strcspn(p, " ");
+    if (len == 0)
+      break;
+    if (len >= sizeof key) {
+      /* Not a key of ours: let every waiter look again. */
+      notify_wake_all(n);
+      continue;
+    }
+    memcpy(key, p, len);
+    key[len] = '\0';
+    on_key(n, key);
+  }
+}
+
+static void on_payload(void *arg, const char *payload)
+{
+  struct notify *n = arg;
+
+  if (payload[0] == '@')
+    on_batch(n, payload);
+  else
+    on_key(n, payload);
+}
+
+void notify_committed(void *arg, const char *key)
+{
+  struct notify *n = arg;
+
+  wake_key(n, key);
+  notify_sender_queue(n->sender, key);
+}
+
+uint64_t notify_sent_batches(const struct notify *n)
+{
+  return notify_sender_batches(n->sender);
+}
+
+uint64_t notify_sent_keys(const struct notify *n)
+{
+  return notify_sender_keys(n->sender);
 }
 
 static void expire_due(struct notify *n)
@@ -154,8 +223,23 @@ struct notify *notify_new(const char *conninfo, struct authcache *auth,
     return NULL;
   }
   n->auth = auth;
+  unsigned char id[NOTIFY_ORIGIN_LEN / 2];
+  if (owcp_random_bytes(id, sizeof id) != 0) {
+    free(n->conninfo);
+    free(n);
+    owcp_error_set(err, "no random bytes for the notify origin");
+    return NULL;
+  }
+  owcp_hex_encode(id, sizeof id, n->origin);
+  n->sender = notify_sender_new(conninfo, n->origin, err);
+  if (n->sender == NULL) {
+    free(n->conninfo);
+    free(n);
+    return NULL;
+  }
   pthread_mutex_init(&n->lock, NULL);
   if (pthread_create(&n->thread, NULL, listen_thread, n) != 0) {
+    notify_sender_free(n->sender);
     pthread_mutex_destroy(&n->lock);
     free(n->conninfo);
     free(n);
@@ -180,6 +264,7 @@ void notify_free(struct notify *n)
   notify_wake_all(n);
   atomic_store(&n->stop, true);
   pthread_join(n->thread, NULL);
+  notify_sender_free(n->sender);
   pthread_mutex_destroy(&n->lock);
   free(n->conninfo);
   free(n);

@@ -1,9 +1,13 @@
 /*
- * notify.h — long-poll wake-ups. One LISTEN connection per process
- * receives the database's NOTIFY payloads ("account:<id>", "tx:<id>") and
- * resumes the suspended connections waiting for that key; the same thread
- * resumes waiters whose deadline passed. Busy polling of the database is
- * never used: a waiting request costs no query until it is woken.
+ * notify.h — long-poll wake-ups. A commit made by this process wakes its
+ * own waiters in memory at once (notify_committed, the pool's wake
+ * function) and hands the key to the notify sender (notify_send.h), which
+ * passes it on to the other processes in a batched NOTIFY. One LISTEN
+ * connection per process receives the other processes' (and psql's)
+ * NOTIFY payloads ("account:<id>", "tx:<id>", or a batch) and resumes the
+ * suspended connections waiting for those keys; the same thread resumes
+ * waiters whose deadline passed. Busy polling of the database is never
+ * used: a waiting request costs no query until it is woken.
  */
 #ifndef OWCP_DISPATCHER_NOTIFY_H
 #define OWCP_DISPATCHER_NOTIFY_H
@@ -26,8 +30,17 @@ struct authcache;
 struct notify *notify_new(const char *conninfo, struct authcache *auth,
                           struct owcp_error *err);
 
-/* Resumes every waiter, stops the thread and frees everything. */
+/* Resumes every waiter, stops the threads and frees everything. */
 void notify_free(struct notify *n);
+
+/* A store_wake_fn (store_pool_new_waking, arg: the struct notify): key's
+ * change has just committed. Wakes this process's waiters for key now
+ * ("*": every waiter) and queues key for the other processes. */
+void notify_committed(void *arg, const char *key);
+
+/* NOTIFY transactions the notify sender committed, and keys in them. */
+uint64_t notify_sent_batches(const struct notify *n);
+uint64_t notify_sent_keys(const struct notify *n);
 
 /* Registers a waiter for key on con until deadline_ms (CLOCK_MONOTONIC
  * milliseconds). Owned by the caller until notify_unwatch(). */

@@ -8,7 +8,8 @@
  * store_migrate.c) and in sql/dispatcher/ (tables in numbered migrations,
  * stored procedures in procedures/, one file each). State-changing
  * operations are one stored procedure call each: the change, its log
- * entry, its DR-Complete outbox row and its NOTIFY commit together.
+ * entry, its DR-Complete outbox row and its long-poll wake-up key commit
+ * together.
  *
  * Return convention (extends owcp/util.h): 0 on success, -1 on an
  * unexpected failure (HTTP 500), STORE_UNAVAILABLE (-2) when the database
@@ -92,6 +93,21 @@ struct store_pool;
  * released. */
 struct store_pool *store_pool_new(const char *conninfo, size_t size,
                                   struct owcp_error *err);
+
+/* Receives one long-poll wake-up key ("account:<id>", "tx:<id>", or "*":
+ * every waiter) of a statement that has just committed, on the committing
+ * thread, before the statement's caller sees its result. Must not block. */
+typedef void (*store_wake_fn)(void *arg, const char *key);
+
+/* store_pool_new whose connections wake long polls without a NOTIFY inside
+ * their transactions: owcp_notify() hands its keys back to the connection
+ * (owcp.notify = 'client', sql/dispatcher/procedures/owcp_notify.sql) and
+ * each successful statement passes them to wake once it has committed
+ * (those of a failed or rolled-back one are dropped). wake and arg are
+ * borrowed for the pool's lifetime. */
+struct store_pool *store_pool_new_waking(const char *conninfo, size_t size,
+                                         store_wake_fn wake, void *arg,
+                                         struct owcp_error *err);
 
 /* Frees the pool and closes its connections; NULL is ignored. */
 void store_pool_free(struct store_pool *pool);
@@ -690,5 +706,26 @@ typedef void (*store_notify_fn)(void *arg, const char *payload);
  * when the connection broke (reopen with store_listener_open). */
 int store_listener_wait(struct store_listener *l, int timeout_ms,
                         store_notify_fn fn, void *arg, struct owcp_error *err);
+
+/* The NOTIFY connection of a process's notify sender (notify_send.c): its
+ * transactions only notify, and commit without waiting for their WAL
+ * flush (a lost notification costs a long poll its deadline, never a
+ * wrong answer). */
+struct store_sender;
+
+/* Connects; application_name becomes app_name (pg_stat_activity). Caller
+ * frees with store_sender_close(). */
+struct store_sender *store_sender_open(const char *conninfo,
+                                       const char *app_name,
+                                       struct owcp_error *err);
+
+/* Closes the connection; NULL is ignored. */
+void store_sender_close(struct store_sender *s);
+
+/* Sends each line of payloads ('\n'-separated, each under 8000 bytes) as a
+ * NOTIFY on channel owcp, all in one transaction. STORE_UNAVAILABLE when
+ * the connection broke (nothing may have been sent: reopen and resend). */
+int store_sender_send(struct store_sender *s, const char *payloads,
+                      struct owcp_error *err);
 
 #endif

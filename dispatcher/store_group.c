@@ -178,10 +178,11 @@ static void fail_group(struct store *st, struct group_call **batch)
 
 /* Runs one group on st's connection; each call ends CALL_DONE (result or
  * error) or CALL_ALONE (the group rolled back: run it again on its own).
- * Returns whether any call of a committed group queued NOTIFY payloads. */
-static bool run_group(struct store *st, struct group_call **batch)
+ * The wake-up keys of every call arrive on st's connection and are handed
+ * on once the group committed. */
+static void run_group(struct store *st, struct group_call **batch)
 {
-  bool ok = true, notifies = false;
+  bool ok = true;
 
   for (struct group_call **c = batch; *c != NULL; c++) {
     struct owcp_error err = {{0}};
@@ -190,16 +191,18 @@ static bool run_group(struct store *st, struct group_call **batch)
       /* Not preparable here: let its own thread report why. */
       for (struct group_call **a = batch; *a != NULL; a++)
         (*a)->state = CALL_ALONE;
-      return false;
+      return;
     }
   }
+  store_wake_begin(st);
   if (PQenterPipelineMode(st->conn) != 1 || !send_group(st->conn, batch)) {
     if (PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF)
       (void)PQexitPipelineMode(st->conn);
     fail_group(st, batch);
     for (struct group_call **c = batch; *c != NULL; c++)
       (*c)->state = CALL_DONE;
-    return false;
+    store_wake_end(st, false);
+    return;
   }
   for (struct group_call **c = batch; *c != NULL; c++)
     if (!read_call(st->conn, *c))
@@ -208,10 +211,10 @@ static bool run_group(struct store *st, struct group_call **batch)
   (void)PQexitPipelineMode(st->conn);
   if (!ok)
     drop_results(batch);
+  store_wake_end(st, ok);
   for (struct group_call **c = batch; *c != NULL; c++) {
     if (ok) {
       (*c)->state = CALL_DONE;
-      notifies = notifies || (*c)->s->notifies;
     } else if (svc_pg_is_broken(st->conn)) {
       (*c)->rc = svc_pg_fail(st->conn, NULL, (*c)->s->name, &(*c)->err);
       (*c)->state = CALL_DONE;
@@ -219,7 +222,6 @@ static bool run_group(struct store *st, struct group_call **batch)
       (*c)->state = CALL_ALONE;
     }
   }
-  return notifies;
 }
 
 /* Leads one group: runs it unlocked, then hands out the results and wakes
@@ -233,8 +235,7 @@ static void lead(struct store_group *g, struct store *st)
   g->groups++;
   g->calls += n;
   pthread_mutex_unlock(&g->lock);
-  if (run_group(st, batch))
-    store_notify_flush(st);
+  run_group(st, batch);
   pthread_mutex_lock(&g->lock);
   g->leading = false;
   for (size_t i = 0; i < n; i++) {

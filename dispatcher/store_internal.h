@@ -24,7 +24,6 @@
  * the statements themselves are defined in their concern's file. */
 enum store_stmt_id {
   S_PING,
-  S_NOTIFY_FLUSH,
   S_RATE_TAKE,
   S_REQUESTOR_BY_TOKEN,
   S_REQUESTOR_BY_ADDRESS,
@@ -79,9 +78,10 @@ enum store_stmt_id {
   S_COUNT
 };
 
-/* A prepared statement. notifies: its procedure may queue NOTIFY payloads
- * (with owcp.notify = 'after-commit', procedures/owcp_notify.sql);
- * store_run() sends them once it has committed. */
+/* A prepared statement. notifies: its procedure may wake long polls
+ * (owcp_notify, procedures/owcp_notify.sql); on a waking connection
+ * store_run() hands the keys of any statement to the wake function once it
+ * committed, so the flag documents the statement for its readers. */
 struct store_stmt {
   enum store_stmt_id id;
   const char *name;
@@ -102,12 +102,20 @@ extern const struct store_stmt *const store_console_statements[];
 
 /* One connection. pooled: the connection belongs to a pool (which closes
  * it), NULL for store_open()'s own. group: the pool's group committer
- * (NULL: every statement commits on its own). */
+ * (NULL: every statement commits on its own). wake: store_pool_new_waking()'s
+ * function (NULL: owcp_notify() sends NOTIFY in the transaction);
+ * wake_keys holds the current transaction's keys, NUL-separated
+ * (wake_len bytes, owned), wake_lost says one could not be kept. */
 struct store {
   PGconn *conn;
   struct svc_pgconn *pooled;
   struct store_group *group;
   bool prepared[S_COUNT];
+  store_wake_fn wake;
+  void *wake_arg;
+  char *wake_keys;
+  size_t wake_len, wake_cap;
+  bool wake_lost;
 };
 
 /* Prepares every statement the migrated schema allows (store_migrate calls
@@ -131,9 +139,12 @@ int store_run_alone(struct store *st, const struct store_stmt *s,
 int store_prepare(struct store *st, const struct store_stmt *s,
                   struct owcp_error *err);
 
-/* Sends the NOTIFY payloads queued by the statements st's connection just
- * committed (procedures/owcp_notify.sql). */
-void store_notify_flush(struct store *st);
+/* Around a statement on a waking connection (store_pool_new_waking):
+ * begin drops keys left by a transaction that did not commit; end hands
+ * the keys of what just committed to the wake function (ok) or drops them
+ * (the statement failed). */
+void store_wake_begin(struct store *st);
+void store_wake_end(struct store *st, bool ok);
 
 /* store_run expecting exactly one row. */
 int store_run_row(struct store *st, const struct store_stmt *s,

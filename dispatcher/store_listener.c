@@ -1,6 +1,7 @@
 /*
- * store_listener.c — store.h's LISTEN connection: one per process, its
- * notifications fanned out by dispatcher/notify.c.
+ * store_listener.c — store.h's LISTEN and NOTIFY connections: one of each
+ * per process, the notifications received fanned out by dispatcher/notify.c,
+ * those sent batched by dispatcher/notify_send.c.
  */
 #include "store_internal.h"
 
@@ -92,4 +93,84 @@ broken:
   svc_pg_conn_error(l->conn, msg, sizeof msg);
   owcp_error_set(err, "database unavailable: LISTEN connection lost: %s", msg);
   return STORE_UNAVAILABLE;
+}
+
+/* ---- the notify sender's connection ---------------------------------------
+ */
+
+struct store_sender {
+  PGconn *conn;
+};
+
+#define SENDER_STMT "notify_send"
+
+/* One transaction (one statement), however many payloads. */
+#define SENDER_SQL                                                             \
+  "SELECT pg_notify('owcp', p) FROM unnest(string_to_array($1, E'\\n')) AS p"
+
+/* Session settings of the sender's connection, then its statement. */
+static int sender_setup(struct store_sender *s, const char *app_name,
+                        struct owcp_error *err)
+{
+  const char *values[1] = {app_name};
+  PGresult *res;
+  int rc;
+
+  rc = svc_pg_exec(s->conn, "SET synchronous_commit = off", "notify sender",
+                   err);
+  if (rc != 0)
+    return rc;
+  res =
+      PQexecParams(s->conn, "SELECT set_config('application_name', $1, false)",
+                   1, NULL, values, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    rc = svc_pg_fail(s->conn, res, "notify sender", err);
+  PQclear(res);
+  if (rc != 0)
+    return rc;
+  res = PQprepare(s->conn, SENDER_STMT, SENDER_SQL, 0, NULL);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    rc = svc_pg_fail(s->conn, res, "notify sender", err);
+  PQclear(res);
+  return rc;
+}
+
+struct store_sender *store_sender_open(const char *conninfo,
+                                       const char *app_name,
+                                       struct owcp_error *err)
+{
+  struct store_sender *s = calloc(1, sizeof *s);
+
+  if (s == NULL) {
+    owcp_error_set(err, "out of memory opening the NOTIFY connection");
+    return NULL;
+  }
+  s->conn = svc_pg_connect(conninfo, " for NOTIFY", err);
+  if (s->conn == NULL || sender_setup(s, app_name, err) != 0) {
+    store_sender_close(s);
+    return NULL;
+  }
+  return s;
+}
+
+void store_sender_close(struct store_sender *s)
+{
+  if (s == NULL)
+    return;
+  PQfinish(s->conn);
+  free(s);
+}
+
+int store_sender_send(struct store_sender *s, const char *payloads,
+                      struct owcp_error *err)
+{
+  const char *values[1] = {payloads};
+  PGresult *res =
+      PQexecPrepared(s->conn, SENDER_STMT, 1, values, NULL, NULL, 0);
+  int rc = 0;
+
+  if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    rc = svc_pg_fail(s->conn, res, SENDER_STMT, err);
+  PQclear(res);
+  return rc;
 }

@@ -13,11 +13,7 @@
 
 static const struct store_stmt stmt_ping = {S_PING, "ping", "SELECT 1", false};
 
-static const struct store_stmt stmt_notify_flush = {
-    S_NOTIFY_FLUSH, "notify_flush", "SELECT owcp_notify_flush()", false};
-
-const struct store_stmt *const store_pool_statements[] = {
-    &stmt_ping, &stmt_notify_flush, NULL};
+const struct store_stmt *const store_pool_statements[] = {&stmt_ping, NULL};
 
 /* Every statement, by concern; prepared when a connection opens. */
 static const struct store_stmt *const *const groups[] = {
@@ -65,19 +61,106 @@ static int prepare_all(struct store *st, struct owcp_error *err)
   return 0;
 }
 
-/* Sends the NOTIFY payloads the last statement queued (it has committed:
- * every notifying statement runs on its own). A failure is not the
- * statement's: its change is committed; the long polls waiting for it then
- * answer at their deadline instead of at once. */
-void store_notify_flush(struct store *st)
-{
-  PGresult *res;
+/* ---- wake-up keys (store_pool_new_waking) --------------------------------
+ */
 
-  if (store_prepare(st, &stmt_notify_flush, NULL) != 0)
+/* The SQLSTATE of owcp_notify()'s wake-up notices. */
+#define WAKE_SQLSTATE "OWCPN"
+
+/* A key longer than this, or with a space or control character in it, is
+ * not one of ours: it is replaced by "*" (wake every waiter). */
+#define WAKE_KEY_MAX 95
+
+/* Keys one transaction may keep (the sweeper's expiry of a large batch);
+ * beyond, "*" stands for all of them. */
+#define WAKE_KEYS_MAX_BYTES ((size_t)256 * 1024)
+
+static bool wake_key_ok(const char *key)
+{
+  size_t n = strlen(key);
+
+  if (n == 0 || n > WAKE_KEY_MAX)
+    return false;
+  for (const char *c = key; *c != '\0'; c++)
+    if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+      return false;
+  return true;
+}
+
+/* Appends key to the connection's list; on any trouble remembers that a
+ * key was lost instead. */
+static void wake_keep(struct store *st, const char *key)
+{
+  size_t n = strlen(key) + 1;
+
+  if (!wake_key_ok(key) || st->wake_len + n > WAKE_KEYS_MAX_BYTES) {
+    st->wake_lost = true;
     return;
-  res =
-      PQexecPrepared(st->conn, stmt_notify_flush.name, 0, NULL, NULL, NULL, 0);
-  PQclear(res);
+  }
+  if (st->wake_len + n > st->wake_cap) {
+    size_t cap = st->wake_cap ? st->wake_cap * 2 : 256;
+    char *grown;
+
+    while (cap < st->wake_len + n)
+      cap *= 2;
+    grown = realloc(st->wake_keys, cap);
+    if (grown == NULL) {
+      st->wake_lost = true;
+      return;
+    }
+    st->wake_keys = grown;
+    st->wake_cap = cap;
+  }
+  memcpy(st->wake_keys + st->wake_len, key, n);
+  st->wake_len += n;
+}
+
+/* libpq notice receiver of a waking connection: keeps owcp_notify()'s keys
+ * until their statement's outcome is known; other notices are dropped, as
+ * svc_pg_connect's quiet notice processor does. */
+static void wake_notice(void *arg, const PGresult *res)
+{
+  struct store *st = arg;
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  const char *key = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+  if (state != NULL && key != NULL && strcmp(state, WAKE_SQLSTATE) == 0)
+    wake_keep(st, key);
+}
+
+static void wake_forget(struct store *st)
+{
+  st->wake_len = 0;
+  st->wake_lost = false;
+}
+
+/* Before a statement: keys left from a transaction that ended without a
+ * committing statement of ours (the pool rolled it back) are dropped. */
+void store_wake_begin(struct store *st)
+{
+  if (st->wake != NULL && PQtransactionStatus(st->conn) == PQTRANS_IDLE)
+    wake_forget(st);
+}
+
+/* After a statement: once no transaction is open any more, a successful
+ * statement has committed and its keys (with those of the transaction it
+ * ended) go to the wake function; a failed one's are dropped. */
+void store_wake_end(struct store *st, bool ok)
+{
+  if (st->wake == NULL)
+    return;
+  if (!ok) {
+    wake_forget(st);
+    return;
+  }
+  if (PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+    return;
+  if (st->wake_lost)
+    st->wake(st->wake_arg, "*");
+  else
+    for (size_t at = 0; at < st->wake_len; at += strlen(st->wake_keys + at) + 1)
+      st->wake(st->wake_arg, st->wake_keys + at);
+  wake_forget(st);
 }
 
 /* The statements group commit takes: the two durable commits of every
@@ -111,17 +194,18 @@ int store_run_alone(struct store *st, const struct store_stmt *s,
   rc = store_prepare(st, s, err);
   if (rc != 0)
     return rc;
+  store_wake_begin(st);
   res = PQexecPrepared(st->conn, s->name, p ? p->n : 0, p ? p->v : NULL,
                        p ? p->len : NULL, p ? p->fmt : NULL, 0);
   status = PQresultStatus(res);
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    store_wake_end(st, false);
     rc = svc_pg_fail(st->conn, res, s->name, err);
     PQclear(res);
     return rc;
   }
+  store_wake_end(st, true);
   *out = res;
-  if (s->notifies)
-    store_notify_flush(st);
   return 0;
 }
 
@@ -150,9 +234,12 @@ int store_run_rows(struct store *st, const struct store_stmt *s,
 
   if (rc != 0)
     return rc;
+  store_wake_begin(st);
   if (!PQsendQueryPrepared(st->conn, s->name, p ? p->n : 0, p ? p->v : NULL,
-                           p ? p->len : NULL, p ? p->fmt : NULL, 0))
+                           p ? p->len : NULL, p ? p->fmt : NULL, 0)) {
+    store_wake_end(st, false);
     return svc_pg_fail(st->conn, NULL, s->name, err);
+  }
   PQsetSingleRowMode(st->conn);
   while ((res = PQgetResult(st->conn)) != NULL) {
     ExecStatusType status = PQresultStatus(res);
@@ -166,6 +253,7 @@ int store_run_rows(struct store *st, const struct store_stmt *s,
     }
     PQclear(res);
   }
+  store_wake_end(st, rc == 0);
   return rc != 0 ? rc : stop;
 }
 
@@ -222,14 +310,24 @@ int store_listing_row(void *arg, const PGresult *row)
 /* ---- connections ---------------------------------------------------------
  */
 
-/* Makes conn a dispatcher connection: NOTIFY after COMMIT, not inside it
- * (procedures/owcp_notify.sql), and every statement the schema allows
- * prepared. *out (caller frees with free(); conn stays the caller's). */
-static int store_attach(PGconn *conn, struct store **out,
-                        struct owcp_error *err)
+/* Frees a connection's handle (not the connection). */
+static void store_free(struct store *st)
+{
+  free(st->wake_keys);
+  free(st);
+}
+
+/* Makes conn a dispatcher connection: with a wake function, owcp_notify()'s
+ * keys come back as notices (procedures/owcp_notify.sql) and are passed on
+ * after the commit, and notices are shown (whatever the role's
+ * client_min_messages); without, it notifies inside the transaction. Every
+ * statement the schema allows is prepared. *out (caller frees with
+ * store_free(); conn stays the caller's). */
+static int store_attach(PGconn *conn, store_wake_fn wake, void *wake_arg,
+                        struct store **out, struct owcp_error *err)
 {
   struct store *st = calloc(1, sizeof *st);
-  int rc;
+  int rc = 0;
 
   *out = NULL;
   if (st == NULL) {
@@ -237,11 +335,19 @@ static int store_attach(PGconn *conn, struct store **out,
     return -1;
   }
   st->conn = conn;
-  rc = svc_pg_exec(conn, "SET owcp.notify = 'after-commit'", "connect", err);
+  st->wake = wake;
+  st->wake_arg = wake_arg;
+  if (wake != NULL) {
+    PQsetNoticeReceiver(conn, wake_notice, st);
+    rc = svc_pg_exec(conn,
+                     "SET owcp.notify = 'client'; "
+                     "SET client_min_messages = notice",
+                     "connect", err);
+  }
   if (rc == 0)
     rc = prepare_all(st, err);
   if (rc != 0) {
-    free(st);
+    store_free(st);
     return rc;
   }
   *out = st;
@@ -255,7 +361,7 @@ struct store *store_open(const char *conninfo, struct owcp_error *err)
 
   if (conn == NULL)
     return NULL;
-  if (store_attach(conn, &st, err) != 0) {
+  if (store_attach(conn, NULL, NULL, &st, err) != 0) {
     PQfinish(conn);
     return NULL;
   }
@@ -268,7 +374,7 @@ void store_close(struct store *st)
     return;
   if (st->pooled == NULL)
     PQfinish(st->conn);
-  free(st);
+  store_free(st);
 }
 
 bool store_is_broken(const struct store *st)
@@ -297,14 +403,17 @@ int store_prepare_all(struct store *st, struct owcp_error *err)
 struct store_pool {
   struct svc_pgpool *pg;
   struct store_group *group; /* NULL: no group commit */
+  store_wake_fn wake;        /* NULL: notify inside the transaction */
+  void *wake_arg;
 };
 
 /* svc_pgpool setup hook: the pool's connections are store_attach()ed. */
 static int pool_setup(void *arg, PGconn *conn, void **state,
                       struct owcp_error *err)
 {
+  const struct store_pool *pool = arg;
   struct store *st;
-  int rc = store_attach(conn, &st, err);
+  int rc = store_attach(conn, pool->wake, pool->wake_arg, &st, err);
 
   *state = st;
   return rc;
@@ -312,26 +421,35 @@ static int pool_setup(void *arg, PGconn *conn, void **state,
 
 static void pool_teardown(void *arg, void *state)
 {
-  free(state);
+  if (state != NULL)
+    store_free(state);
 }
 
-struct store_pool *store_pool_new(const char *conninfo, size_t size,
-                                  struct owcp_error *err)
+struct store_pool *store_pool_new_waking(const char *conninfo, size_t size,
+                                         store_wake_fn wake, void *arg,
+                                         struct owcp_error *err)
 {
-  static const struct svc_pgpool_hooks hooks = {pool_setup, pool_teardown,
-                                                NULL};
   struct store_pool *pool = calloc(1, sizeof *pool);
+  struct svc_pgpool_hooks hooks = {pool_setup, pool_teardown, pool};
 
   if (pool == NULL) {
     owcp_error_set(err, "out of memory creating connection pool");
     return NULL;
   }
+  pool->wake = wake;
+  pool->wake_arg = arg;
   pool->pg = svc_pgpool_new(conninfo, size, &hooks, err);
   if (pool->pg == NULL) {
     free(pool);
     return NULL;
   }
   return pool;
+}
+
+struct store_pool *store_pool_new(const char *conninfo, size_t size,
+                                  struct owcp_error *err)
+{
+  return store_pool_new_waking(conninfo, size, NULL, NULL, err);
 }
 
 void store_pool_free(struct store_pool *pool)

@@ -14,7 +14,7 @@ target_compile_definitions(owcp_itest PUBLIC
 # The binaries are run, not linked: build them before the tests.
 add_dependencies(owcp_itest owcp-admin owcp-dispatcher)
 
-foreach(theme rd cd auth xml longpoll receipt multi outage approval consent
+foreach(theme rd cd auth xml longpoll receipt multi outage approval consent notify
               authcache listed)
   set(name test_e2e_${theme})
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)

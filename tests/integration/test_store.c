@@ -1154,8 +1154,8 @@ static void test_listener(void **state)
 
   assert_non_null(l);
   assert_int_equal(store_listener_wait(l, 10, collect, got, &err), 0);
-  /* The store's connections queue payloads and send them after COMMIT
-   * (sql/dispatcher/procedures/owcp_notify.sql): they still arrive. */
+  /* store_open()'s connections (owcp-admin) notify inside the
+   * transaction (sql/dispatcher/procedures/owcp_notify.sql). */
   struct store_confirm_out c = confirm(f, "N1", "<n/>", T0, 300);
   n = store_listener_wait(l, 2000, collect, got, &err);
   assert_int_equal(n, 1);
@@ -1165,8 +1165,7 @@ static void test_listener(void **state)
   assert_int_equal(n, 1);
   assert_true(strncmp(got, "tx:", 3) == 0);
   assert_string_equal(got + 3, c.transaction);
-  /* A connection without owcp.notify = 'after-commit' (psql, an older
-   * dispatcher) notifies inside its own transaction. */
+  /* So does psql. */
   PGresult *r = raw(f->conninfo, "SELECT owcp_notify('tx:plain')");
   assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
   PQclear(r);
@@ -1315,6 +1314,68 @@ static void test_group_commit_failure_isolated(void **state)
   store_pool_free(pool);
 }
 
+/* The keys a waking pool handed over, space-separated. */
+struct woken {
+  char keys[512];
+};
+
+static void wake_collect(void *arg, const char *key)
+{
+  struct woken *w = arg;
+  size_t n = strlen(w->keys);
+
+  snprintf(w->keys + n, sizeof w->keys - n, "%s%s", n ? " " : "", key);
+}
+
+/* A waking pool's commits send no NOTIFY: their keys go to the wake
+ * function once committed, and the database's listeners hear nothing;
+ * an older dispatcher's 'after-commit' mode still works. */
+static void test_waking_pool(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct woken w = {""};
+  struct store_pool *pool =
+      store_pool_new_waking(f->conninfo, 1, wake_collect, &w, &err);
+  struct store_listener *l = store_listener_open(f->conninfo, &err);
+  struct store *plain = f->st, *pooled;
+  char got[128] = "", want[160];
+
+  assert_non_null(pool);
+  assert_non_null(l);
+  assert_int_equal(store_pool_acquire(pool, 1000, &pooled, &err), 0);
+  f->st = pooled;
+  struct store_confirm_out c = confirm(f, "W1", "<w/>", T0, 300);
+  f->st = plain;
+  PGresult *r = raw(f->conninfo, "SELECT 'account:' || id FROM accounts "
+                                 "WHERE address = 'alice@example.com'");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_string_equal(w.keys, PQgetvalue(r, 0, 0));
+  PQclear(r);
+  w.keys[0] = '\0';
+  assert_int_equal(reply(pooled, c.transaction, f->c1, T0 + 1), 200);
+  snprintf(want, sizeof want, "tx:%s", c.transaction);
+  assert_string_equal(w.keys, want);
+  /* A statement that changes nothing wakes nothing. */
+  w.keys[0] = '\0';
+  assert_int_equal(reply(pooled, c.transaction, f->c2, T0 + 2), 409);
+  assert_string_equal(w.keys, "");
+  assert_int_equal(store_listener_wait(l, 300, collect, got, &err), 0);
+  store_pool_release(pool, pooled);
+  store_pool_free(pool);
+  /* An older dispatcher binary's mode: queued in the session, sent by
+   * owcp_notify_flush() after the commit. */
+  r = raw(f->conninfo, "SET owcp.notify = 'after-commit'; "
+                       "SELECT owcp_notify('tx:old'); "
+                       "SELECT owcp_notify_flush()");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_string_equal(PQgetvalue(r, 0, 0), "1");
+  PQclear(r);
+  assert_int_equal(store_listener_wait(l, 2000, collect, got, &err), 1);
+  assert_string_equal(got, "tx:old");
+  store_listener_close(l);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1344,6 +1405,7 @@ int main(void)
       T(test_listener),
       T(test_group_commit),
       T(test_group_commit_failure_isolated),
+      T(test_waking_pool),
   };
 
   if (getenv("OWCP_TEST_DB") == NULL) {

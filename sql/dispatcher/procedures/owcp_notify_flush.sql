@@ -1,5 +1,8 @@
--- Sends (and forgets) the payloads collected by owcp_notify(); returns how
--- many. Payloads never contain spaces ("account:<id>", "tx:<id>").
+-- Sends (and forgets) the payloads collected by owcp_notify() in the
+-- 'after-commit' mode; returns how many. Kept for older dispatcher binaries
+-- that still run against a migrated database during an upgrade; today's
+-- dispatcher uses the 'client' mode (owcp_notify.sql). Payloads never
+-- contain spaces ("account:<id>", "tx:<id>").
 CREATE OR REPLACE FUNCTION owcp_notify_flush()
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
