@@ -916,28 +916,50 @@ static void test_seal_locks_no_entry(void **state)
   assert_int_equal(rep.entries, count(f, "SELECT count(*) FROM log"));
 }
 
-/* The index set of 012_durable_path_cost.sql: what each log append and
- * transaction row costs. */
-static void test_durable_path_indexes(void **state)
+/* The schema of 012_durable_path_cost.sql: the indexes and foreign keys
+ * each log append, seal and transaction row pays for. */
+static void test_durable_path_schema(void **state)
 {
   struct fx *f = *state;
+  const char *kept[] = {"DELETE FROM requestors", "DELETE FROM accounts",
+                        "DELETE FROM clients", "DELETE FROM transactions",
+                        "TRUNCATE clients CASCADE"};
   char *v = text_of(
       f,
       "SELECT string_agg(i.relname || ' ' || am.amname, ', ' ORDER BY "
       "i.relname) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
       "JOIN pg_am am ON am.oid = i.relam WHERE x.indrelid = 'log'::regclass");
 
-  assert_string_equal(v, "log_account btree, log_at brin, log_pkey btree, "
+  assert_string_equal(v, "log_account btree, log_at btree, log_pkey btree, "
                          "log_transaction btree, log_xid btree");
+  free(v);
+  v = text_of(f, "SELECT string_agg(indexname, ', ' ORDER BY indexname) "
+                 "FROM pg_indexes WHERE tablename = 'transactions'");
+  assert_string_equal(v, "transactions_expiring, transactions_pending, "
+                         "transactions_pkey, "
+                         "transactions_requestor_id_identifier_key");
   free(v);
   assert_int_equal(count(f, "SELECT count(*) FROM pg_constraint WHERE "
                             "conrelid = 'log_chain'::regclass AND "
                             "contype = 'f'"),
                    0);
-  v = text_of(f, "SELECT array_to_string(reloptions, ',') FROM pg_class "
-                 "WHERE oid = 'transactions'::regclass");
-  assert_string_equal(v, "fillfactor=50");
+  /* No foreign key on the rows every flow writes: the rows they referred
+   * to cannot be removed instead. */
+  v = text_of(f, "SELECT string_agg(conrelid::regclass || '.' || conname, "
+                 "', ' ORDER BY conrelid::regclass::text, conname) FROM "
+                 "pg_constraint WHERE contype = 'f' AND conrelid IN "
+                 "('transactions'::regclass, 'outbox'::regclass)");
+  assert_string_equal(v, "");
   free(v);
+  for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+    PGresult *r = raw(f->conninfo, kept[i]);
+
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    if (strstr(PQresultErrorMessage(r), "never removed") == NULL)
+      fail_msg("%s: %s", kept[i], PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  assert_int_equal(count(f, "SELECT count(*) FROM clients"), 2);
 }
 
 static void test_pool_reconnects(void **state)
@@ -1130,7 +1152,7 @@ int main(void)
       T(test_seal_late_commit),
       T(test_answer_one_row_version),
       T(test_seal_locks_no_entry),
-      T(test_durable_path_indexes),
+      T(test_durable_path_schema),
       T(test_pool_reconnects),
       T(test_pool_stats),
       T(test_listener_error_one_line),
