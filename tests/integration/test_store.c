@@ -918,12 +918,15 @@ static void test_approval_flow(void **state)
 static void test_log_refuses_changes(void **state)
 {
   struct fx *f = *state;
-  /* CASCADE: a plain TRUNCATE log is already refused by log_chain's foreign
-   * key; the trigger must stop it even when that is overridden. */
-  const char *sql[] = {
-      "UPDATE log SET detail = 'x'", "DELETE FROM log",
-      "TRUNCATE log CASCADE",        "UPDATE log_chain SET pos = pos",
-      "DELETE FROM log_chain",       "TRUNCATE log_chain"};
+  /* The triggers are the only guard: log_chain has no foreign key to log
+   * (012_durable_path_cost.sql). */
+  const char *sql[] = {"UPDATE log SET detail = 'x'",
+                       "DELETE FROM log",
+                       "TRUNCATE log",
+                       "TRUNCATE log CASCADE",
+                       "UPDATE log_chain SET pos = pos",
+                       "DELETE FROM log_chain",
+                       "TRUNCATE log_chain"};
   struct owcp_error err = {{0}};
   int sealed;
 
@@ -1005,6 +1008,127 @@ static void test_seal_late_commit(void **state)
                    0);
   assert_int_equal(logchain_verify(f->st, &rep, &err), 0);
   assert_true(rep.ok);
+}
+
+/* The first row's first column of sql as text (caller frees). */
+static char *text_of(struct fx *f, const char *sql)
+{
+  PGresult *r = raw(f->conninfo, sql);
+  char *v;
+
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+  v = strdup(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return v;
+}
+
+/* CD-Reply's answering UPDATE also stamps finished_at: one new version of
+ * the transaction row per answer, not two (012_durable_path_cost.sql,
+ * issue 11). pg_stat_xact_user_tables counts this transaction's updates. */
+static void test_answer_one_row_version(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_confirm_out a = confirm(f, "O1", "<o/>", T0, 300);
+  struct store_confirm_out b = confirm(f, "O2", "<o/>", T0, 300);
+  struct store_result res;
+  char sql[512];
+
+  snprintf(sql, sizeof sql,
+           "BEGIN; SELECT owcp_reply('%s', '%s', 'Accept', NULL, "
+           "ARRAY['PIN'], '\\x3000'::bytea, now(), NULL, 60); "
+           "SELECT n_tup_upd FROM pg_stat_xact_user_tables "
+           "WHERE relname = 'transactions'",
+           a.transaction, f->c1); /* rolled back when raw() disconnects */
+  assert_int_equal(count(f, sql), 1);
+
+  assert_int_equal(reply(f->st, a.transaction, f->c1, T0 + 5), 200);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM transactions WHERE id = '%s' AND "
+           "state = 'answered' AND finished_at = responded_at",
+           a.transaction);
+  assert_int_equal(count(f, sql), 1);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM outbox WHERE transaction_id = '%s'",
+           a.transaction);
+  assert_int_equal(count(f, sql), 1);
+  /* RD-Final still stamps finished_at and queues DR-Complete. */
+  assert_int_equal(
+      store_final(f->st, f->req, b.transaction, T0 + 6, &res, &err), 0);
+  assert_int_equal(res.status, 408);
+  store_result_free(&res);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM transactions t JOIN outbox o ON "
+           "o.transaction_id = t.id WHERE t.id = '%s' AND "
+           "t.state = 'cancelled' AND t.finished_at IS NOT NULL",
+           b.transaction);
+  assert_int_equal(count(f, sql), 1);
+}
+
+/* Sealing locks no log entry: log_chain no longer checks its entry with a
+ * foreign key (SELECT ... FOR KEY SHARE stamped a lock on every entry). */
+static void test_seal_locks_no_entry(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct logchain_report rep = {0};
+  int sealed;
+
+  confirm(f, "K1", "<k/>", T0, 300);
+  confirm(f, "K2", "<k/>", T0, 300);
+  assert_int_equal(logchain_seal(f->st, 0, &sealed, &err), 0);
+  assert_true(sealed >= 2);
+  assert_int_equal(count(f, "SELECT count(*) FROM log WHERE xmax <> '0'"), 0);
+  assert_int_equal(logchain_verify(f->st, &rep, &err), 0);
+  assert_true(rep.ok);
+  assert_int_equal(rep.entries, count(f, "SELECT count(*) FROM log"));
+}
+
+/* The schema of 012_durable_path_cost.sql: the indexes and foreign keys
+ * each log append, seal and transaction row pays for. */
+static void test_durable_path_schema(void **state)
+{
+  struct fx *f = *state;
+  const char *kept[] = {"DELETE FROM requestors", "DELETE FROM accounts",
+                        "DELETE FROM clients", "DELETE FROM transactions",
+                        "TRUNCATE clients CASCADE"};
+  char *v = text_of(
+      f,
+      "SELECT string_agg(i.relname || ' ' || am.amname, ', ' ORDER BY "
+      "i.relname) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+      "JOIN pg_am am ON am.oid = i.relam WHERE x.indrelid = 'log'::regclass");
+
+  assert_string_equal(v, "log_account btree, log_at btree, log_pkey btree, "
+                         "log_transaction btree, log_xid btree");
+  free(v);
+  v = text_of(f, "SELECT string_agg(indexname, ', ' ORDER BY indexname) "
+                 "FROM pg_indexes WHERE tablename = 'transactions'");
+  assert_string_equal(v, "transactions_expiring, transactions_pending, "
+                         "transactions_pkey, "
+                         "transactions_requestor_id_identifier_key");
+  free(v);
+  assert_int_equal(count(f, "SELECT count(*) FROM pg_constraint WHERE "
+                            "conrelid = 'log_chain'::regclass AND "
+                            "contype = 'f'"),
+                   0);
+  /* No foreign key on the rows every flow writes: the rows they referred
+   * to cannot be removed instead. */
+  v = text_of(f, "SELECT string_agg(conrelid::regclass || '.' || conname, "
+                 "', ' ORDER BY conrelid::regclass::text, conname) FROM "
+                 "pg_constraint WHERE contype = 'f' AND conrelid IN "
+                 "('transactions'::regclass, 'outbox'::regclass)");
+  assert_string_equal(v, "");
+  free(v);
+  for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+    PGresult *r = raw(f->conninfo, kept[i]);
+
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    if (strstr(PQresultErrorMessage(r), "never removed") == NULL)
+      fail_msg("%s: %s", kept[i], PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  assert_int_equal(count(f, "SELECT count(*) FROM clients"), 2);
 }
 
 static void test_pool_reconnects(void **state)
@@ -1398,6 +1522,9 @@ int main(void)
       T(test_log_refuses_changes),
       T(test_chain_verify_detects_tamper),
       T(test_seal_late_commit),
+      T(test_answer_one_row_version),
+      T(test_seal_locks_no_entry),
+      T(test_durable_path_schema),
       T(test_pool_reconnects),
       T(test_pool_stats),
       T(test_listener_error_one_line),

@@ -20,28 +20,29 @@ RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now timestamptz := coalesce(p_now, now());
-  v_cl record;
   t record;
-  v_want text;
   v_approval boolean;
+  v_uri text;
   v_status integer := 200;
 BEGIN
-  SELECT c.id, c.account_id, a.address INTO v_cl
-    FROM clients c JOIN accounts a ON a.id = c.account_id
-   WHERE c.id = p_client AND c.status = 'active';
-  IF NOT FOUND THEN
-    RETURN 404;
-  END IF;
-  SELECT tr.id, tr.state, tr.expires_at, tr.requestor_id,
-         q.address AS requestor INTO t
-    FROM transactions tr JOIN requestors q ON q.id = tr.requestor_id
-   WHERE tr.id = p_tx AND tr.account_id = v_cl.account_id
+  -- One statement for the client (active, of the transaction's account),
+  -- the transaction (locked: the state race is decided here), its
+  -- requestor's address and a device approval's digits, if any.
+  SELECT tr.id, tr.state, tr.expires_at, tr.requestor_id, tr.first_listed_at,
+         q.address AS requestor, c.account_id, a.address AS account,
+         d.transaction_id IS NOT NULL AS approval, d.match AS want INTO t
+    FROM transactions tr
+    JOIN clients c ON c.id = p_client AND c.status = 'active'
+                  AND c.account_id = tr.account_id
+    JOIN accounts a ON a.id = c.account_id
+    JOIN requestors q ON q.id = tr.requestor_id
+    LEFT JOIN device_approvals d ON d.transaction_id = tr.id
+   WHERE tr.id = p_tx
    FOR UPDATE OF tr;
   IF NOT FOUND THEN
     RETURN 404;
   END IF;
-  SELECT match INTO v_want FROM device_approvals WHERE transaction_id = p_tx;
-  v_approval := FOUND;
+  v_approval := t.approval;
   IF p_match IS NOT NULL AND NOT v_approval THEN
     RETURN 400;
   ELSIF v_approval AND p_response = 'Accept' AND p_match IS NULL THEN
@@ -55,30 +56,32 @@ BEGIN
     PERFORM owcp_tx_expire_locked(p_tx, v_now);
     RETURN 408;
   END IF;
-  -- [listed] The first delivery is recorded in batches after CD-List
-  -- answered (owcp_listed_record.sql); a reply can commit before its
-  -- batch, or after a crash lost it. Record it here, before the answer,
-  -- so the log shows every answered transaction listed first; the batch
-  -- then finds it marked and skips it.
-  UPDATE transactions SET first_listed_at = v_now
-   WHERE id = p_tx AND first_listed_at IS NULL;
-  IF FOUND THEN
-    PERFORM owcp_log_append('transaction.listed', v_cl.address, t.requestor,
+  -- The first delivery is recorded in batches after CD-List answered
+  -- (owcp_listed_record.sql); a reply can commit before its batch, or
+  -- after a crash lost it. Record it here, before the answer, so the log
+  -- shows every answered transaction listed first; the batch then finds
+  -- it marked and skips it (the row is locked above). first_listed_at is
+  -- set by the answering UPDATE itself, and finished_at too rather than
+  -- in owcp_tx_finished(): one new row version per answer (bench/README.md,
+  -- issue 11).
+  IF t.first_listed_at IS NULL THEN
+    PERFORM owcp_log_append('transaction.listed', t.account, t.requestor,
                             p_tx, p_client, NULL);
   END IF;
-  -- [/listed]
   UPDATE transactions
      SET state = 'answered', response = p_response, reason = p_reason,
          verification = coalesce(p_verification, '{}'), client_id = p_client,
-         responded_at = v_now, receipt = p_receipt
-   WHERE id = p_tx;
-  PERFORM owcp_log_append('transaction.answered', v_cl.address, t.requestor,
+         responded_at = v_now, receipt = p_receipt, finished_at = v_now,
+         first_listed_at = coalesce(first_listed_at, v_now)
+   WHERE id = p_tx
+  RETURNING completion_uri INTO v_uri;
+  PERFORM owcp_log_append('transaction.answered', t.account, t.requestor,
                           p_tx, p_client, 'response=' || p_response);
   IF v_approval AND p_response = 'Accept'
-     AND p_match IS DISTINCT FROM v_want THEN
+     AND p_match IS DISTINCT FROM t.want THEN
     UPDATE device_approvals SET mismatched_at = v_now
      WHERE transaction_id = p_tx;
-    PERFORM owcp_log_append('approval.mismatch', v_cl.address, t.requestor,
+    PERFORM owcp_log_append('approval.mismatch', t.account, t.requestor,
                             p_tx, p_client,
                             'the number typed differs from the one the new '
                             'device shows; registration rejected');
@@ -86,18 +89,18 @@ BEGIN
   END IF;
   IF p_response = 'Refuse' AND p_reason = 'Not Me' THEN
     INSERT INTO fraud_blocks AS b (requestor_id, account_id, reported_at, until)
-    VALUES (t.requestor_id, v_cl.account_id, v_now,
+    VALUES (t.requestor_id, t.account_id, v_now,
             v_now + make_interval(secs => p_block_seconds))
     ON CONFLICT (requestor_id, account_id) DO UPDATE
       SET reported_at = EXCLUDED.reported_at,
           until = greatest(b.until, EXCLUDED.until);
-    PERFORM owcp_log_append('fraud.reported', v_cl.address, t.requestor,
+    PERFORM owcp_log_append('fraud.reported', t.account, t.requestor,
                             p_tx, p_client,
                             'Not Me; requestor blocked until ' ||
                             to_char((v_now + make_interval(secs => p_block_seconds))
                                       AT TIME ZONE 'UTC',
                                     'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
   END IF;
-  PERFORM owcp_tx_finished(p_tx, v_now);
+  PERFORM owcp_tx_announce(p_tx, v_uri, v_now);
   RETURN v_status;
 END $$;
