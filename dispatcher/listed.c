@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "owcp/service/daemon.h"
 #include "owcp/service/log.h"
@@ -18,6 +19,14 @@
  * while the database fails. */
 #define LISTED_ACQUIRE_WAIT_MS 1000
 #define LISTED_RETRY_MS 200
+
+/* A listing whose row another transaction holds (a CD-Reply being
+ * committed, which records it itself) is passed again after this pause,
+ * at most this many times (about 2 s) before it is given up (counted as
+ * lost): by then the holder has long finished, unless something outside
+ * the dispatcher holds the row. */
+#define LISTED_BUSY_PAUSE_MS 5
+#define LISTED_BUSY_TRIES 400
 
 struct listed {
   struct store_pool *pool;
@@ -89,6 +98,29 @@ static void take_batch(struct listed *l)
   l->count = 0;
 }
 
+/* Queues the batch's busy listings again (under lock); returns how many. */
+static size_t requeue_busy(struct listed *l)
+{
+  size_t again = 0;
+
+  for (size_t i = 0; i < l->batch_count; i++) {
+    struct store_listed *it = &l->batch[i];
+
+    if (!it->busy)
+      continue;
+    if (++it->tries >= LISTED_BUSY_TRIES || l->count == l->capacity) {
+      svc_log(SVC_LOG_WARN, "listed.busy",
+              "transaction %s: its row stayed held; listing not recorded",
+              it->transaction);
+      svc_metric_add(l->lost, NULL, 1);
+      continue;
+    }
+    l->queue[l->count++] = *it;
+    again++;
+  }
+  return again;
+}
+
 static void *listed_main(void *arg)
 {
   struct listed *l = arg;
@@ -103,6 +135,12 @@ static void *listed_main(void *arg)
     pthread_mutex_unlock(&l->lock);
     write_batch(l);
     pthread_mutex_lock(&l->lock);
+    if (requeue_busy(l) > 0) {
+      pthread_mutex_unlock(&l->lock);
+      /* Not svc_sleep_unless(): busy rows are retried at shutdown too. */
+      nanosleep(&(struct timespec){0, LISTED_BUSY_PAUSE_MS * 1000000L}, NULL);
+      pthread_mutex_lock(&l->lock);
+    }
   }
   pthread_mutex_unlock(&l->lock);
   return NULL;
@@ -163,8 +201,8 @@ struct listed *listed_start(struct store_pool *pool, size_t capacity,
   return l;
 }
 
-void listed_note(struct listed *l, struct store *st,
-                 const struct store_listed *items, size_t n)
+void listed_note(struct listed *l, struct store *st, struct store_listed *items,
+                 size_t n)
 {
   struct owcp_error err = {{0}};
   size_t fit;

@@ -39,13 +39,14 @@ struct listed *listed_start(struct store_pool *pool, size_t capacity,
                             struct svc_metrics *metrics,
                             struct owcp_error *err);
 
-/* Hands n deliveries over (borrowed, copied). What does not fit in the
- * queue is recorded at once on st, the caller's connection. Nothing to
+/* Hands n deliveries over (copied; the caller's items may be changed). What
+ * does not fit in the queue is recorded at once on st, the caller's
+ * connection. Nothing to
  * report back: CD-List's answer stands either way, and a failed write
  * loses only those listings (logged, counted in owcp_listed_lost_total),
  * as a crash could. */
-void listed_note(struct listed *l, struct store *st,
-                 const struct store_listed *items, size_t n);
+void listed_note(struct listed *l, struct store *st, struct store_listed *items,
+                 size_t n);
 
 /* Flushes everything queued (one last try when the database fails), stops
  * the thread and frees l. Call after the last listed_note(). NULL is

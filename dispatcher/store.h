@@ -322,20 +322,25 @@ int store_list(struct store *st, const char *client_id, int max, time_t now,
                struct store_pending_list *out, struct owcp_error *err);
 
 /* One delivery to record: transaction, the client it went to, and when
- * (microseconds since the Unix epoch, UTC). */
+ * (microseconds since the Unix epoch, UTC). busy: set by
+ * store_listed_record() when the transaction's row was held by another
+ * transaction (not recorded: pass it again); tries: the writer's count. */
 struct store_listed {
   char transaction[STORE_ID_MAX];
   char client[STORE_ID_MAX];
   int64_t at_us;
+  bool busy;
+  int tries;
 };
 
 /* Records n deliveries in one transaction committed without waiting for
  * its WAL flush (procedures/owcp_listed_record.sql): first_listed_at and
  * one transaction.listed log entry per transaction not yet marked; the
- * others (already marked, passed twice, unknown) are skipped. *recorded
- * (may be NULL) gets how many were marked now. */
-int store_listed_record(struct store *st, const struct store_listed *items,
-                        size_t n, int *recorded, struct owcp_error *err);
+ * others (already marked, passed twice, unknown) are skipped, and those
+ * whose row another transaction holds are marked busy (never waited for).
+ * *recorded (may be NULL) gets how many were marked now. */
+int store_listed_record(struct store *st, struct store_listed *items, size_t n,
+                        int *recorded, struct owcp_error *err);
 
 struct store_reply_in {
   const char *transaction;

@@ -20,7 +20,8 @@ static const struct store_stmt stmt_list = {
 
 static const struct store_stmt stmt_listed_record = {
     S_LISTED_RECORD, "listed_record",
-    "SELECT owcp_listed_record($1::text[], $2::text[], $3::timestamptz[])",
+    "SELECT o_transaction, o_busy FROM "
+    "owcp_listed_record($1::text[], $2::text[], $3::timestamptz[])",
     false};
 
 static const struct store_stmt stmt_reply = {
@@ -236,8 +237,16 @@ static int listed_literals(const struct store_listed *items, size_t n,
   return rc;
 }
 
-int store_listed_record(struct store *st, const struct store_listed *items,
-                        size_t n, int *recorded, struct owcp_error *err)
+/* Marks items[i].busy for every item of the busy transaction tx. */
+static void mark_busy(struct store_listed *items, size_t n, const char *tx)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(items[i].transaction, tx) == 0)
+      items[i].busy = true;
+}
+
+int store_listed_record(struct store *st, struct store_listed *items, size_t n,
+                        int *recorded, struct owcp_error *err)
 {
   struct svc_pg_params p = {0};
   char *arrays[3] = {NULL, NULL, NULL};
@@ -246,16 +255,22 @@ int store_listed_record(struct store *st, const struct store_listed *items,
 
   if (recorded != NULL)
     *recorded = 0;
+  for (size_t i = 0; i < n; i++)
+    items[i].busy = false;
   if (listed_literals(items, n, arrays) != 0) {
     owcp_error_set(err, "out of memory encoding the listings");
     return -1;
   }
   for (int k = 0; k < 3; k++)
     svc_pg_param_text(&p, arrays[k]);
-  rc = store_run_row(st, &stmt_listed_record, &p, &res, err);
+  rc = store_run(st, &stmt_listed_record, &p, &res, err);
   if (rc == 0) {
-    if (recorded != NULL)
-      *recorded = (int)svc_pg_get_int(res, 0, 0);
+    for (int r = 0; r < PQntuples(res); r++) {
+      if (strcmp(svc_pg_get(res, r, 1), "t") == 0)
+        mark_busy(items, n, svc_pg_get(res, r, 0));
+      else if (recorded != NULL)
+        (*recorded)++;
+    }
     PQclear(res);
   }
   for (int k = 0; k < 3; k++)

@@ -8,9 +8,11 @@
  * listing's batch still logs "listed" before "answered", the queue is
  * flushed at SIGTERM, and the log's chain verifies.
  *
- * A batch is held back deterministically by locking one transaction's row
- * from the test (the writer's batch waits on it; what CD-List delivers
- * meanwhile queues up behind it).
+ * A batch is held back deterministically by locking the transactions
+ * table from the test in EXCLUSIVE mode: CD-List's reads go on, the
+ * writer's batch waits for its row locks, and what CD-List delivers
+ * meanwhile queues up behind it. (A row lock would not do: the writer
+ * skips rows other transactions hold, owcp_listed_record.sql.)
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -24,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "itest.h"
 
@@ -122,27 +126,21 @@ static void await_recorded(struct fx *f, const char *tx)
   }
 }
 
-/* A test connection holding transaction tx's row lock: the listing
- * writer's batch containing tx waits on it. */
-static PGconn *lock_row(struct fx *f, const char *tx)
+/* A test connection holding the transactions table in EXCLUSIVE mode:
+ * reads go on, the listing writer's next batch (and any CD-Reply) waits. */
+static PGconn *lock_table(struct fx *f)
 {
   PGconn *c = PQconnectdb(f->a.conninfo);
-  const char *params[1] = {tx};
   PGresult *r;
 
   assert_int_equal(PQstatus(c), CONNECTION_OK);
-  r = PQexec(c, "BEGIN");
+  r = PQexec(c, "BEGIN; LOCK TABLE transactions IN EXCLUSIVE MODE");
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-  PQclear(r);
-  r = PQexecParams(c, "SELECT 1 FROM transactions WHERE id = $1 FOR UPDATE", 1,
-                   NULL, params, NULL, NULL, 0);
-  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-  assert_int_equal(PQntuples(r), 1);
   PQclear(r);
   return c;
 }
 
-static void unlock_row(PGconn *c)
+static void unlock_table(PGconn *c)
 {
   PGresult *r = PQexec(c, "COMMIT");
 
@@ -151,11 +149,11 @@ static void unlock_row(PGconn *c)
   PQfinish(c);
 }
 
-/* Lists client 0's transaction with its row locked, and waits until the
+/* Lists client 0's transaction with the table locked, and waits until the
  * writer's batch is blocked on that lock. */
 static PGconn *hold_first_batch(struct fx *f)
 {
-  PGconn *lock = lock_row(f, f->tx[0]);
+  PGconn *lock = lock_table(f);
   double deadline = itest_now() + 10;
 
   list(f, &f->a, 0);
@@ -196,7 +194,7 @@ static void test_batches(void **state)
     list(f, &f->a, i);
   for (int i = 1; i < CLIENTS; i++)
     assert_int_equal(listed_entries(f, f->tx[i]), 0);
-  unlock_row(lock);
+  unlock_table(lock);
   for (int i = 0; i < CLIENTS; i++)
     await_recorded(f, f->tx[i]);
   assert_int_equal(writers(f, 0, CLIENTS), 2);
@@ -228,19 +226,27 @@ static void test_once_across_processes(void **state)
     assert_int_equal(listed_entries(f, f->tx[i]), 1);
 }
 
-/* A CD-Reply that commits while its listing waits in the queue: the log
- * still has exactly one "listed" entry for it, before "answered". */
+/* A CD-Reply racing its listing's batch (both held by the table lock, then
+ * let go together; test_store.c fixes the order where the reply wins):
+ * the log has exactly one "listed" entry for it, before "answered". */
 static void test_listed_before_answered(void **state)
 {
   struct fx *f = *state;
-  struct itest_http h;
   PGconn *lock = hold_first_batch(f);
+  int ws = -1;
 
   list(f, &f->a, 1); /* queued behind the held batch */
-  itest_reply(&f->a, &f->c[1], f->tx[1], "Accept", NULL, f->xml[1], &h);
-  ITEST_EXPECT(h, 200);
-  itest_http_free(&h);
-  unlock_row(lock);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    struct itest_http h;
+    itest_reply(&f->a, &f->c[1], f->tx[1], "Accept", NULL, f->xml[1], &h);
+    _exit(h.status == 200 ? 0 : 1);
+  }
+  sleep_ms(300); /* the reply waits on the table lock too */
+  unlock_table(lock);
+  assert_int_equal(waitpid(child, &ws, 0), child);
+  assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
   await_recorded(f, f->tx[0]);
   sleep_ms(300); /* the queued batch has run */
   assert_int_equal(listed_entries(f, f->tx[1]), 1);
@@ -268,7 +274,7 @@ static void test_flushed_at_shutdown(void **state)
     list(f, &f->a, i);
   assert_int_equal(kill(f->a.pid, SIGTERM), 0);
   sleep_ms(500); /* shutting down, its writer still held */
-  unlock_row(lock);
+  unlock_table(lock);
   itest_stop(&f->a);
   for (int i = 0; i < CLIENTS; i++)
     assert_int_equal(listed_entries(f, f->tx[i]), 1);

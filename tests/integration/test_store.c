@@ -368,7 +368,7 @@ static void test_list_order_and_expiry(void **state)
 static struct store_listed listing(const char *tx, const char *client, time_t t,
                                    int us)
 {
-  struct store_listed l = {{0}, {0}, (int64_t)t * 1000000 + us};
+  struct store_listed l = {.at_us = (int64_t)t * 1000000 + us};
 
   snprintf(l.transaction, sizeof l.transaction, "%s", tx);
   snprintf(l.client, sizeof l.client, "%s", client);
@@ -424,6 +424,41 @@ static void test_listed_record_once(void **state)
   store_pending_list_free(&l);
   assert_int_equal(store_listed_record(f->st, batch, 0, &recorded, &err), 0);
   assert_int_equal(recorded, 0);
+}
+
+/* A row another transaction holds (a CD-Reply being committed) is not
+ * waited for: the listing comes back busy, the others of the batch are
+ * recorded, and once the row is free it is recorded. */
+static void test_listed_record_busy(void **state)
+{
+  struct fx *f = *state;
+  struct owcp_error err = {{0}};
+  struct store_confirm_out a = confirm(f, "LB1", "<1/>", T0, 300);
+  struct store_confirm_out b = confirm(f, "LB2", "<2/>", T0, 300);
+  struct store_listed batch[] = {listing(a.transaction, f->c1, T0 + 1, 0),
+                                 listing(b.transaction, f->c1, T0 + 1, 0)};
+  PGconn *holder = PQconnectdb(f->conninfo);
+  char sql[256];
+  int recorded = -1;
+
+  assert_int_equal(PQstatus(holder), CONNECTION_OK);
+  snprintf(sql, sizeof sql,
+           "BEGIN; SELECT 1 FROM transactions WHERE id = '%s' FOR UPDATE",
+           a.transaction);
+  PQclear(PQexec(holder, sql));
+  assert_int_equal(store_listed_record(f->st, batch, 2, &recorded, &err), 0);
+  assert_int_equal(recorded, 1);
+  assert_true(batch[0].busy);
+  assert_false(batch[1].busy);
+  assert_int_equal(listed_entries(f, a.transaction, NULL), 0);
+  assert_int_equal(listed_entries(f, b.transaction, NULL), 1);
+  PQclear(PQexec(holder, "COMMIT"));
+  PQfinish(holder);
+  assert_int_equal(store_listed_record(f->st, batch, 2, &recorded, &err), 0);
+  assert_int_equal(recorded, 1);
+  assert_false(batch[0].busy);
+  assert_int_equal(listed_entries(f, a.transaction, NULL), 1);
+  assert_int_equal(listed_entries(f, b.transaction, NULL), 1);
 }
 
 #define LISTED_RACE_TX 40
@@ -1510,6 +1545,7 @@ int main(void)
       T(test_list_order_and_expiry),
       T(test_listed_record_once),
       T(test_listed_record_race),
+      T(test_listed_record_busy),
       T(test_listed_before_answered),
       T(test_reply_first_wins),
       T(test_408_after_expiry_and_final),
