@@ -230,14 +230,15 @@ grep -q . "$tmp/token" || die "owcp-admin printed no requestor token"
 per_token=$(((IDLE_POLLS + IDLE_CLIENTS - 1) / IDLE_CLIENTS))
 [ "$per_token" -ge 8 ] || per_token=8
 # Every connection comes from 127.0.0.1: the idle polls, the flows (three
-# each) and slack for the diagnostics.
+# each) and slack for the diagnostics. Every client's CD-Register too, so
+# the per-address registration limit must allow them all.
 per_ip=$((IDLE_POLLS + 4 * FLOWS + 64))
 # One connection per idle poll; the hard limit is as far as we may go.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$dispatcher" --db "$db" --listen 127.0.0.1:0 --domain example.com \
   --insecure-http --open --key-dir "$tmp/keys" --max-connections 16000 \
   --threads "$THREADS" --longpolls-per-token "$per_token" \
-  --per-ip-connections "$per_ip" \
+  --per-ip-connections "$per_ip" --register-per-minute-per-address 1000000 \
   --ready-file "$tmp/ready" 2>"$tmp/dispatcher.log" &
 dpid=$!
 await_file "$tmp/ready" 30 "$dpid"
