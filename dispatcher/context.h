@@ -90,6 +90,7 @@ struct dispatcher_keys {
 struct notify;
 struct certcache;
 struct authcache;
+struct ratelease;
 struct svc_http;
 struct svc_route;
 struct svc_limit;
@@ -111,6 +112,7 @@ struct dispatcher {
   struct notify *notify;        /* long-poll waiters + LISTEN thread */
   struct certcache *certs;      /* parsed client certificates (certcache.h) */
   struct authcache *auth;       /* accepted bearer tokens (authcache.h) */
+  struct ratelease *leases;     /* RD-Confirm rate leases (ratelease.h) */
   struct svc_http *http;        /* the service layer's HTTP front */
   struct svc_route *svc_routes; /* http_routes as the layer sees them */
   struct svc_limit *longpolls;  /* long polls held per token hash */
