@@ -121,17 +121,24 @@ static struct lease *slot_for_locked(struct ratelease *l, int64_t requestor,
 }
 
 void ratelease_put(struct ratelease *l, int64_t requestor, uint64_t generation,
-                   int units, int64_t deadline_ms)
+                   int units, int64_t deadline_ms, int64_t now_ms)
 {
   if (units <= 0 || requestor <= 0)
     return;
   pthread_mutex_lock(&l->lock);
   struct lease *e = slot_for_locked(l, requestor, generation);
-  drop_locked(l, e);
-  e->requestor = requestor;
-  e->generation = generation;
-  e->deadline_ms = deadline_ms;
-  e->units = units;
+  if (e->requestor == requestor && e->units > 0 &&
+      e->generation == generation && now_ms < e->deadline_ms) {
+    e->units += units;
+    if (deadline_ms < e->deadline_ms)
+      e->deadline_ms = deadline_ms;
+  } else {
+    drop_locked(l, e);
+    e->requestor = requestor;
+    e->generation = generation;
+    e->deadline_ms = deadline_ms;
+    e->units = units;
+  }
   pthread_mutex_unlock(&l->lock);
 }
 

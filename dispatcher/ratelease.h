@@ -58,10 +58,14 @@ bool ratelease_take(struct ratelease *l, int64_t requestor, uint64_t generation,
 
 /* Keeps `units` (> 0) the database granted beyond the attempt's own for
  * requestor, usable until deadline_ms (CLOCK_MONOTONIC, ms) under
- * `generation`. Replaces the requestor's earlier lease (its units are lost:
- * the database just said the window holds no fewer). */
+ * `generation`. Threads of one process that found the lease empty at the
+ * same time each take a chunk: when the requestor's lease is of the same
+ * generation and still running at now_ms, the units are added to it and
+ * the earlier deadline kept (units of either chunk are then never spent
+ * after either window); otherwise the old lease is replaced (its units are
+ * lost). */
 void ratelease_put(struct ratelease *l, int64_t requestor, uint64_t generation,
-                   int units, int64_t deadline_ms);
+                   int units, int64_t deadline_ms, int64_t now_ms);
 
 /* Units spent from leases, and units given up unspent (replaced, evicted,
  * expired or of an old generation when looked at again), since the start. */

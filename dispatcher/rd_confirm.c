@@ -398,7 +398,7 @@ static int count_attempt(struct request *r, int *retry_after,
   *retry_after = g.retry_after;
   if (g.retry_after == 0 && live && g.granted > 1)
     ratelease_put(d->leases, r->requestor.id, gen, g.granted - 1,
-                  start_ms + g.valid_ms);
+                  start_ms + g.valid_ms, notify_now_ms());
   return 0;
 }
 

@@ -3,7 +3,9 @@
  * (dispatcher/ratelease.c) on their own: a lease's units are spent one at
  * a time and never more; a lease ends at its deadline and with a change of
  * generation (the token cache's, authcache_live_generation(), which moves
- * on every flush and liveness change); a new chunk replaces the old lease;
+ * on every flush and liveness change); a chunk taken by another thread in
+ * the same window is added to the lease, one of a later window or
+ * generation replaces it;
  * a full set gives up the lease closest to its end, dead ones first; units
  * given up are counted as lost; threads racing for one lease spend exactly
  * its units. The database's chunk arithmetic is test_store's
@@ -39,15 +41,15 @@ static void test_units_spent_once(void **state)
 
   assert_non_null(l);
   assert_false(ratelease_take(l, 1, 0, 0)); /* nothing leased yet */
-  ratelease_put(l, 1, 0, 3, 1000);
+  ratelease_put(l, 1, 0, 3, 1000, 0);
   assert_false(ratelease_take(l, 2, 0, 0)); /* another requestor's */
   assert_int_equal(drain(l, 1, 0, 10), 3);
   assert_int_equal(ratelease_spent(l), 3);
   assert_int_equal(ratelease_lost(l), 0);
   /* Nothing to keep, or no requestor: nothing kept. */
-  ratelease_put(l, 1, 0, 0, 1000);
-  ratelease_put(l, 1, 0, -5, 1000);
-  ratelease_put(l, 0, 0, 5, 1000);
+  ratelease_put(l, 1, 0, 0, 1000, 0);
+  ratelease_put(l, 1, 0, -5, 1000, 0);
+  ratelease_put(l, 0, 0, 5, 1000, 0);
   assert_false(ratelease_take(l, 1, 0, 10));
   assert_false(ratelease_take(l, 0, 0, 10));
   assert_null(ratelease_new(0));
@@ -60,7 +62,7 @@ static void test_deadline(void **state)
   (void)state;
   struct ratelease *l = ratelease_new(8);
 
-  ratelease_put(l, 5, 0, 4, 1000);
+  ratelease_put(l, 5, 0, 4, 1000, 0);
   assert_true(ratelease_take(l, 5, 0, 999));
   assert_false(ratelease_take(l, 5, 0, 1000)); /* the window ended */
   assert_int_equal(ratelease_lost(l), 3);
@@ -74,28 +76,42 @@ static void test_generation(void **state)
   (void)state;
   struct ratelease *l = ratelease_new(8);
 
-  ratelease_put(l, 5, 7, 4, 1000);
+  ratelease_put(l, 5, 7, 4, 1000, 0);
   assert_true(ratelease_take(l, 5, 7, 0));
   /* The requestor changed (NOTIFY 'auth'): the lease is dropped, even if
    * the generation came back. */
   assert_false(ratelease_take(l, 5, 8, 0));
   assert_false(ratelease_take(l, 5, 7, 0));
   assert_int_equal(ratelease_lost(l), 3);
-  ratelease_put(l, 5, 8, 2, 1000);
+  ratelease_put(l, 5, 8, 2, 1000, 0);
   assert_int_equal(drain(l, 5, 8, 0), 2);
   ratelease_free(l);
 }
 
-static void test_replaced(void **state)
+static void test_added_or_replaced(void **state)
 {
   (void)state;
   struct ratelease *l = ratelease_new(8);
 
-  ratelease_put(l, 5, 0, 10, 1000);
+  ratelease_put(l, 5, 0, 10, 1000, 0);
   assert_true(ratelease_take(l, 5, 0, 0));
-  ratelease_put(l, 5, 0, 2, 2000); /* a new chunk: 9 left of the old lost */
-  assert_int_equal(ratelease_lost(l), 9);
-  assert_int_equal(drain(l, 5, 0, 1500), 2);
+  /* Another thread's chunk, same window: added, the earlier deadline
+   * kept. */
+  ratelease_put(l, 5, 0, 2, 2000, 10);
+  assert_int_equal(ratelease_lost(l), 0);
+  assert_true(ratelease_take(l, 5, 0, 999));
+  assert_false(ratelease_take(l, 5, 0, 1000));
+  assert_int_equal(ratelease_lost(l), 10);
+  /* The old lease past its deadline: replaced, its units lost. */
+  ratelease_put(l, 5, 0, 3, 1000, 0);
+  ratelease_put(l, 5, 0, 4, 61000, 1000);
+  assert_int_equal(ratelease_lost(l), 13);
+  assert_int_equal(drain(l, 5, 0, 60000), 4);
+  /* Of an older generation: replaced. */
+  ratelease_put(l, 5, 0, 3, 1000, 0);
+  ratelease_put(l, 5, 1, 4, 1000, 0);
+  assert_int_equal(ratelease_lost(l), 16);
+  assert_int_equal(drain(l, 5, 1, 0), 4);
   ratelease_free(l);
 }
 
@@ -106,28 +122,28 @@ static void test_full_set(void **state)
   struct ratelease *l = ratelease_new(1);
 
   for (int i = 1; i <= RATELEASE_WAYS; i++)
-    ratelease_put(l, i, 0, 5, 1000 + i);
+    ratelease_put(l, i, 0, 5, 1000 + i, 0);
   /* A fifth evicts the lease ending first (requestor 1). */
-  ratelease_put(l, 100, 0, 5, 5000);
+  ratelease_put(l, 100, 0, 5, 5000, 0);
   assert_int_equal(ratelease_lost(l), 5);
   assert_false(ratelease_take(l, 1, 0, 0));
   for (int i = 2; i <= RATELEASE_WAYS; i++)
     assert_int_equal(drain(l, i, 0, 0), 5);
   assert_int_equal(drain(l, 100, 0, 0), 5);
   /* All empty now: a new one takes an empty entry and loses nothing. */
-  ratelease_put(l, 200, 0, 5, 900);
+  ratelease_put(l, 200, 0, 5, 900, 0);
   assert_int_equal(ratelease_lost(l), 5);
   ratelease_free(l);
 
   /* A lease of an old generation is dead: given up before a live one,
    * even one that ends sooner. */
   l = ratelease_new(1);
-  ratelease_put(l, 4, 0, 5, 8000);
-  ratelease_put(l, 1, 1, 5, 1000);
-  ratelease_put(l, 2, 1, 5, 6000);
-  ratelease_put(l, 3, 1, 5, 7000);
+  ratelease_put(l, 4, 0, 5, 8000, 0);
+  ratelease_put(l, 1, 1, 5, 1000, 0);
+  ratelease_put(l, 2, 1, 5, 6000, 0);
+  ratelease_put(l, 3, 1, 5, 7000, 0);
   assert_int_equal(ratelease_lost(l), 0); /* empty entries went first */
-  ratelease_put(l, 5, 1, 5, 9000);
+  ratelease_put(l, 5, 1, 5, 9000, 0);
   assert_int_equal(ratelease_lost(l), 5);
   assert_int_equal(drain(l, 1, 1, 0), 5);
   assert_int_equal(drain(l, 5, 1, 0), 5);
@@ -156,7 +172,7 @@ static void test_threads_spend_exactly_the_units(void **state)
   struct racer r = {l, &won};
   pthread_t t[8];
 
-  ratelease_put(l, 42, 3, RATELEASE_CHUNK_MAX - 1, 1000);
+  ratelease_put(l, 42, 3, RATELEASE_CHUNK_MAX - 1, 1000, 0);
   for (int i = 0; i < 8; i++)
     assert_int_equal(pthread_create(&t[i], NULL, race, &r), 0);
   for (int i = 0; i < 8; i++)
@@ -194,7 +210,7 @@ int main(void)
       cmocka_unit_test(test_units_spent_once),
       cmocka_unit_test(test_deadline),
       cmocka_unit_test(test_generation),
-      cmocka_unit_test(test_replaced),
+      cmocka_unit_test(test_added_or_replaced),
       cmocka_unit_test(test_full_set),
       cmocka_unit_test(test_threads_spend_exactly_the_units),
       cmocka_unit_test(test_auth_generation),
