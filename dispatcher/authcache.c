@@ -92,6 +92,15 @@ uint64_t authcache_generation(struct authcache *c)
   return g;
 }
 
+bool authcache_live_generation(struct authcache *c, uint64_t *generation)
+{
+  pthread_mutex_lock(&c->lock);
+  bool live = c->live;
+  *generation = c->generation;
+  pthread_mutex_unlock(&c->lock);
+  return live;
+}
+
 /* The live, unexpired slot holding hash as kind, or NULL. Lock held. */
 static struct slot *find_locked(struct authcache *c, enum kind kind,
                                 const unsigned char hash[OWCP_SHA256_LEN])

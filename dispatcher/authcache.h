@@ -47,6 +47,12 @@ void authcache_free(struct authcache *c);
  * database look-up whose answer will be stored. */
 uint64_t authcache_generation(struct authcache *c);
 
+/* True when the cache is live (notifications are being received), with
+ * *generation the current generation, read together: other per-process
+ * state that must end when a requestor changes (ratelease.h) binds itself
+ * to it. */
+bool authcache_live_generation(struct authcache *c, uint64_t *generation);
+
 /* True and *out filled when token_hash is cached as an active requestor. */
 bool authcache_get_requestor(struct authcache *c,
                              const unsigned char token_hash[OWCP_SHA256_LEN],

@@ -92,6 +92,7 @@ struct notify;
 struct certcache;
 struct authcache;
 struct listed;
+struct ratelease;
 struct svc_http;
 struct svc_route;
 struct svc_limit;
@@ -114,6 +115,7 @@ struct dispatcher {
   struct certcache *certs;      /* parsed client certificates (certcache.h) */
   struct authcache *auth;       /* accepted bearer tokens (authcache.h) */
   struct listed *listed;        /* CD-List's listing writer (listed.h) */
+  struct ratelease *leases;     /* RD-Confirm rate leases (ratelease.h) */
   struct svc_http *http;        /* the service layer's HTTP front */
   struct svc_route *svc_routes; /* http_routes as the layer sees them */
   struct svc_limit *longpolls;  /* long polls held per token hash */

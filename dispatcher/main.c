@@ -20,6 +20,7 @@
 #include "log_head.h"
 #include "authcache.h"
 #include "listed.h"
+#include "ratelease.h"
 #include "notify.h"
 #include "owcp/service/daemon.h"
 #include "owcp/service/log.h"
@@ -47,6 +48,8 @@ static int write_ready_file(const char *path, const char *url)
 
 /* Token cache slots: 4096 × ≈ 400 B ≈ 1.6 MiB; a miss costs one look-up. */
 #define DISPATCHER_AUTHCACHE_SLOTS 4096
+/* Rate-lease sets (× RATELEASE_WAYS requestors each; ratelease.h). */
+#define DISPATCHER_RATELEASE_SETS 1024
 
 /* The log threshold of the configuration: at start-up, and again on
  * SIGHUP from the configuration file as it is now (unless --log-level
@@ -157,6 +160,35 @@ static int register_notify_gauges(struct dispatcher *d, struct owcp_error *err)
   return 0;
 }
 
+/* The rate leases' numbers (ratelease.h). */
+static double lease_spent(void *arg)
+{
+  return (double)ratelease_spent(arg);
+}
+
+static double lease_lost(void *arg)
+{
+  return (double)ratelease_lost(arg);
+}
+
+static int start_rate_leases(struct dispatcher *d, struct owcp_error *err)
+{
+  d->leases = ratelease_new(DISPATCHER_RATELEASE_SETS);
+  if (d->leases == NULL ||
+      svc_metrics_gauge_fn(d->metrics, "owcp_rate_lease_spent_total",
+                           "RD-Confirm attempts counted from this process's "
+                           "rate leases (no database call).",
+                           lease_spent, d->leases) == NULL ||
+      svc_metrics_gauge_fn(d->metrics, "owcp_rate_lease_lost_total",
+                           "Leased rate units given up unused (window "
+                           "ended, lease replaced or invalidated).",
+                           lease_lost, d->leases) == NULL) {
+    owcp_error_set(err, "out of memory for the rate leases");
+    return -1;
+  }
+  return 0;
+}
+
 static int register_pool_gauges(struct dispatcher *d, struct owcp_error *err)
 {
   if (svc_metrics_gauge_fn(d->metrics, "owcp_db_pool_connections_in_use",
@@ -204,7 +236,7 @@ static int start(struct dispatcher *d, struct owcp_error *err)
     owcp_error_set(err, "out of memory for the token cache");
     return -1;
   }
-  if (register_auth_gauges(d, err) != 0)
+  if (register_auth_gauges(d, err) != 0 || start_rate_leases(d, err) != 0)
     return -1;
   d->notify = notify_new(d->cfg.db, d->auth, err);
   if (d->notify == NULL || register_notify_gauges(d, err) != 0)
@@ -262,6 +294,7 @@ static void stop(struct dispatcher *d)
   log_head_final(d); /* after every request that could log has ended */
   notify_free(d->notify);
   authcache_free(d->auth);
+  ratelease_free(d->leases);
   certcache_free(d->certs);
   store_pool_free(d->pool);
   log_head_fini(d);

@@ -12,6 +12,10 @@
  */
 #include "ops.h"
 
+#include "authcache.h"
+#include "notify.h"
+#include "ratelease.h"
+
 #include "owcp/service/log.h"
 #include "owcp/util.h"
 
@@ -367,6 +371,37 @@ static enum MHD_Result reply_outcome(struct request *r,
   }
 }
 
+/* Counts the attempt against the requestor's rate limit: one unit of this
+ * process's lease when it holds one (no database call), else a chunk the
+ * database counts at once, whose rest becomes the lease (ratelease.h;
+ * while the token cache is not live, changes to the requestor could go
+ * unnoticed, so exactly one unit is taken and nothing kept). Returns 0
+ * with *retry_after > 0 when over the limit, or a store error. */
+static int count_attempt(struct request *r, int *retry_after,
+                         struct owcp_error *err)
+{
+  struct dispatcher *d = r->d;
+  uint64_t gen;
+  bool live = authcache_live_generation(d->auth, &gen);
+  /* Read before the database's clock is: the lease's deadline is then
+   * never after the window's end. */
+  int64_t start_ms = notify_now_ms();
+  struct store_rate_grant g;
+
+  *retry_after = 0;
+  if (live && ratelease_take(d->leases, r->requestor.id, gen, start_ms))
+    return 0;
+  int rc = store_rate_take(r->st, r->requestor.id, 0,
+                           live ? RATELEASE_CHUNK_MAX : 1, &g, err);
+  if (rc != 0)
+    return rc;
+  *retry_after = g.retry_after;
+  if (g.retry_after == 0 && live && g.granted > 1)
+    ratelease_put(d->leases, r->requestor.id, gen, g.granted - 1,
+                  start_ms + g.valid_ms, notify_now_ms());
+  return 0;
+}
+
 enum MHD_Result rd_confirm(struct request *r)
 {
   const struct rd_confirm_in *in = r->in;
@@ -391,11 +426,16 @@ enum MHD_Result rd_confirm(struct request *r)
       .timeout_seconds = effective_timeout(&r->d->cfg, in),
       .now = 0,
       .require_registration = r->d->cfg.require_registration,
+      .rate_counted = true,
   };
   owcp_sha256(in->request, strlen(in->request), sin.request_sha256);
 
-  struct store_confirm_out out;
-  int rc = store_confirm(r->st, &sin, &out, &err);
+  struct store_confirm_out out = {0};
+  int rc = count_attempt(r, &out.retry_after, &err);
+  if (rc == 0 && out.retry_after > 0)
+    out.status = OWCP_TOO_MANY_REQUESTS;
+  else if (rc == 0)
+    rc = store_confirm(r->st, &sin, &out, &err);
   if (rc != 0)
     ret = http_reply_store_error(r, rc, &err);
   else

@@ -206,6 +206,10 @@ struct store_confirm_in {
   int timeout_seconds;    /* > 0, already capped by policy */
   time_t now;
   bool require_registration;
+  /* The attempt was already counted against the rate limit
+   * (store_rate_take, a unit of the process's lease: ratelease.h); false:
+   * store_confirm counts it. */
+  bool rate_counted;
 };
 
 struct store_confirm_out {
@@ -215,8 +219,25 @@ struct store_confirm_out {
   int retry_after; /* seconds, with 429 */
 };
 
+/* What store_rate_take counted. */
+struct store_rate_grant {
+  int granted;     /* units counted, the attempt's own included; 0: over */
+  int retry_after; /* seconds until the window ends, when over the limit */
+  int valid_ms;    /* the window's time left after now (ms, rounded down)
+                      when max > 1, else 0: how long units may be kept */
+};
+
+/* Counts one RD-Confirm attempt of requestor against its per-minute limit
+ * and, when max > 1, up to max - 1 more units for the process's lease, in
+ * a short transaction of its own that does not wait for its WAL flush
+ * (procedures/owcp_rate_take.sql: the chunk shrinks as the window fills).
+ * now 0: the database's clock. */
+int store_rate_take(struct store *st, int64_t requestor_id, time_t now, int max,
+                    struct store_rate_grant *out, struct owcp_error *err);
+
 /* RD-Confirm: idempotent on (requestor, identifier), rate-limited per
- * requestor (fixed one-minute window), NOTIFY 'account:<id>'. */
+ * requestor (fixed one-minute window; counted here unless in->rate_counted),
+ * NOTIFY 'account:<id>'. */
 int store_confirm(struct store *st, const struct store_confirm_in *in,
                   struct store_confirm_out *out, struct owcp_error *err);
 

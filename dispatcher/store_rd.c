@@ -28,8 +28,8 @@
 
 static const struct store_stmt stmt_rate_take = {
     S_RATE_TAKE, "rate_take",
-    "SELECT o_retry_after FROM owcp_rate_take("
-    "$1, " TS(2) ")",
+    "SELECT o_retry_after, o_granted, o_valid_ms FROM owcp_rate_take("
+    "$1, " TS(2) ", $3)",
     false};
 
 static const struct store_stmt stmt_confirm = {
@@ -74,22 +74,23 @@ const struct store_stmt *const store_rd_statements[] = {
 /* ---- RD operations
  * ------------------------------------------------------------ */
 
-/* Counts one RD-Confirm attempt against the requestor's rate limit in its
- * own short transaction (procedures/owcp_rate_take.sql); *retry_after > 0
- * means over the limit. */
-static int rate_take(struct store *st, int64_t requestor_id, time_t now,
-                     int *retry_after, struct owcp_error *err)
+int store_rate_take(struct store *st, int64_t requestor_id, time_t now, int max,
+                    struct store_rate_grant *out, struct owcp_error *err)
 {
   struct svc_pg_params p = {0};
   PGresult *res;
   int rc;
 
+  memset(out, 0, sizeof *out);
   svc_pg_param_int(&p, requestor_id);
   svc_pg_param_time(&p, now);
+  svc_pg_param_int(&p, max);
   rc = store_run_row(st, &stmt_rate_take, &p, &res, err);
   if (rc != 0)
     return rc;
-  *retry_after = (int)svc_pg_get_int(res, 0, 0);
+  out->retry_after = (int)svc_pg_get_int(res, 0, 0);
+  out->granted = (int)svc_pg_get_int(res, 0, 1);
+  out->valid_ms = (int)svc_pg_get_int(res, 0, 2);
   PQclear(res);
   return 0;
 }
@@ -107,11 +108,15 @@ int store_confirm(struct store *st, const struct store_confirm_in *in,
     owcp_error_set(err, "cannot generate a transaction identifier");
     return -1;
   }
-  rc = rate_take(st, in->requestor_id, in->now, &out->retry_after, err);
-  if (rc != 0 || out->retry_after > 0) {
-    free(id);
-    out->status = rc == 0 ? 429 : 0;
-    return rc;
+  if (!in->rate_counted) {
+    struct store_rate_grant g;
+    rc = store_rate_take(st, in->requestor_id, in->now, 1, &g, err);
+    if (rc != 0 || g.retry_after > 0) {
+      free(id);
+      out->status = rc == 0 ? 429 : 0;
+      out->retry_after = g.retry_after;
+      return rc;
+    }
   }
   svc_pg_param_int(&p, in->requestor_id);
   svc_pg_param_text(&p, in->account);

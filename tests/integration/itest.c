@@ -318,6 +318,21 @@ void itest_env_second_fini(struct itest_env *b)
   rmdir(b->tmpdir);
 }
 
+void itest_start_pair(struct itest_env *a, struct itest_env *b)
+{
+  itest_start(a, NULL);
+  itest_env_second(b, a);
+  itest_start(b, NULL);
+}
+
+void itest_pair_fini(struct itest_env *a, struct itest_env *b)
+{
+  itest_env_second_fini(b);
+  if (a->pid > 0)
+    itest_stop(a);
+  itest_env_fini(a);
+}
+
 /* The ready file once it holds a complete line, else NULL. */
 static char *ready_url(const char *path)
 {
@@ -613,6 +628,16 @@ void itest_get(const struct itest_env *e, const char *path,
   char url[512];
   snprintf(url, sizeof url, "%s%s", e->root, path);
   request(e, url, NULL, NULL, NULL, 0, out);
+}
+
+double itest_metric(const struct itest_env *e, const char *series)
+{
+  struct itest_http h;
+  itest_get(e, "/metrics", &h);
+  ITEST_EXPECT(h, 200);
+  double v = testutil_exposition_value(h.body, series);
+  itest_http_free(&h);
+  return v;
 }
 
 static void *call_thread(void *arg)

@@ -73,6 +73,14 @@ void itest_env_second(struct itest_env *b, const struct itest_env *a);
  * itest_env_fini() of the first environment. */
 void itest_env_second_fini(struct itest_env *b);
 
+/* Two dispatcher processes on one database: starts a (initialised), makes
+ * b its second environment (itest_env_second) and starts it. */
+void itest_start_pair(struct itest_env *a, struct itest_env *b);
+
+/* Undoes itest_start_pair and itest_env_init of a: b's and a's processes
+ * stopped, b's directory removed, a's database dropped. */
+void itest_pair_fini(struct itest_env *a, struct itest_env *b);
+
 /* Starts owcp-dispatcher on 127.0.0.1:0 with --insecure-http (or the
  * env's TLS certificate and key when set), the env's
  * key dir, --domain example.com and the NULL-terminated extra arguments
@@ -133,6 +141,10 @@ struct itest_http {
 
 /* Releases the members and zeroes *h. */
 void itest_http_free(struct itest_http *h);
+
+/* The value of one series in e's GET /metrics (fails the test unless it
+ * answers 200); -1 when the series is absent. */
+double itest_metric(const struct itest_env *e, const char *series);
 
 /* POST {base}/{op} with Content-Type application/json and the serialised
  * params (borrowed); token may be NULL (no Authorization header). */

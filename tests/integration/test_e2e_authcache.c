@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "itest.h"
-#include "testutil.h"
 
 #define HITS "owcp_auth_cache_hits_total"
 /* How soon a withdrawn token must be refused everywhere. */
@@ -40,9 +39,7 @@ static int setup(void **state)
   *state = f;
   itest_env_init(&f->a, "authcache");
   f->token = itest_requestor_add(&f->a, "access@example.com", 0);
-  itest_start(&f->a, NULL);
-  itest_env_second(&f->b, &f->a);
-  itest_start(&f->b, NULL);
+  itest_start_pair(&f->a, &f->b);
   return 0;
 }
 
@@ -50,23 +47,15 @@ static int teardown(void **state)
 {
   struct fx *f = *state;
 
-  itest_env_second_fini(&f->b);
-  if (f->a.pid > 0)
-    itest_stop(&f->a);
+  itest_pair_fini(&f->a, &f->b);
   free(f->token);
-  itest_env_fini(&f->a);
   free(f);
   return 0;
 }
 
 static double hits(const struct itest_env *e)
 {
-  struct itest_http h;
-  itest_get(e, "/metrics", &h);
-  ITEST_EXPECT(h, 200);
-  double v = testutil_exposition_value(h.body, HITS);
-  itest_http_free(&h);
-  return v;
+  return itest_metric(e, HITS);
 }
 
 static void sleep_s(double s)

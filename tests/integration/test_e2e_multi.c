@@ -37,10 +37,8 @@ static int setup(void **state)
   itest_env_init(&f->a, "multi");
   itest_account_add(&f->a, "alice@example.com");
   f->token = itest_requestor_add(&f->a, "access@example.com", 0);
-  itest_start(&f->a, NULL);
   /* b shares a's database and keys; only its ready file lives apart. */
-  itest_env_second(&f->b, &f->a);
-  itest_start(&f->b, NULL);
+  itest_start_pair(&f->a, &f->b);
   itest_client_init(&f->alice1, "alice@example.com");
   itest_client_enrol(&f->a, &f->alice1);
   itest_client_init(&f->alice2, "alice@example.com");
@@ -52,13 +50,10 @@ static int teardown(void **state)
 {
   struct fx *f = *state;
 
-  itest_env_second_fini(&f->b);
-  if (f->a.pid > 0)
-    itest_stop(&f->a);
+  itest_pair_fini(&f->a, &f->b);
   itest_client_free(&f->alice1);
   itest_client_free(&f->alice2);
   free(f->token);
-  itest_env_fini(&f->a);
   free(f);
   return 0;
 }

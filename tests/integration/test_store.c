@@ -327,6 +327,111 @@ static void test_rate_limit(void **state)
   assert_int_equal(out.status, 202);
 }
 
+/* A requestor of rate `rate` (token hash from name). */
+static int64_t rated(struct fx *f, const char *name, int rate)
+{
+  struct owcp_error err = {{0}};
+  unsigned char th[32];
+  int64_t id;
+  int status;
+
+  owcp_sha256(name, strlen(name), th);
+  assert_int_equal(
+      store_requestor_add(f->st, name, th, rate, &status, &id, &err), 0);
+  assert_int_equal(status, 200);
+  return id;
+}
+
+static struct store_rate_grant take(struct fx *f, int64_t req, time_t now,
+                                    int max)
+{
+  struct owcp_error err = {{0}};
+  struct store_rate_grant g;
+
+  assert_int_equal(store_rate_take(f->st, req, now, max, &g, &err), 0);
+  return g;
+}
+
+/* owcp_rate_take's chunks (the per-process leases' supply, ratelease.h):
+ * what is left / 256, at least 1, at most max, never beyond the limit; the
+ * window's whole limit and not one unit more; a refused take still counts
+ * and answers the seconds left; the window's remaining time to keep units
+ * for; a disabled or unknown requestor gets the attempt's unit only. */
+static void test_rate_chunks(void **state)
+{
+  struct fx *f = *state;
+  struct store_rate_grant g;
+  int64_t big = rated(f, "big@example.com", 1000000);
+  int64_t mid = rated(f, "mid@example.com", 1000);
+  int64_t small = rated(f, "small@example.com", 511);
+  int64_t capped = rated(f, "capped@example.com", 600);
+
+  g = take(f, big, T0 + 20, 64);
+  assert_int_equal(g.granted, 64);
+  assert_int_equal(g.retry_after, 0);
+  assert_int_equal(g.valid_ms, 40000); /* the window ends in 40 s */
+  assert_int_equal(take(f, big, T0 + 20, 10).granted, 10); /* max */
+  assert_int_equal(take(f, big, T0 + 20, 1).granted, 1);
+  assert_int_equal(take(f, big, T0 + 20, 1).valid_ms, 0); /* nothing kept */
+  assert_int_equal(take(f, mid, T0, 64).granted, 3);      /* 1000 / 256 */
+  assert_int_equal(take(f, small, T0, 64).granted, 1);    /* 511 / 256 = 1 */
+  assert_int_equal(take(f, small, T0, 64).granted, 1);
+
+  /* Taken in chunks, the window gives exactly its limit. */
+  int total = 0, takes = 0, last = 0;
+  while ((g = take(f, capped, T0 + 30, 64)).granted > 0) {
+    assert_true(g.granted <= 64);
+    assert_int_equal(g.retry_after, 0);
+    total += g.granted;
+    last = g.granted;
+    takes++;
+  }
+  assert_int_equal(total, 600);
+  assert_int_equal(last, 1);
+  assert_true(takes < 600); /* some chunks were larger than one */
+  assert_int_equal(g.retry_after, 30);
+  assert_int_equal(g.valid_ms, 0);
+  /* Over the limit, every attempt still counts. */
+  assert_int_equal(count(f, "SELECT count FROM rate_windows WHERE "
+                            "requestor_id = (SELECT id FROM requestors "
+                            "WHERE address = 'capped@example.com')"),
+                   601);
+  /* A confirmation counted by store_confirm itself is refused too. */
+  struct owcp_error err = {{0}};
+  struct store_confirm_in in = {0};
+  struct store_confirm_out out;
+  in.requestor_id = capped;
+  in.account = "alice@example.com";
+  in.identifier = "over";
+  in.request_xml = "<r/>";
+  in.type = "login";
+  in.timeout_seconds = 60;
+  in.now = T0 + 30;
+  assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
+  assert_int_equal(out.status, 429);
+  assert_int_equal(out.retry_after, 30);
+  /* Counted already (a lease's unit): not counted again, so admitted. */
+  in.rate_counted = true;
+  assert_int_equal(store_confirm(f->st, &in, &out, &err), 0);
+  assert_int_equal(out.status, 202);
+  /* The next window starts afresh. */
+  assert_int_equal(take(f, capped, T0 + 60, 64).granted, 2); /* 600/256 */
+
+  /* Disabled: the attempt's unit, nothing to keep (owcp_confirm answers
+   * 403); unknown: likewise, and nothing counted. */
+  int status = 0;
+  assert_int_equal(
+      store_requestor_disable(f->st, "mid@example.com", &status, &err), 0);
+  assert_int_equal(status, 200);
+  g = take(f, mid, T0, 64);
+  assert_int_equal(g.granted, 1);
+  assert_int_equal(g.valid_ms, 0);
+  g = take(f, 999999, T0, 64);
+  assert_int_equal(g.granted, 1);
+  assert_int_equal(g.retry_after, 0);
+  assert_int_equal(g.valid_ms, 0);
+}
+
 static void test_list_order_and_expiry(void **state)
 {
   struct fx *f = *state;
@@ -1542,6 +1647,7 @@ int main(void)
       T(test_migrate_idempotent),
       T(test_confirm_outcomes),
       T(test_rate_limit),
+      T(test_rate_chunks),
       T(test_list_order_and_expiry),
       T(test_listed_record_once),
       T(test_listed_record_race),
