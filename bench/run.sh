@@ -232,12 +232,15 @@ per_token=$(((IDLE_POLLS + IDLE_CLIENTS - 1) / IDLE_CLIENTS))
 # Every connection comes from 127.0.0.1: the idle polls, the flows (three
 # each) and slack for the diagnostics.
 per_ip=$((IDLE_POLLS + 4 * FLOWS + 64))
+# Every account (flows, idle clients) self-registers from 127.0.0.1 within
+# a minute: lift the per-address CD-Register limit (default 20 a minute).
 # One connection per idle poll; the hard limit is as far as we may go.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$dispatcher" --db "$db" --listen 127.0.0.1:0 --domain example.com \
   --insecure-http --open --key-dir "$tmp/keys" --max-connections 16000 \
   --threads "$THREADS" --longpolls-per-token "$per_token" \
   --per-ip-connections "$per_ip" \
+  --register-per-minute-per-address 1000000 \
   --ready-file "$tmp/ready" 2>"$tmp/dispatcher.log" &
 dpid=$!
 await_file "$tmp/ready" 30 "$dpid"
