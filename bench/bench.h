@@ -69,8 +69,8 @@ struct bench_xfer {
   struct curl_slist *hdrs;
   char *body; /* request body being sent */
   size_t body_len;
-  size_t body_off; /* bytes handed to libcurl so far */
-  char *resp;      /* response body, NUL-terminated */
+  bool begun; /* libcurl is sending this request (not the previous one) */
+  char *resp; /* response body, NUL-terminated */
   size_t resp_len;
   size_t resp_cap;
   double t_start; /* request started (bench_now) */

@@ -639,12 +639,15 @@ static int report(const struct bench_opts *o, struct flow *fl, int n,
   bench_samples_report(&all.flow, "whole flow", "flow", stdout, sum);
   if (empty > 0)
     printf("  long polls ended empty     %ld\n", empty);
-  printf("  owcp-bench's own CPU use   %.2f CPUs\n", cpu);
+  /* Per flow, to compare runs whose flows/s differ (issue 11). */
+  double ms_per_flow = rate > 0 ? 1000 * cpu / rate : 0;
+  printf("  owcp-bench's own CPU use   %.2f CPUs, %.3f ms per flow\n", cpu,
+         ms_per_flow);
   if (sum != NULL) {
     fprintf(sum,
             "flows %ld\nflows_per_s %.2f\nerrors %ld\nwakeup_clamped %ld\n"
-            "list_empty %ld\ncpu_per_s %.2f\n",
-            flows, rate, errors, clamped, empty, cpu);
+            "list_empty %ld\ncpu_per_s %.2f\ncpu_ms_per_flow %.3f\n",
+            flows, rate, errors, clamped, empty, cpu, ms_per_flow);
     fclose(sum);
   }
   if (oom)

@@ -49,18 +49,19 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
   return n;
 }
 
-/* The body is handed over through a read callback (not POSTFIELDS) so that
- * we learn when libcurl has taken all of it: bench_xfer_sent(). */
-static size_t on_read(char *dest, size_t size, size_t nmemb, void *arg)
+/* libcurl is about to send this transfer's request: from now on its upload
+ * counter belongs to this request, not the previous one. */
+static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
 {
   struct bench_xfer *x = arg;
-  size_t room = size * nmemb;
-  size_t left = x->body_len - x->body_off;
-  size_t n = left < room ? left : room;
 
-  memcpy(dest, x->body + x->body_off, n);
-  x->body_off += n;
-  return n;
+  (void)conn_primary_ip;
+  (void)conn_local_ip;
+  (void)conn_primary_port;
+  (void)conn_local_port;
+  x->begun = true;
+  return CURL_PREREQFUNC_OK;
 }
 
 int bench_xfer_init(struct bench_xfer *x, const char *token, long timeout_s,
@@ -95,8 +96,8 @@ int bench_xfer_init(struct bench_xfer *x, const char *token, long timeout_s,
   }
   curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
   curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-  curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, on_read);
-  curl_easy_setopt(x->easy, CURLOPT_READDATA, x);
+  curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, on_prereq);
+  curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
   curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
@@ -132,10 +133,14 @@ int bench_xfer_post(struct bench_xfer *x, const char *base, const char *op,
                    sizeof url - 40);
     return -1;
   }
+  /* POSTFIELDS (libcurl borrows the body until the next post): a small
+   * body goes out in the same send() as the headers, as most HTTP clients
+   * send it, instead of one send() and one server-side read each. */
   free(x->body);
   x->body = body;
   x->body_len = strlen(body);
-  x->body_off = 0;
+  x->begun = false;
+  curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
   x->resp_len = 0;
   if (x->resp != NULL)
     x->resp[0] = '\0';
@@ -152,7 +157,13 @@ int bench_xfer_post(struct bench_xfer *x, const char *base, const char *op,
 
 bool bench_xfer_sent(const struct bench_xfer *x)
 {
-  return x->body != NULL && x->body_off == x->body_len;
+  curl_off_t up = 0;
+
+  /* libcurl counts the body's octets as the send() that carries them
+   * returns, and resets the count before on_prereq() for a new request. */
+  return x->body != NULL && x->begun &&
+         curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK &&
+         up == (curl_off_t)x->body_len;
 }
 
 /* Records the outcome of a finished transfer (status, t_done). */

@@ -462,7 +462,7 @@ fi
   fi
   line "transactions per flow: write (xid), all (commits)" "$xid_pf, $(get "$f1" xact_per_flow)"
   line "WAL bytes per flow" "$(get "$f1" wal_per_flow)"
-  line "CPU per flow: PostgreSQL, dispatcher (ms)" "$pg_ms, $(get "$f1" dispatcher_ms_per_flow)"
+  line "CPU per flow: PostgreSQL, dispatcher, owcp-bench (ms)" "$pg_ms, $(get "$f1" dispatcher_ms_per_flow), $(get "$f1" cpu_ms_per_flow)"
   line "CPU in the window: busy, CPUs used" "$(get "$f1" busy_pct)%; PostgreSQL $(get "$f1" postgres_cpus), dispatcher $(get "$f1" dispatcher_cpus), owcp-bench $(get "$f1" cpu_per_s)"
   line "database sessions during flows (sampled)" "$(top_waits "$tmp/waits1")"
   echo "  latency p50/p99 in ms:"

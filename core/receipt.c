@@ -4,6 +4,7 @@
  */
 #include "owcp/receipt.h"
 #include "owcp/keys.h"
+#include "receipt_internal.h"
 
 #include <jansson.h>
 #include <openssl/bio.h>
@@ -278,25 +279,15 @@ out:
   return rc;
 }
 
-/* A parsed receipt whose structure has been checked: the single signer and
- * the certificate the CMS carries for it (up-referenced). */
-struct parsed_cms {
-  CMS_ContentInfo *cms;
-  CMS_SignerInfo *si;
-  X509 *signer;
-};
-
-static void parsed_cms_free(struct parsed_cms *p)
+void receipt_parsed_free(struct receipt_parsed *p)
 {
   X509_free(p->signer);
   CMS_ContentInfo_free(p->cms);
 }
 
-static int parse_der(const unsigned char *der, size_t len, struct parsed_cms *p,
-                     struct owcp_error *err)
+int receipt_check_size(const unsigned char *der, size_t len,
+                       struct owcp_error *err)
 {
-  const unsigned char *q = der;
-
   if (der == NULL || len == 0) {
     owcp_error_set(err, "receipt is empty");
     return -1;
@@ -306,22 +297,36 @@ static int parse_der(const unsigned char *der, size_t len, struct parsed_cms *p,
                    OWCP_RECEIPT_MAX_DER);
     return -1;
   }
-  p->cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
-  if (p->cms == NULL) {
-    owcp_error_set_ssl(err, "receipt is not DER CMS");
-    return -1;
-  }
-  if (q != der + len) {
+  return 0;
+}
+
+int receipt_check_end(const unsigned char *der, size_t len,
+                      const unsigned char *end, struct owcp_error *err)
+{
+  if (end != der + len) {
     owcp_error_set(err, "receipt has %zu trailing bytes at offset %td",
-                   (size_t)(der + len - q), q - der);
+                   (size_t)(der + len - end), end - der);
     return -1;
   }
   return 0;
 }
 
-/* SignedData, attached id-data, exactly one signer with SHA-256 and a
- * signingTime attribute. */
-static int check_shape(struct parsed_cms *p, struct owcp_error *err)
+static int parse_der(const unsigned char *der, size_t len,
+                     struct receipt_parsed *p, struct owcp_error *err)
+{
+  const unsigned char *q = der;
+
+  if (receipt_check_size(der, len, err) != 0)
+    return -1;
+  p->cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+  if (p->cms == NULL) {
+    owcp_error_set_ssl(err, "receipt is not DER CMS");
+    return -1;
+  }
+  return receipt_check_end(der, len, q, err);
+}
+
+int receipt_check_shape(struct receipt_parsed *p, struct owcp_error *err)
 {
   STACK_OF(CMS_SignerInfo) * sis;
   ASN1_OCTET_STRING **content;
@@ -363,7 +368,7 @@ static int check_shape(struct parsed_cms *p, struct owcp_error *err)
 }
 
 /* Finds the included certificate that the signer identifier names. */
-static int find_signer_cert(struct parsed_cms *p, struct owcp_error *err)
+static int find_signer_cert(struct receipt_parsed *p, struct owcp_error *err)
 {
   STACK_OF(X509) *certs = CMS_get1_certs(p->cms);
   int i;
@@ -385,8 +390,7 @@ static int find_signer_cert(struct parsed_cms *p, struct owcp_error *err)
   return 0;
 }
 
-/* A CA key must not stand in for a client. */
-static int check_not_ca(X509 *signer, struct owcp_error *err)
+int receipt_check_not_ca(X509 *signer, struct owcp_error *err)
 {
   if (X509_check_ca(signer) != 0) {
     owcp_error_set(err, "receipt signer certificate is a CA certificate, not "
@@ -418,14 +422,14 @@ static int same_cert(X509 *a, X509 *b, struct owcp_error *err)
   return 0;
 }
 
-/* Parse + shape + signer certificate, shared by both verifiers. */
+/* Parse + shape + signer certificate (the CA-chained verifier). */
 static int open_receipt(const unsigned char *der, size_t len,
-                        struct parsed_cms *p, struct owcp_error *err)
+                        struct receipt_parsed *p, struct owcp_error *err)
 {
   memset(p, 0, sizeof *p);
-  if (parse_der(der, len, p, err) != 0 || check_shape(p, err) != 0 ||
+  if (parse_der(der, len, p, err) != 0 || receipt_check_shape(p, err) != 0 ||
       find_signer_cert(p, err) != 0) {
-    parsed_cms_free(p);
+    receipt_parsed_free(p);
     memset(p, 0, sizeof *p);
     ERR_clear_error();
     return -1;
@@ -572,9 +576,8 @@ out:
   return r;
 }
 
-/* Moves the bytes of a memory BIO into a parsed receipt. */
-static int content_to_receipt(BIO *content, struct owcp_receipt **out,
-                              struct owcp_error *err)
+int receipt_content_to_receipt(BIO *content, struct owcp_receipt **out,
+                               struct owcp_error *err)
 {
   char *data = NULL;
   long len = BIO_get_mem_data(content, &data);
@@ -591,7 +594,7 @@ int owcp_receipt_verify(const unsigned char *der, size_t der_len, X509 *ca_cert,
                         X509 *expected_signer, struct owcp_receipt **out,
                         struct owcp_error *err)
 {
-  struct parsed_cms p;
+  struct receipt_parsed p;
   X509_STORE *store = NULL;
   BIO *content = NULL;
   int rc = -1;
@@ -603,7 +606,7 @@ int owcp_receipt_verify(const unsigned char *der, size_t der_len, X509 *ca_cert,
   }
   if (open_receipt(der, der_len, &p, err) != 0)
     return -1;
-  if (check_not_ca(p.signer, err) != 0 ||
+  if (receipt_check_not_ca(p.signer, err) != 0 ||
       (expected_signer != NULL && same_cert(p.signer, expected_signer, err)))
     goto out;
   store = X509_STORE_new();
@@ -620,19 +623,17 @@ int owcp_receipt_verify(const unsigned char *der, size_t der_len, X509 *ca_cert,
                             "not verify against the client CA");
     goto out;
   }
-  rc = content_to_receipt(content, out, err);
+  rc = receipt_content_to_receipt(content, out, err);
 out:
   BIO_free(content);
   X509_STORE_free(store);
-  parsed_cms_free(&p);
+  receipt_parsed_free(&p);
   ERR_clear_error();
   return rc;
 }
 
-/* Reads the attached content through the CMS digest BIOs into a memory BIO
- * and checks the signer's messageDigest against it. */
-static int verify_content_digest(struct parsed_cms *p, BIO *content,
-                                 struct owcp_error *err)
+int receipt_verify_content_digest(struct receipt_parsed *p, BIO *content,
+                                  struct owcp_error *err)
 {
   BIO *cmsbio = CMS_dataInit(p->cms, NULL);
   char buf[4096];
@@ -656,49 +657,6 @@ static int verify_content_digest(struct parsed_cms *p, BIO *content,
     return -1;
   }
   return 0;
-}
-
-int owcp_receipt_verify_known_signer(const unsigned char *der, size_t der_len,
-                                     X509 *signer_cert,
-                                     struct owcp_receipt **out,
-                                     struct owcp_error *err)
-{
-  struct parsed_cms p;
-  BIO *content = NULL;
-  int rc = -1;
-
-  *out = NULL;
-  if (signer_cert == NULL) {
-    owcp_error_set(err, "no signer certificate to verify the receipt with");
-    return -1;
-  }
-  if (open_receipt(der, der_len, &p, err) != 0)
-    return -1;
-  /* Checked on the caller's certificate, whose extension cache is warm;
-   * the included one is byte-identical to it. */
-  if (same_cert(p.signer, signer_cert, err) != 0 ||
-      check_not_ca(signer_cert, err) != 0)
-    goto out;
-  /* Use the caller's parsed certificate (and its cached key) for checks. */
-  CMS_SignerInfo_set1_signer_cert(p.si, signer_cert);
-  if (CMS_SignerInfo_verify(p.si) != 1) {
-    owcp_error_set_ssl(err, "receipt signature does not verify with the "
-                            "client's key");
-    goto out;
-  }
-  content = BIO_new(BIO_s_mem());
-  if (content == NULL) {
-    owcp_error_set_ssl(err, "out of memory");
-    goto out;
-  }
-  if (verify_content_digest(&p, content, err) != 0)
-    goto out;
-  rc = content_to_receipt(content, out, err);
-out:
-  BIO_free(content);
-  parsed_cms_free(&p);
-  ERR_clear_error();
-  return rc;
 }
 
 static int match_field(const char *got, const char *want, const char *field,

@@ -642,10 +642,11 @@ static enum owcp_xml_result build(const struct owcp_xml_validator *v,
   return OWCP_XML_OK;
 }
 
-enum owcp_xml_result owcp_request_parse(const struct owcp_xml_validator *v,
-                                        const char *xml, size_t len,
-                                        struct owcp_request **out,
-                                        struct owcp_error *err)
+/* Reads, optionally validates against the schema, and builds. */
+static enum owcp_xml_result parse(const struct owcp_xml_validator *v,
+                                  const char *xml, size_t len, bool validate,
+                                  struct owcp_request **out,
+                                  struct owcp_error *err)
 {
   *out = NULL;
   struct owcp_xml_source src = request_source(v);
@@ -653,9 +654,26 @@ enum owcp_xml_result owcp_request_parse(const struct owcp_xml_validator *v,
   enum owcp_xml_result rc = owcp_xml_read(&src, xml, len, &doc, err);
   if (rc != OWCP_XML_OK)
     return rc;
-  rc = owcp_xml_validate(&src, v->schema, "OWCP", doc, err);
+  if (validate)
+    rc = owcp_xml_validate(&src, v->schema, "OWCP", doc, err);
   if (rc == OWCP_XML_OK)
     rc = build(v, doc, out, err);
   xmlFreeDoc(doc);
   return rc;
+}
+
+enum owcp_xml_result owcp_request_parse(const struct owcp_xml_validator *v,
+                                        const char *xml, size_t len,
+                                        struct owcp_request **out,
+                                        struct owcp_error *err)
+{
+  return parse(v, xml, len, true, out, err);
+}
+
+enum owcp_xml_result
+owcp_request_parse_stored(const struct owcp_xml_validator *v, const char *xml,
+                          size_t len, struct owcp_request **out,
+                          struct owcp_error *err)
+{
+  return parse(v, xml, len, false, out, err);
 }

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -229,6 +230,28 @@ char *owcp_random_id(void)
   return id;
 }
 
+/* SHA-256 fetched from the default provider once per process. EVP_sha256()
+ * makes every EVP_Digest() fetch it again, under the provider store's
+ * lock, which a dispatcher's handler threads contend for (a few hashes
+ * per request: token look-up, request digest). Written once by
+ * pthread_once, read-only afterwards, never freed (it lives as long as the
+ * process). */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
+
+static void sha256_fetch(void)
+{
+  sha256_fetched = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
+/* The fetched SHA-256, or the implicit-fetch one when fetching failed. */
+static const EVP_MD *sha256_md(void)
+{
+  if (pthread_once(&sha256_once, sha256_fetch) != 0 || sha256_fetched == NULL)
+    return EVP_sha256();
+  return sha256_fetched;
+}
+
 void owcp_sha256(const void *data, size_t len,
                  unsigned char out[OWCP_SHA256_LEN])
 {
@@ -239,7 +262,7 @@ void owcp_sha256(const void *data, size_t len,
    * unusable. Returning a wrong digest could make two hashes compare equal,
    * so the process stops instead (fail closed).
    */
-  if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 ||
+  if (EVP_Digest(data, len, out, &n, sha256_md(), NULL) != 1 ||
       n != OWCP_SHA256_LEN) {
     fputs("owcp: SHA-256 is unavailable; aborting\n", stderr);
     abort();

@@ -146,8 +146,9 @@ static int methods_check(struct request *r, const struct reply_state *s,
 
   if (strcmp(rcpt->response, "Refuse") == 0)
     return 0;
-  if (owcp_request_parse(r->d->xml, s->request, s->request_len, &req, &why) !=
-      OWCP_XML_OK) {
+  /* RD-Confirm validated it against the schema before storing it. */
+  if (owcp_request_parse_stored(r->d->xml, s->request, s->request_len, &req,
+                                &why) != OWCP_XML_OK) {
     /* It was validated when stored: failing now is our fault. */
     owcp_error_set(err, "the stored request no longer parses: %s", why.msg);
     *http = 500;

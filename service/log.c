@@ -97,20 +97,63 @@ static json_t *string_of(const char *s)
   return j;
 }
 
-char *svc_log_line(const char *ts, enum svc_log_level level, const char *event,
-                   const char *msg)
+/* The entry as a JSON object (NULL when out of memory). */
+static json_t *log_object(const char *ts, enum svc_log_level level,
+                          const char *event, const char *msg)
 {
   json_t *o = json_object();
-  char *line = NULL;
 
   if (o != NULL && json_object_set_new(o, "ts", json_string(ts)) == 0 &&
       json_object_set_new(o, "log_level",
                           json_string(svc_log_level_name(level))) == 0 &&
       json_object_set_new(o, "event", string_of(event ? event : "-")) == 0 &&
       json_object_set_new(o, "msg", string_of(msg ? msg : "")) == 0)
-    line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return o;
+  json_decref(o);
+  return NULL;
+}
+
+#define LOG_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+char *svc_log_line(const char *ts, enum svc_log_level level, const char *event,
+                   const char *msg)
+{
+  json_t *o = log_object(ts, level, event, msg);
+  char *line = o != NULL ? json_dumps(o, LOG_FLAGS) : NULL;
+
   json_decref(o);
   return line;
+}
+
+/* Writes the entry and its newline with one write to stderr (unbuffered):
+ * serialised into a stack buffer, which holds any message of
+ * SVC_LOG_MSG_MAX bytes even if every byte is escaped as \uXXXX; a longer
+ * line (a very long event name) goes through svc_log_line(). Returns -1
+ * when the line could not be built. */
+static int write_line(const char *ts, enum svc_log_level level,
+                      const char *event, const char *msg)
+{
+  char buf[SVC_LOG_MSG_MAX * 6 + 256];
+  json_t *o = log_object(ts, level, event, msg);
+  size_t n;
+
+  if (o == NULL)
+    return -1;
+  n = json_dumpb(o, buf, sizeof buf - 1, LOG_FLAGS);
+  json_decref(o);
+  if (n == 0)
+    return -1;
+  if (n < sizeof buf - 1) {
+    buf[n] = '\n';
+    fwrite(buf, 1, n + 1, stderr);
+    return 0;
+  }
+  char *line = svc_log_line(ts, level, event, msg);
+  if (line == NULL)
+    return -1;
+  fprintf(stderr, "%s\n", line);
+  free(line);
+  return 0;
 }
 
 static void now_rfc3339(char *ts, size_t n)
@@ -137,15 +180,11 @@ void svc_log(enum svc_log_level level, const char *event, const char *fmt, ...)
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   now_rfc3339(ts, sizeof ts);
-  char *line = svc_log_line(ts, level, event, msg);
-  if (line != NULL) {
-    fprintf(stderr, "%s\n", line);
-  } else {
+  if (write_line(ts, level, event, msg) != 0) {
     /* Out of memory: still say that something happened, and where. */
     fprintf(stderr,
             "{\"ts\":\"%s\",\"log_level\":\"error\",\"event\":\"log\","
             "\"msg\":\"a log line could not be built\"}\n",
             ts);
   }
-  free(line);
 }

@@ -4,7 +4,8 @@
  * reject), and by open self-subscription; CD-Deregister and admin revoke
  * (the token stops working at once); CD-Reply conflicts, including two
  * clients of one account answering the same transaction at once; and bad
- * receipts that must change nothing.
+ * receipts that must change nothing, also once the client's certificate
+ * is cached.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "itest.h"
+#include "owcp/util.h"
 
 struct fx {
   struct itest_env env;
@@ -376,6 +378,89 @@ static void test_bad_receipts_change_nothing(void **state)
   free(xml);
 }
 
+/* CD-Reply with receipt_b64 as c; expects status, frees receipt_b64. */
+static void reply_expect(struct fx *f, const struct itest_client *c,
+                         const char *tx, char *receipt_b64, long status)
+{
+  struct itest_http h;
+  json_t *p = itest_reply_params(tx, "Accept", NULL, receipt_b64);
+
+  itest_post(&f->env, "CD-Reply", c->token, p, &h);
+  ITEST_EXPECT(h, status);
+  itest_http_free(&h);
+  json_decref(p);
+  free(receipt_b64);
+}
+
+/* c's genuine receipt with the last octet (its signature's) flipped. */
+static char *forged_receipt(const struct itest_client *c, const char *tx,
+                            const char *xml)
+{
+  char *b64 = itest_receipt_b64(c, tx, "Accept", NULL, xml), *out;
+  unsigned char *der = NULL;
+  size_t len = 0;
+  struct owcp_error err;
+
+  assert_int_equal(owcp_base64_decode(b64, strlen(b64), &der, &len, &err), 0);
+  der[len - 1] ^= 0x01;
+  out = owcp_base64_encode(der, len);
+  assert_non_null(out);
+  free(der);
+  free(b64);
+  return out;
+}
+
+/* Once a client's certificate is cached (it answered before), a forged
+ * receipt, another client's receipt and a receipt over other bytes are
+ * still refused, and revoking the client still refuses its next reply. */
+static void test_warm_client_still_checked(void **state)
+{
+  struct fx *f = *state;
+  struct itest_client c, d;
+  struct itest_http h;
+  char *xml1 = itest_request_xml("access@example.com", "bob@example.com",
+                                 "urn:itest:cd:warm-1", true, 0);
+  char *xml2 = itest_request_xml("access@example.com", "bob@example.com",
+                                 "urn:itest:cd:warm-2", true, 0);
+  char *other = itest_request_xml("access@example.com", "bob@example.com",
+                                  "urn:itest:cd:warm-2", false, 0);
+
+  itest_client_init(&c, "bob@example.com");
+  itest_client_enrol(&f->env, &c);
+  itest_client_init(&d, "bob@example.com");
+  itest_client_enrol(&f->env, &d);
+  char *tx1 = itest_confirm_ok(&f->env, f->token, xml1, 0);
+  itest_reply(&f->env, &c, tx1, "Accept", NULL, xml1, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+
+  char *tx2 = itest_confirm_ok(&f->env, f->token, xml2, 0);
+  reply_expect(f, &c, tx2, forged_receipt(&c, tx2, xml2), 400);
+  reply_expect(f, &c, tx2, itest_receipt_b64(&d, tx2, "Accept", NULL, xml2),
+               400);
+  reply_expect(f, &c, tx2, itest_receipt_b64(&c, tx2, "Accept", NULL, other),
+               400);
+  itest_client_revoke(&f->env, c.id);
+  reply_expect(f, &c, tx2, itest_receipt_b64(&c, tx2, "Accept", NULL, xml2),
+               401);
+  assert_int_equal(itest_sql_count1(&f->env,
+                                    "SELECT count(*) FROM transactions WHERE "
+                                    "id = $1 AND state = 'pending' AND "
+                                    "receipt IS NULL",
+                                    tx2),
+                   1);
+  itest_reply(&f->env, &d, tx2, "Accept", NULL, xml2, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  itest_client_free(&c);
+  itest_client_free(&d);
+  free(tx1);
+  free(tx2);
+  free(xml1);
+  free(xml2);
+  free(other);
+}
+
 static void test_deregister_and_revoke(void **state)
 {
   struct fx *f = *state;
@@ -458,6 +543,7 @@ int main(void)
       cmocka_unit_test(test_second_reply_conflicts),
       cmocka_unit_test(test_concurrent_replies),
       cmocka_unit_test(test_bad_receipts_change_nothing),
+      cmocka_unit_test(test_warm_client_still_checked),
       cmocka_unit_test(test_deregister_and_revoke),
       cmocka_unit_test(test_open_self_subscription),
   };

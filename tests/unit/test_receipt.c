@@ -814,6 +814,123 @@ static void test_we_verify_openssl_cms_sign(void **state)
   free(json);
 }
 
+/* A receipt for r signed by `signer`, carrying `extra` too (when not NULL),
+ * as DER or, with `stream`, as indefinite-length BER. */
+static void sign_with(const struct party *signer, X509 *extra,
+                      unsigned int flags, bool stream,
+                      const struct owcp_receipt *r, unsigned char **der,
+                      size_t *len)
+{
+  struct owcp_error err;
+  char *json = NULL;
+  size_t json_len = 0;
+  BIO *in, *out = BIO_new(BIO_s_mem());
+  CMS_ContentInfo *cms;
+  unsigned int mode = CMS_PARTIAL | CMS_BINARY | flags;
+  char *data = NULL;
+  long n;
+
+  assert_int_equal(owcp_receipt_content(r, &json, &json_len, &err), 0);
+  in = BIO_new_mem_buf(json, (int)json_len);
+  cms = CMS_sign(NULL, NULL, NULL, NULL, mode | (stream ? CMS_STREAM : 0));
+  assert_non_null(cms);
+  assert_non_null(
+      CMS_add1_signer(cms, signer->cert, signer->key, EVP_sha256(), flags));
+  if (extra != NULL)
+    assert_int_equal(CMS_add1_cert(cms, extra), 1);
+  if (stream)
+    assert_int_equal(i2d_CMS_bio_stream(out, cms, in, mode | CMS_STREAM), 1);
+  else
+    assert_int_equal(CMS_final(cms, in, NULL, mode), 1);
+  if (!stream)
+    assert_true(i2d_CMS_bio(out, cms) == 1);
+  n = BIO_get_mem_data(out, &data);
+  assert_true(n > 0);
+  *der = malloc((size_t)n);
+  assert_non_null(*der);
+  memcpy(*der, data, (size_t)n);
+  *len = (size_t)n;
+  CMS_ContentInfo_free(cms);
+  BIO_free(in);
+  BIO_free(out);
+  free(json);
+}
+
+/* The known-signer path never decodes the included certificates: the
+ * signer identifier must still name the known certificate and the CMS must
+ * still carry it byte for byte, whatever else it carries. */
+static void test_known_signer_named_and_included(void **state)
+{
+  struct fixture *f = *state;
+  struct owcp_receipt r = sample(), *back = NULL;
+  unsigned char *der = NULL;
+  size_t len = 0;
+  struct owcp_error err = {{0}};
+
+  /* Signed by client 2, client 1's certificate along for the ride. */
+  sign_with(&f->client2, f->client.cert, 0, false, &r, &der, &len);
+  assert_int_equal(
+      owcp_receipt_verify_known_signer(der, len, f->client.cert, &back, &err),
+      -1);
+  testutil_assert_err_contains(&err, "not the expected client certificate");
+  free(der);
+  /* Signed by client 1 without its certificate, client 2's included. */
+  sign_with(&f->client, f->client2.cert, CMS_NOCERTS, false, &r, &der, &len);
+  assert_int_equal(
+      owcp_receipt_verify_known_signer(der, len, f->client.cert, &back, &err),
+      -1);
+  testutil_assert_err_contains(&err,
+                               "does not include the signer's certificate");
+  free(der);
+  assert_null(back);
+  /* Signed by client 1 with the CA's certificate beside its own: fine. */
+  sign_with(&f->client, f->ca.cert, 0, false, &r, &der, &len);
+  if (owcp_receipt_verify_known_signer(der, len, f->client.cert, &back, &err))
+    fail_msg("receipt with an extra certificate refused: %s", err.msg);
+  assert_receipt_equal(&r, back);
+  owcp_receipt_free(back);
+  free(der);
+}
+
+/* BER (indefinite lengths, constructed content octets) is read by the
+ * known-signer path as by OpenSSL's own decoder, and a tampered byte in it
+ * is still refused. */
+static void test_known_signer_reads_ber(void **state)
+{
+  struct fixture *f = *state;
+  struct owcp_receipt r = sample(), *back = NULL;
+  unsigned char *der = NULL, *p;
+  size_t len = 0, i;
+  struct owcp_error err = {{0}};
+
+  sign_with(&f->client, NULL, 0, true, &r, &der, &len);
+  /* Indefinite length: the outer SEQUENCE's length octet is 0x80. */
+  assert_int_equal(der[1], 0x80);
+  if (owcp_receipt_verify(der, len, f->ca.cert, f->client.cert, &back, &err))
+    fail_msg("BER receipt refused: %s", err.msg);
+  owcp_receipt_free(back);
+  back = NULL;
+  if (owcp_receipt_verify_known_signer(der, len, f->client.cert, &back, &err))
+    fail_msg("BER receipt refused by the known-signer path: %s", err.msg);
+  assert_receipt_equal(&r, back);
+  owcp_receipt_free(back);
+  back = NULL;
+  for (p = NULL, i = 0; i + 6 <= len; i++)
+    if (memcmp(der + i, "T-0001", 6) == 0)
+      p = der + i;
+  if (p == NULL) {
+    fail_msg("the BER receipt holds no \"T-0001\"");
+  } else {
+    p[5] = '2';
+    assert_int_equal(
+        owcp_receipt_verify_known_signer(der, len, f->client.cert, &back, &err),
+        -1);
+    testutil_assert_err_contains(&err, "does not match its signature");
+  }
+  assert_null(back);
+  free(der);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -835,6 +952,8 @@ int main(void)
       cmocka_unit_test(test_matches_each_field),
       cmocka_unit_test(test_openssl_cms_verifies_ours),
       cmocka_unit_test(test_we_verify_openssl_cms_sign),
+      cmocka_unit_test(test_known_signer_named_and_included),
+      cmocka_unit_test(test_known_signer_reads_ber),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

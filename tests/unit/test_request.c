@@ -643,6 +643,56 @@ static void test_threads_share_validator(void **state)
   free(bad);
 }
 
+/* ---- Reading back a stored request ---- */
+
+/* owcp_request_parse_stored(): what owcp_request_parse() builds from a
+ * valid request, byte for byte the same fields; every reading and
+ * structural refusal kept; only the schema is not run again (a document
+ * the schema alone refuses is read). */
+static void test_parse_stored(void **state)
+{
+  struct owcp_request *a = NULL, *b = NULL;
+  struct owcp_error err = {{0}};
+  size_t len;
+  char *xml = testutil_data_load("request_full.xml", &len);
+
+  assert_int_equal(owcp_request_parse(*state, xml, len, &a, &err), OWCP_XML_OK);
+  assert_int_equal(owcp_request_parse_stored(*state, xml, len, &b, &err),
+                   OWCP_XML_OK);
+  assert_string_equal(a->header.from, b->header.from);
+  assert_string_equal(a->header.to, b->header.to);
+  assert_int_equal(a->header.verification_count, b->header.verification_count);
+  for (size_t i = 0; i < a->header.verification_count; i++)
+    assert_string_equal(a->header.verification[i], b->header.verification[i]);
+  assert_int_equal(a->body_count, b->body_count);
+  assert_int_equal(a->has_body, b->has_body);
+  owcp_request_free(a);
+  owcp_request_free(b);
+  free(xml);
+  const char *refused[] = {
+      "request_doctype.xml",        "request_xxe.xml",
+      "request_billion_laughs.xml", "request_not_wellformed.xml",
+      "request_latin1.xml",         "request_bad_currency.xml",
+      "request_unknown_element.xml"};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    xml = testutil_data_load(refused[i], &len);
+    b = (struct owcp_request *)1;
+    if (owcp_request_parse_stored(*state, xml, len, &b, &err) !=
+        OWCP_XML_INVALID)
+      fail_msg("%s read as a stored request", refused[i]);
+    assert_null(b);
+    free(xml);
+  }
+  /* Schema-only: a decimal with a thousands separator. */
+  xml = testutil_data_load("request_bad_money.xml", &len);
+  assert_int_equal(owcp_request_parse(*state, xml, len, &a, &err),
+                   OWCP_XML_INVALID);
+  assert_int_equal(owcp_request_parse_stored(*state, xml, len, &b, &err),
+                   OWCP_XML_OK);
+  owcp_request_free(b);
+  free(xml);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -663,6 +713,7 @@ int main(void)
       cmocka_unit_test(test_depth_limit),
       cmocka_unit_test(test_custom_limits),
       cmocka_unit_test(test_threads_share_validator),
+      cmocka_unit_test(test_parse_stored),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -100,7 +100,8 @@ static void test_level_names(void **state)
 
 /* Runs svc_log() with stderr redirected to a file; returns what it wrote
  * (caller frees). */
-static char *capture(enum svc_log_level level, const char *msg)
+static char *capture_event(enum svc_log_level level, const char *event,
+                           const char *msg)
 {
   char path[] = "/tmp/owcp-test-svclog-XXXXXX";
   int fd = mkstemp(path);
@@ -109,7 +110,7 @@ static char *capture(enum svc_log_level level, const char *msg)
   int saved = dup(STDERR_FILENO);
   assert_true(saved >= 0);
   assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-  svc_log(level, "capture", "%s", msg);
+  svc_log(level, event, "%s", msg);
   fflush(stderr);
   assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
   close(saved);
@@ -120,6 +121,50 @@ static char *capture(enum svc_log_level level, const char *msg)
   close(fd);
   unlink(path);
   return buf;
+}
+
+static char *capture(enum svc_log_level level, const char *msg)
+{
+  return capture_event(level, "capture", msg);
+}
+
+/* Exactly one line holding one JSON object; returns it parsed. */
+static json_t *one_line(char *out)
+{
+  size_t n = strlen(out);
+
+  assert_true(n > 0 && out[n - 1] == '\n');
+  out[n - 1] = '\0';
+  assert_null(strchr(out, '\n'));
+  return parse_line(out);
+}
+
+/* The longest message, every byte escaped six-fold (\u0001), and a line
+ * longer than the stack buffer (a long event name) are still written
+ * whole, one line each. */
+static void test_longest_lines_whole(void **state)
+{
+  (void)state;
+  char msg[1024], *event = malloc(10001), *out;
+  json_t *o;
+
+  assert_non_null(event);
+  memset(msg, 0x01, sizeof msg - 1);
+  msg[sizeof msg - 1] = '\0';
+  out = capture(SVC_LOG_INFO, msg);
+  o = one_line(out);
+  assert_string_equal(json_string_value(json_object_get(o, "msg")), msg);
+  json_decref(o);
+  free(out);
+  memset(event, 'e', 10000);
+  event[10000] = '\0';
+  out = capture_event(SVC_LOG_INFO, event, msg);
+  o = one_line(out);
+  assert_string_equal(json_string_value(json_object_get(o, "event")), event);
+  assert_string_equal(json_string_value(json_object_get(o, "msg")), msg);
+  json_decref(o);
+  free(out);
+  free(event);
 }
 
 static void test_threshold(void **state)
@@ -157,6 +202,7 @@ int main(void)
       cmocka_unit_test(test_sanitize_keeps_valid_text),
       cmocka_unit_test(test_level_names),
       cmocka_unit_test(test_threshold),
+      cmocka_unit_test(test_longest_lines_whole),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

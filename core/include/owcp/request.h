@@ -160,6 +160,16 @@ enum owcp_xml_result owcp_request_parse(const struct owcp_xml_validator *v,
                                         struct owcp_request **out,
                                         struct owcp_error *err);
 
+/* For bytes this program validated with owcp_request_parse() before it
+ * stored them (the dispatcher's CD-Reply reads back the request RD-Confirm
+ * validated): the same reading limits, well-formedness and strict element
+ * rules, without running the schema a second time. Never for bytes from
+ * the network. Same results and ownership as owcp_request_parse(). */
+enum owcp_xml_result
+owcp_request_parse_stored(const struct owcp_xml_validator *v, const char *xml,
+                          size_t len, struct owcp_request **out,
+                          struct owcp_error *err);
+
 /* Releases a request and everything it owns; NULL is allowed. */
 void owcp_request_free(struct owcp_request *req);
 
