@@ -7,8 +7,8 @@
  * in memory. One background thread per process takes everything queued
  * and records it in ONE short transaction committed without waiting for
  * its WAL flush (store_listed_record(), procedures/owcp_listed_record.sql):
- * it starts as soon as something is queued and it is idle (no fixed
- * delay), and what arrives meanwhile is the next batch. At shutdown
+ * a listing is written once it is 50 ms old (listed.c says why), with
+ * everything queued by then. At shutdown
  * (listed_stop(), after the HTTP front stopped) the queue is flushed.
  *
  * The queue is bounded. When it is full (the database slower than the

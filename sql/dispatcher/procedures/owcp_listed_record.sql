@@ -24,8 +24,8 @@
 -- about durability, and WAL is flushed in order, so any later durable
 -- commit (the transaction's CD-Reply, another flow's RD-Confirm) flushes
 -- the batch first. What a crash can lose is only "listed" entries: those
--- still in the writer's queue (milliseconds; the writer flushes as soon as
--- it is idle) and those committed within the WAL writer's delay (200 ms by
+-- still in the writer's queue (up to 50 ms and a batch; it writes a listing
+-- once 50 ms old) and those committed within the WAL writer's delay (200 ms by
 -- default). Never an answer, a creation or a chain link; a transaction
 -- whose listing was lost reads as never listed, is marked again on its
 -- next delivery, and owcp_reply() records it before the answer if it is
