@@ -114,6 +114,17 @@ int store_log_query(struct store *st, const struct store_log_filter *f,
   return store_run_rows(st, &stmt_log_query, &p, store_listing_row, &l, err);
 }
 
+/* The unsealed scan must walk the (xid, seq) index from the horizon and
+ * probe log_chain by seq: the planner cannot know the horizon's value, and
+ * the plan a connection keeps for the prepared statement was chosen while
+ * the log was empty — a sequential scan of the whole log and of log_chain
+ * hashed, on every pass (bench/run.sh: up to 18 % of database samples,
+ * growing with the log). Inside the seal transaction only, the other
+ * paths are priced out (and JIT, which those prices would trigger, off). */
+#define SEAL_PLAN                                                              \
+  "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; "          \
+  "SET LOCAL enable_mergejoin = off; SET LOCAL jit = off"
+
 int store_seal_begin(struct store *st, bool *locked, struct owcp_error *err)
 {
   PGresult *res;
@@ -121,8 +132,12 @@ int store_seal_begin(struct store *st, bool *locked, struct owcp_error *err)
 
   *locked = false;
   rc = svc_pg_exec(st->conn, "BEGIN", "seal", err);
-  if (rc != 0)
+  if (rc == 0)
+    rc = svc_pg_exec(st->conn, SEAL_PLAN, "seal", err);
+  if (rc != 0) {
+    svc_pg_exec(st->conn, "ROLLBACK", "seal", NULL);
     return rc;
+  }
   rc = store_run_row(st, &stmt_seal_lock, NULL, &res, err);
   if (rc != 0) {
     svc_pg_exec(st->conn, "ROLLBACK", "seal", NULL);
