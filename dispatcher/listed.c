@@ -28,13 +28,13 @@
 #define LISTED_BUSY_PAUSE_MS 5
 #define LISTED_BUSY_TRIES 400
 
-/* A listing is written once it is this old. When the answer comes sooner
- * (a device that answers at once; the benchmark's flows), owcp_reply()
+/* A listing is written once it is this old (50 ms). When the answer comes
+ * sooner (a device that answers at once; the benchmark's flows), owcp_reply()
  * records the listing in the answering UPDATE itself and the batch finds
  * the row marked: one new row version of the ~1 KB transaction row
  * instead of two. A person takes seconds to answer, so then the batch
  * records it, with whatever else was listed in those milliseconds. */
-#define LISTED_DELAY_MS 50
+#define LISTED_DELAY_US ((int64_t)50 * 1000)
 
 struct listed {
   struct store_pool *pool;
@@ -115,16 +115,16 @@ static int64_t now_us(void)
 }
 
 /* Waits (lock released) until the oldest queued listing is
- * LISTED_DELAY_MS old, unless stopping. Called under lock. */
+ * LISTED_DELAY_US old, unless stopping. Called under lock. */
 static void await_due(struct listed *l)
 {
   while (l->count > 0 && !atomic_load(&l->stopping)) {
-    int64_t wait = l->queue[0].at_us + LISTED_DELAY_MS * 1000 - now_us();
+    int64_t wait = l->queue[0].at_us + LISTED_DELAY_US - now_us();
 
     if (wait <= 0)
       return;
-    if (wait > LISTED_DELAY_MS * 1000)
-      wait = LISTED_DELAY_MS * 1000; /* the clock went back */
+    if (wait > LISTED_DELAY_US)
+      wait = LISTED_DELAY_US; /* the clock went back */
     pthread_mutex_unlock(&l->lock);
     nanosleep(&(struct timespec){wait / 1000000, (long)(wait % 1000000) * 1000},
               NULL);
