@@ -70,6 +70,25 @@ static unsigned short free_port(int type)
   return ntohs(a.sin_port);
 }
 
+/* A port free for both UDP and TCP: coturn listens on both. */
+static unsigned short free_port_udp_tcp(void)
+{
+  for (int tries = 0; tries < 100; tries++) {
+    unsigned short port = free_port(SOCK_DGRAM);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    if (ok)
+      return port;
+  }
+  fail_msg("no loopback port free for both UDP and TCP");
+  return 0;
+}
+
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void write_secret(const char *dir, const char *name, const char *text)
@@ -121,8 +140,8 @@ static int setup(void **state)
   m->udp = free_port(SOCK_DGRAM);
   m->tcp = free_port(SOCK_STREAM);
   m->tls = free_port(SOCK_STREAM);
-  m->turn = free_port(SOCK_DGRAM);
-  m->turn_peer = free_port(SOCK_DGRAM);
+  m->turn = free_port_udp_tcp();
+  m->turn_peer = free_port_udp_tcp();
   m->challenge = "407";
   m->nonce_lifetime = 300;
   m->turn_host = "127.0.0.1";
