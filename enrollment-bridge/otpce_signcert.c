@@ -83,19 +83,8 @@ const char *const otpce_response_headers[] = {OTPCE_VERSION_HEADER,
 static enum MHD_Result reply_xml(struct svc_request *req, unsigned status,
                                  char *xml, size_t len)
 {
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(len, xml, MHD_RESPMEM_MUST_FREE);
-  if (resp == NULL) {
-    free(xml);
-    return MHD_NO;
-  }
-  (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/xml; charset=utf-8");
-  (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                "no-store");
-  enum MHD_Result ret = svc_http_queue(req, status, resp, len);
-  MHD_destroy_response(resp);
-  return ret;
+  return svc_http_reply(req, status, "application/xml; charset=utf-8", xml,
+                        len);
 }
 
 static void count(struct bridge *b, const char *outcome)

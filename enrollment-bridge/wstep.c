@@ -102,19 +102,8 @@ void wstep_count(struct bridge *b, const char *outcome)
 enum MHD_Result wstep_send(struct svc_request *req, unsigned status, char *xml,
                            size_t len)
 {
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(len, xml, MHD_RESPMEM_MUST_FREE);
-  if (resp == NULL) {
-    free(xml);
-    return MHD_NO;
-  }
-  (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/soap+xml; charset=utf-8");
-  (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                "no-store");
-  enum MHD_Result ret = svc_http_queue(req, status, resp, len);
-  MHD_destroy_response(resp);
-  return ret;
+  return svc_http_reply(req, status, "application/soap+xml; charset=utf-8", xml,
+                        len);
 }
 
 enum MHD_Result wstep_fail(struct svc_request *req, struct wstep_call *c,

@@ -181,8 +181,8 @@ static enum MHD_Result reply_error(struct svc_request *req, unsigned status,
   return ret;
 }
 
-static enum MHD_Result reply_text(struct svc_request *req, unsigned status,
-                                  const char *type, char *body, size_t len)
+enum MHD_Result svc_http_reply(struct svc_request *req, unsigned status,
+                               const char *type, char *body, size_t len)
 {
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -206,15 +206,16 @@ static enum MHD_Result serve_metrics(struct svc_request *req)
 
   if (text == NULL)
     return MHD_NO;
-  return reply_text(req, MHD_HTTP_OK,
-                    "text/plain; version=0.0.4; charset=utf-8", text, len);
+  return svc_http_reply(req, MHD_HTTP_OK,
+                        "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
 static enum MHD_Result serve_health_default(struct svc_request *req)
 {
   char *text = strdup("ok\n");
 
-  return text ? reply_text(req, MHD_HTTP_OK, "text/plain", text, 3) : MHD_NO;
+  return text ? svc_http_reply(req, MHD_HTTP_OK, "text/plain", text, 3)
+              : MHD_NO;
 }
 
 /* ---- connection deadlines ------------------------------------------------ */

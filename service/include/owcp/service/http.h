@@ -159,6 +159,11 @@ int svc_http_reload(struct svc_http *h, struct owcp_error *err);
 enum MHD_Result svc_http_queue(struct svc_request *req, unsigned status,
                                struct MHD_Response *resp, size_t len);
 
+/* Replies status with body (len bytes, taken over: freed even on failure)
+ * as Content-Type type, never cached (Cache-Control: no-store). */
+enum MHD_Result svc_http_reply(struct svc_request *req, unsigned status,
+                               const char *type, char *body, size_t len);
+
 /* The leaf of the TLS client certificate chain the peer of req presented
  * (the caller frees it), or NULL: plain HTTP, no client certificate, or
  * not a readable X.509 certificate. NOT verified: GnuTLS accepted it
