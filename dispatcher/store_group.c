@@ -169,11 +169,19 @@ static void drop_results(struct group_call **batch)
   }
 }
 
+/* Ends every call of the group in state. */
+static void settle(struct group_call **batch, enum call_state state)
+{
+  for (struct group_call **c = batch; *c != NULL; c++)
+    (*c)->state = state;
+}
+
 /* Fails every call of the group with the connection's error. */
 static void fail_group(struct store *st, struct group_call **batch)
 {
   for (struct group_call **c = batch; *c != NULL; c++)
     (*c)->rc = svc_pg_fail(st->conn, NULL, (*c)->s->name, &(*c)->err);
+  settle(batch, CALL_DONE);
 }
 
 /* Runs one group on st's connection; each call ends CALL_DONE (result or
@@ -189,8 +197,7 @@ static void run_group(struct store *st, struct group_call **batch)
 
     if (store_prepare(st, (*c)->s, &err) != 0) {
       /* Not preparable here: let its own thread report why. */
-      for (struct group_call **a = batch; *a != NULL; a++)
-        (*a)->state = CALL_ALONE;
+      settle(batch, CALL_ALONE);
       return;
     }
   }
@@ -199,8 +206,6 @@ static void run_group(struct store *st, struct group_call **batch)
     if (PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF)
       (void)PQexitPipelineMode(st->conn);
     fail_group(st, batch);
-    for (struct group_call **c = batch; *c != NULL; c++)
-      (*c)->state = CALL_DONE;
     store_wake_end(st, false);
     return;
   }
@@ -212,16 +217,12 @@ static void run_group(struct store *st, struct group_call **batch)
   if (!ok)
     drop_results(batch);
   store_wake_end(st, ok);
-  for (struct group_call **c = batch; *c != NULL; c++) {
-    if (ok) {
-      (*c)->state = CALL_DONE;
-    } else if (svc_pg_is_broken(st->conn)) {
-      (*c)->rc = svc_pg_fail(st->conn, NULL, (*c)->s->name, &(*c)->err);
-      (*c)->state = CALL_DONE;
-    } else {
-      (*c)->state = CALL_ALONE;
-    }
-  }
+  if (ok)
+    settle(batch, CALL_DONE);
+  else if (svc_pg_is_broken(st->conn))
+    fail_group(st, batch);
+  else
+    settle(batch, CALL_ALONE);
 }
 
 /* Leads one group: runs it unlocked, then hands out the results and wakes
