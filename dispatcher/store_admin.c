@@ -5,40 +5,36 @@
 #include "store_internal.h"
 
 static const struct store_stmt stmt_account_add = {
-    S_ACCOUNT_ADD, "account_add", "SELECT owcp_account_add($1)", false};
+    S_ACCOUNT_ADD, "account_add", "SELECT owcp_account_add($1)"};
 
 static const struct store_stmt stmt_account_disable = {
-    S_ACCOUNT_DISABLE, "account_disable", "SELECT owcp_account_disable($1)",
-    false};
+    S_ACCOUNT_DISABLE, "account_disable", "SELECT owcp_account_disable($1)"};
 
 static const struct store_stmt stmt_code_issue = {
-    S_CODE_ISSUE, "code_issue", "SELECT owcp_code_issue($1, $2, $3, " TS(4) ")",
-    false};
+    S_CODE_ISSUE, "code_issue",
+    "SELECT owcp_code_issue($1, $2, $3, " TS(4) ")"};
 
 static const struct store_stmt stmt_requestor_add = {
     S_REQUESTOR_ADD, "requestor_add",
     "SELECT o_status, o_id FROM "
-    "owcp_requestor_add($1, $2, $3)",
-    false};
+    "owcp_requestor_add($1, $2, $3)"};
 
 static const struct store_stmt stmt_requestor_disable = {
     S_REQUESTOR_DISABLE, "requestor_disable",
-    "SELECT owcp_requestor_disable($1)", false};
+    "SELECT owcp_requestor_disable($1)"};
 
 static const struct store_stmt stmt_account_list = {
     S_ACCOUNT_LIST, "account_list",
     "SELECT a.address, a.status, a.created_at::text AS "
     "created_at, (SELECT count(*) FROM clients c WHERE "
     "c.account_id = a.id AND c.status = 'active') AS "
-    "clients FROM accounts a ORDER BY a.address",
-    false};
+    "clients FROM accounts a ORDER BY a.address"};
 
 static const struct store_stmt stmt_requestor_list = {
     S_REQUESTOR_LIST, "requestor_list",
     "SELECT address, status, rate_per_minute, "
     "created_at::text AS created_at, token_hash IS "
-    "NULL AS system FROM requestors ORDER BY address",
-    false};
+    "NULL AS system FROM requestors ORDER BY address"};
 
 static const struct store_stmt stmt_client_list = {
     S_CLIENT_LIST, "client_list",
@@ -47,23 +43,19 @@ static const struct store_stmt stmt_client_list = {
     "c.revoked_at::text AS revoked_at FROM clients c JOIN "
     "accounts a ON a.id = c.account_id WHERE $1::text IS "
     "NULL OR a.address = $1 ORDER BY a.address, "
-    "c.created_at, c.id",
-    false};
+    "c.created_at, c.id"};
 
 static const struct store_stmt stmt_consent_add = {
-    S_CONSENT_ADD, "consent_add", "SELECT owcp_consent_add($1, $2, NULL)",
-    false};
+    S_CONSENT_ADD, "consent_add", "SELECT owcp_consent_add($1, $2, NULL)"};
 
 static const struct store_stmt stmt_consent_remove = {
-    S_CONSENT_REMOVE, "consent_remove", "SELECT owcp_consent_remove($1, $2)",
-    false};
+    S_CONSENT_REMOVE, "consent_remove", "SELECT owcp_consent_remove($1, $2)"};
 
 /* procedures/owcp_consent_list.sql */
 static const struct store_stmt stmt_consent_list = {
     S_CONSENT_LIST, "consent_list",
     "SELECT account, requestor, state, by, transaction, at FROM "
-    "owcp_consent_list($1)",
-    false};
+    "owcp_consent_list($1)"};
 
 const struct store_stmt *const store_admin_statements[] = {
     &stmt_account_add,    &stmt_account_disable,   &stmt_code_issue,

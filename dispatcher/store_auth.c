@@ -12,37 +12,32 @@ static const struct store_stmt stmt_requestor_by_token = {
     S_REQUESTOR_BY_TOKEN, "requestor_by_token",
     "SELECT id, address, status = 'active', "
     "rate_per_minute, token_hash FROM requestors "
-    "WHERE token_hash = $1",
-    false};
+    "WHERE token_hash = $1"};
 
 static const struct store_stmt stmt_requestor_by_address = {
     S_REQUESTOR_BY_ADDRESS, "requestor_by_address",
     "SELECT id, address, status = 'active', "
     "rate_per_minute, "
     "coalesce(token_hash, '\\x'::bytea) FROM "
-    "requestors WHERE address = $1",
-    false};
+    "requestors WHERE address = $1"};
 
 static const struct store_stmt stmt_client_by_token = {
     S_CLIENT_BY_TOKEN, "client_by_token",
     "SELECT c.id, c.account_id, a.address, "
     "c.status = 'active' AND a.status = 'active', "
     "c.token_hash FROM clients c JOIN accounts a ON "
-    "a.id = c.account_id WHERE c.token_hash = $1",
-    false};
+    "a.id = c.account_id WHERE c.token_hash = $1"};
 
 static const struct store_stmt stmt_client_cert = {
     S_CLIENT_CERT, "client_cert",
     "SELECT cert_der FROM clients WHERE id "
-    "= $1 AND status = 'active'",
-    false};
+    "= $1 AND status = 'active'"};
 
 static const struct store_stmt stmt_tx_request = {
     S_TX_REQUEST, "tx_request",
     "SELECT t.request_xml FROM transactions t JOIN clients c "
     "ON c.account_id = t.account_id WHERE t.id = $1 AND "
-    "c.id = $2 AND c.status = 'active'",
-    false};
+    "c.id = $2 AND c.status = 'active'"};
 
 const struct store_stmt *const store_auth_statements[] = {
     &stmt_requestor_by_token, &stmt_requestor_by_address, &stmt_client_by_token,

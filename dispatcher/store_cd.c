@@ -15,60 +15,52 @@ static const struct store_stmt stmt_list = {
         "o_expires") ", o_request, o_unlisted "
                      "FROM "
                      "owcp_pending($1, "
-                     "$2, " TS(3) ")",
-    false};
+                     "$2, " TS(3) ")"};
 
 static const struct store_stmt stmt_listed_record = {
     S_LISTED_RECORD, "listed_record",
     "SELECT o_transaction, o_busy FROM "
-    "owcp_listed_record($1::text[], $2::text[], $3::timestamptz[])",
-    false};
+    "owcp_listed_record($1::text[], $2::text[], $3::timestamptz[])"};
 
 static const struct store_stmt stmt_reply = {
     S_REPLY, "reply",
-    "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(7) ", $8, $9)",
-    true};
+    "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(7) ", $8, $9)"};
 
 static const struct store_stmt stmt_register_code = {
     S_REGISTER_CODE, "register_code",
     "SELECT owcp_cd_register_code($1, $2, $3, $4, $5, "
-    "$6, " TS(7) ")",
-    false};
+    "$6, " TS(7) ")"};
 
 static const struct store_stmt stmt_register_open = {
     S_REGISTER_OPEN, "register_open",
-    "SELECT owcp_cd_register_open($1, $2, $3, $4, $5, " TS(6) ")", false};
+    "SELECT owcp_cd_register_open($1, $2, $3, $4, $5, " TS(6) ")"};
 
 static const struct store_stmt stmt_approval_start = {
     S_APPROVAL_START, "approval_start",
     "SELECT o_status, o_transaction, " EPOCH(
         "o_expires") ", o_retry_after, o_sent FROM owcp_cd_approval_start($1, "
                      "$2, $3, $4, $5, $6, $7, $8, " TS(
-                         9) ", $10, $11, $12, $13)",
-    false};
+                         9) ", $10, $11, $12, $13)"};
 
 static const struct store_stmt stmt_approval_check = {
     S_APPROVAL_CHECK, "approval_check",
-    "SELECT owcp_cd_approval_check($1, $2, $3, $4, " TS(5) ")", false};
+    "SELECT owcp_cd_approval_check($1, $2, $3, $4, " TS(5) ")"};
 
 static const struct store_stmt stmt_code_check = {
-    S_CODE_CHECK, "code_check", "SELECT owcp_cd_code_check($1, $2, " TS(3) ")",
-    false};
+    S_CODE_CHECK, "code_check", "SELECT owcp_cd_code_check($1, $2, " TS(3) ")"};
 
 static const struct store_stmt stmt_register_rate_take = {
     S_REGISTER_RATE_TAKE, "register_rate_take",
-    "SELECT o_retry_after FROM owcp_register_rate_take($1, $2, " TS(3) ")",
-    false};
+    "SELECT o_retry_after FROM owcp_register_rate_take($1, $2, " TS(3) ")"};
 
 static const struct store_stmt stmt_approval_finish = {
     S_APPROVAL_FINISH, "approval_finish",
     "SELECT owcp_cd_approval_finish($1, $2, $3, $4, "
-    "$5, $6, $7, " TS(8) ")",
-    true};
+    "$5, $6, $7, " TS(8) ")"};
 
 static const struct store_stmt stmt_client_revoke = {
     S_CLIENT_REVOKE, "client_revoke",
-    "SELECT owcp_client_revoke($1, $2, now())", false};
+    "SELECT owcp_client_revoke($1, $2, now())"};
 
 const struct store_stmt *const store_cd_statements[] = {
     &stmt_list,

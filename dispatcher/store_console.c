@@ -23,8 +23,7 @@ static const struct store_stmt stmt_log_page = {
     "($5::float8 IS NULL OR l.at >= " TS(
         5) ") AND ($6::float8 IS NULL OR "
            "l.at < " TS(6) ") AND ($7::bigint IS NULL OR l.seq < $7) "
-                           "ORDER BY l.seq DESC LIMIT $8",
-    false};
+                           "ORDER BY l.seq DESC LIMIT $8"};
 
 /* Times as RFC 3339 UTC text, '' when unset (fixed buffers). */
 static const struct store_stmt stmt_tx_view = {
@@ -40,8 +39,7 @@ static const struct store_stmt stmt_tx_view = {
     "t.client_id, c.description, t.receipt, t.request_xml "
     "FROM transactions t JOIN requestors q ON q.id = t.requestor_id "
     "JOIN accounts a ON a.id = t.account_id "
-    "LEFT JOIN clients c ON c.id = t.client_id WHERE t.id = $1",
-    false};
+    "LEFT JOIN clients c ON c.id = t.client_id WHERE t.id = $1"};
 
 const struct store_stmt *const store_console_statements[] = {
     &stmt_log_page, &stmt_tx_view, NULL};

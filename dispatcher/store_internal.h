@@ -78,15 +78,14 @@ enum store_stmt_id {
   S_COUNT
 };
 
-/* A prepared statement. notifies: its procedure may wake long polls
- * (owcp_notify, procedures/owcp_notify.sql); on a waking connection
- * store_run() hands the keys of any statement to the wake function once it
- * committed, so the flag documents the statement for its readers. */
+/* A prepared statement. Whether its procedure wakes long polls
+ * (owcp_notify, procedures/owcp_notify.sql) needs no flag: on a waking
+ * connection store_run() hands the keys of any statement to the wake
+ * function once it committed. */
 struct store_stmt {
   enum store_stmt_id id;
   const char *name;
   const char *sql;
-  bool notifies;
 };
 
 /* Each concern's statements, NULL-terminated; store_pool.c prepares them

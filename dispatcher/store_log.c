@@ -24,29 +24,26 @@ static const struct store_stmt stmt_log_query = {
     "($2::text IS NULL OR l.requestor = $2) AND ($3::text IS NULL OR "
     "l.transaction = $3) AND ($4::text IS NULL OR l.event = $4) AND "
     "($5::float8 IS NULL OR l.at >= " TS(5) ") AND ($6::float8 IS NULL OR "
-                                            "l.at < " TS(6) ") ORDER BY l.seq",
-    false};
+                                            "l.at < " TS(6) ") ORDER BY l.seq"};
 
 static const struct store_stmt stmt_seal_lock = {
-    S_SEAL_LOCK, "seal_lock", "SELECT pg_try_advisory_xact_lock(" SEAL_LOCK ")",
-    false};
+    S_SEAL_LOCK, "seal_lock",
+    "SELECT pg_try_advisory_xact_lock(" SEAL_LOCK ")"};
 
-static const struct store_stmt stmt_seal_xmin = {S_SEAL_XMIN, "seal_xmin",
-                                                 "SELECT pg_snapshot_xmin("
-                                                 "pg_current_snapshot())::text",
-                                                 false};
+static const struct store_stmt stmt_seal_xmin = {
+    S_SEAL_XMIN, "seal_xmin",
+    "SELECT pg_snapshot_xmin("
+    "pg_current_snapshot())::text"};
 
 static const struct store_stmt stmt_seal_advance = {
     S_SEAL_ADVANCE, "seal_advance",
     "UPDATE log_seal_horizon SET xid = greatest(xid, "
-    "$1::xid8)",
-    false};
+    "$1::xid8)"};
 
 static const struct store_stmt stmt_chain_tip = {
     S_CHAIN_TIP, "chain_tip",
     "SELECT pos, hash FROM log_chain ORDER BY "
-    "pos DESC LIMIT 1",
-    false};
+    "pos DESC LIMIT 1"};
 
 /* Ordered by the (xid, seq) index so that the scan starts at the
  * horizon whatever the planner thinks of the subquery's value. */
@@ -57,16 +54,14 @@ static const struct store_stmt stmt_log_unsealed = {
     "l.transaction, l.client, l.detail FROM log l WHERE "
     "l.xid >= (SELECT xid FROM log_seal_horizon) AND "
     "NOT EXISTS (SELECT 1 FROM log_chain c WHERE c.seq = "
-    "l.seq) ORDER BY l.xid, l.seq LIMIT $1",
-    false};
+    "l.seq) ORDER BY l.xid, l.seq LIMIT $1"};
 
 static const struct store_stmt stmt_chain_append = {
     S_CHAIN_APPEND, "chain_append",
     "INSERT INTO log_chain (pos, seq, prev_hash, hash) "
     "SELECT p, s, decode(ph, 'hex'), decode(h, 'hex') "
     "FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
-    "$4::text[]) AS u(p, s, ph, h)",
-    false};
+    "$4::text[]) AS u(p, s, ph, h)"};
 
 static const struct store_stmt stmt_chain_walk = {
     S_CHAIN_WALK, "chain_walk",
@@ -74,15 +69,13 @@ static const struct store_stmt stmt_chain_walk = {
     "epoch from l.at) * 1000000)::bigint, l.event, "
     "l.account, l.requestor, l.transaction, l.client, "
     "l.detail FROM log_chain c LEFT JOIN log l ON l.seq = "
-    "c.seq ORDER BY c.pos",
-    false};
+    "c.seq ORDER BY c.pos"};
 
 static const struct store_stmt stmt_log_unchained = {
     S_LOG_UNCHAINED, "log_unchained",
     "SELECT count(*), coalesce(min(l.seq), 0) FROM log "
     "l WHERE NOT EXISTS (SELECT 1 FROM log_chain c "
-    "WHERE c.seq = l.seq)",
-    false};
+    "WHERE c.seq = l.seq)"};
 
 const struct store_stmt *const store_log_statements[] = {
     &stmt_log_query,     &stmt_seal_lock,

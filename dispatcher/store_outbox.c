@@ -9,28 +9,26 @@
 #include <stdlib.h>
 
 static const struct store_stmt stmt_expire = {
-    S_EXPIRE, "expire", "SELECT owcp_expire($1, " TS(2) ")", true};
+    S_EXPIRE, "expire", "SELECT owcp_expire($1, " TS(2) ")"};
 
 static const struct store_stmt stmt_outbox_claim = {
     S_OUTBOX_CLAIM, "outbox_claim",
     "SELECT o_id, o_transaction, o_uri, o_body, o_attempts, " EPOCH(
         "o_created") ", o_requestor, o_lease_us "
-                     "FROM owcp_outbox_claim($1, $2, $3, $4, $5, " TS(6) ")",
-    false};
+                     "FROM owcp_outbox_claim($1, $2, $3, $4, $5, " TS(6) ")"};
 
 static const struct store_stmt stmt_outbox_delivered = {
     S_OUTBOX_DELIVERED, "outbox_delivered",
-    "SELECT owcp_outbox_delivered($1, $2, " TS(3) ")", false};
+    "SELECT owcp_outbox_delivered($1, $2, " TS(3) ")"};
 
 static const struct store_stmt stmt_outbox_failed = {
     S_OUTBOX_FAILED, "outbox_failed",
     "SELECT o_status, o_gave_up, " EPOCH(
-        "o_next") " FROM owcp_outbox_failed($1, $2, $3, " TS(4) ")",
-    false};
+        "o_next") " FROM owcp_outbox_failed($1, $2, $3, " TS(4) ")"};
 
 static const struct store_stmt stmt_outbox_release = {
     S_OUTBOX_RELEASE, "outbox_release",
-    "SELECT owcp_outbox_release($1, $2, $3)", false};
+    "SELECT owcp_outbox_release($1, $2, $3)"};
 
 const struct store_stmt *const store_outbox_statements[] = {
     &stmt_expire,        &stmt_outbox_claim,   &stmt_outbox_delivered,

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct store_stmt stmt_ping = {S_PING, "ping", "SELECT 1", false};
+static const struct store_stmt stmt_ping = {S_PING, "ping", "SELECT 1"};
 
 const struct store_stmt *const store_pool_statements[] = {&stmt_ping, NULL};
 

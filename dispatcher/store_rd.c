@@ -29,15 +29,13 @@
 static const struct store_stmt stmt_rate_take = {
     S_RATE_TAKE, "rate_take",
     "SELECT o_retry_after, o_granted, o_valid_ms FROM owcp_rate_take("
-    "$1, " TS(2) ", $3)",
-    false};
+    "$1, " TS(2) ", $3)"};
 
 static const struct store_stmt stmt_confirm = {
     S_CONFIRM, "confirm",
     "SELECT o_status, o_transaction, " EPOCH(
         "o_expires") ", o_retry_after FROM owcp_confirm($1, "
-                     "$2, $3, $4, $5, $6, $7, $8, " TS(9) ", $10, $11)",
-    true};
+                     "$2, $3, $4, $5, $6, $7, $8, " TS(9) ", $10, $11)"};
 
 /* The row by its id alone, then the requestor check: with both in one
  * WHERE, the generic plan PostgreSQL keeps for a prepared statement could
@@ -48,30 +46,26 @@ static const struct store_stmt stmt_confirm = {
 static const struct store_stmt stmt_status = {
     S_STATUS, "status",
     "SELECT " RESULT_COLS "FROM (SELECT * FROM transactions WHERE id = $1 "
-    "OFFSET 0) t WHERE t.requestor_id = $3",
-    false};
+    "OFFSET 0) t WHERE t.requestor_id = $3"};
 
 static const struct store_stmt stmt_final = {
-    S_FINAL, "final", "SELECT owcp_final($3, $1, " TS(2) ")", true};
+    S_FINAL, "final", "SELECT owcp_final($3, $1, " TS(2) ")"};
 
 static const struct store_stmt stmt_outcome = {
     S_OUTCOME, "outcome",
     "SELECT " RESULT_COLS ", (SELECT q.address FROM requestors q "
     "WHERE q.id = t.requestor_id) FROM transactions t WHERE "
-    "t.id = $1",
-    false};
+    "t.id = $1"};
 
 static const struct store_stmt stmt_rd_register = {
     S_RD_REGISTER, "rd_register",
     "SELECT o_status, o_ready, o_transaction, " EPOCH(
         "o_expires") ", o_retry_after, o_reason FROM "
                      "owcp_rd_register($1, $2, $3, $4, $5, $6, $7, $8, " TS(
-                         9) ")",
-    true};
+                         9) ")"};
 
 static const struct store_stmt stmt_rd_deregister = {
-    S_RD_DEREGISTER, "rd_deregister", "SELECT owcp_rd_deregister($1, $2)",
-    false};
+    S_RD_DEREGISTER, "rd_deregister", "SELECT owcp_rd_deregister($1, $2)"};
 
 const struct store_stmt *const store_rd_statements[] = {
     &stmt_rate_take, &stmt_confirm,     &stmt_status,        &stmt_final,
