@@ -13,6 +13,7 @@
 
 #include "certcache.h"
 #include "ops.h"
+#include "txcache.h"
 #include "owcp/keys.h"
 #include "owcp/receipt.h"
 #include "owcp/request.h"
@@ -103,12 +104,18 @@ static int load_cert(struct request *r, struct reply_state *s, int *rc,
 }
 
 /* The stored request of the transaction, if the caller's account may see
- * it. Returns 0, or the HTTP status with err set. */
+ * it: kept in memory when this process created it (txcache.h), else read.
+ * Returns 0, or the HTTP status with err set. */
 static int load_request(struct request *r, const char *tx,
                         struct reply_state *s, int *rc, struct owcp_error *err)
 {
   int status = 0;
 
+  *rc = 0;
+  s->request =
+      txcache_request_dup(r->d->txs, tx, r->client.account, &s->request_len);
+  if (s->request != NULL)
+    return 0;
   *rc = store_tx_request(r->st, r->client.id, tx, &s->request, &s->request_len,
                          &status, err);
   if (*rc != 0)
@@ -231,6 +238,25 @@ static int verify_reply(struct request *r, const struct cd_reply_in *in,
   return 0;
 }
 
+/* Keeps the answer just committed for RD-Status (txcache.h). */
+static void keep_answer(struct request *r, const struct store_reply_in *sr,
+                        time_t responded)
+{
+  struct txcache_answer a = {
+      .transaction = sr->transaction,
+      .client = sr->client,
+      .response = sr->response,
+      .reason = sr->reason,
+      .verification = sr->verification,
+      .verification_count = sr->verification_count,
+      .receipt = sr->receipt,
+      .receipt_len = sr->receipt_len,
+      .responded = responded,
+  };
+
+  txcache_put_answer(r->d->txs, &a);
+}
+
 /* Records the verified reply; the store decides who was first. */
 static enum MHD_Result record_reply(struct request *r,
                                     const struct cd_reply_in *in,
@@ -239,7 +265,8 @@ static enum MHD_Result record_reply(struct request *r,
   const struct owcp_receipt *rcpt = s->receipt;
   struct owcp_error err = {{0}};
   struct store_reply_in sr = {0};
-  int status = 0, rc;
+  struct store_reply_out out = {0};
+  int rc;
 
   sr.transaction = in->transaction;
   sr.client = r->client.id;
@@ -252,11 +279,12 @@ static enum MHD_Result record_reply(struct request *r,
   sr.now = 0;
   sr.match = rcpt->match;
   sr.block_seconds = r->d->cfg.not_me_block;
-  rc = store_reply(r->st, &sr, &status, &err);
+  rc = store_reply(r->st, &sr, &out, &err);
   if (rc != 0)
     return http_reply_store_error(r, rc, &err);
-  switch (status) {
+  switch (out.status) {
   case 200:
+    keep_answer(r, &sr, out.responded);
     return http_reply(r, 200, NULL);
   case 400:
     return http_reply_error(r, 400,
@@ -289,7 +317,7 @@ static enum MHD_Result record_reply(struct request *r,
     return http_reply_error(r, 500,
                             "the store answered an unexpected status %d to "
                             "CD-Reply",
-                            status);
+                            out.status);
   }
 }
 

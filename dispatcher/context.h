@@ -91,6 +91,7 @@ struct dispatcher_keys {
 struct notify;
 struct certcache;
 struct authcache;
+struct txcache;
 struct listed;
 struct ratelease;
 struct svc_http;
@@ -114,6 +115,7 @@ struct dispatcher {
   struct notify *notify;        /* long-poll waiters + LISTEN thread */
   struct certcache *certs;      /* parsed client certificates (certcache.h) */
   struct authcache *auth;       /* accepted bearer tokens (authcache.h) */
+  struct txcache *txs;          /* recent transactions (txcache.h) */
   struct listed *listed;        /* CD-List's listing writer (listed.h) */
   struct ratelease *leases;     /* RD-Confirm rate leases (ratelease.h) */
   struct svc_http *http;        /* the service layer's HTTP front */

@@ -15,6 +15,7 @@
 #include "authcache.h"
 #include "notify.h"
 #include "ratelease.h"
+#include "txcache.h"
 
 #include "owcp/service/log.h"
 #include "owcp/util.h"
@@ -402,6 +403,24 @@ static int count_attempt(struct request *r, int *retry_after,
   return 0;
 }
 
+/* Keeps the transaction just committed, for the CD-Reply and RD-Status
+ * that follow (txcache.h). */
+static void keep_created(struct request *r, const struct store_confirm_in *in,
+                         const struct store_confirm_out *out)
+{
+  struct txcache_created t = {
+      .transaction = out->transaction,
+      .account = in->account,
+      .requestor_id = in->requestor_id,
+      .identifier = in->identifier,
+      .request_xml = in->request_xml,
+      .completion_uri = in->completion,
+      .expires = out->expires,
+  };
+
+  txcache_put_created(r->d->txs, &t);
+}
+
 enum MHD_Result rd_confirm(struct request *r)
 {
   const struct rd_confirm_in *in = r->in;
@@ -438,8 +457,11 @@ enum MHD_Result rd_confirm(struct request *r)
     rc = store_confirm(r->st, &sin, &out, &err);
   if (rc != 0)
     ret = http_reply_store_error(r, rc, &err);
-  else
+  else {
+    if (out.created)
+      keep_created(r, &sin, &out);
     ret = reply_outcome(r, &c, &out);
+  }
   confirm_checked_free(&c);
   return ret;
 }

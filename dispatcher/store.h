@@ -215,6 +215,7 @@ struct store_confirm_in {
 struct store_confirm_out {
   int status; /* 202, 403, 404, 409 or 429 */
   char transaction[STORE_ID_MAX];
+  bool created; /* 202 for a new transaction, not a repeated identifier */
   time_t expires;
   int retry_after; /* seconds, with 429 */
 };
@@ -377,15 +378,20 @@ struct store_reply_in {
   int block_seconds; /* how long a "Not Me" report blocks the requestor */
 };
 
-/* CD-Reply: *status 200 (first valid reply), 404 (unknown or other
+/* CD-Reply: out->status 200 (first valid reply), 404 (unknown or other
  * account's), 408 (expired/cancelled), 409 (already answered), 400 (Match
  * on a transaction that is not a device approval, or an Accept of one
  * without Match; nothing changed), 403 (an approval accepted with the
  * wrong number: recorded, and the approval ends as rejected). A Refuse
  * with Reason "Not Me" also blocks the requestor from the account for
  * block_seconds (procedures/owcp_reply.sql). */
-int store_reply(struct store *st, const struct store_reply_in *in, int *status,
-                struct owcp_error *err);
+struct store_reply_out {
+  int status;
+  time_t responded; /* with 200: the answer's time as stored, rounded
+                       to the second as store_status() reports it */
+};
+int store_reply(struct store *st, const struct store_reply_in *in,
+                struct store_reply_out *out, struct owcp_error *err);
 
 /* A client about to be stored by CD-Register; id, token hash and
  * certificate are produced by the caller before the call. */

@@ -22,9 +22,13 @@ static const struct store_stmt stmt_listed_record = {
     "SELECT o_transaction, o_busy FROM "
     "owcp_listed_record($1::text[], $2::text[], $3::timestamptz[])"};
 
+/* The second column is the time owcp_reply() stores (its v_now: p_now, or
+ * the transaction's start, which every call of a group commit shares), as
+ * RD-Status reads it back: the process keeps the answer (txcache.h). */
 static const struct store_stmt stmt_reply = {
     S_REPLY, "reply",
-    "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(7) ", $8, $9)"};
+    "SELECT owcp_reply($1, $2, $3, $4, $5::text[], $6, " TS(
+        7) ", $8, $9), " EPOCH("coalesce(" TS(7) ", now())")};
 
 static const struct store_stmt stmt_register_code = {
     S_REGISTER_CODE, "register_code",
@@ -157,10 +161,11 @@ static char *text_array_literal(const char *const *items, size_t n)
   return out;
 }
 
-int store_reply(struct store *st, const struct store_reply_in *in, int *status,
-                struct owcp_error *err)
+int store_reply(struct store *st, const struct store_reply_in *in,
+                struct store_reply_out *out, struct owcp_error *err)
 {
   struct svc_pg_params p = {0};
+  PGresult *res;
   char *verification =
       text_array_literal(in->verification, in->verification_count);
   int rc;
@@ -178,9 +183,15 @@ int store_reply(struct store *st, const struct store_reply_in *in, int *status,
   svc_pg_param_time(&p, in->now);
   svc_pg_param_text(&p, in->match);
   svc_pg_param_int(&p, in->block_seconds);
-  rc = store_run_status(st, &stmt_reply, &p, status, err);
+  memset(out, 0, sizeof *out);
+  rc = store_run_row(st, &stmt_reply, &p, &res, err);
   free(verification);
-  return rc;
+  if (rc != 0)
+    return rc;
+  out->status = (int)svc_pg_get_int(res, 0, 0);
+  out->responded = (time_t)svc_pg_get_int(res, 0, 1);
+  PQclear(res);
+  return 0;
 }
 
 /* A timestamptz literal for at_us (microseconds since the epoch, UTC);

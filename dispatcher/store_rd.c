@@ -130,12 +130,16 @@ int store_confirm(struct store *st, const struct store_confirm_in *in,
   svc_pg_param_text(&p, id);
   svc_pg_param_bool(&p, in->require_registration);
   rc = store_run_row(st, &stmt_confirm, &p, &res, err);
-  free(id);
-  if (rc != 0)
+  if (rc != 0) {
+    free(id);
     return rc;
+  }
   out->status = (int)svc_pg_get_int(res, 0, 0);
   rc = svc_pg_get_fixed(res, 0, 1, out->transaction, sizeof out->transaction,
                         err);
+  out->created =
+      rc == 0 && out->status == 202 && strcmp(out->transaction, id) == 0;
+  free(id);
   out->expires = (time_t)svc_pg_get_int(res, 0, 2);
   out->retry_after = (int)svc_pg_get_int(res, 0, 3);
   PQclear(res);

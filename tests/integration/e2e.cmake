@@ -15,7 +15,7 @@ target_compile_definitions(owcp_itest PUBLIC
 add_dependencies(owcp_itest owcp-admin owcp-dispatcher)
 
 foreach(theme rd cd auth xml longpoll receipt multi outage approval consent notify
-              authcache listed ratelease)
+              authcache listed ratelease txcache)
   set(name test_e2e_${theme})
   add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
   target_link_libraries(${name} PRIVATE owcp_itest)

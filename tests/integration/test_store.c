@@ -183,10 +183,13 @@ static int reply_match(struct store *st, const char *tx, const char *client,
                               now,
                               match,
                               86400};
-  int status = 0;
+  struct store_reply_out out = {0};
 
-  assert_int_equal(store_reply(st, &in, &status, &err), 0);
-  return status;
+  assert_int_equal(store_reply(st, &in, &out, &err), 0);
+  /* The time it reports is the one stored, as RD-Status reads it. */
+  if (out.status == 200 && now != 0)
+    assert_int_equal(out.responded, now);
+  return out.status;
 }
 
 static int reply(struct store *st, const char *tx, const char *client,

@@ -58,16 +58,13 @@ BEGIN
   END IF;
   -- The first delivery is recorded in batches after CD-List answered
   -- (owcp_listed_record.sql); a reply can commit before its batch, or
-  -- after a crash lost it. Record it here, before the answer, so the log
-  -- shows every answered transaction listed first; the batch then finds
-  -- it marked and skips it (the row is locked above). first_listed_at is
+  -- after a crash lost it. It is recorded here, in the log just before the
+  -- answer (the INSERT below), so the log shows every answered transaction
+  -- listed first; the batch then finds it marked and skips it (the row is
+  -- locked above). first_listed_at is
   -- set by the answering UPDATE itself, and finished_at too rather than
   -- in owcp_tx_finished(): one new row version per answer (bench/README.md,
   -- issue 11).
-  IF t.first_listed_at IS NULL THEN
-    PERFORM owcp_log_append('transaction.listed', t.account, t.requestor,
-                            p_tx, p_client, NULL);
-  END IF;
   UPDATE transactions
      SET state = 'answered', response = p_response, reason = p_reason,
          verification = coalesce(p_verification, '{}'), client_id = p_client,
@@ -75,8 +72,16 @@ BEGIN
          first_listed_at = coalesce(first_listed_at, v_now)
    WHERE id = p_tx
   RETURNING completion_uri INTO v_uri;
-  PERFORM owcp_log_append('transaction.answered', t.account, t.requestor,
-                          p_tx, p_client, 'response=' || p_response);
+  -- The missing listing (above) and the answer in one INSERT, in that
+  -- order (seq is assigned row by row as the SELECT yields them): one
+  -- statement where owcp_log_append() took two calls (issue 11).
+  INSERT INTO log (event, account, requestor, transaction, client, detail)
+  SELECT e.event, t.account, t.requestor, p_tx, p_client, e.detail
+    FROM (VALUES (1, 'transaction.listed', NULL),
+                 (2, 'transaction.answered', 'response=' || p_response))
+           AS e(n, event, detail)
+   WHERE e.n = 2 OR t.first_listed_at IS NULL
+   ORDER BY e.n;
   IF v_approval AND p_response = 'Accept'
      AND p_match IS DISTINCT FROM t.want THEN
     UPDATE device_approvals SET mismatched_at = v_now
@@ -101,6 +106,16 @@ BEGIN
                                       AT TIME ZONE 'UTC',
                                     'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
   END IF;
-  PERFORM owcp_tx_announce(p_tx, v_uri, v_now);
+  -- owcp_tx_announce() written out (one call less per flow, issue 11);
+  -- owcp_notify() too, as in owcp_confirm().
+  IF v_uri IS NOT NULL THEN
+    INSERT INTO outbox (transaction_id, uri, next_attempt_at, created_at)
+    VALUES (p_tx, v_uri, v_now, v_now);
+  END IF;
+  IF current_setting('owcp.notify', true) = 'client' THEN
+    RAISE NOTICE USING MESSAGE = 'tx:' || p_tx, ERRCODE = 'OWCPN';
+  ELSE
+    PERFORM owcp_notify('tx:' || p_tx);
+  END IF;
   RETURN v_status;
 END $$;

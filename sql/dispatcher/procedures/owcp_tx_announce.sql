@@ -3,8 +3,8 @@
 -- (p_completion, the transaction's completion_uri) and wake RD-Status long
 -- polls (through owcp_notify, so after the commit on the dispatcher's
 -- connections). owcp_tx_finished() calls it after setting finished_at;
--- owcp_reply() sets finished_at in its answering UPDATE and calls it
--- directly, so that an answer writes one row version, not two.
+-- owcp_reply() sets finished_at in its answering UPDATE and does the same
+-- as this function in its own body (one function call less per flow).
 CREATE OR REPLACE FUNCTION owcp_tx_announce(p_tx text, p_completion text,
                                             p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$

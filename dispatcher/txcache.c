@@ -1,0 +1,289 @@
+/*
+ * txcache.c — see txcache.h.
+ */
+#include "txcache.h"
+
+#include "owcp/util.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One kept transaction: the outcome as RD-Status reports it (status 202
+ * until the answer is added) and what CD-Reply needs. */
+struct entry {
+  bool used;
+  char account[STORE_ADDRESS_MAX];
+  char *request_xml;
+  size_t request_len;
+  struct store_result result;
+};
+
+struct txcache {
+  pthread_mutex_t lock;
+  size_t n;
+  struct entry *slots;
+  uint64_t hits;
+};
+
+static size_t slot_of(const struct txcache *c, const char *tx)
+{
+  return (size_t)(owcp_str_hash(tx) % c->n);
+}
+
+static void entry_clear(struct entry *e)
+{
+  free(e->request_xml);
+  store_result_free(&e->result);
+  memset(e, 0, sizeof *e);
+}
+
+struct txcache *txcache_new(size_t slots)
+{
+  struct txcache *c;
+
+  if (slots == 0)
+    return NULL;
+  c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return NULL;
+  c->slots = calloc(slots, sizeof *c->slots);
+  if (c->slots == NULL || pthread_mutex_init(&c->lock, NULL) != 0) {
+    free(c->slots);
+    free(c);
+    return NULL;
+  }
+  c->n = slots;
+  return c;
+}
+
+void txcache_free(struct txcache *c)
+{
+  if (c == NULL)
+    return;
+  for (size_t i = 0; i < c->n; i++)
+    entry_clear(&c->slots[i]);
+  pthread_mutex_destroy(&c->lock);
+  free(c->slots);
+  free(c);
+}
+
+/* strdup() that keeps NULL; *ok becomes false when memory ran out. */
+static char *dup_or_null(const char *s, bool *ok)
+{
+  char *d;
+
+  if (s == NULL)
+    return NULL;
+  d = strdup(s);
+  if (d == NULL)
+    *ok = false;
+  return d;
+}
+
+/* A copy of n bytes; *ok becomes false when memory ran out. */
+static unsigned char *dup_bytes(const unsigned char *b, size_t n, bool *ok)
+{
+  unsigned char *d = malloc(n > 0 ? n : 1);
+
+  if (d == NULL)
+    *ok = false;
+  else if (n > 0)
+    memcpy(d, b, n);
+  return d;
+}
+
+/* A copy of a verification list into *out; false when memory ran out
+ * (what was copied is left in *out for store_result_free()). */
+static bool dup_list(const char *const *v, size_t n, struct store_result *out)
+{
+  bool ok = true;
+
+  if (n == 0)
+    return true;
+  out->verification = calloc(n, sizeof *out->verification);
+  if (out->verification == NULL)
+    return false;
+  for (size_t i = 0; i < n && ok; i++) {
+    out->verification[i] = dup_or_null(v[i], &ok);
+    if (ok)
+      out->verification_count = i + 1;
+  }
+  return ok;
+}
+
+/* The entry for t, built outside the lock; false when memory ran out or
+ * an id does not fit (e is cleared then). */
+static bool entry_build(struct entry *e, const struct txcache_created *t)
+{
+  struct store_result *r = &e->result;
+  bool ok = true;
+
+  if (strlen(t->transaction) >= sizeof r->transaction ||
+      strlen(t->account) >= sizeof e->account ||
+      strlen(t->request_xml) > TXCACHE_BYTES_MAX)
+    return false;
+  memcpy(r->transaction, t->transaction, strlen(t->transaction) + 1);
+  memcpy(e->account, t->account, strlen(t->account) + 1);
+  e->request_len = strlen(t->request_xml);
+  e->request_xml = dup_or_null(t->request_xml, &ok);
+  r->status = 202;
+  r->identifier = dup_or_null(t->identifier, &ok);
+  r->completion_uri = dup_or_null(t->completion_uri, &ok);
+  r->requestor_id = t->requestor_id;
+  r->expires = t->expires;
+  e->used = true;
+  if (!ok)
+    entry_clear(e);
+  return ok;
+}
+
+void txcache_put_created(struct txcache *c, const struct txcache_created *t)
+{
+  struct entry e = {0}, old;
+  size_t i;
+
+  if (!entry_build(&e, t))
+    return;
+  i = slot_of(c, t->transaction);
+  pthread_mutex_lock(&c->lock);
+  old = c->slots[i];
+  c->slots[i] = e;
+  pthread_mutex_unlock(&c->lock);
+  entry_clear(&old);
+}
+
+/* The answer's fields as a result's (status 200); false when memory ran
+ * out or the client id does not fit (what was copied is left in *r). */
+static bool answer_build(struct store_result *r, const struct txcache_answer *a)
+{
+  bool ok = true;
+
+  if (strlen(a->client) >= sizeof r->client ||
+      a->receipt_len > TXCACHE_BYTES_MAX)
+    return false;
+  memcpy(r->client, a->client, strlen(a->client) + 1);
+  r->status = 200;
+  r->response = dup_or_null(a->response, &ok);
+  r->reason = dup_or_null(a->reason, &ok);
+  r->receipt = dup_bytes(a->receipt, a->receipt_len, &ok);
+  r->receipt_len = a->receipt_len;
+  r->responded = a->responded;
+  return ok && dup_list(a->verification, a->verification_count, r);
+}
+
+void txcache_put_answer(struct txcache *c, const struct txcache_answer *a)
+{
+  struct store_result ans = {0};
+  struct entry dropped = {0};
+  bool ok = answer_build(&ans, a);
+  size_t i = slot_of(c, a->transaction);
+  struct entry *e;
+
+  pthread_mutex_lock(&c->lock);
+  e = &c->slots[i];
+  if (e->used && strcmp(e->result.transaction, a->transaction) == 0 &&
+      e->result.status == 202) {
+    if (ok) {
+      /* Moved in: the entry keeps its own fields, ans its pointers. */
+      struct store_result *r = &e->result;
+
+      memcpy(r->client, ans.client, sizeof r->client);
+      r->status = 200;
+      r->response = ans.response;
+      r->reason = ans.reason;
+      r->verification = ans.verification;
+      r->verification_count = ans.verification_count;
+      r->receipt = ans.receipt;
+      r->receipt_len = ans.receipt_len;
+      r->responded = ans.responded;
+      memset(&ans, 0, sizeof ans);
+    } else {
+      dropped = *e;
+      memset(e, 0, sizeof *e);
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  store_result_free(&ans);
+  entry_clear(&dropped);
+}
+
+/* The entry of tx, or NULL; call with the lock held. */
+static struct entry *find(struct txcache *c, const char *tx)
+{
+  struct entry *e = &c->slots[slot_of(c, tx)];
+
+  return e->used && strcmp(e->result.transaction, tx) == 0 ? e : NULL;
+}
+
+char *txcache_request_dup(struct txcache *c, const char *tx,
+                          const char *account, size_t *len)
+{
+  char *copy = NULL;
+  struct entry *e;
+
+  pthread_mutex_lock(&c->lock);
+  e = find(c, tx);
+  if (e != NULL && strcmp(e->account, account) == 0) {
+    copy = malloc(e->request_len + 1);
+    if (copy != NULL) {
+      memcpy(copy, e->request_xml, e->request_len + 1);
+      *len = e->request_len;
+      c->hits++;
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return copy;
+}
+
+/* A deep copy of src into *dst; false when memory ran out (*dst freed and
+ * zeroed then). */
+static bool result_copy(struct store_result *dst,
+                        const struct store_result *src)
+{
+  bool ok = true;
+
+  *dst = *src;
+  dst->identifier = dup_or_null(src->identifier, &ok);
+  dst->response = dup_or_null(src->response, &ok);
+  dst->reason = dup_or_null(src->reason, &ok);
+  dst->completion_uri = dup_or_null(src->completion_uri, &ok);
+  dst->requestor = NULL;
+  dst->receipt = dup_bytes(src->receipt, src->receipt_len, &ok);
+  dst->verification = NULL;
+  dst->verification_count = 0;
+  ok = ok && dup_list((const char *const *)src->verification,
+                      src->verification_count, dst);
+  if (!ok)
+    store_result_free(dst);
+  return ok;
+}
+
+bool txcache_result(struct txcache *c, const char *tx, int64_t requestor_id,
+                    struct store_result *out)
+{
+  bool hit = false;
+  struct entry *e;
+
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&c->lock);
+  e = find(c, tx);
+  if (e != NULL && e->result.status == 200 &&
+      e->result.requestor_id == requestor_id) {
+    hit = result_copy(out, &e->result);
+    if (hit)
+      c->hits++;
+  }
+  pthread_mutex_unlock(&c->lock);
+  return hit;
+}
+
+uint64_t txcache_hits(struct txcache *c)
+{
+  uint64_t v;
+
+  pthread_mutex_lock(&c->lock);
+  v = c->hits;
+  pthread_mutex_unlock(&c->lock);
+  return v;
+}

@@ -1,0 +1,96 @@
+/*
+ * txcache.h — the transactions this process created lately, and their
+ * answers, kept so that the reads which follow them in every flow are
+ * answered from memory rather than by a database round trip (issue 11,
+ * bench/README.md "What each change bought"):
+ *  - CD-Reply's stored request, which the receipt must match byte for byte;
+ *  - RD-Status of a transaction answered here.
+ *
+ * Why this is safe: nothing kept here ever changes once committed. A
+ * transaction's request, account, requestor, identifier, expiry and
+ * completion URI are written once by RD-Confirm; an answer is final (no
+ * procedure changes an answered transaction, and rows are never deleted:
+ * 012_durable_path_cost.sql). An entry is put only after the commit that
+ * made it true, by the thread that committed it. What can change — a
+ * client's, account's or requestor's status — is not kept: it is checked
+ * where it always was (the token look-up before every handler, and the
+ * stored procedure of every write). A transaction created or answered by
+ * another process, or whose slot was reused since, is a miss: the caller
+ * reads the database as before.
+ *
+ * A fixed number of slots, direct-mapped by a hash of the transaction id
+ * (a collision replaces the slot's entry), each holding one request and
+ * one receipt of at most TXCACHE_BYTES_MAX bytes (larger ones are not
+ * kept), so memory is bounded. Thread-safe.
+ */
+#ifndef OWCP_DISPATCHER_TXCACHE_H
+#define OWCP_DISPATCHER_TXCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "store.h"
+
+struct txcache;
+
+/* The largest request or receipt kept (both are far smaller in practice:
+ * a few hundred bytes and ≈ 1.4 KiB). */
+#define TXCACHE_BYTES_MAX 4096
+
+/* A transaction RD-Confirm has just created and committed. */
+struct txcache_created {
+  const char *transaction;
+  const char *account; /* normalised address of the account asked */
+  int64_t requestor_id;
+  const char *identifier;
+  const char *request_xml;
+  const char *completion_uri; /* NULL: none */
+  time_t expires;
+};
+
+/* The answer CD-Reply has just committed (the store said 200). */
+struct txcache_answer {
+  const char *transaction;
+  const char *client;
+  const char *response;
+  const char *reason; /* NULL unless Refuse */
+  const char *const *verification;
+  size_t verification_count;
+  const unsigned char *receipt;
+  size_t receipt_len;
+  time_t responded; /* as the store recorded it */
+};
+
+/* A cache of `slots` entries (≥ 1); NULL when memory runs out. */
+struct txcache *txcache_new(size_t slots);
+
+/* Frees every entry and the cache; NULL is fine. */
+void txcache_free(struct txcache *c);
+
+/* Keeps t, replacing whatever held its slot. Out of memory, or an id too
+ * long to keep, keeps nothing (later reads miss). */
+void txcache_put_created(struct txcache *c, const struct txcache_created *t);
+
+/* Adds a's answer to its transaction's entry; nothing when the entry is
+ * not kept (any more) or already answered. Out of memory drops the entry. */
+void txcache_put_answer(struct txcache *c, const struct txcache_answer *a);
+
+/* The stored request of tx when it is kept and was sent to account: a
+ * malloc()ed copy the caller frees, its length in *len. NULL on a miss
+ * (read the database) or when memory ran out. */
+char *txcache_request_dup(struct txcache *c, const char *tx,
+                          const char *account, size_t *len);
+
+/* When tx is kept, answered and requestor_id's: fills *out as
+ * store_status() would (status 200; the caller frees it with
+ * store_result_free()) and returns true. False on a miss or when memory
+ * ran out (*out is left zeroed then). */
+bool txcache_result(struct txcache *c, const char *tx, int64_t requestor_id,
+                    struct store_result *out);
+
+/* Reads answered from memory since the start, for /metrics. */
+uint64_t txcache_hits(struct txcache *c);
+
+#endif

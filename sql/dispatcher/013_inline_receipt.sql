@@ -1,0 +1,11 @@
+-- Keep an answered transaction's row in one piece (issue 11, bench/README.md
+-- "What each change bought"). A row is handed to the toaster once it is
+-- over ≈ 2 KB, and an answered one is: the request (a few hundred bytes
+-- in the benchmark) plus the receipt (≈ 1.4 KB of CMS with the client's
+-- certificate). The toaster first tried to compress the receipt (signed
+-- DER does not compress: pglz's CPU for nothing), then moved it to the
+-- TOAST table: one more heap tuple and one more index entry to write per
+-- answer, and one more index probe for every RD-Status that returns it.
+-- With the target at the page's limit a row is compressed or moved only
+-- when it would not fit in a page by itself; large requests still are.
+ALTER TABLE transactions SET (toast_tuple_target = 8160);

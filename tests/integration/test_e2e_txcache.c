@@ -1,0 +1,240 @@
+/*
+ * test_e2e_txcache.c — end to end, the reads a dispatcher answers from the
+ * transactions it created and answered itself (dispatcher/txcache.h), with
+ * two dispatcher processes on one database:
+ *  - RD-Status of an answer committed by the same process comes from
+ *    memory (owcp_tx_cache_hits_total counts it) and is the very document
+ *    the other process reads from the database, for Accept and for a
+ *    Refuse with Reason;
+ *  - an answer or a cancellation made by the other process is what RD-Status
+ *    reports, whichever process is asked (pending is never served from
+ *    memory);
+ *  - CD-Reply's request comes from memory only for the transaction's own
+ *    account: another account's client gets the same 404 as from the
+ *    database, and another requestor's RD-Status the same 404.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itest.h"
+
+#define HITS "owcp_tx_cache_hits_total"
+
+struct fx {
+  struct itest_env a; /* owns the database */
+  struct itest_env b; /* a second process on the same database */
+  char *token;        /* requestor access@example.com */
+  char *other;        /* requestor other@example.com */
+  struct itest_client alice_a, alice_b, bob_a;
+};
+
+static int setup(void **state)
+{
+  struct fx *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  *state = f;
+  itest_env_init(&f->a, "txcache");
+  itest_account_add(&f->a, "alice@example.com");
+  itest_account_add(&f->a, "bob@example.com");
+  f->token = itest_requestor_add(&f->a, "access@example.com", 0);
+  f->other = itest_requestor_add(&f->a, "other@example.com", 0);
+  itest_start(&f->a, NULL);
+  itest_env_second(&f->b, &f->a);
+  itest_start(&f->b, NULL);
+  itest_client_init(&f->alice_a, "alice@example.com");
+  itest_client_enrol(&f->a, &f->alice_a);
+  itest_client_init(&f->alice_b, "alice@example.com");
+  itest_client_enrol(&f->b, &f->alice_b);
+  itest_client_init(&f->bob_a, "bob@example.com");
+  itest_client_enrol(&f->a, &f->bob_a);
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  struct fx *f = *state;
+
+  itest_env_second_fini(&f->b);
+  if (f->a.pid > 0)
+    itest_stop(&f->a);
+  itest_client_free(&f->alice_a);
+  itest_client_free(&f->alice_b);
+  itest_client_free(&f->bob_a);
+  free(f->token);
+  free(f->other);
+  itest_env_fini(&f->a);
+  free(f);
+  return 0;
+}
+
+static void status_on(const struct itest_env *e, const char *token,
+                      const char *tx, struct itest_http *out)
+{
+  json_t *p = json_pack("{s:s}", "Transaction", tx);
+
+  assert_non_null(p);
+  itest_post(e, "RD-Status", token, p, out);
+  json_decref(p);
+}
+
+/* RD-Status of tx on a (expected from memory: one hit) and on b (from the
+ * database): both 200 and the same document. */
+static void expect_same_answer(struct fx *f, const char *tx)
+{
+  struct itest_http on_a, on_b;
+  double hits = itest_metric(&f->a, HITS);
+
+  status_on(&f->a, f->token, tx, &on_a);
+  ITEST_EXPECT(on_a, 200);
+  assert_true(itest_metric(&f->a, HITS) == hits + 1);
+  status_on(&f->b, f->token, tx, &on_b);
+  ITEST_EXPECT(on_b, 200);
+  if (!json_equal(on_a.json, on_b.json))
+    fail_msg("RD-Status from memory:\n%s\nfrom the database:\n%s", on_a.body,
+             on_b.body);
+  itest_http_free(&on_a);
+  itest_http_free(&on_b);
+}
+
+/* Accept and a Refuse with Reason, confirmed and answered through a: the
+ * request for CD-Reply and the outcome for RD-Status come from memory and
+ * match the database's. */
+static void test_own_answers_from_memory(void **state)
+{
+  struct fx *f = *state;
+  const char *reasons[] = {NULL, "Not Me"};
+
+  for (int i = 0; i < 2; i++) {
+    char id[64];
+    snprintf(id, sizeof id, "urn:itest:txcache:own-%d", i);
+    char *xml = itest_request_xml("access@example.com", "alice@example.com", id,
+                                  true, 0);
+    char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
+    struct itest_http h;
+    double hits = itest_metric(&f->a, HITS);
+
+    itest_reply(&f->a, &f->alice_a, tx, reasons[i] ? "Refuse" : "Accept",
+                reasons[i], xml, &h);
+    ITEST_EXPECT(h, 200);
+    itest_http_free(&h);
+    /* The request CD-Reply compared the receipt with. */
+    assert_true(itest_metric(&f->a, HITS) == hits + 1);
+    expect_same_answer(f, tx);
+    free(tx);
+    free(xml);
+  }
+}
+
+/* Confirmed through a, answered through b: a holds it as pending, which it
+ * never serves, so a reports b's answer; a's own late reply is refused by
+ * the database (409) and changes nothing. */
+static void test_answer_elsewhere_wins(void **state)
+{
+  struct fx *f = *state;
+  char *xml = itest_request_xml("access@example.com", "alice@example.com",
+                                "urn:itest:txcache:elsewhere", true, 0);
+  char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
+  struct itest_http h, on_b;
+
+  itest_reply(&f->b, &f->alice_b, tx, "Reject", NULL, xml, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  double hits = itest_metric(&f->a, HITS);
+  status_on(&f->a, f->token, tx, &h);
+  ITEST_EXPECT(h, 200);
+  assert_string_equal(itest_str(&h, "Response"), "Reject");
+  assert_string_equal(itest_str(&h, "Client"), f->alice_b.id);
+  assert_true(itest_metric(&f->a, HITS) == hits);
+  status_on(&f->b, f->token, tx, &on_b);
+  ITEST_EXPECT(on_b, 200);
+  assert_true(json_equal(h.json, on_b.json));
+  itest_http_free(&h);
+  itest_http_free(&on_b);
+
+  itest_reply(&f->a, &f->alice_a, tx, "Accept", NULL, xml, &h);
+  ITEST_EXPECT(h, 409);
+  itest_http_free(&h);
+  status_on(&f->a, f->token, tx, &h);
+  ITEST_EXPECT(h, 200);
+  assert_string_equal(itest_str(&h, "Response"), "Reject");
+  itest_http_free(&h);
+  free(tx);
+  free(xml);
+}
+
+/* Confirmed through a, cancelled through b (RD-Final): a reports 408, not
+ * the pending state it saw last. */
+static void test_cancel_elsewhere_seen(void **state)
+{
+  struct fx *f = *state;
+  char *xml = itest_request_xml("access@example.com", "alice@example.com",
+                                "urn:itest:txcache:cancelled", true, 0);
+  char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
+  json_t *p = json_pack("{s:s}", "Transaction", tx);
+  struct itest_http h;
+
+  assert_non_null(p);
+  itest_post(&f->b, "RD-Final", f->token, p, &h);
+  json_decref(p);
+  ITEST_EXPECT(h, 408);
+  itest_http_free(&h);
+  status_on(&f->a, f->token, tx, &h);
+  ITEST_EXPECT(h, 408);
+  itest_http_free(&h);
+  itest_reply(&f->a, &f->alice_a, tx, "Accept", NULL, xml, &h);
+  ITEST_EXPECT(h, 408);
+  itest_http_free(&h);
+  free(tx);
+  free(xml);
+}
+
+/* Another account's client and another requestor get 404 from a, as from
+ * the database; nothing is served to them from memory. */
+static void test_others_get_nothing(void **state)
+{
+  struct fx *f = *state;
+  char *xml = itest_request_xml("access@example.com", "alice@example.com",
+                                "urn:itest:txcache:others", true, 0);
+  char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
+  struct itest_http h;
+  double hits = itest_metric(&f->a, HITS);
+
+  itest_reply(&f->a, &f->bob_a, tx, "Accept", NULL, xml, &h);
+  ITEST_EXPECT(h, 404);
+  ITEST_EXPECT_ERROR(h, "no transaction");
+  itest_http_free(&h);
+  assert_true(itest_metric(&f->a, HITS) == hits);
+
+  itest_reply(&f->a, &f->alice_a, tx, "Accept", NULL, xml, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  hits = itest_metric(&f->a, HITS);
+  status_on(&f->a, f->other, tx, &h);
+  ITEST_EXPECT(h, 404);
+  itest_http_free(&h);
+  assert_true(itest_metric(&f->a, HITS) == hits);
+  free(tx);
+  free(xml);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_own_answers_from_memory, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_answer_elsewhere_wins, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_elsewhere_seen, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_others_get_nothing, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

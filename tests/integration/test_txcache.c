@@ -1,0 +1,206 @@
+/*
+ * test_txcache.c — the dispatcher's recent-transaction cache
+ * (dispatcher/txcache.c): a kept request is given only to its own account,
+ * an outcome only once answered and only to its own requestor, an answer
+ * for a transaction not kept (or kept again under another id in its slot)
+ * is ignored, oversized requests and receipts are not kept, and concurrent
+ * writers and readers stay consistent (run under ASan).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "txcache.h"
+
+static const char *const ver[] = {"PIN", "Face"};
+static const unsigned char receipt[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+
+static void created(struct txcache *c, const char *tx, const char *account,
+                    int64_t requestor, const char *xml)
+{
+  struct txcache_created t = {.transaction = tx,
+                              .account = account,
+                              .requestor_id = requestor,
+                              .identifier = "urn:id",
+                              .request_xml = xml,
+                              .completion_uri = "https://r.example/done",
+                              .expires = 2000};
+
+  txcache_put_created(c, &t);
+}
+
+static void answered(struct txcache *c, const char *tx, const char *reason,
+                     size_t receipt_len)
+{
+  unsigned char *big = calloc(receipt_len, 1);
+  struct txcache_answer a = {.transaction = tx,
+                             .client = "client-1",
+                             .response = reason ? "Refuse" : "Accept",
+                             .reason = reason,
+                             .verification = ver,
+                             .verification_count = 2,
+                             .receipt =
+                                 receipt_len == sizeof receipt ? receipt : big,
+                             .receipt_len = receipt_len,
+                             .responded = 1500};
+
+  assert_non_null(big);
+  txcache_put_answer(c, &a);
+  free(big);
+}
+
+static void test_request_for_its_account_only(void **state)
+{
+  struct txcache *c = txcache_new(64);
+  size_t len = 0;
+  char *xml;
+
+  (void)state;
+  assert_non_null(c);
+  created(c, "tx-aaaaaaaaaaaaaaaaaaaaaa", "alice@example.com", 7, "<Request/>");
+  xml = txcache_request_dup(c, "tx-aaaaaaaaaaaaaaaaaaaaaa", "alice@example.com",
+                            &len);
+  assert_non_null(xml);
+  assert_string_equal(xml, "<Request/>");
+  assert_int_equal(len, strlen("<Request/>"));
+  free(xml);
+  assert_null(txcache_request_dup(c, "tx-aaaaaaaaaaaaaaaaaaaaaa",
+                                  "bob@example.com", &len));
+  assert_null(txcache_request_dup(c, "tx-unknown", "alice@example.com", &len));
+  assert_int_equal(txcache_hits(c), 1);
+  txcache_free(c);
+}
+
+static void test_outcome_only_when_answered(void **state)
+{
+  struct txcache *c = txcache_new(64);
+  struct store_result r;
+
+  (void)state;
+  assert_non_null(c);
+  created(c, "tx-bbbbbbbbbbbbbbbbbbbbbb", "alice@example.com", 7, "<R/>");
+  /* Pending: another process may answer or cancel it; never served. */
+  assert_false(txcache_result(c, "tx-bbbbbbbbbbbbbbbbbbbbbb", 7, &r));
+  answered(c, "tx-bbbbbbbbbbbbbbbbbbbbbb", "Not Me", sizeof receipt);
+  assert_false(txcache_result(c, "tx-bbbbbbbbbbbbbbbbbbbbbb", 8, &r));
+  assert_true(txcache_result(c, "tx-bbbbbbbbbbbbbbbbbbbbbb", 7, &r));
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.transaction, "tx-bbbbbbbbbbbbbbbbbbbbbb");
+  assert_string_equal(r.identifier, "urn:id");
+  assert_string_equal(r.response, "Refuse");
+  assert_string_equal(r.reason, "Not Me");
+  assert_int_equal(r.verification_count, 2);
+  assert_string_equal(r.verification[1], "Face");
+  assert_string_equal(r.client, "client-1");
+  assert_int_equal(r.responded, 1500);
+  assert_int_equal(r.expires, 2000);
+  assert_int_equal(r.requestor_id, 7);
+  assert_string_equal(r.completion_uri, "https://r.example/done");
+  assert_int_equal(r.receipt_len, sizeof receipt);
+  assert_memory_equal(r.receipt, receipt, sizeof receipt);
+  store_result_free(&r);
+  /* A second answer (the store would have said 409) changes nothing. */
+  answered(c, "tx-bbbbbbbbbbbbbbbbbbbbbb", NULL, sizeof receipt);
+  assert_true(txcache_result(c, "tx-bbbbbbbbbbbbbbbbbbbbbb", 7, &r));
+  assert_string_equal(r.response, "Refuse");
+  store_result_free(&r);
+  txcache_free(c);
+}
+
+static void test_unknown_collided_and_oversized(void **state)
+{
+  struct txcache *c = txcache_new(1); /* every id shares the one slot */
+  char *big = malloc(TXCACHE_BYTES_MAX + 2);
+  struct store_result r;
+  size_t len;
+
+  (void)state;
+  assert_non_null(c);
+  assert_non_null(big);
+  /* An answer for a transaction never kept is ignored. */
+  answered(c, "tx-never", NULL, sizeof receipt);
+  assert_false(txcache_result(c, "tx-never", 7, &r));
+  /* The newer transaction replaces the older in the slot. */
+  created(c, "tx-old", "alice@example.com", 7, "<Old/>");
+  created(c, "tx-new", "alice@example.com", 7, "<New/>");
+  answered(c, "tx-old", NULL, sizeof receipt);
+  assert_false(txcache_result(c, "tx-old", 7, &r));
+  assert_false(txcache_result(c, "tx-new", 7, &r));
+  assert_null(txcache_request_dup(c, "tx-old", "alice@example.com", &len));
+  /* An oversized receipt drops the entry: the database answers. */
+  answered(c, "tx-new", NULL, TXCACHE_BYTES_MAX + 1);
+  assert_false(txcache_result(c, "tx-new", 7, &r));
+  assert_null(txcache_request_dup(c, "tx-new", "alice@example.com", &len));
+  /* An oversized request is not kept (and does not keep the old one). */
+  created(c, "tx-small", "alice@example.com", 7, "<S/>");
+  memset(big, 'x', TXCACHE_BYTES_MAX + 1);
+  big[TXCACHE_BYTES_MAX + 1] = '\0';
+  created(c, "tx-big", "alice@example.com", 7, big);
+  assert_null(txcache_request_dup(c, "tx-big", "alice@example.com", &len));
+  free(big);
+  txcache_free(c);
+}
+
+struct worker {
+  struct txcache *c;
+  int id;
+};
+
+static void *churn(void *arg)
+{
+  struct worker *w = arg;
+  char tx[64];
+  struct store_result r;
+  size_t len;
+
+  for (int i = 0; i < 2000; i++) {
+    snprintf(tx, sizeof tx, "tx-%d-%d", w->id, i % 50);
+    created(w->c, tx, "alice@example.com", w->id, "<Request/>");
+    answered(w->c, tx, NULL, sizeof receipt);
+    char *xml = txcache_request_dup(w->c, tx, "alice@example.com", &len);
+    free(xml);
+    if (txcache_result(w->c, tx, w->id, &r)) {
+      if (strcmp(r.transaction, tx) != 0 || r.requestor_id != w->id)
+        abort();
+      store_result_free(&r);
+    }
+  }
+  return NULL;
+}
+
+static void test_concurrent_use(void **state)
+{
+  struct txcache *c = txcache_new(16);
+  pthread_t t[4];
+  struct worker w[4];
+
+  (void)state;
+  assert_non_null(c);
+  for (int i = 0; i < 4; i++) {
+    w[i] = (struct worker){c, i + 1};
+    assert_int_equal(pthread_create(&t[i], NULL, churn, &w[i]), 0);
+  }
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_join(t[i], NULL), 0);
+  assert_true(txcache_hits(c) > 0);
+  txcache_free(c);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_request_for_its_account_only),
+      cmocka_unit_test(test_outcome_only_when_answered),
+      cmocka_unit_test(test_unknown_collided_and_oversized),
+      cmocka_unit_test(test_concurrent_use),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
