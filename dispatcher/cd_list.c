@@ -9,9 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "authcache.h"
 #include "listed.h"
+#include "notify.h"
 #include "ops.h"
 #include "owcp/service/log.h"
+#include "txcache.h"
 
 /* Spec §5 leaves Max's default open; 100 keeps one reply well under the
  * body limits a client is likely to use even with large requests. */
@@ -96,6 +99,45 @@ static void note_listed(struct request *r,
   free(items);
 }
 
+/* What a long poll keeps across its suspensions (the request's op). */
+struct cd_list_state {
+  uint64_t since; /* txcache_seq() when the poll was last armed */
+};
+
+/* The state of r's long poll, made on first use; NULL when memory ran out
+ * (the poll then always reads the database). */
+static struct cd_list_state *list_state(struct request *r)
+{
+  if (r->op == NULL) {
+    r->op = calloc(1, sizeof(struct cd_list_state));
+    r->op_free = free;
+  }
+  return r->op;
+}
+
+/* Pending transactions of a poll woken only by RD-Confirms of this
+ * process, from memory (txcache_pending() says when that is exact). The
+ * client must still be authenticated as it was when the poll began: a
+ * revocation since then empties the token cache, and the database read,
+ * which checks the client, answers instead. Call before re-arming. */
+static bool woken_from_memory(struct request *r, struct store_pending_list *out)
+{
+  const struct cd_list_in *in = r->in;
+  const struct cd_list_state *s = r->op;
+  struct store_client now;
+  int fires;
+
+  if (r->waiter == NULL || s == NULL)
+    return false;
+  fires = notify_local_fires(r->d->notify, r->waiter);
+  if (fires <= 0 ||
+      !authcache_get_client(r->d->auth, r->client.token_hash, &now) ||
+      strcmp(now.id, r->client.id) != 0)
+    return false;
+  return txcache_pending(r->d->txs, r->client.account, s->since, fires,
+                         time(NULL), (size_t)in->max, out);
+}
+
 /* Arms the long poll when an empty answer may be held open: a wait was
  * asked for, an earlier arming's deadline has not passed, and the process
  * is not shutting down (shutdown wakes every long poll to answer now).
@@ -114,6 +156,9 @@ static bool arm_if_waiting(struct request *r)
   if (r->waiter != NULL && http_longpoll_expired(r))
     return false;
   snprintf(key, sizeof key, "account:%" PRId64, r->client.account_id);
+  struct cd_list_state *s = list_state(r);
+  if (s != NULL)
+    s->since = txcache_seq(r->d->txs);
   http_longpoll_arm(r, key, wait);
   return r->waiter != NULL;
 }
@@ -124,13 +169,16 @@ enum MHD_Result cd_list(struct request *r)
   struct store_pending_list list = {0};
   struct owcp_error err = {{0}};
   enum MHD_Result ret;
+  bool from_memory = woken_from_memory(r, &list);
   bool may_wait = arm_if_waiting(r);
-  int rc;
+  int rc = 0;
 
-  if (r->longpoll_refused)
+  if (r->longpoll_refused) {
+    store_pending_list_free(&list);
     return http_reply_longpoll_refused(r);
-
-  rc = store_list(r->st, r->client.id, (int)in->max, 0, &list, &err);
+  }
+  if (!from_memory)
+    rc = store_list(r->st, r->client.id, (int)in->max, 0, &list, &err);
   if (rc != 0)
     return http_reply_store_error(r, rc, &err);
   if (list.count == 0 && may_wait)

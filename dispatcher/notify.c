@@ -35,6 +35,10 @@ struct waiter {
   struct MHD_Connection *con;
   int64_t deadline_ms;
   bool fired;
+  /* Since the last arming: the commits of this process that fired it, and
+   * whether anything else did (notify_local_fires()). */
+  unsigned local_fires;
+  bool other_fire;
   bool suspended;
   atomic_bool expired;
   struct waiter *bucket_next, **bucket_prev;
@@ -65,10 +69,15 @@ static size_t bucket_of(const char *key)
   return (size_t)(owcp_str_hash(key) % BUCKETS);
 }
 
-/* Resumes w if suspended; marks it fired either way. Lock held. */
-static void fire_locked(struct waiter *w)
+/* Resumes w if suspended; marks it fired either way, by a commit of this
+ * process when local. Lock held. */
+static void fire_locked(struct waiter *w, bool local)
 {
   w->fired = true;
+  if (local)
+    w->local_fires++;
+  else
+    w->other_fire = true;
   if (w->suspended) {
     w->suspended = false;
     MHD_resume_connection(w->con);
@@ -82,8 +91,8 @@ static void fire_locked(struct waiter *w)
 /* The key that wakes every waiter (notify_send.h). */
 #define ALL_KEY "*"
 
-/* Fires every waiter for key. */
-static void wake_key(struct notify *n, const char *key)
+/* Fires every waiter for key; local: a commit of this process. */
+static void wake_key(struct notify *n, const char *key, bool local)
 {
   if (strcmp(key, ALL_KEY) == 0) {
     notify_wake_all(n);
@@ -92,7 +101,7 @@ static void wake_key(struct notify *n, const char *key)
   pthread_mutex_lock(&n->lock);
   for (struct waiter *w = n->buckets[bucket_of(key)]; w; w = w->bucket_next)
     if (strcmp(w->key, key) == 0)
-      fire_locked(w);
+      fire_locked(w, local);
   pthread_mutex_unlock(&n->lock);
 }
 
@@ -101,7 +110,7 @@ static void on_key(struct notify *n, const char *key)
   if (strcmp(key, AUTH_PAYLOAD) == 0)
     authcache_flush(n->auth);
   else
-    wake_key(n, key);
+    wake_key(n, key, false);
 }
 
 /* A batch "@<origin> <key> ..." (notify_send.h): another process's keys.
@@ -144,7 +153,7 @@ void notify_committed(void *arg, const char *key)
 {
   struct notify *n = arg;
 
-  wake_key(n, key);
+  wake_key(n, key, true);
   notify_sender_queue(n->sender, key);
 }
 
@@ -165,7 +174,7 @@ static void expire_due(struct notify *n)
   for (struct waiter *w = n->all; w; w = w->all_next) {
     if (now >= w->deadline_ms && !atomic_load(&w->expired)) {
       atomic_store(&w->expired, true);
-      fire_locked(w);
+      fire_locked(w, false);
     }
   }
   pthread_mutex_unlock(&n->lock);
@@ -253,7 +262,7 @@ void notify_wake_all(struct notify *n)
 {
   pthread_mutex_lock(&n->lock);
   for (struct waiter *w = n->all; w; w = w->all_next)
-    fire_locked(w);
+    fire_locked(w, false);
   pthread_mutex_unlock(&n->lock);
 }
 
@@ -300,7 +309,19 @@ void notify_rearm(struct notify *n, struct waiter *w)
 {
   pthread_mutex_lock(&n->lock);
   w->fired = false;
+  w->local_fires = 0;
+  w->other_fire = false;
   pthread_mutex_unlock(&n->lock);
+}
+
+int notify_local_fires(struct notify *n, const struct waiter *w)
+{
+  int fires;
+
+  pthread_mutex_lock(&n->lock);
+  fires = w->other_fire ? -1 : (int)w->local_fires;
+  pthread_mutex_unlock(&n->lock);
+  return fires;
 }
 
 bool notify_suspend(struct notify *n, struct waiter *w)

@@ -50,6 +50,11 @@ struct waiter *notify_watch(struct notify *n, const char *key,
 /* Clears the waiter's "fired" flag before the caller re-queries. */
 void notify_rearm(struct notify *n, struct waiter *w);
 
+/* How many commits of this process fired the waiter since it was armed
+ * (notify_watch, notify_rearm); -1 when anything else did too: another
+ * process's notification, the deadline, a wake-up of every waiter. */
+int notify_local_fires(struct notify *n, const struct waiter *w);
+
 /* Suspends the waiter's connection unless it fired since notify_rearm(),
  * in which case it returns false and the caller must re-query now. */
 bool notify_suspend(struct notify *n, struct waiter *w);

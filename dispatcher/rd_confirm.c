@@ -412,6 +412,11 @@ static void keep_created(struct request *r, const struct store_confirm_in *in,
       .transaction = out->transaction,
       .account = in->account,
       .requestor_id = in->requestor_id,
+      .requestor = r->requestor.address,
+      .type = in->type,
+      /* created_at as CD-List reports it: o_expires is created_at plus
+       * the timeout, both rounded to the second the same way. */
+      .issued = out->expires - in->timeout_seconds,
       .identifier = in->identifier,
       .request_xml = in->request_xml,
       .completion_uri = in->completion,

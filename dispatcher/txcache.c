@@ -13,7 +13,11 @@
  * until the answer is added) and what CD-Reply needs. */
 struct entry {
   bool used;
+  uint64_t seq; /* order of creation (txcache_seq()) */
   char account[STORE_ADDRESS_MAX];
+  char from[STORE_ADDRESS_MAX];
+  char *type;
+  time_t issued;
   char *request_xml;
   size_t request_len;
   struct store_result result;
@@ -23,6 +27,7 @@ struct txcache {
   pthread_mutex_t lock;
   size_t n;
   struct entry *slots;
+  uint64_t seq; /* the newest entry's */
   uint64_t hits;
 };
 
@@ -33,6 +38,7 @@ static size_t slot_of(const struct txcache *c, const char *tx)
 
 static void entry_clear(struct entry *e)
 {
+  free(e->type);
   free(e->request_xml);
   store_result_free(&e->result);
   memset(e, 0, sizeof *e);
@@ -121,10 +127,14 @@ static bool entry_build(struct entry *e, const struct txcache_created *t)
 
   if (strlen(t->transaction) >= sizeof r->transaction ||
       strlen(t->account) >= sizeof e->account ||
+      strlen(t->requestor) >= sizeof e->from ||
       strlen(t->request_xml) > TXCACHE_BYTES_MAX)
     return false;
   memcpy(r->transaction, t->transaction, strlen(t->transaction) + 1);
   memcpy(e->account, t->account, strlen(t->account) + 1);
+  memcpy(e->from, t->requestor, strlen(t->requestor) + 1);
+  e->type = dup_or_null(t->type, &ok);
+  e->issued = t->issued;
   e->request_len = strlen(t->request_xml);
   e->request_xml = dup_or_null(t->request_xml, &ok);
   r->status = 202;
@@ -148,6 +158,7 @@ void txcache_put_created(struct txcache *c, const struct txcache_created *t)
   i = slot_of(c, t->transaction);
   pthread_mutex_lock(&c->lock);
   old = c->slots[i];
+  e.seq = ++c->seq;
   c->slots[i] = e;
   pthread_mutex_unlock(&c->lock);
   entry_clear(&old);
@@ -276,6 +287,97 @@ bool txcache_result(struct txcache *c, const char *tx, int64_t requestor_id,
   }
   pthread_mutex_unlock(&c->lock);
   return hit;
+}
+
+uint64_t txcache_seq(struct txcache *c)
+{
+  uint64_t v;
+
+  pthread_mutex_lock(&c->lock);
+  v = c->seq;
+  pthread_mutex_unlock(&c->lock);
+  return v;
+}
+
+/* The pending item for e; false when memory ran out. */
+static bool pending_item(struct store_pending *p, const struct entry *e)
+{
+  bool ok = true;
+
+  memcpy(p->transaction, e->result.transaction, sizeof p->transaction);
+  memcpy(p->from, e->from, sizeof p->from);
+  p->type = dup_or_null(e->type, &ok);
+  p->issued = e->issued;
+  p->expires = e->result.expires;
+  p->request_xml = dup_or_null(e->request_xml, &ok);
+  p->unlisted = true;
+  return ok;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+  const struct entry *const *x = a, *const *y = b;
+
+  return (*x)->seq < (*y)->seq ? -1 : (*x)->seq > (*y)->seq;
+}
+
+/* The entries of account created after since, at most `room` of them, into
+ * found; returns how many there are (which may exceed room). Lock held. */
+static size_t since_locked(struct txcache *c, const char *account,
+                           uint64_t since, struct entry **found, size_t room)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < c->n; i++) {
+    struct entry *e = &c->slots[i];
+
+    if (e->used && e->seq > since && strcmp(e->account, account) == 0) {
+      if (n < room)
+        found[n] = e;
+      n++;
+    }
+  }
+  return n;
+}
+
+bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
+                     int fires, time_t now, size_t max,
+                     struct store_pending_list *out)
+{
+  struct entry **found;
+  bool ok = true;
+
+  memset(out, 0, sizeof *out);
+  if (fires <= 0 || max == 0)
+    return false;
+  found = calloc((size_t)fires, sizeof *found);
+  out->items = calloc((size_t)fires, sizeof *out->items);
+  if (found == NULL || out->items == NULL) {
+    free(found);
+    store_pending_list_free(out);
+    return false;
+  }
+  pthread_mutex_lock(&c->lock);
+  if (since_locked(c, account, since, found, (size_t)fires) == (size_t)fires) {
+    qsort(found, (size_t)fires, sizeof *found, by_seq);
+    for (int i = 0; i < fires && ok && out->count < max; i++) {
+      const struct entry *e = found[i];
+
+      if (e->result.status != 202 || e->result.expires <= now)
+        continue;
+      ok = pending_item(&out->items[out->count], e);
+      out->count++;
+    }
+    if (ok && out->count > 0)
+      c->hits++;
+  }
+  pthread_mutex_unlock(&c->lock);
+  free(found);
+  if (!ok || out->count == 0) {
+    store_pending_list_free(out);
+    return false;
+  }
+  return true;
 }
 
 uint64_t txcache_hits(struct txcache *c)

@@ -4,7 +4,10 @@
  * answered from memory rather than by a database round trip (issue 11,
  * bench/README.md "What each change bought"):
  *  - CD-Reply's stored request, which the receipt must match byte for byte;
- *  - RD-Status of a transaction answered here.
+ *  - RD-Status of a transaction answered here;
+ *  - a CD-List long poll woken by RD-Confirms of this process only: it
+ *    answers with exactly the transactions whose commits woke it (see
+ *    txcache_pending() for why that is what the database would say).
  *
  * Why this is safe: nothing kept here ever changes once committed. A
  * transaction's request, account, requestor, identifier, expiry and
@@ -44,6 +47,9 @@ struct txcache_created {
   const char *transaction;
   const char *account; /* normalised address of the account asked */
   int64_t requestor_id;
+  const char *requestor; /* its address (CD-List's From) */
+  const char *type;      /* as stored: "" when the request has none */
+  time_t issued;
   const char *identifier;
   const char *request_xml;
   const char *completion_uri; /* NULL: none */
@@ -89,6 +95,26 @@ char *txcache_request_dup(struct txcache *c, const char *tx,
  * ran out (*out is left zeroed then). */
 bool txcache_result(struct txcache *c, const char *tx, int64_t requestor_id,
                     struct store_result *out);
+
+/* The newest creation kept so far (a sequence number that only grows):
+ * read it when a CD-List long poll is armed. */
+uint64_t txcache_seq(struct txcache *c);
+
+/* CD-List's answer for a long poll of account armed when txcache_seq()
+ * was `since`, and woken by exactly `fires` commits of this process
+ * (notify_local_fires()). The transactions kept for account since then
+ * must number exactly `fires`: then every commit that woke the poll is
+ * one of them, and nothing else of this process woke it (a device
+ * approval, an expiry, another process's notification make the counts
+ * differ, and the caller reads the database). The poll's first read found
+ * nothing pending, so those transactions are what is pending now, as far
+ * as this process knows; the ones still pending and unexpired at `now`
+ * are put in *out, oldest first, at most max (unlisted: the listing
+ * writer records each first delivery once). Returns true with at least
+ * one item; false otherwise (*out empty: read the database). */
+bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
+                     int fires, time_t now, size_t max,
+                     struct store_pending_list *out);
 
 /* Reads answered from memory since the start, for /metrics. */
 uint64_t txcache_hits(struct txcache *c);

@@ -11,7 +11,11 @@
  *    memory);
  *  - CD-Reply's request comes from memory only for the transaction's own
  *    account: another account's client gets the same 404 as from the
- *    database, and another requestor's RD-Status the same 404.
+ *    database, and another requestor's RD-Status the same 404;
+ *  - a CD-List long poll woken by an RD-Confirm of its own process answers
+ *    from memory with what the database holds; one woken by the other
+ *    process reads the database; a client revoked while its poll waits is
+ *    given nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -225,6 +229,112 @@ static void test_others_get_nothing(void **state)
   free(xml);
 }
 
+static json_t *wait_params(int seconds)
+{
+  json_t *p = json_pack("{s:i}", "Wait", seconds);
+
+  assert_non_null(p);
+  return p;
+}
+
+/* The Pending entry for tx in CD-List of c on e (no wait), copied. */
+static json_t *listed_now(const struct itest_env *e,
+                          const struct itest_client *c, const char *tx)
+{
+  struct itest_http h;
+  const json_t *item;
+  json_t *copy;
+
+  itest_list(e, c, -1, &h);
+  ITEST_EXPECT(h, 200);
+  item = itest_pending_find(&h, tx);
+  if (item == NULL)
+    fail_msg("CD-List has no %s: %s", tx, h.body);
+  copy = json_deep_copy(item);
+  itest_http_free(&h);
+  return copy;
+}
+
+/* Polls on a and b wait; an RD-Confirm on a wakes both: a answers from
+ * memory, b from the database, with the same entry; then one on b wakes
+ * a's next poll, which reads the database. */
+static void test_woken_list_from_memory(void **state)
+{
+  struct fx *f = *state;
+  struct itest_call on_a, on_b;
+  char *xml = itest_request_xml("access@example.com", "alice@example.com",
+                                "urn:itest:txcache:list-a", true, 0);
+
+  itest_call_start(&on_a, &f->a, "CD-List", f->alice_a.token, wait_params(20));
+  itest_call_start(&on_b, &f->b, "CD-List", f->alice_b.token, wait_params(20));
+  itest_let_poll_suspend();
+  double hits = itest_metric(&f->a, HITS);
+  char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
+  itest_call_join(&on_a);
+  itest_call_join(&on_b);
+  ITEST_EXPECT(on_a.h, 200);
+  ITEST_EXPECT(on_b.h, 200);
+  assert_true(itest_metric(&f->a, HITS) == hits + 1);
+  const json_t *mem = itest_pending_find(&on_a.h, tx);
+  const json_t *db = itest_pending_find(&on_b.h, tx);
+  if (mem == NULL || db == NULL || !json_equal(mem, db))
+    fail_msg("woken CD-List from memory:\n%s\nfrom the database:\n%s",
+             on_a.h.body, on_b.h.body);
+  assert_int_equal(json_array_size(json_object_get(on_a.h.json, "Pending")), 1);
+  json_t *later = listed_now(&f->b, &f->alice_b, tx);
+  assert_true(json_equal(mem, later));
+  json_decref(later);
+  itest_http_free(&on_a.h);
+  itest_http_free(&on_b.h);
+  struct itest_http h;
+  itest_reply(&f->a, &f->alice_a, tx, "Accept", NULL, xml, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  free(tx);
+  free(xml);
+
+  xml = itest_request_xml("access@example.com", "alice@example.com",
+                          "urn:itest:txcache:list-b", true, 0);
+  itest_call_start(&on_a, &f->a, "CD-List", f->alice_a.token, wait_params(20));
+  itest_let_poll_suspend();
+  hits = itest_metric(&f->a, HITS);
+  tx = itest_confirm_ok(&f->b, f->token, xml, 0);
+  itest_call_join(&on_a);
+  ITEST_EXPECT(on_a.h, 200);
+  if (itest_pending_find(&on_a.h, tx) == NULL)
+    fail_msg("CD-List on a woke without %s: %s", tx, on_a.h.body);
+  assert_true(itest_metric(&f->a, HITS) == hits);
+  itest_http_free(&on_a.h);
+  free(tx);
+  free(xml);
+}
+
+/* A client revoked while its poll waits on a is not given the transaction
+ * an RD-Confirm on a then creates: the poll ends empty at its deadline. */
+static void test_revoked_while_waiting(void **state)
+{
+  struct fx *f = *state;
+  struct itest_client late;
+  struct itest_call poll;
+  char *xml = itest_request_xml("access@example.com", "alice@example.com",
+                                "urn:itest:txcache:revoked", true, 0);
+
+  itest_client_init(&late, "alice@example.com");
+  itest_client_enrol(&f->a, &late);
+  itest_call_start(&poll, &f->a, "CD-List", late.token, wait_params(3));
+  itest_let_poll_suspend();
+  itest_client_revoke(&f->a, late.id);
+  itest_let_poll_suspend(); /* the revocation's notification arrives */
+  char *tx = itest_confirm_ok(&f->a, f->token, xml, 0);
+  itest_call_join(&poll);
+  if (poll.h.status == 200 && itest_pending_find(&poll.h, tx) != NULL)
+    fail_msg("a revoked client was given %s: %s", tx, poll.h.body);
+  itest_http_free(&poll.h);
+  itest_client_free(&late);
+  free(tx);
+  free(xml);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -235,6 +345,10 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_cancel_elsewhere_seen, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_others_get_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_woken_list_from_memory, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_revoked_while_waiting, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
