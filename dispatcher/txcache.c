@@ -314,26 +314,32 @@ static bool pending_item(struct store_pending *p, const struct entry *e)
   return ok;
 }
 
+/* One entry found for a CD-List: its slot, in creation order. */
+struct found {
+  uint64_t seq;
+  size_t slot;
+};
+
 static int by_seq(const void *a, const void *b)
 {
-  const struct entry *const *x = a, *const *y = b;
+  const struct found *x = a, *y = b;
 
-  return (*x)->seq < (*y)->seq ? -1 : (*x)->seq > (*y)->seq;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* The entries of account created after since, at most `room` of them, into
  * found; returns how many there are (which may exceed room). Lock held. */
-static size_t since_locked(struct txcache *c, const char *account,
-                           uint64_t since, struct entry **found, size_t room)
+static size_t since_locked(const struct txcache *c, const char *account,
+                           uint64_t since, struct found *found, size_t room)
 {
   size_t n = 0;
 
   for (size_t i = 0; i < c->n; i++) {
-    struct entry *e = &c->slots[i];
+    const struct entry *e = &c->slots[i];
 
     if (e->used && e->seq > since && strcmp(e->account, account) == 0) {
       if (n < room)
-        found[n] = e;
+        found[n] = (struct found){e->seq, i};
       n++;
     }
   }
@@ -344,7 +350,7 @@ bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
                      int fires, time_t now, size_t max,
                      struct store_pending_list *out)
 {
-  struct entry **found;
+  struct found *found;
   bool ok = true;
 
   memset(out, 0, sizeof *out);
@@ -361,7 +367,7 @@ bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
   if (since_locked(c, account, since, found, (size_t)fires) == (size_t)fires) {
     qsort(found, (size_t)fires, sizeof *found, by_seq);
     for (int i = 0; i < fires && ok && out->count < max; i++) {
-      const struct entry *e = found[i];
+      const struct entry *e = &c->slots[found[i].slot];
 
       if (e->result.status != 202 || e->result.expires <= now)
         continue;
