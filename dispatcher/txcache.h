@@ -111,7 +111,9 @@ uint64_t txcache_seq(struct txcache *c);
  * as this process knows; the ones still pending and unexpired at `now`
  * are put in *out, oldest first, at most max (unlisted: the listing
  * writer records each first delivery once). Returns true with at least
- * one item; false otherwise (*out empty: read the database). */
+ * one item; false otherwise (*out empty: read the database). A poll
+ * resumed before the woken RD-Confirm's thread has kept its transaction
+ * (the commit wakes first) finds one too few and reads the database. */
 bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
                      int fires, time_t now, size_t max,
                      struct store_pending_list *out);
