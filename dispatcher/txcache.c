@@ -23,11 +23,23 @@ struct entry {
   struct store_result result;
 };
 
+/* The slots of the newest creations, by sequence number (ring[seq %
+ * RING_LEN]), so that a woken CD-List looks at what was created since it
+ * was armed rather than at every slot. */
+#define RING_LEN 1024
+
+/* One entry found for a CD-List: its slot, in creation order. */
+struct found {
+  uint64_t seq;
+  size_t slot;
+};
+
 struct txcache {
   pthread_mutex_t lock;
   size_t n;
   struct entry *slots;
   uint64_t seq; /* the newest entry's */
+  struct found ring[RING_LEN];
   uint64_t hits;
 };
 
@@ -160,6 +172,7 @@ void txcache_put_created(struct txcache *c, const struct txcache_created *t)
   old = c->slots[i];
   e.seq = ++c->seq;
   c->slots[i] = e;
+  c->ring[e.seq % RING_LEN] = (struct found){e.seq, i};
   pthread_mutex_unlock(&c->lock);
   entry_clear(&old);
 }
@@ -314,32 +327,27 @@ static bool pending_item(struct store_pending *p, const struct entry *e)
   return ok;
 }
 
-/* One entry found for a CD-List: its slot, in creation order. */
-struct found {
-  uint64_t seq;
-  size_t slot;
-};
-
-static int by_seq(const void *a, const void *b)
-{
-  const struct found *x = a, *y = b;
-
-  return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* The entries of account created after since, at most `room` of them, into
- * found; returns how many there are (which may exceed room). Lock held. */
+/* The entries of account created after since, oldest first, at most
+ * `room` of them, into found; returns how many there are (which may
+ * exceed room), or SIZE_MAX when that cannot be told: more creations
+ * since then than the ring remembers. A creation whose slot was taken
+ * by a newer one since is not counted (the caller then finds too few).
+ * Lock held. */
 static size_t since_locked(const struct txcache *c, const char *account,
                            uint64_t since, struct found *found, size_t room)
 {
   size_t n = 0;
 
-  for (size_t i = 0; i < c->n; i++) {
-    const struct entry *e = &c->slots[i];
+  if (c->seq - since > RING_LEN)
+    return SIZE_MAX;
+  for (uint64_t s = since + 1; s <= c->seq; s++) {
+    const struct found *r = &c->ring[s % RING_LEN];
+    const struct entry *e = &c->slots[r->slot];
 
-    if (e->used && e->seq > since && strcmp(e->account, account) == 0) {
+    if (r->seq == s && e->used && e->seq == s &&
+        strcmp(e->account, account) == 0) {
       if (n < room)
-        found[n] = (struct found){e->seq, i};
+        found[n] = *r;
       n++;
     }
   }
@@ -365,7 +373,6 @@ bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
   }
   pthread_mutex_lock(&c->lock);
   if (since_locked(c, account, since, found, (size_t)fires) == (size_t)fires) {
-    qsort(found, (size_t)fires, sizeof *found, by_seq);
     for (int i = 0; i < fires && ok && out->count < max; i++) {
       const struct entry *e = &c->slots[found[i].slot];
 

@@ -152,6 +152,64 @@ static void test_unknown_collided_and_oversized(void **state)
   txcache_free(c);
 }
 
+/* A woken CD-List's answer: given only when the account's creations since
+ * the arming number exactly the commits that woke it; oldest first,
+ * answered and expired ones left out, at most max. */
+static void test_pending_counts_must_agree(void **state)
+{
+  struct txcache *c = txcache_new(4096);
+  struct store_pending_list l;
+  uint64_t since;
+
+  (void)state;
+  assert_non_null(c);
+  created(c, "tx-before", "alice@example.com", 7, "<B/>");
+  since = txcache_seq(c);
+  created(c, "tx-first", "alice@example.com", 7, "<F/>");
+  created(c, "tx-bob", "bob@example.com", 7, "<X/>");
+  created(c, "tx-second", "alice@example.com", 7, "<S/>");
+  /* Two creations for alice woke the poll: both, oldest first. */
+  assert_true(txcache_pending(c, "alice@example.com", since, 2, 1000, 10, &l));
+  assert_int_equal(l.count, 2);
+  assert_string_equal(l.items[0].transaction, "tx-first");
+  assert_string_equal(l.items[1].transaction, "tx-second");
+  assert_string_equal(l.items[0].from, "bank@example.com");
+  assert_string_equal(l.items[0].type, "Access");
+  assert_string_equal(l.items[0].request_xml, "<F/>");
+  assert_int_equal(l.items[0].issued, 1000);
+  assert_int_equal(l.items[0].expires, 2000);
+  assert_true(l.items[0].unlisted);
+  store_pending_list_free(&l);
+  /* One or three wake-ups: something else woke it, or one is missing. */
+  assert_false(txcache_pending(c, "alice@example.com", since, 1, 1000, 10, &l));
+  assert_int_equal(l.count, 0);
+  assert_false(txcache_pending(c, "alice@example.com", since, 3, 1000, 10, &l));
+  assert_false(txcache_pending(c, "alice@example.com", since, 0, 1000, 10, &l));
+  /* At most max; expired ones and answered ones are not pending. */
+  assert_true(txcache_pending(c, "alice@example.com", since, 2, 1000, 1, &l));
+  assert_int_equal(l.count, 1);
+  assert_string_equal(l.items[0].transaction, "tx-first");
+  store_pending_list_free(&l);
+  assert_false(txcache_pending(c, "alice@example.com", since, 2, 2000, 10, &l));
+  answered(c, "tx-first", NULL, sizeof receipt);
+  assert_true(txcache_pending(c, "alice@example.com", since, 2, 1000, 10, &l));
+  assert_int_equal(l.count, 1);
+  assert_string_equal(l.items[0].transaction, "tx-second");
+  store_pending_list_free(&l);
+  answered(c, "tx-second", NULL, sizeof receipt);
+  assert_false(txcache_pending(c, "alice@example.com", since, 2, 1000, 10, &l));
+  /* More creations since the arming than the cache remembers in order. */
+  since = txcache_seq(c);
+  for (int i = 0; i < 1100; i++) {
+    char tx[32];
+    snprintf(tx, sizeof tx, "tx-many-%d", i);
+    created(c, tx, "carol@example.com", 7, "<M/>");
+  }
+  created(c, "tx-last", "alice@example.com", 7, "<L/>");
+  assert_false(txcache_pending(c, "alice@example.com", since, 1, 1000, 10, &l));
+  txcache_free(c);
+}
+
 struct worker {
   struct txcache *c;
   int id;
@@ -203,6 +261,7 @@ int main(void)
       cmocka_unit_test(test_request_for_its_account_only),
       cmocka_unit_test(test_outcome_only_when_answered),
       cmocka_unit_test(test_unknown_collided_and_oversized),
+      cmocka_unit_test(test_pending_counts_must_agree),
       cmocka_unit_test(test_concurrent_use),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
