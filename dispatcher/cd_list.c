@@ -125,17 +125,48 @@ static bool woken_from_memory(struct request *r, struct store_pending_list *out)
   const struct cd_list_in *in = r->in;
   const struct cd_list_state *s = r->op;
   struct store_client now;
+  uint64_t live;
   int fires;
 
-  if (r->waiter == NULL || s == NULL)
+  if (r->waiter == NULL || s == NULL ||
+      !authcache_live_generation(r->d->auth, &live))
     return false;
   fires = notify_local_fires(r->d->notify, r->waiter);
   if (fires <= 0 ||
       !authcache_get_client(r->d->auth, r->client.token_hash, &now) ||
       strcmp(now.id, r->client.id) != 0)
     return false;
-  return txcache_pending(r->d->txs, r->client.account, s->since, fires,
-                         time(NULL), (size_t)in->max, out);
+  return txcache_pending(r->d->txs, r->client.account_id, r->client.account,
+                         s->since, fires, time(NULL), (size_t)in->max, live,
+                         out);
+}
+
+/* True when the account is known to have nothing pending (txcache.h), so
+ * that an armed poll may wait without a first read. */
+static bool known_empty(struct request *r)
+{
+  uint64_t live;
+
+  return authcache_live_generation(r->d->auth, &live) &&
+         txcache_known_empty(r->d->txs, r->client.account_id, r->client.account,
+                             live, notify_now_ms());
+}
+
+/* CD-List's database read; when it finds nothing, that is what the
+ * transaction cache knows of the account from now on. */
+static int read_pending(struct request *r, struct store_pending_list *list,
+                        struct owcp_error *err)
+{
+  const struct cd_list_in *in = r->in;
+  uint64_t live = 0;
+  bool is_live = authcache_live_generation(r->d->auth, &live);
+  uint64_t events = txcache_account_events(r->d->txs, r->client.account_id);
+  int rc = store_list(r->st, r->client.id, (int)in->max, 0, list, err);
+
+  if (rc == 0 && list->count == 0 && is_live)
+    txcache_note_empty(r->d->txs, r->client.account_id, events, live,
+                       notify_now_ms());
+  return rc;
 }
 
 /* Arms the long poll when an empty answer may be held open: a wait was
@@ -165,7 +196,6 @@ static bool arm_if_waiting(struct request *r)
 
 enum MHD_Result cd_list(struct request *r)
 {
-  const struct cd_list_in *in = r->in;
   struct store_pending_list list = {0};
   struct owcp_error err = {{0}};
   enum MHD_Result ret;
@@ -177,8 +207,10 @@ enum MHD_Result cd_list(struct request *r)
     store_pending_list_free(&list);
     return http_reply_longpoll_refused(r);
   }
+  if (!from_memory && may_wait && known_empty(r))
+    return http_longpoll_suspend(r);
   if (!from_memory)
-    rc = store_list(r->st, r->client.id, (int)in->max, 0, &list, &err);
+    rc = read_pending(r, &list, &err);
   if (rc != 0)
     return http_reply_store_error(r, rc, &err);
   if (list.count == 0 && may_wait)

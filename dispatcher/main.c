@@ -141,6 +141,13 @@ static int register_auth_gauges(struct dispatcher *d, struct owcp_error *err)
   return 0;
 }
 
+/* The notifier's observer (notify.h): what the transaction cache knows of
+ * an account ends with its wake-up key. */
+static void observe_key(void *arg, const char *key)
+{
+  txcache_key(arg, key);
+}
+
 /* Reads the transaction cache answered (txcache.h). */
 static double txcache_hit_count(void *arg)
 {
@@ -150,8 +157,10 @@ static double txcache_hit_count(void *arg)
 static int register_txcache_gauge(struct dispatcher *d, struct owcp_error *err)
 {
   if (svc_metrics_gauge_fn(d->metrics, "owcp_tx_cache_hits_total",
-                           "Reads of a stored request or an answer served "
-                           "from the transaction cache.",
+                           "Database reads the transaction cache saved: "
+                           "stored requests, answers, woken CD-Lists and "
+                           "first reads of accounts known to have nothing "
+                           "pending.",
                            txcache_hit_count, d->txs) == NULL) {
     owcp_error_set(err, "out of memory for the transaction cache metric");
     return -1;
@@ -262,7 +271,13 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   }
   if (register_auth_gauges(d, err) != 0 || start_rate_leases(d, err) != 0)
     return -1;
-  d->notify = notify_new(d->cfg.db, d->auth, err);
+  /* Before the notifier, which passes it every wake-up key. */
+  d->txs = txcache_new(DISPATCHER_TXCACHE_SLOTS);
+  if (d->txs == NULL || register_txcache_gauge(d, err) != 0) {
+    owcp_error_set(err, "out of memory for the transaction cache");
+    return -1;
+  }
+  d->notify = notify_new(d->cfg.db, d->auth, observe_key, d->txs, err);
   if (d->notify == NULL || register_notify_gauges(d, err) != 0)
     return -1;
   /* The pool's commits wake long polls through the notifier (notify.h).
@@ -278,11 +293,6 @@ static int start(struct dispatcher *d, struct owcp_error *err)
   d->certs = certcache_new(DISPATCHER_CERTCACHE_SLOTS);
   if (d->certs == NULL) {
     owcp_error_set(err, "out of memory for the certificate cache");
-    return -1;
-  }
-  d->txs = txcache_new(DISPATCHER_TXCACHE_SLOTS);
-  if (d->txs == NULL || register_txcache_gauge(d, err) != 0) {
-    owcp_error_set(err, "out of memory for the transaction cache");
     return -1;
   }
   d->listed = listed_start(d->pool, DISPATCHER_LISTED_QUEUE, d->metrics, err);

@@ -48,6 +48,8 @@ struct waiter {
 struct notify {
   char *conninfo;
   struct authcache *auth; /* borrowed */
+  notify_observe_fn observe;
+  void *observe_arg; /* borrowed */
   struct notify_sender *sender;
   char origin[NOTIFY_ORIGIN_LEN + 1]; /* this process's batches */
   pthread_mutex_t lock;
@@ -94,6 +96,8 @@ static void fire_locked(struct waiter *w, bool local)
 /* Fires every waiter for key; local: a commit of this process. */
 static void wake_key(struct notify *n, const char *key, bool local)
 {
+  if (n->observe != NULL)
+    n->observe(n->observe_arg, key);
   if (strcmp(key, ALL_KEY) == 0) {
     notify_wake_all(n);
     return;
@@ -223,6 +227,7 @@ static void *listen_thread(void *arg)
 }
 
 struct notify *notify_new(const char *conninfo, struct authcache *auth,
+                          notify_observe_fn observe, void *observe_arg,
                           struct owcp_error *err)
 {
   struct notify *n = calloc(1, sizeof *n);
@@ -232,6 +237,8 @@ struct notify *notify_new(const char *conninfo, struct authcache *auth,
     return NULL;
   }
   n->auth = auth;
+  n->observe = observe;
+  n->observe_arg = observe_arg;
   unsigned char id[NOTIFY_ORIGIN_LEN / 2];
   if (owcp_random_bytes(id, sizeof id) != 0) {
     free(n->conninfo);
@@ -260,6 +267,8 @@ struct notify *notify_new(const char *conninfo, struct authcache *auth,
 
 void notify_wake_all(struct notify *n)
 {
+  if (n->observe != NULL)
+    n->observe(n->observe_arg, ALL_KEY);
   pthread_mutex_lock(&n->lock);
   for (struct waiter *w = n->all; w; w = w->all_next)
     fire_locked(w, false);

@@ -23,11 +23,18 @@ struct waiter;
 
 struct authcache;
 
+/* Called with every wake-up key before its waiters wake: this process's
+ * commits' and the other processes', and "*" when every waiter is woken
+ * (the LISTEN connection was lost and found, a key was lost). */
+typedef void (*notify_observe_fn)(void *arg, const char *key);
+
 /* Starts the LISTEN thread on conninfo. The payload "auth" (an
  * authentication changed) flushes auth, which is live exactly while the
  * LISTEN connection is (authcache.h); auth is borrowed and must outlive
- * the notifier. Caller frees with notify_free(). */
+ * the notifier, as must observe_arg (observe may be NULL). Caller frees
+ * with notify_free(). */
 struct notify *notify_new(const char *conninfo, struct authcache *auth,
+                          notify_observe_fn observe, void *observe_arg,
                           struct owcp_error *err);
 
 /* Resumes every waiter, stops the threads and frees everything. */

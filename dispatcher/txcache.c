@@ -34,12 +34,30 @@ struct found {
   size_t slot;
 };
 
+/* What is known of one account's pending transactions (txcache.h); slots
+ * are direct-mapped by account id, and accounts sharing one share its
+ * event count (more forgetting, never less). */
+struct known {
+  uint64_t events; /* "account:<id>" keys seen for this slot */
+  bool valid;      /* the fields below describe `account` */
+  int64_t account;
+  uint64_t at_events; /* events when it was learnt */
+  uint64_t at_epoch;  /* the cache's epoch then ("*" keys) */
+  uint64_t live;      /* the token cache's generation then */
+  uint64_t base_seq;  /* it covers the entries created after this */
+  int64_t read_ms;    /* the last database read that found nothing */
+};
+
+#define KNOWN_SLOTS 4096
+
 struct txcache {
   pthread_mutex_t lock;
   size_t n;
   struct entry *slots;
   uint64_t seq; /* the newest entry's */
   struct found ring[RING_LEN];
+  uint64_t epoch; /* "*" keys seen */
+  struct known *known;
   uint64_t hits;
 };
 
@@ -66,8 +84,11 @@ struct txcache *txcache_new(size_t slots)
   if (c == NULL)
     return NULL;
   c->slots = calloc(slots, sizeof *c->slots);
-  if (c->slots == NULL || pthread_mutex_init(&c->lock, NULL) != 0) {
+  c->known = calloc(KNOWN_SLOTS, sizeof *c->known);
+  if (c->slots == NULL || c->known == NULL ||
+      pthread_mutex_init(&c->lock, NULL) != 0) {
     free(c->slots);
+    free(c->known);
     free(c);
     return NULL;
   }
@@ -83,6 +104,7 @@ void txcache_free(struct txcache *c)
     entry_clear(&c->slots[i]);
   pthread_mutex_destroy(&c->lock);
   free(c->slots);
+  free(c->known);
   free(c);
 }
 
@@ -354,9 +376,32 @@ static size_t since_locked(const struct txcache *c, const char *account,
   return n;
 }
 
-bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
-                     int fires, time_t now, size_t max,
-                     struct store_pending_list *out)
+static struct known *known_of(struct txcache *c, int64_t account_id)
+{
+  return &c->known[(uint64_t)account_id % KNOWN_SLOTS];
+}
+
+/* From now on, the account's pending transactions are those of its
+ * entries created after base_seq that this process has not seen
+ * answered. Lock held. */
+static void learn_locked(struct txcache *c, int64_t account_id,
+                         uint64_t base_seq, uint64_t live)
+{
+  struct known *k = known_of(c, account_id);
+  int64_t read_ms = k->valid && k->account == account_id ? k->read_ms : 0;
+
+  k->valid = true;
+  k->account = account_id;
+  k->at_events = k->events;
+  k->at_epoch = c->epoch;
+  k->live = live;
+  k->base_seq = base_seq;
+  k->read_ms = read_ms;
+}
+
+bool txcache_pending(struct txcache *c, int64_t account_id, const char *account,
+                     uint64_t since, int fires, time_t now, size_t max,
+                     uint64_t live_generation, struct store_pending_list *out)
 {
   struct found *found;
   bool ok = true;
@@ -381,8 +426,10 @@ bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
       ok = pending_item(&out->items[out->count], e);
       out->count++;
     }
-    if (ok && out->count > 0)
+    if (ok && out->count > 0) {
       c->hits++;
+      learn_locked(c, account_id, since, live_generation);
+    }
   }
   pthread_mutex_unlock(&c->lock);
   free(found);
@@ -391,6 +438,94 @@ bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
     return false;
   }
   return true;
+}
+
+uint64_t txcache_account_events(struct txcache *c, int64_t account_id)
+{
+  uint64_t v;
+
+  pthread_mutex_lock(&c->lock);
+  v = known_of(c, account_id)->events;
+  pthread_mutex_unlock(&c->lock);
+  return v;
+}
+
+void txcache_key(struct txcache *c, const char *key)
+{
+  static const char prefix[] = "account:";
+  char *end = NULL;
+  long long id;
+
+  if (strcmp(key, "*") == 0) {
+    pthread_mutex_lock(&c->lock);
+    c->epoch++;
+    pthread_mutex_unlock(&c->lock);
+    return;
+  }
+  if (strncmp(key, prefix, sizeof prefix - 1) != 0)
+    return;
+  id = strtoll(key + sizeof prefix - 1, &end, 10);
+  pthread_mutex_lock(&c->lock);
+  if (end == NULL || *end != '\0' || end == key + sizeof prefix - 1)
+    c->epoch++; /* not an id we know how to read: forget everything */
+  else
+    known_of(c, id)->events++;
+  pthread_mutex_unlock(&c->lock);
+}
+
+void txcache_note_empty(struct txcache *c, int64_t account_id, uint64_t events,
+                        uint64_t live_generation, int64_t now_ms)
+{
+  struct known *k;
+
+  pthread_mutex_lock(&c->lock);
+  k = known_of(c, account_id);
+  if (k->events == events) {
+    learn_locked(c, account_id, c->seq, live_generation);
+    k->read_ms = now_ms;
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* True when every entry of account created after since was answered by
+ * this process (none at all is fine); false when that cannot be told: the
+ * ring does not reach back that far, or a slot was taken by a newer
+ * entry since (whose account the older one was is then unknown). Lock
+ * held. */
+static bool all_answered_locked(const struct txcache *c, const char *account,
+                                uint64_t since)
+{
+  if (c->seq - since > RING_LEN)
+    return false;
+  for (uint64_t s = since + 1; s <= c->seq; s++) {
+    const struct found *r = &c->ring[s % RING_LEN];
+    const struct entry *e = &c->slots[r->slot];
+
+    if (r->seq != s || e->seq != s)
+      return false;
+    if (strcmp(e->account, account) == 0 && e->result.status != 200)
+      return false;
+  }
+  return true;
+}
+
+bool txcache_known_empty(struct txcache *c, int64_t account_id,
+                         const char *account, uint64_t live_generation,
+                         int64_t now_ms)
+{
+  bool empty;
+  const struct known *k;
+
+  pthread_mutex_lock(&c->lock);
+  k = known_of(c, account_id);
+  empty = k->valid && k->account == account_id && k->at_events == k->events &&
+          k->at_epoch == c->epoch && k->live == live_generation &&
+          k->read_ms > 0 && now_ms - k->read_ms < TXCACHE_KNOWN_MS &&
+          all_answered_locked(c, account, k->base_seq);
+  if (empty)
+    c->hits++;
+  pthread_mutex_unlock(&c->lock);
+  return empty;
 }
 
 uint64_t txcache_hits(struct txcache *c)

@@ -7,7 +7,9 @@
  *  - RD-Status of a transaction answered here;
  *  - a CD-List long poll woken by RD-Confirms of this process only: it
  *    answers with exactly the transactions whose commits woke it (see
- *    txcache_pending() for why that is what the database would say).
+ *    txcache_pending() for why that is what the database would say);
+ *  - a new CD-List long poll of an account known to have nothing pending
+ *    (txcache_known_empty()): it waits without a first read.
  *
  * Why this is safe: nothing kept here ever changes once committed. A
  * transaction's request, account, requestor, identifier, expiry and
@@ -113,12 +115,60 @@ uint64_t txcache_seq(struct txcache *c);
  * writer records each first delivery once). Returns true with at least
  * one item; false otherwise (*out empty: read the database). A poll
  * resumed before the woken RD-Confirm's thread has kept its transaction
- * (the commit wakes first) finds one too few and reads the database. */
-bool txcache_pending(struct txcache *c, const char *account, uint64_t since,
-                     int fires, time_t now, size_t max,
-                     struct store_pending_list *out);
+ * (the commit wakes first) finds one too few and reads the database.
+ * On success this is also what is known of the account (account_id, see
+ * below) from now on, under the token cache's generation live_generation.
+ */
+bool txcache_pending(struct txcache *c, int64_t account_id, const char *account,
+                     uint64_t since, int fires, time_t now, size_t max,
+                     uint64_t live_generation, struct store_pending_list *out);
 
-/* Reads answered from memory since the start, for /metrics. */
+/* ---- accounts known to have nothing pending --------------------------------
+ *
+ * What this process knows of an account's pending transactions, so that a
+ * new long poll need not read the database to learn that there are none.
+ * The knowledge starts from a database read that found nothing, or from a
+ * woken CD-List answered from memory (txcache_pending(): then the pending
+ * transactions are exactly those it delivered), and lasts while nothing
+ * can have added one: every creation of a pending transaction for an
+ * account, in any process, raises the wake-up key "account:<id>", which
+ * this process sees either from its own commit or through its LISTEN
+ * connection, and passes to txcache_key() before any waiter wakes. It also
+ * ends when the token cache's generation moves (live_generation of
+ * authcache.h: an account or client changed, or the LISTEN connection
+ * was lost and found), and TXCACHE_KNOWN_MS after the last database read
+ * that found nothing. The one thing a skipped read could have found is a
+ * transaction whose creator died between its commit and its NOTIFY; a
+ * poll that began within TXCACHE_KNOWN_MS of that read then learns of it
+ * at its deadline, as every poll already waiting did before. */
+#define TXCACHE_KNOWN_MS 1000
+
+/* The account's event count, read before a database read whose empty
+ * result is then passed to txcache_note_empty(). */
+uint64_t txcache_account_events(struct txcache *c, int64_t account_id);
+
+/* A wake-up key committed by this process or received from another:
+ * "account:<id>" ends what is known of that account, "*" of every one;
+ * other keys change nothing. */
+void txcache_key(struct txcache *c, const char *key);
+
+/* CD-List read the account's pending transactions from the database and
+ * found none, with txcache_account_events() `events` before the read and
+ * the token cache's generation `live_generation`; kept unless an event
+ * came since. now_ms: CLOCK_MONOTONIC milliseconds. */
+void txcache_note_empty(struct txcache *c, int64_t account_id, uint64_t events,
+                        uint64_t live_generation, int64_t now_ms);
+
+/* True when account (its id and address) is known to have nothing pending
+ * now: the knowledge is current (no event, same generation, fresh
+ * enough), and every transaction it covers was answered by this process
+ * since. */
+bool txcache_known_empty(struct txcache *c, int64_t account_id,
+                         const char *account, uint64_t live_generation,
+                         int64_t now_ms);
+
+/* Database reads saved since the start (each function above that
+ * answered), for /metrics. */
 uint64_t txcache_hits(struct txcache *c);
 
 #endif

@@ -15,7 +15,11 @@
  *  - a CD-List long poll woken by an RD-Confirm of its own process answers
  *    from memory with what the database holds; one woken by the other
  *    process reads the database; a client revoked while its poll waits is
- *    given nothing.
+ *    given nothing;
+ *  - a new long poll of an account a has just read empty waits without a
+ *    read, and a transaction the other process creates then still reaches
+ *    it at once (through the NOTIFY that ends what a knew), as it reaches
+ *    a poll started after it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -350,6 +354,71 @@ static void test_revoked_while_waiting(void **state)
   free(xml);
 }
 
+/* CD-List of c on e with Wait seconds, on its own thread. */
+static void poll_start(struct itest_call *call, const struct itest_env *e,
+                       const struct itest_client *c, int wait)
+{
+  itest_call_start(call, e, "CD-List", c->token, wait_params(wait));
+}
+
+/* Joins a poll and fails unless it answered 200 with tx within 2 s. */
+static void expect_delivered(struct itest_call *call, const char *tx)
+{
+  itest_call_join(call);
+  ITEST_EXPECT(call->h, 200);
+  if (itest_pending_find(&call->h, tx) == NULL)
+    fail_msg("CD-List answered without %s: %s", tx, call->h.body);
+  if (call->ended - call->started > 2.0)
+    fail_msg("CD-List took %.1f s to deliver %s", call->ended - call->started,
+             tx);
+  itest_http_free(&call->h);
+}
+
+static void test_known_empty_skips_first_read(void **state)
+{
+  struct fx *f = *state;
+  struct itest_call poll, again;
+  struct itest_http h;
+  char *xml = itest_request_xml("access@example.com", "alice@example.com",
+                                "urn:itest:txcache:quiet-1", true, 0);
+
+  /* An empty read (no wait) teaches a that alice has nothing pending; the
+   * next poll waits without reading (one more saved read). */
+  itest_list(&f->a, &f->alice_a, 0, &h);
+  ITEST_EXPECT(h, 200);
+  assert_int_equal(json_array_size(json_object_get(h.json, "Pending")), 0);
+  itest_http_free(&h);
+  double hits = itest_metric(&f->a, HITS);
+  poll_start(&poll, &f->a, &f->alice_a, 20);
+  itest_let_poll_suspend();
+  assert_true(itest_metric(&f->a, HITS) == hits + 1);
+  /* Created by b: its NOTIFY ends what a knew and wakes the poll. */
+  char *tx = itest_confirm_ok(&f->b, f->token, xml, 0);
+  expect_delivered(&poll, tx);
+  /* Still pending: a new poll reads it at once. */
+  poll_start(&again, &f->a, &f->alice_a, 20);
+  expect_delivered(&again, tx);
+  itest_reply(&f->b, &f->alice_b, tx, "Accept", NULL, xml, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  free(tx);
+  free(xml);
+
+  /* Read empty again, then b creates one and a poll starts at once: with
+   * or without the first read (the NOTIFY may not have arrived), it is
+   * delivered without waiting for the deadline. */
+  xml = itest_request_xml("access@example.com", "alice@example.com",
+                          "urn:itest:txcache:quiet-2", true, 0);
+  itest_list(&f->a, &f->alice_a, 0, &h);
+  ITEST_EXPECT(h, 200);
+  itest_http_free(&h);
+  tx = itest_confirm_ok(&f->b, f->token, xml, 0);
+  poll_start(&poll, &f->a, &f->alice_a, 20);
+  expect_delivered(&poll, tx);
+  free(tx);
+  free(xml);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -363,6 +432,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_woken_list_from_memory, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_revoked_while_waiting, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_known_empty_skips_first_read, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

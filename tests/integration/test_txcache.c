@@ -152,6 +152,14 @@ static void test_unknown_collided_and_oversized(void **state)
   txcache_free(c);
 }
 
+/* txcache_pending() for alice (account id 1), token cache generation 5. */
+static bool alice_pending(struct txcache *c, uint64_t since, int fires,
+                          time_t now, size_t max, struct store_pending_list *l)
+{
+  return txcache_pending(c, 1, "alice@example.com", since, fires, now, max, 5,
+                         l);
+}
+
 /* A woken CD-List's answer: given only when the account's creations since
  * the arming number exactly the commits that woke it; oldest first,
  * answered and expired ones left out, at most max. */
@@ -169,7 +177,7 @@ static void test_pending_counts_must_agree(void **state)
   created(c, "tx-bob", "bob@example.com", 7, "<X/>");
   created(c, "tx-second", "alice@example.com", 7, "<S/>");
   /* Two creations for alice woke the poll: both, oldest first. */
-  assert_true(txcache_pending(c, "alice@example.com", since, 2, 1000, 10, &l));
+  assert_true(alice_pending(c, since, 2, 1000, 10, &l));
   assert_int_equal(l.count, 2);
   assert_string_equal(l.items[0].transaction, "tx-first");
   assert_string_equal(l.items[1].transaction, "tx-second");
@@ -181,23 +189,23 @@ static void test_pending_counts_must_agree(void **state)
   assert_true(l.items[0].unlisted);
   store_pending_list_free(&l);
   /* One or three wake-ups: something else woke it, or one is missing. */
-  assert_false(txcache_pending(c, "alice@example.com", since, 1, 1000, 10, &l));
+  assert_false(alice_pending(c, since, 1, 1000, 10, &l));
   assert_int_equal(l.count, 0);
-  assert_false(txcache_pending(c, "alice@example.com", since, 3, 1000, 10, &l));
-  assert_false(txcache_pending(c, "alice@example.com", since, 0, 1000, 10, &l));
+  assert_false(alice_pending(c, since, 3, 1000, 10, &l));
+  assert_false(alice_pending(c, since, 0, 1000, 10, &l));
   /* At most max; expired ones and answered ones are not pending. */
-  assert_true(txcache_pending(c, "alice@example.com", since, 2, 1000, 1, &l));
+  assert_true(alice_pending(c, since, 2, 1000, 1, &l));
   assert_int_equal(l.count, 1);
   assert_string_equal(l.items[0].transaction, "tx-first");
   store_pending_list_free(&l);
-  assert_false(txcache_pending(c, "alice@example.com", since, 2, 2000, 10, &l));
+  assert_false(alice_pending(c, since, 2, 2000, 10, &l));
   answered(c, "tx-first", NULL, sizeof receipt);
-  assert_true(txcache_pending(c, "alice@example.com", since, 2, 1000, 10, &l));
+  assert_true(alice_pending(c, since, 2, 1000, 10, &l));
   assert_int_equal(l.count, 1);
   assert_string_equal(l.items[0].transaction, "tx-second");
   store_pending_list_free(&l);
   answered(c, "tx-second", NULL, sizeof receipt);
-  assert_false(txcache_pending(c, "alice@example.com", since, 2, 1000, 10, &l));
+  assert_false(alice_pending(c, since, 2, 1000, 10, &l));
   /* More creations since the arming than the cache remembers in order. */
   since = txcache_seq(c);
   for (int i = 0; i < 1100; i++) {
@@ -206,7 +214,73 @@ static void test_pending_counts_must_agree(void **state)
     created(c, tx, "carol@example.com", 7, "<M/>");
   }
   created(c, "tx-last", "alice@example.com", 7, "<L/>");
-  assert_false(txcache_pending(c, "alice@example.com", since, 1, 1000, 10, &l));
+  assert_false(alice_pending(c, since, 1, 1000, 10, &l));
+  txcache_free(c);
+}
+
+/* What is known of an account having nothing pending: learnt from an
+ * empty read or a woken CD-List answered from memory, ended by its
+ * "account:<id>" key, any "*" key or an unreadable account key, another
+ * token cache generation and age; an event during the read keeps it from
+ * being learnt; delivered transactions keep it from being empty until
+ * this process has seen them answered. */
+static void test_known_empty(void **state)
+{
+  struct txcache *c = txcache_new(4096);
+  struct store_pending_list l;
+  uint64_t ev, since;
+
+  (void)state;
+  assert_non_null(c);
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5, 100));
+  ev = txcache_account_events(c, 1);
+  txcache_note_empty(c, 1, ev, 5, 100);
+  assert_true(txcache_known_empty(c, 1, "alice@example.com", 5, 100));
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 6, 100));
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5,
+                                   100 + TXCACHE_KNOWN_MS));
+  assert_false(txcache_known_empty(c, 2, "bob@example.com", 5, 100));
+  txcache_key(c, "account:2");
+  txcache_key(c, "tx:whatever");
+  assert_true(txcache_known_empty(c, 1, "alice@example.com", 5, 100));
+  txcache_key(c, "account:1");
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5, 100));
+
+  /* An event between the read's start and its end: not learnt. */
+  ev = txcache_account_events(c, 1);
+  txcache_key(c, "account:1");
+  txcache_note_empty(c, 1, ev, 5, 200);
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5, 200));
+  txcache_note_empty(c, 1, txcache_account_events(c, 1), 5, 200);
+  assert_true(txcache_known_empty(c, 1, "alice@example.com", 5, 200));
+  txcache_key(c, "*");
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5, 200));
+  txcache_note_empty(c, 1, txcache_account_events(c, 1), 5, 200);
+  txcache_key(c, "account:1x");
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5, 200));
+
+  /* A poll armed after an empty read, woken by one creation (whose key
+   * comes first, as a commit's does) and answered from memory: not empty
+   * until that transaction is answered here. */
+  txcache_note_empty(c, 1, txcache_account_events(c, 1), 5, 300);
+  since = txcache_seq(c);
+  txcache_key(c, "account:1");
+  created(c, "tx-delivered", "alice@example.com", 7, "<D/>");
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5, 300));
+  assert_true(alice_pending(c, since, 1, 1000, 10, &l));
+  store_pending_list_free(&l);
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5, 300));
+  answered(c, "tx-delivered", NULL, sizeof receipt);
+  assert_true(txcache_known_empty(c, 1, "alice@example.com", 5, 300));
+  /* The age still counts from the last read. */
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5,
+                                   300 + TXCACHE_KNOWN_MS));
+  /* Another account's creations do not matter; a new one of its own,
+   * never announced by a key (a hypothetical), is not answered: not empty. */
+  created(c, "tx-carol", "carol@example.com", 7, "<C/>");
+  assert_true(txcache_known_empty(c, 1, "alice@example.com", 5, 300));
+  created(c, "tx-quiet", "alice@example.com", 7, "<Q/>");
+  assert_false(txcache_known_empty(c, 1, "alice@example.com", 5, 300));
   txcache_free(c);
 }
 
@@ -262,6 +336,7 @@ int main(void)
       cmocka_unit_test(test_outcome_only_when_answered),
       cmocka_unit_test(test_unknown_collided_and_oversized),
       cmocka_unit_test(test_pending_counts_must_agree),
+      cmocka_unit_test(test_known_empty),
       cmocka_unit_test(test_concurrent_use),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
