@@ -424,7 +424,7 @@ static void revoke_and_await_flush(struct fx *f, const struct itest_client *c)
 
   itest_client_revoke(&f->env, c->id);
   for (int i = 0; i < 100 && itest_metric(&f->env, series) <= before; i++) {
-    struct timespec ts = {0, 50 * 1000 * 1000};
+    struct timespec ts = {0, 50000000L};
     nanosleep(&ts, NULL);
   }
   assert_true(itest_metric(&f->env, series) > before);
