@@ -113,10 +113,15 @@ int store_log_query(struct store *st, const struct store_log_filter *f,
  * the log was empty — a sequential scan of the whole log and of log_chain
  * hashed, on every pass (bench/run.sh: up to 18 % of database samples,
  * growing with the log). Inside the seal transaction only, the other
- * paths are priced out (and JIT, which those prices would trigger, off). */
+ * paths are priced out (and JIT, which those prices would trigger, off),
+ * and so are parallel plans: a disabled path's penalty is shared out
+ * between parallel workers, so the planner still chose a parallel scan,
+ * and started background workers (a process each) for every pass
+ * (IPC/BgWorkerShutdown and IPC/ExecuteGather in bench/run.sh's samples). */
 #define SEAL_PLAN                                                              \
   "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; "          \
-  "SET LOCAL enable_mergejoin = off; SET LOCAL jit = off"
+  "SET LOCAL enable_mergejoin = off; SET LOCAL jit = off; "                    \
+  "SET LOCAL max_parallel_workers_per_gather = 0"
 
 int store_seal_begin(struct store *st, bool *locked, struct owcp_error *err)
 {
