@@ -403,11 +403,13 @@ static int count_attempt(struct request *r, int *retry_after,
   return 0;
 }
 
-/* Keeps the transaction just committed, for the CD-Reply and RD-Status
- * that follow (txcache.h). */
-static void keep_created(struct request *r, const struct store_confirm_in *in,
+/* store_confirm_in.committed: keeps the transaction just committed, for
+ * the CD-List it wakes and the CD-Reply and RD-Status that follow
+ * (txcache.h). arg: the request. */
+static void keep_created(void *arg, const struct store_confirm_in *in,
                          const struct store_confirm_out *out)
 {
+  const struct request *r = arg;
   struct txcache_created t = {
       .transaction = out->transaction,
       .account = in->account,
@@ -451,6 +453,8 @@ enum MHD_Result rd_confirm(struct request *r)
       .now = 0,
       .require_registration = r->d->cfg.require_registration,
       .rate_counted = true,
+      .committed = keep_created,
+      .committed_arg = r,
   };
   owcp_sha256(in->request, strlen(in->request), sin.request_sha256);
 
@@ -462,11 +466,8 @@ enum MHD_Result rd_confirm(struct request *r)
     rc = store_confirm(r->st, &sin, &out, &err);
   if (rc != 0)
     ret = http_reply_store_error(r, rc, &err);
-  else {
-    if (out.created)
-      keep_created(r, &sin, &out);
+  else
     ret = reply_outcome(r, &c, &out);
-  }
   confirm_checked_free(&c);
   return ret;
 }

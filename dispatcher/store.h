@@ -195,6 +195,8 @@ int store_tx_request(struct store *st, const char *client_id, const char *tx,
 /* ---- RD operations ---------------------------------------------------------
  */
 
+struct store_confirm_out;
+
 struct store_confirm_in {
   int64_t requestor_id;
   const char *account; /* normalised <To> address */
@@ -210,6 +212,14 @@ struct store_confirm_in {
    * (store_rate_take, a unit of the process's lease: ratelease.h); false:
    * store_confirm counts it. */
   bool rate_counted;
+  /* May be NULL. Called once a new transaction is committed and before
+   * the wake-up of the account's long polls goes out (perhaps on another
+   * thread: the one leading the group commit), with this struct and what
+   * store_confirm will return: what a woken CD-List looks at in this
+   * process (txcache.h) is then there when it runs. */
+  void (*committed)(void *arg, const struct store_confirm_in *in,
+                    const struct store_confirm_out *out);
+  void *committed_arg;
 };
 
 struct store_confirm_out {

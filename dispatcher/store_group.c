@@ -47,6 +47,7 @@ enum call_state {
 struct group_call {
   const struct store_stmt *s;
   const struct svc_pg_params *p;
+  const struct store_then *then; /* may be NULL */
   PGresult *res;
   int rc;
   struct owcp_error err;
@@ -184,6 +185,15 @@ static void fail_group(struct store *st, struct group_call **batch)
   settle(batch, CALL_DONE);
 }
 
+/* Every call's after-commit step (the group committed, every call
+ * succeeded), in the group's order. */
+static void run_thens(struct group_call **batch)
+{
+  for (struct group_call **c = batch; *c != NULL; c++)
+    if ((*c)->then != NULL)
+      (*c)->then->fn((*c)->then->arg, (*c)->res);
+}
+
 /* Runs one group on st's connection; each call ends CALL_DONE (result or
  * error) or CALL_ALONE (the group rolled back: run it again on its own).
  * The wake-up keys of every call arrive on st's connection and are handed
@@ -216,6 +226,8 @@ static void run_group(struct store *st, struct group_call **batch)
   (void)PQexitPipelineMode(st->conn);
   if (!ok)
     drop_results(batch);
+  else
+    run_thens(batch);
   store_wake_end(st, ok);
   if (ok)
     settle(batch, CALL_DONE);
@@ -267,7 +279,8 @@ static void queue_and_wait(struct store_group *g, struct store *st,
 
 int store_group_run(struct store_group *g, struct store *st,
                     const struct store_stmt *s, const struct svc_pg_params *p,
-                    PGresult **out, struct owcp_error *err)
+                    const struct store_then *then, PGresult **out,
+                    struct owcp_error *err)
 {
   /* On the heap: other threads reach it through the queue. */
   struct group_call *c = calloc(1, sizeof *c);
@@ -275,15 +288,16 @@ int store_group_run(struct store_group *g, struct store *st,
 
   *out = NULL;
   if (c == NULL)
-    return store_run_alone(st, s, p, out, err);
+    return store_run_alone(st, s, p, then, out, err);
   c->s = s;
   c->p = p;
+  c->then = then;
   c->state = CALL_QUEUED;
   pthread_cond_init(&c->wake, NULL);
   queue_and_wait(g, st, c);
   pthread_cond_destroy(&c->wake);
   if (c->state == CALL_ALONE)
-    rc = store_run_alone(st, s, p, out, err);
+    rc = store_run_alone(st, s, p, then, out, err);
   else if (c->rc != 0) {
     *err = c->err;
     rc = c->rc;

@@ -12,6 +12,8 @@
 #include "owcp/util.h"
 #include "store.h"
 
+struct store_then; /* store_internal.h */
+
 #include <libpq-fe.h>
 
 #include <stddef.h>
@@ -32,10 +34,13 @@ void store_group_free(struct store_group *g);
 /* Runs prepared statement s with p as part of a group, using st's
  * connection when this caller leads the group. Returns like store_run():
  * 0 with *out the result the caller PQclear()s, or an error in err. The
- * result is durable when this returns. */
+ * result is durable when this returns. then (may be NULL) is run once the
+ * group committed, before its wake-up keys go out, by whichever thread
+ * leads it (store_internal.h). */
 int store_group_run(struct store_group *g, struct store *st,
                     const struct store_stmt *s, const struct svc_pg_params *p,
-                    PGresult **out, struct owcp_error *err);
+                    const struct store_then *then, PGresult **out,
+                    struct owcp_error *err);
 
 /* Its counts since start (struct store_group_counts: store.h). */
 void store_group_counts(struct store_group *g, struct store_group_counts *out);

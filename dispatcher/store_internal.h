@@ -129,9 +129,26 @@ int store_run(struct store *st, const struct store_stmt *s,
               const struct svc_pg_params *p, PGresult **out,
               struct owcp_error *err);
 
-/* store_run() in a transaction of its own, whatever s->grouped says. */
+/* What a caller runs once its statement has committed and before the
+ * commit's wake-up keys go out (so that whatever a woken request looks at
+ * in this process is there when it runs): fn(arg, the statement's
+ * result). Not run when the statement failed or did not commit (it ran
+ * inside a transaction still open). */
+struct store_then {
+  void (*fn)(void *arg, const PGresult *res);
+  void *arg;
+};
+
+/* store_run() with then (may be NULL) run as struct store_then says. */
+int store_run_then(struct store *st, const struct store_stmt *s,
+                   const struct svc_pg_params *p, const struct store_then *then,
+                   PGresult **out, struct owcp_error *err);
+
+/* store_run() in a transaction of its own, whatever s->grouped says;
+ * then may be NULL. */
 int store_run_alone(struct store *st, const struct store_stmt *s,
-                    const struct svc_pg_params *p, PGresult **out,
+                    const struct svc_pg_params *p,
+                    const struct store_then *then, PGresult **out,
                     struct owcp_error *err);
 
 /* Prepares s on st's connection unless it already is. */

@@ -175,15 +175,23 @@ int store_run(struct store *st, const struct store_stmt *s,
               const struct svc_pg_params *p, PGresult **out,
               struct owcp_error *err)
 {
+  return store_run_then(st, s, p, NULL, out, err);
+}
+
+int store_run_then(struct store *st, const struct store_stmt *s,
+                   const struct svc_pg_params *p, const struct store_then *then,
+                   PGresult **out, struct owcp_error *err)
+{
   if (st->group != NULL && grouped(s))
-    return store_group_run(st->group, st, s, p, out, err);
-  return store_run_alone(st, s, p, out, err);
+    return store_group_run(st->group, st, s, p, then, out, err);
+  return store_run_alone(st, s, p, then, out, err);
 }
 
 /* Runs a prepared statement expecting rows (or a command); *out gets the
  * result the caller PQclear()s. */
 int store_run_alone(struct store *st, const struct store_stmt *s,
-                    const struct svc_pg_params *p, PGresult **out,
+                    const struct svc_pg_params *p,
+                    const struct store_then *then, PGresult **out,
                     struct owcp_error *err)
 {
   PGresult *res;
@@ -204,6 +212,8 @@ int store_run_alone(struct store *st, const struct store_stmt *s,
     PQclear(res);
     return rc;
   }
+  if (then != NULL && PQtransactionStatus(st->conn) == PQTRANS_IDLE)
+    then->fn(then->arg, res);
   store_wake_end(st, true);
   *out = res;
   return 0;

@@ -95,6 +95,40 @@ int store_rate_take(struct store *st, int64_t requestor_id, time_t now, int max,
   return 0;
 }
 
+/* owcp_confirm's row into out; created when it names the new id. */
+static int confirm_read(const PGresult *res, const char *id,
+                        struct store_confirm_out *out, struct owcp_error *err)
+{
+  int rc;
+
+  out->status = (int)svc_pg_get_int(res, 0, 0);
+  rc = svc_pg_get_fixed(res, 0, 1, out->transaction, sizeof out->transaction,
+                        err);
+  out->created =
+      rc == 0 && out->status == 202 && strcmp(out->transaction, id) == 0;
+  out->expires = (time_t)svc_pg_get_int(res, 0, 2);
+  out->retry_after = (int)svc_pg_get_int(res, 0, 3);
+  return rc;
+}
+
+struct confirm_then {
+  const struct store_confirm_in *in;
+  const char *id;
+};
+
+/* After the commit, before its wake-ups: a created transaction is handed
+ * to the caller's committed function (store.h). */
+static void confirm_committed(void *arg, const PGresult *res)
+{
+  const struct confirm_then *t = arg;
+  struct store_confirm_out out = {0};
+  struct owcp_error err = {{0}};
+
+  if (PQntuples(res) == 1 && confirm_read(res, t->id, &out, &err) == 0 &&
+      out.created)
+    t->in->committed(t->in->committed_arg, t->in, &out);
+}
+
 int store_confirm(struct store *st, const struct store_confirm_in *in,
                   struct store_confirm_out *out, struct owcp_error *err)
 {
@@ -129,20 +163,17 @@ int store_confirm(struct store *st, const struct store_confirm_in *in,
   svc_pg_param_time(&p, in->now);
   svc_pg_param_text(&p, id);
   svc_pg_param_bool(&p, in->require_registration);
-  rc = store_run_row(st, &stmt_confirm, &p, &res, err);
-  if (rc != 0) {
-    free(id);
-    return rc;
+  struct confirm_then ct = {in, id};
+  struct store_then then = {confirm_committed, &ct};
+  rc = store_run_then(st, &stmt_confirm, &p,
+                      in->committed != NULL ? &then : NULL, &res, err);
+  if (rc == 0)
+    rc = svc_pg_expect_one(&res, stmt_confirm.name, err);
+  if (rc == 0) {
+    rc = confirm_read(res, id, out, err);
+    PQclear(res);
   }
-  out->status = (int)svc_pg_get_int(res, 0, 0);
-  rc = svc_pg_get_fixed(res, 0, 1, out->transaction, sizeof out->transaction,
-                        err);
-  out->created =
-      rc == 0 && out->status == 202 && strcmp(out->transaction, id) == 0;
   free(id);
-  out->expires = (time_t)svc_pg_get_int(res, 0, 2);
-  out->retry_after = (int)svc_pg_get_int(res, 0, 3);
-  PQclear(res);
   return rc;
 }
 

@@ -1454,7 +1454,24 @@ struct group_caller {
   int timeout; /* 0 makes owcp_confirm raise: a failing call */
   int rc;
   struct store_confirm_out out;
+  int committed;         /* calls of in.committed */
+  char committed_tx[64]; /* the transaction it was told of */
+  bool returned_before;  /* store_confirm had returned by then */
 };
+
+/* store_confirm_in.committed of a group caller: counts, and notes what it
+ * was told and whether the caller's store_confirm had already returned
+ * (it must not have: this runs before the commit's wake-ups). */
+static void record_committed(void *arg, const struct store_confirm_in *in,
+                             const struct store_confirm_out *out)
+{
+  struct group_caller *c = arg;
+
+  (void)in;
+  c->committed++;
+  memcpy(c->committed_tx, out->transaction, sizeof c->committed_tx);
+  c->returned_before = c->out.status != 0;
+}
 
 /* One RD-Confirm on a pooled connection, started with every other caller
  * at once so that they queue behind one another's commits. */
@@ -1477,6 +1494,8 @@ static void *group_call(void *arg)
   in.type = "login";
   in.timeout_seconds = c->timeout;
   in.now = T0;
+  in.committed = record_committed;
+  in.committed_arg = c;
   c->rc = store_confirm(st, &in, &c->out, &err);
   store_pool_release(c->pool, st);
   return NULL;
@@ -1523,6 +1542,10 @@ static void test_group_commit(void **state)
     for (int i = 0; i < GROUP_THREADS; i++) {
       assert_int_equal(c[i].rc, 0);
       assert_int_equal(c[i].out.status, 202);
+      /* Told once, of its own transaction, before store_confirm returned. */
+      assert_int_equal(c[i].committed, 1);
+      assert_string_equal(c[i].committed_tx, c[i].out.transaction);
+      assert_false(c[i].returned_before);
       for (int j = 0; j < i; j++)
         assert_string_not_equal(c[i].out.transaction, c[j].out.transaction);
     }
@@ -1564,10 +1587,14 @@ static void test_group_commit_failure_isolated(void **state)
     for (int i = 0; i < GROUP_THREADS; i++) {
       if (i == GROUP_THREADS / 2) {
         assert_int_not_equal(c[i].rc, 0);
+        assert_int_equal(c[i].committed, 0); /* nothing was created */
         continue;
       }
       assert_int_equal(c[i].rc, 0);
       assert_int_equal(c[i].out.status, 202);
+      /* Once, though its group failed and it ran again alone. */
+      assert_int_equal(c[i].committed, 1);
+      assert_string_equal(c[i].committed_tx, c[i].out.transaction);
     }
     store_pool_group_counts(pool, &n);
   }
