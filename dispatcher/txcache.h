@@ -113,9 +113,9 @@ uint64_t txcache_seq(struct txcache *c);
  * as this process knows; the ones still pending and unexpired at `now`
  * are put in *out, oldest first, at most max (unlisted: the listing
  * writer records each first delivery once). Returns true with at least
- * one item; false otherwise (*out empty: read the database). A poll
- * resumed before the woken RD-Confirm's thread has kept its transaction
- * (the commit wakes first) finds one too few and reads the database.
+ * one item; false otherwise (*out empty: read the database). RD-Confirm
+ * keeps its transaction before its commit's wake-up goes out
+ * (store_confirm_in.committed), so the poll it wakes finds it here.
  * On success this is also what is known of the account (account_id, see
  * below) from now on, under the token cache's generation live_generation.
  */
