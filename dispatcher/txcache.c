@@ -324,14 +324,20 @@ bool txcache_result(struct txcache *c, const char *tx, int64_t requestor_id,
   return hit;
 }
 
-uint64_t txcache_seq(struct txcache *c)
+/* *v, read under the cache's lock. */
+static uint64_t read_locked(struct txcache *c, const uint64_t *v)
 {
-  uint64_t v;
+  uint64_t value;
 
   pthread_mutex_lock(&c->lock);
-  v = c->seq;
+  value = *v;
   pthread_mutex_unlock(&c->lock);
-  return v;
+  return value;
+}
+
+uint64_t txcache_seq(struct txcache *c)
+{
+  return read_locked(c, &c->seq);
 }
 
 /* The pending item for e; false when memory ran out. */
@@ -442,12 +448,7 @@ bool txcache_pending(struct txcache *c, int64_t account_id, const char *account,
 
 uint64_t txcache_account_events(struct txcache *c, int64_t account_id)
 {
-  uint64_t v;
-
-  pthread_mutex_lock(&c->lock);
-  v = known_of(c, account_id)->events;
-  pthread_mutex_unlock(&c->lock);
-  return v;
+  return read_locked(c, &known_of(c, account_id)->events);
 }
 
 void txcache_key(struct txcache *c, const char *key)
@@ -530,10 +531,5 @@ bool txcache_known_empty(struct txcache *c, int64_t account_id,
 
 uint64_t txcache_hits(struct txcache *c)
 {
-  uint64_t v;
-
-  pthread_mutex_lock(&c->lock);
-  v = c->hits;
-  pthread_mutex_unlock(&c->lock);
-  return v;
+  return read_locked(c, &c->hits);
 }
