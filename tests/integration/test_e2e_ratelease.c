@@ -276,16 +276,20 @@ static void test_disabled_ends_leases(void **state)
 #define SEQUENTIAL 200
 
 /* The database's transaction ids consumed per RD-Confirm of `who` (limit
- * `rate`) over SEQUENTIAL confirmations through a, after one to warm up. */
-static double xids_per_confirm(struct fx *f, const char *who, int rate)
+ * `rate`) over SEQUENTIAL confirmations through a, after one to warm up;
+ * *spent gets how many of them a's lease counted (SPENT). */
+static double xids_per_confirm(struct fx *f, const char *who, int rate,
+                               double *spent)
 {
   char *token = itest_requestor_add(&f->a, who, rate);
 
   assert_int_equal(confirm(&f->a, who, token, who, -1, NULL), 202);
+  double s0 = itest_metric(&f->a, SPENT);
   long long x0 = itest_sql_count(&f->a, "SELECT txid_current()");
   for (int n = 0; n < SEQUENTIAL; n++)
     assert_int_equal(confirm(&f->a, who, token, who, n, NULL), 202);
   long long x1 = itest_sql_count(&f->a, "SELECT txid_current()");
+  *spent = itest_metric(&f->a, SPENT) - s0;
   free(token);
   /* The second txid_current() took one itself. */
   return (double)(x1 - x0 - 1) / SEQUENTIAL;
@@ -295,16 +299,29 @@ static void test_no_rate_transaction_per_confirm(void **state)
 {
   struct fx *f = *state;
 
+  double spent_each, spent_leased;
+
   /* 400: fewer than 512 units left, so every attempt is counted by the
    * database, one transaction each, as before leases. */
-  double each = xids_per_confirm(f, "counted@example.com", 400);
-  double leased = xids_per_confirm(f, "leased@example.com", 1000000);
+  double each = xids_per_confirm(f, "counted@example.com", 400, &spent_each);
+  double leased =
+      xids_per_confirm(f, "leased@example.com", 1000000, &spent_leased);
   print_message("write transactions per RD-Confirm: %.3f counted one at a "
-                "time, %.3f with leases\n",
-                each, leased);
-  if (!(leased <= each - 0.9))
+                "time, %.3f with leases; %.0f and %.0f of %d from a lease\n",
+                each, leased, spent_each, spent_leased, SEQUENTIAL);
+  /* The mechanism, exactly: none from a lease below 512 units left; with
+   * a large limit all but the attempts that took a new chunk of 64. */
+  assert_true(spent_each == 0);
+  const int least = SEQUENTIAL - SEQUENTIAL / 64 - 1;
+  assert_true(spent_leased >= (double)least);
+  /* Its effect on the database: the rate count's transaction is gone
+   * (≈ 1 per confirmation). Transactions of the background writers (the
+   * sealer five times a second, the notify sender) are counted too and
+   * vary with how long each run takes on a loaded machine, so the bound
+   * leaves them room. */
+  if (!(leased <= each - 0.5))
     itest_fail("leases saved %.3f write transactions per RD-Confirm, want "
-               "at least 0.9 (%.3f → %.3f)",
+               "at least 0.5 (%.3f → %.3f)",
                each - leased, each, leased);
 }
 
