@@ -44,9 +44,7 @@ static int setup(void **state)
   itest_env_init(&f->a, "notify");
   itest_account_add(&f->a, "alice@example.com");
   f->token = itest_requestor_add(&f->a, "access@example.com", 0);
-  itest_start(&f->a, NULL);
-  itest_env_second(&f->b, &f->a);
-  itest_start(&f->b, NULL);
+  itest_start_pair(&f->a, &f->b);
   itest_client_init(&f->alice_a, "alice@example.com");
   itest_client_enrol(&f->a, &f->alice_a);
   itest_client_init(&f->alice_b, "alice@example.com");
@@ -60,13 +58,10 @@ static int teardown(void **state)
 
   if (f->frozen > 0)
     kill(f->frozen, SIGCONT);
-  itest_env_second_fini(&f->b);
-  if (f->a.pid > 0)
-    itest_stop(&f->a);
+  itest_pair_fini(&f->a, &f->b);
   itest_client_free(&f->alice_a);
   itest_client_free(&f->alice_b);
   free(f->token);
-  itest_env_fini(&f->a);
   free(f);
   return 0;
 }

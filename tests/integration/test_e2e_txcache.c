@@ -54,9 +54,7 @@ static int setup(void **state)
   itest_account_add(&f->a, "bob@example.com");
   f->token = itest_requestor_add(&f->a, "access@example.com", 0);
   f->other = itest_requestor_add(&f->a, "other@example.com", 0);
-  itest_start(&f->a, NULL);
-  itest_env_second(&f->b, &f->a);
-  itest_start(&f->b, NULL);
+  itest_start_pair(&f->a, &f->b);
   itest_client_init(&f->alice_a, "alice@example.com");
   itest_client_enrol(&f->a, &f->alice_a);
   itest_client_init(&f->alice_b, "alice@example.com");
@@ -70,15 +68,12 @@ static int teardown(void **state)
 {
   struct fx *f = *state;
 
-  itest_env_second_fini(&f->b);
-  if (f->a.pid > 0)
-    itest_stop(&f->a);
+  itest_pair_fini(&f->a, &f->b);
   itest_client_free(&f->alice_a);
   itest_client_free(&f->alice_b);
   itest_client_free(&f->bob_a);
   free(f->token);
   free(f->other);
-  itest_env_fini(&f->a);
   free(f);
   return 0;
 }
