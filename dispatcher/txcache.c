@@ -355,6 +355,23 @@ static bool pending_item(struct store_pending *p, const struct entry *e)
   return ok;
 }
 
+/* True when the ring still names every creation after since. Lock
+ * held. */
+static bool ring_reaches(const struct txcache *c, uint64_t since)
+{
+  return c->seq - since <= RING_LEN;
+}
+
+/* The ring's record of creation number s (since < s <= c->seq, with
+ * ring_reaches(c, since)), or NULL when its slot has been taken by a newer
+ * entry since (or it was dropped). Lock held. */
+static const struct found *created_locked(const struct txcache *c, uint64_t s)
+{
+  const struct found *r = &c->ring[s % RING_LEN];
+
+  return r->seq == s && c->slots[r->slot].seq == s ? r : NULL;
+}
+
 /* The entries of account created after since, oldest first, at most
  * `room` of them, into found; returns how many there are (which may
  * exceed room), or SIZE_MAX when that cannot be told: more creations
@@ -366,14 +383,12 @@ static size_t since_locked(const struct txcache *c, const char *account,
 {
   size_t n = 0;
 
-  if (c->seq - since > RING_LEN)
+  if (!ring_reaches(c, since))
     return SIZE_MAX;
   for (uint64_t s = since + 1; s <= c->seq; s++) {
-    const struct found *r = &c->ring[s % RING_LEN];
-    const struct entry *e = &c->slots[r->slot];
+    const struct found *r = created_locked(c, s);
 
-    if (r->seq == s && e->used && e->seq == s &&
-        strcmp(e->account, account) == 0) {
+    if (r != NULL && strcmp(c->slots[r->slot].account, account) == 0) {
       if (n < room)
         found[n] = *r;
       n++;
@@ -496,15 +511,14 @@ void txcache_note_empty(struct txcache *c, int64_t account_id, uint64_t events,
 static bool all_answered_locked(const struct txcache *c, const char *account,
                                 uint64_t since)
 {
-  if (c->seq - since > RING_LEN)
+  if (!ring_reaches(c, since))
     return false;
   for (uint64_t s = since + 1; s <= c->seq; s++) {
-    const struct found *r = &c->ring[s % RING_LEN];
-    const struct entry *e = &c->slots[r->slot];
+    const struct found *r = created_locked(c, s);
+    const struct entry *e = r != NULL ? &c->slots[r->slot] : NULL;
 
-    if (r->seq != s || e->seq != s)
-      return false;
-    if (strcmp(e->account, account) == 0 && e->result.status != 200)
+    if (e == NULL ||
+        (strcmp(e->account, account) == 0 && e->result.status != 200))
       return false;
   }
   return true;
