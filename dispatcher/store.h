@@ -225,7 +225,6 @@ struct store_confirm_in {
 struct store_confirm_out {
   int status; /* 202, 403, 404, 409 or 429 */
   char transaction[STORE_ID_MAX];
-  bool created; /* 202 for a new transaction, not a repeated identifier */
   time_t expires;
   int retry_after; /* seconds, with 429 */
 };

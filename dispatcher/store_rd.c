@@ -95,17 +95,15 @@ int store_rate_take(struct store *st, int64_t requestor_id, time_t now, int max,
   return 0;
 }
 
-/* owcp_confirm's row into out; created when it names the new id. */
-static int confirm_read(const PGresult *res, const char *id,
-                        struct store_confirm_out *out, struct owcp_error *err)
+/* owcp_confirm's row into out. */
+static int confirm_read(const PGresult *res, struct store_confirm_out *out,
+                        struct owcp_error *err)
 {
   int rc;
 
   out->status = (int)svc_pg_get_int(res, 0, 0);
   rc = svc_pg_get_fixed(res, 0, 1, out->transaction, sizeof out->transaction,
                         err);
-  out->created =
-      rc == 0 && out->status == 202 && strcmp(out->transaction, id) == 0;
   out->expires = (time_t)svc_pg_get_int(res, 0, 2);
   out->retry_after = (int)svc_pg_get_int(res, 0, 3);
   return rc;
@@ -116,16 +114,17 @@ struct confirm_then {
   const char *id;
 };
 
-/* After the commit, before its wake-ups: a created transaction is handed
- * to the caller's committed function (store.h). */
+/* After the commit, before its wake-ups: a created transaction (a 202
+ * naming the new id, not an earlier one with the same identifier) is
+ * handed to the caller's committed function (store.h). */
 static void confirm_committed(void *arg, const PGresult *res)
 {
   const struct confirm_then *t = arg;
   struct store_confirm_out out = {0};
   struct owcp_error err = {{0}};
 
-  if (PQntuples(res) == 1 && confirm_read(res, t->id, &out, &err) == 0 &&
-      out.created)
+  if (PQntuples(res) == 1 && confirm_read(res, &out, &err) == 0 &&
+      out.status == 202 && strcmp(out.transaction, t->id) == 0)
     t->in->committed(t->in->committed_arg, t->in, &out);
 }
 
@@ -170,7 +169,7 @@ int store_confirm(struct store *st, const struct store_confirm_in *in,
   if (rc == 0)
     rc = svc_pg_expect_one(&res, stmt_confirm.name, err);
   if (rc == 0) {
-    rc = confirm_read(res, id, out, err);
+    rc = confirm_read(res, out, err);
     PQclear(res);
   }
   free(id);
