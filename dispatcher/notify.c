@@ -96,12 +96,12 @@ static void fire_locked(struct waiter *w, bool local)
 /* Fires every waiter for key; local: a commit of this process. */
 static void wake_key(struct notify *n, const char *key, bool local)
 {
-  if (n->observe != NULL)
-    n->observe(n->observe_arg, key);
   if (strcmp(key, ALL_KEY) == 0) {
-    notify_wake_all(n);
+    notify_wake_all(n); /* which tells the observer */
     return;
   }
+  if (n->observe != NULL)
+    n->observe(n->observe_arg, key);
   pthread_mutex_lock(&n->lock);
   for (struct waiter *w = n->buckets[bucket_of(key)]; w; w = w->bucket_next)
     if (strcmp(w->key, key) == 0)
